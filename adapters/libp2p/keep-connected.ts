@@ -1,0 +1,77 @@
+/**
+ * Keep connections to a list of multiaddrs: dial, and redial with exponential
+ * backoff and jitter whenever the connection drops or a dial fails.
+ */
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { logger } from '../../lib/log.js'
+
+const log = logger('bootstrap')
+
+export interface KeepConnectedOptions {
+  /** first retry delay in ms (default 500) */
+  minDelayMs?: number
+  /** cap on the retry delay in ms (default 30 s) */
+  maxDelayMs?: number
+}
+
+interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean }
+
+export class KeepConnected {
+  private readonly targets: Target[]
+  private readonly controller = new AbortController()
+  private readonly min: number
+  private readonly max: number
+  private running = false
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    for (const t of this.targets) if (t.peer === id) this.schedule(t)
+  }
+
+  constructor (private readonly libp2p: Libp2p, addrs: string[], opts: KeepConnectedOptions = {}) {
+    this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false }))
+    this.min = opts.minDelayMs ?? 500
+    this.max = opts.maxDelayMs ?? 30_000
+  }
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    for (const t of this.targets) void this.dial(t)
+  }
+
+  stop (): void {
+    if (!this.running) return
+    this.running = false
+    this.controller.abort()
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    for (const t of this.targets) if (t.timer !== undefined) clearTimeout(t.timer)
+  }
+
+  private async dial (t: Target): Promise<void> {
+    t.timer = undefined
+    if (!this.running || t.dialing) return
+    t.dialing = true
+    try {
+      const conn = await this.libp2p.dial(t.addr, { signal: this.controller.signal })
+      t.peer = conn.remotePeer.toString()
+      t.attempt = 0
+      log('connected to %s', t.addr.toString())
+    } catch (err) {
+      if (!this.running) return
+      log('dial %s failed (attempt %d): %s', t.addr.toString(), t.attempt + 1, (err as Error).message)
+      this.schedule(t)
+    } finally {
+      t.dialing = false
+    }
+  }
+
+  private schedule (t: Target): void {
+    if (!this.running || t.timer !== undefined || t.dialing) return
+    const base = Math.min(this.max, this.min * 2 ** t.attempt)
+    t.attempt = Math.min(t.attempt + 1, 30)
+    const delay = base / 2 + Math.random() * base / 2
+    t.timer = setTimeout(() => { void this.dial(t) }, delay)
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * One libp2p stream as a `PeerLink`: length-prefixes outgoing frame bodies,
+ * coalesces all frames produced in one tick into a single `send()` (a flood of
+ * tiny sends made libp2p 3 streams time out), honours backpressure via the
+ * 'drain' event (not `onDrain()`, which can resolve early), and reassembles
+ * incoming frames with a size cap checked before buffering.
+ */
+import type { Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { ProtocolError } from '../../lib/errors.js'
+import { logger } from '../../lib/log.js'
+import { ByeReason } from '../../lib/protocol/constants.js'
+import { FrameReader, lengthPrefix } from '../../lib/protocol/framing.js'
+import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
+
+const log = logger('libp2p')
+
+export class StreamLink implements PeerLink {
+  private queue: Uint8Array[] = []
+  private scheduled = false
+  private closed = false
+  private conn: PeerConnection | undefined
+  private readonly reader: FrameReader
+
+  constructor (readonly stream: Stream, maxFrameBytes: number) {
+    this.reader = new FrameReader(maxFrameBytes)
+  }
+
+  /** Wire the stream to the engine's callbacks for this peer. */
+  attach (conn: PeerConnection): void {
+    this.conn = conn
+    const stream = this.stream
+    stream.addEventListener('message', (evt) => {
+      if (this.closed) return
+      let bodies: Uint8Array[]
+      try {
+        bodies = this.reader.push(evt.data)
+      } catch (err) {
+        const code = err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR
+        conn.fail(code, (err as Error).message)
+        // a hostile length prefix: do not wait politely for the rest
+        stream.abort(err as Error)
+        return
+      }
+      for (const body of bodies) conn.receive(body)
+    })
+    stream.addEventListener('drain', () => { conn.drained() })
+    stream.addEventListener('close', () => {
+      this.closed = true
+      conn.closed()
+    })
+  }
+
+  get writable (): boolean {
+    return !this.closed && this.stream.writeStatus === 'writable' && !this.stream.writableNeedsDrain
+  }
+
+  send (body: Uint8Array): void {
+    if (this.closed) return
+    this.queue.push(lengthPrefix(body))
+    if (!this.scheduled) {
+      this.scheduled = true
+      queueMicrotask(() => { this.flush() })
+    }
+  }
+
+  private flush (): void {
+    this.scheduled = false
+    if (this.queue.length === 0 || this.closed) return
+    const data = this.queue.length === 1 ? this.queue[0] : new Uint8ArrayList(...this.queue)
+    this.queue = []
+    try {
+      this.stream.send(data)
+    } catch (err) {
+      log.error('stream send failed: %e', err)
+      this.stream.abort(err as Error)
+    }
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.flush()
+    this.closed = true
+    this.stream.close().catch((err: Error) => { this.stream.abort(err) })
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Binds the sync engine to libp2p: registers `/meshdoc/sync/1.0.0`, opens one
+ * stream per connection (the dialing side opens it), and keeps one link per
+ * peer when simultaneous dials produce two connections.
+ */
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { logger } from '../../lib/log.js'
+import { PROTOCOL_ID } from '../../lib/protocol/constants.js'
+import type { SyncEngine } from '../../lib/sync/engine.js'
+import { StreamLink } from './stream-link.js'
+
+const log = logger('libp2p')
+
+export interface SyncTransportOptions {
+  maxFrameBytes: number
+}
+
+interface LinkEntry { link: StreamLink, dialer: string }
+
+export class Libp2pSyncTransport {
+  private readonly links = new Map<string, LinkEntry>()
+  private started = false
+  private readonly onConnection = (evt: CustomEvent<Connection>): void => { this.openStream(evt.detail) }
+
+  constructor (
+    private readonly libp2p: Libp2p,
+    private readonly engine: SyncEngine,
+    private readonly opts: SyncTransportOptions
+  ) {}
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.libp2p.handle(PROTOCOL_ID, (stream, connection) => { this.adopt(stream, connection) }, {
+      maxInboundStreams: 2,
+      maxOutboundStreams: 2
+    })
+    this.libp2p.addEventListener('connection:open', this.onConnection)
+    for (const conn of this.libp2p.getConnections()) this.openStream(conn)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.libp2p.removeEventListener('connection:open', this.onConnection)
+    for (const { link } of this.links.values()) link.close()
+    this.links.clear()
+    await this.libp2p.unhandle(PROTOCOL_ID)
+  }
+
+  private openStream (conn: Connection): void {
+    if (conn.direction !== 'outbound' || conn.status !== 'open') return
+    conn.newStream(PROTOCOL_ID).then(stream => {
+      this.adopt(stream, conn)
+    }, (err: Error) => {
+      log('peer %s does not speak meshdoc on this connection: %s', conn.remotePeer.toString(), err.message)
+    })
+  }
+
+  private adopt (stream: Stream, conn: Connection): void {
+    if (!this.started) { stream.abort(new Error('not started')); return }
+    const peer = conn.remotePeer.toString()
+    const self = this.libp2p.peerId.toString()
+    const dialer = conn.direction === 'outbound' ? self : peer
+    const current = this.links.get(peer)
+    if (current !== undefined && current.link.writable) {
+      // Two connections to one peer (simultaneous dial). Both sides must keep
+      // the same one: prefer the connection dialed by the smaller peer id; for
+      // the same dialer, prefer the newer (the old one is likely dead).
+      const preferred = self < peer ? self : peer
+      if (current.dialer !== dialer && current.dialer === preferred) {
+        log('keeping existing link to %s', peer)
+        stream.close().catch(err => { stream.abort(err) })
+        return
+      }
+    }
+    const link = new StreamLink(stream, this.opts.maxFrameBytes)
+    const entry = { link, dialer }
+    this.links.set(peer, entry)
+    stream.addEventListener('close', () => {
+      if (this.links.get(peer) === entry) this.links.delete(peer)
+    })
+    link.attach(this.engine.addPeer(peer, link))
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `createMeshNode`: the composition root. A libp2p node (ours or the app's),
+ * the sync engine, the repo of open documents, the libp2p binding, and the
+ * bootstrap keeper, started and stopped together.
+ */
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { ObservableV2 } from 'lib0/observable'
+import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
+import { KeepConnected } from '../adapters/libp2p/keep-connected.js'
+import { Libp2pSyncTransport } from '../adapters/libp2p/sync-transport.js'
+import type { DocHandle } from './doc-handle.js'
+import { ClosedError } from './errors.js'
+import { logger } from './log.js'
+import type { Policy } from './policy/types.js'
+import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
+import { MemoryStorageAdapter } from './storage/memory-adapter.js'
+import type { StorageAdapter } from './storage/types.js'
+import { Repo } from './repo.js'
+import { SyncEngine } from './sync/engine.js'
+import type { EngineCounters } from './sync/types.js'
+
+const log = logger('node')
+
+export interface MeshNodeOptions {
+  /** where documents live; default: in memory (lost on exit) */
+  storage?: StorageAdapter
+  /** multiaddrs to listen on, e.g. ['/ip4/127.0.0.1/tcp/0']; default: none (dial-only) */
+  listen?: string[]
+  /** multiaddrs of peers to keep connected to, redialled with backoff and jitter */
+  bootstrap?: string[]
+  /** run on this libp2p node instead of creating one (it is not stopped by `stop()`) */
+  libp2p?: Libp2p
+  /** the node's identity key when we create libp2p; default: a fresh Ed25519 key */
+  privateKey?: PrivateKey
+  /** who may read / write which doc; default: everyone everything */
+  policy?: Policy
+  /** secret that keys doc-id hashes on the wire; peers must share it to sync */
+  meshKey?: Uint8Array | string
+  /** anti-entropy period in ms (default 30 s; 0 disables) */
+  antiEntropyIntervalMs?: number
+  /** largest frame accepted (default 16 MiB) */
+  maxFrameBytes?: number
+  /** compact a doc's store after this many records (default 256) */
+  compactAfterRecords?: number
+}
+
+export interface MeshNodeEvents {
+  'peer:connect': (peerId: string) => void
+  'peer:disconnect': (peerId: string) => void
+}
+
+export class MeshNode extends ObservableV2<MeshNodeEvents> {
+  private stopping: Promise<void> | undefined
+
+  /** @internal use createMeshNode */
+  constructor (
+    readonly libp2p: Libp2p,
+    private readonly engine: SyncEngine,
+    private readonly repo: Repo,
+    private readonly transport: Libp2pSyncTransport,
+    private readonly keeper: KeepConnected,
+    private readonly storage: StorageAdapter,
+    private readonly ownsLibp2p: boolean
+  ) {
+    super()
+  }
+
+  /** This node's PeerId (a public key, proven at connect time by Noise). */
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  /** Multiaddrs (with /p2p/<id>) other nodes can dial. */
+  get multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(String)
+  }
+
+  /** Peers we have a sync session with now. */
+  get peers (): string[] {
+    return this.engine.peerIds
+  }
+
+  /** Counters: frames and bytes in/out, updates, refusals by reason. */
+  get stats (): EngineCounters {
+    return structuredClone(this.engine.counters)
+  }
+
+  /** Dial a peer; resolves with its PeerId once connected. */
+  async dial (addr: string | Multiaddr, opts: { signal?: AbortSignal } = {}): Promise<string> {
+    this.assertRunning()
+    const conn = await this.libp2p.dial(typeof addr === 'string' ? multiaddr(addr) : addr, opts)
+    return conn.remotePeer.toString()
+  }
+
+  /** Open a document by id; the same handle is returned while it stays open. */
+  async open (docId: string): Promise<DocHandle> {
+    this.assertRunning()
+    return await this.repo.open(docId)
+  }
+
+  /** Ids of open documents. */
+  get openDocs (): string[] {
+    return this.repo.openDocIds
+  }
+
+  /** Change the access policy; open sessions are re-checked at once. */
+  setPolicy (policy: Policy): void {
+    this.engine.setPolicy(policy)
+  }
+
+  /** Flush every document, say BYE to peers, close streams and timers. Idempotent. */
+  async stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    await this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    log('stopping')
+    this.keeper.stop()
+    this.engine.stop()
+    await this.repo.stop()
+    await this.transport.stop()
+    if (this.ownsLibp2p) await this.libp2p.stop()
+    await this.storage.close?.()
+    this.destroy()
+  }
+
+  private assertRunning (): void {
+    if (this.stopping !== undefined) throw new ClosedError('node is stopped')
+  }
+}
+
+/** Create and start a meshdoc node. */
+export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+  const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const storage = opts.storage ?? new MemoryStorageAdapter()
+  const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
+  const ownsLibp2p = opts.libp2p === undefined
+  const libp2p = opts.libp2p ?? await createDefaultLibp2p({
+    ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+    ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {})
+  })
+  const engine = new SyncEngine({
+    maxFrameBytes,
+    ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+    ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
+  })
+  const repo = new Repo({
+    engine,
+    storage,
+    ...(meshKey !== undefined ? { meshKey } : {}),
+    ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
+  })
+  const transport = new Libp2pSyncTransport(libp2p, engine, { maxFrameBytes })
+  const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [])
+  const node = new MeshNode(libp2p, engine, repo, transport, keeper, storage, ownsLibp2p)
+  engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
+  if (ownsLibp2p) await libp2p.start()
+  await transport.start()
+  keeper.start()
+  return node
+}

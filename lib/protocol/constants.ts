@@ -1,0 +1,73 @@
+/**
+ * Wire constants of the meshdoc sync protocol. `docs/PROTOCOL.md` is the
+ * normative description; every number here appears there.
+ */
+
+export const PROTOCOL_ID = '/meshdoc/sync/1.0.0'
+
+/** The version byte every frame starts with. */
+export const PROTOCOL_VERSION = 1
+
+export const MessageType = {
+  HELLO: 0,
+  SYNC1: 1,
+  SYNC2: 2,
+  UPDATE: 3,
+  ACK: 4,
+  AWARENESS: 5,
+  DENIED: 6,
+  BYE: 7
+} as const
+export type MessageType = typeof MessageType[keyof typeof MessageType]
+
+/** Reason codes carried by BYE. Stable: they cross the wire and appear in counters. */
+export const ByeReason = {
+  NORMAL: 0,
+  SHUTDOWN: 1,
+  PROTOCOL_ERROR: 2,
+  FRAME_TOO_LARGE: 3,
+  UNSUPPORTED_VERSION: 4,
+  MALFORMED_UPDATE: 5,
+  RATE_LIMITED: 6,
+  FORBIDDEN: 7,
+  DUPLICATE_CONNECTION: 8,
+  TIMEOUT: 9,
+  INTERNAL: 10
+} as const
+export type ByeReason = typeof ByeReason[keyof typeof ByeReason]
+
+export const byeReasonName = (code: number): string =>
+  (Object.entries(ByeReason).find(([, v]) => v === code)?.[0] ?? `UNKNOWN_${code}`).toLowerCase()
+
+/** Reason codes carried by DENIED. UNAVAILABLE never says whether the doc exists. */
+export const DeniedReason = {
+  /** Not held here, or not visible to you: deliberately indistinguishable. */
+  UNAVAILABLE: 0,
+  /** You may read this doc but your writes are refused. */
+  READ_ONLY: 1
+} as const
+export type DeniedReason = typeof DeniedReason[keyof typeof DeniedReason]
+
+/** SYNC1 flag bits. */
+export const Sync1Flags = {
+  /** Answer with your own SYNC1 as well as the SYNC2 (a full two-way round). */
+  WANT_REPLY: 1
+} as const
+
+/** Feature bits announced in HELLO. None are defined in version 1. */
+export const Features = {} as const
+
+/** Bytes of the keyed doc-id hash that names a document on the wire. */
+export const DOC_KEY_BYTES = 16
+
+/** Bytes of the delete-set digest carried by SYNC1. */
+export const DS_DIGEST_BYTES = 8
+
+/** Default largest frame body we accept (and announce in HELLO). */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+/** Smallest max-frame a peer may announce; anything lower is a protocol error. */
+export const MIN_MAX_FRAME_BYTES = 64 * 1024
+
+/** A varuint length prefix longer than this many bytes is malformed. */
+export const MAX_LENGTH_PREFIX_BYTES = 5

@@ -1,0 +1,65 @@
+/**
+ * The state of one (peer, document) pair inside one connection. Pure data plus
+ * small predicates; the engine drives it.
+ */
+import type { UpdateBatch } from '../yjs/update-batch.js'
+import { PeerOrigin } from './types.js'
+
+export class DocSession {
+  readonly origin: PeerOrigin
+  /** the peer sent us SYNC1 for this doc: it holds it, updates flow to it */
+  remoteHolds = false
+  /** we sent our SYNC1 in this connection */
+  sentSync1 = false
+  /** the peer answered one of our SYNC1s: we have its state as of then */
+  gotSync2 = false
+  /** a SYNC1 asking for missing dependencies is outstanding */
+  resyncInFlight = false
+  /** seq of the last UPDATE/SYNC2 we sent, and the highest the peer acknowledged as stored */
+  sentSeq = 0
+  ackedSeq = 0
+  /** the state vector the peer last said it has stored */
+  remoteStateVector: Uint8Array | undefined
+  /** highest seq s such that every frame <= s from the peer is applied */
+  recvContig = 0
+  readonly recvAhead = new Set<number>()
+  /** seq we will acknowledge next; the ACK loop runs while this is ahead of what was sent */
+  ackWanted = 0
+  ackSent = 0
+  ackLoop = false
+  /** updates coalesced while the link is not writable */
+  delta: UpdateBatch | null = null
+  /** awareness clientIDs this peer told us about */
+  readonly awarenessClients = new Set<number>()
+  /** refusals already reported for this session (avoid DENIED storms) */
+  deniedWrites = false
+
+  constructor (readonly peer: string, readonly keyHex: string) {
+    this.origin = new PeerOrigin(peer)
+  }
+
+  /** Note an applied UPDATE seq; keeps `recvContig` contiguous under reordering. */
+  noteUpdateSeq (seq: number): void {
+    if (seq <= this.recvContig) return
+    if (seq === this.recvContig + 1) {
+      this.recvContig = seq
+      while (this.recvAhead.delete(this.recvContig + 1)) this.recvContig++
+    } else if (this.recvAhead.size < 4096) {
+      this.recvAhead.add(seq)
+    }
+  }
+
+  /** A SYNC2 carries everything the sender had: it covers every seq up to its own. */
+  noteSync2Seq (seq: number): void {
+    if (seq > this.recvContig) {
+      this.recvContig = seq
+      for (const s of this.recvAhead) if (s <= seq) this.recvAhead.delete(s)
+      while (this.recvAhead.delete(this.recvContig + 1)) this.recvContig++
+    }
+  }
+
+  /** The peer holds the doc, answered us, has stored all we sent, and nothing is held back. */
+  get acknowledgedAll (): boolean {
+    return this.remoteHolds && this.gotSync2 && this.delta === null && this.ackedSeq >= this.sentSeq
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * One document as the engine sees it: the Y.Doc, its awareness, its optional
+ * persistence, the outgoing batch, and a session per peer that holds it.
+ * Emits the typed events a DocHandle re-exposes.
+ */
+import type * as Y from 'yjs'
+import type { Awareness } from 'y-protocols/awareness'
+import { ObservableV2 } from 'lib0/observable'
+import { AbortError, ClosedError, DeniedError, TimeoutError } from '../errors.js'
+import type { DocPersistence } from '../storage/doc-persistence.js'
+import { UpdateBatch } from '../yjs/update-batch.js'
+import type { DocSession } from './doc-session.js'
+
+export interface PeerDocStatus {
+  peer: string
+  /** the peer has acknowledged, as durably stored, everything we have sent it */
+  synced: boolean
+  /** the state vector the peer last acknowledged (V1 encoding) */
+  storedStateVector: Uint8Array | undefined
+}
+
+export interface DocStatus {
+  /** peers that hold this document and are connected now */
+  peers: PeerDocStatus[]
+  /** at least one peer holds the doc and every such peer has acknowledged our state */
+  synced: boolean
+  /** no local change is waiting to be committed to local storage */
+  saved: boolean
+}
+
+export interface DocSyncEvents {
+  /** peers joined or left, or acknowledgements changed */
+  status: (status: DocStatus) => void
+  /** a local commit to storage completed */
+  saved: () => void
+  /** a peer refused this doc */
+  denied: (peer: string, reason: number) => void
+  /** something went wrong that the app may want to see (storage, oversize update) */
+  error: (err: Error) => void
+}
+
+export interface WhenSyncedOptions {
+  /** wait for this peer; default: at least one peer, and every peer holding the doc */
+  peer?: string
+  /** milliseconds; rejects with TimeoutError */
+  timeout?: number
+  signal?: AbortSignal
+}
+
+interface Waiter {
+  peer: string | undefined
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/** origin: undefined = empty batch, null = local or several origins, string = only that peer */
+type BatchOrigin = string | null | undefined
+
+export class DocSync extends ObservableV2<DocSyncEvents> {
+  batch = new UpdateBatch()
+  batchOrigin: BatchOrigin = undefined
+  flushScheduled = false
+  saveScheduled = false
+  /** set while applying a remote update that may release pending structs */
+  releasing = false
+  readonly sessions = new Map<string, DocSession>()
+  private readonly waiters = new Set<Waiter>()
+  closed = false
+
+  constructor (
+    readonly id: string,
+    readonly key: Uint8Array,
+    readonly keyHex: string,
+    readonly doc: Y.Doc,
+    readonly awareness: Awareness,
+    readonly persistence: DocPersistence | undefined
+  ) {
+    super()
+  }
+
+  /** Record a finished transaction into the outgoing batch. */
+  absorb (tr: Y.Transaction, fromPeer: string | null): boolean {
+    if (!this.batch.absorbTransaction(tr)) return false
+    const origin = this.releasing ? null : fromPeer
+    if (this.batchOrigin === undefined) this.batchOrigin = origin
+    else if (this.batchOrigin !== origin) this.batchOrigin = null
+    return true
+  }
+
+  /** Take the batch for sending; returns it with its origin, or undefined if empty. */
+  takeBatch (): { batch: UpdateBatch, origin: string | null } | undefined {
+    if (this.batch.empty) return undefined
+    const out = { batch: this.batch, origin: this.batchOrigin ?? null }
+    this.batch = new UpdateBatch()
+    this.batchOrigin = undefined
+    return out
+  }
+
+  isSyncedWith (peer: string): boolean {
+    const s = this.sessions.get(peer)
+    if (s === undefined || !s.acknowledgedAll) return false
+    // a pending batch not from that peer still has to reach it
+    return this.batch.empty || this.batchOrigin === peer
+  }
+
+  status (): DocStatus {
+    const peers: PeerDocStatus[] = []
+    for (const s of this.sessions.values()) {
+      if (!s.remoteHolds) continue
+      peers.push({ peer: s.peer, synced: this.isSyncedWith(s.peer), storedStateVector: s.remoteStateVector })
+    }
+    return {
+      peers,
+      synced: peers.length > 0 && peers.every(p => p.synced),
+      saved: this.persistence === undefined || !this.persistence.dirty
+    }
+  }
+
+  /** Re-evaluate waiters and tell listeners; called whenever sessions or acks change. */
+  changed (): void {
+    for (const w of this.waiters) {
+      if (this.satisfied(w.peer)) {
+        this.waiters.delete(w)
+        w.resolve()
+      }
+    }
+    this.emit('status', [this.status()])
+  }
+
+  private satisfied (peer: string | undefined): boolean {
+    if (peer !== undefined) return this.isSyncedWith(peer)
+    let any = false
+    for (const s of this.sessions.values()) {
+      if (!s.remoteHolds) continue
+      if (!this.isSyncedWith(s.peer)) return false
+      any = true
+    }
+    return any
+  }
+
+  whenSynced (opts: WhenSyncedOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('document is closed'))
+    if (this.satisfied(opts.peer)) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const onAbort = (): void => { done(new AbortError('whenSynced aborted')) }
+      const done = (err?: Error): void => {
+        this.waiters.delete(waiter)
+        if (timer !== undefined) clearTimeout(timer)
+        opts.signal?.removeEventListener('abort', onAbort)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const waiter: Waiter = { peer: opts.peer, resolve: () => { done() }, reject: (err) => { done(err) } }
+      if (opts.signal?.aborted === true) { reject(new AbortError('whenSynced aborted')); return }
+      this.waiters.add(waiter)
+      opts.signal?.addEventListener('abort', onAbort, { once: true })
+      if (opts.timeout !== undefined) {
+        timer = setTimeout(() => { done(new TimeoutError(`not synced${opts.peer !== undefined ? ` with ${opts.peer}` : ''} after ${opts.timeout} ms`)) }, opts.timeout)
+      }
+    })
+  }
+
+  /** A peer refused the doc: waiters for exactly that peer fail. */
+  deniedBy (peer: string, reason: number): void {
+    for (const w of this.waiters) {
+      if (w.peer === peer) w.reject(new DeniedError(`peer ${peer} refused document ${this.id}`))
+    }
+    this.emit('denied', [peer, reason])
+  }
+
+  /** Fail every waiter (the doc closes). */
+  failAll (err: Error): void {
+    for (const w of [...this.waiters]) w.reject(err)
+  }
+}

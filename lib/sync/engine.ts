@@ -1,0 +1,576 @@
+/**
+ * The sync engine: transport-agnostic. It consumes frame bodies from peers and
+ * emits frame bodies to them; it owns the per-(peer, doc) sessions, forwarding,
+ * acknowledgement and anti-entropy. `docs/PROTOCOL.md` describes the exchange.
+ */
+import * as Y from 'yjs'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { ProtocolError } from '../errors.js'
+import { logger } from '../log.js'
+import { Access, allowAll, type Policy } from '../policy/types.js'
+import { decodeFrame, encodeFrame, type DocFrame, type Frame } from '../protocol/codec.js'
+import {
+  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, DS_DIGEST_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
+} from '../protocol/constants.js'
+import { docKeyHex } from '../protocol/doc-key.js'
+import { deleteRangesOf, encodeDeleteRanges, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
+import { DocSession } from './doc-session.js'
+import { DocSync } from './doc-sync.js'
+import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
+
+const log = logger('sync')
+
+export interface SyncEngineOptions {
+  /** who may read / write which doc; default: everyone everything */
+  policy?: Policy
+  /** largest frame body we accept and announce (default 16 MiB) */
+  maxFrameBytes?: number
+  /** run anti-entropy (SYNC1 to every session) this often; 0 disables the timer (default 30 s) */
+  antiEntropyIntervalMs?: number
+  /** flush the outgoing batch synchronously after this many transactions (default 512) */
+  maxBatchTransactions?: number
+}
+
+interface PeerState {
+  readonly id: string
+  readonly link: PeerLink
+  readonly sessions: Map<string, DocSession>
+  /** sessions holding coalesced updates, to send on drain */
+  readonly dirty: Set<DocSession>
+  helloReceived: boolean
+  maxFrameBytes: number
+  closed: boolean
+}
+
+/** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
+const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
+
+export class SyncEngine {
+  private readonly docs = new Map<string, DocSync>()
+  private readonly peers = new Map<string, PeerState>()
+  private readonly detach = new Map<string, () => void>()
+  private policy: Policy
+  private readonly maxFrameBytes: number
+  private readonly maxBatch: number
+  private timer: ReturnType<typeof setInterval> | undefined
+  private stopped = false
+  /** told when a peer's sync session starts (true) or ends (false) */
+  onPeer: ((peerId: string, up: boolean) => void) | undefined
+  readonly counters: EngineCounters = {
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, rejected: {}
+  }
+
+  constructor (opts: SyncEngineOptions = {}) {
+    this.policy = opts.policy ?? allowAll
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    this.maxBatch = opts.maxBatchTransactions ?? 512
+    const every = opts.antiEntropyIntervalMs ?? 30_000
+    if (every > 0) this.timer = setInterval(() => { this.runAntiEntropy() }, every)
+  }
+
+  /** Replace the policy; takes effect at once on every open session. */
+  setPolicy (policy: Policy): void {
+    this.policy = policy
+    for (const peer of this.peers.values()) {
+      for (const s of [...peer.sessions.values()]) {
+        const doc = this.docs.get(s.keyHex)
+        if (doc !== undefined && this.access(peer.id, doc) === Access.NONE) this.endSession(peer, doc, s, true)
+      }
+    }
+  }
+
+  get peerIds (): string[] {
+    return [...this.peers.keys()]
+  }
+
+  get docCount (): number {
+    return this.docs.size
+  }
+
+  // ---------------------------------------------------------------- documents
+
+  /** Start syncing a document. Its persistence (if any) must already be loaded. */
+  addDoc (doc: DocSync): void {
+    if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
+    this.docs.set(doc.keyHex, doc)
+    const onTx = (tr: Y.Transaction): void => { this.onTransaction(doc, tr) }
+    const onAwareness = (change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void => {
+      this.onAwareness(doc, change, origin)
+    }
+    doc.doc.on('afterTransactionCleanup', onTx)
+    doc.awareness.on('update', onAwareness)
+    this.detach.set(doc.keyHex, () => {
+      doc.doc.off('afterTransactionCleanup', onTx)
+      doc.awareness.off('update', onAwareness)
+    })
+    for (const peer of this.peers.values()) {
+      if (peer.helloReceived) this.offerDoc(peer, doc)
+    }
+  }
+
+  /** Stop syncing a document; peers are told we no longer hold it. */
+  removeDoc (doc: DocSync): void {
+    if (this.docs.get(doc.keyHex) !== doc) return
+    this.flushDoc(doc)
+    for (const peer of this.peers.values()) {
+      const s = peer.sessions.get(doc.keyHex)
+      if (s === undefined) continue
+      this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
+      this.endSession(peer, doc, s, false)
+    }
+    this.detach.get(doc.keyHex)?.()
+    this.detach.delete(doc.keyHex)
+    this.docs.delete(doc.keyHex)
+  }
+
+  private onTransaction (doc: DocSync, tr: Y.Transaction): void {
+    if (doc.persistence !== undefined && doc.persistence.absorb(tr) && !doc.saveScheduled) {
+      doc.saveScheduled = true
+      queueMicrotask(() => {
+        doc.saveScheduled = false
+        this.save(doc)
+      })
+    }
+    const from = tr.origin instanceof PeerOrigin ? tr.origin.peer : null
+    if (!doc.absorb(tr, from)) return
+    if (doc.batch.txns >= this.maxBatch) {
+      this.flushDoc(doc)
+    } else if (!doc.flushScheduled) {
+      doc.flushScheduled = true
+      queueMicrotask(() => { this.flushDoc(doc) })
+    }
+  }
+
+  private save (doc: DocSync): void {
+    if (doc.persistence === undefined || doc.closed) return
+    doc.persistence.flush().then(() => {
+      doc.emit('saved', [])
+      doc.emit('status', [doc.status()])
+    }, (err: Error) => {
+      log.error('storing %s failed: %e', doc.id, err)
+      doc.emit('error', [err])
+    })
+  }
+
+  /** Send the outgoing batch of `doc` to every peer that holds it (except its only origin). */
+  flushDoc (doc: DocSync): void {
+    doc.flushScheduled = false
+    const taken = doc.takeBatch()
+    if (taken === undefined) return
+    let bytes: Uint8Array | undefined
+    for (const s of doc.sessions.values()) {
+      if (!s.remoteHolds || s.peer === taken.origin) continue
+      const peer = this.peers.get(s.peer)
+      if (peer === undefined || peer.closed) continue
+      if (this.access(s.peer, doc) === Access.NONE) continue
+      if (s.delta !== null || !peer.link.writable) {
+        this.holdBack(peer, s, taken.batch)
+        continue
+      }
+      bytes ??= taken.batch.encode(doc.doc)
+      this.sendUpdate(peer, doc, s, bytes)
+    }
+    doc.changed()
+  }
+
+  private holdBack (peer: PeerState, s: DocSession, batch: UpdateBatch): void {
+    // copy: the same batch object may still be sent to other peers
+    s.delta ??= new UpdateBatch()
+    s.delta.absorbBatch(batch)
+    peer.dirty.add(s)
+  }
+
+  private sendUpdate (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array): void {
+    s.sentSeq++
+    this.counters.updatesSent++
+    this.send(peer, { type: MessageType.UPDATE, docKey: doc.key, seq: s.sentSeq, update })
+  }
+
+  private onAwareness (doc: DocSync, change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void {
+    const changed = [...change.added, ...change.updated, ...change.removed]
+    if (changed.length === 0) return
+    const from = origin instanceof PeerOrigin ? origin.peer : null
+    if (from !== null) {
+      const s = doc.sessions.get(from)
+      if (s !== undefined) {
+        for (const c of [...change.added, ...change.updated]) s.awarenessClients.add(c)
+        for (const c of change.removed) s.awarenessClients.delete(c)
+      }
+    }
+    let update: Uint8Array | undefined
+    for (const s of doc.sessions.values()) {
+      if (!s.remoteHolds || s.peer === from) continue
+      const peer = this.peers.get(s.peer)
+      if (peer === undefined || peer.closed || this.access(s.peer, doc) === Access.NONE) continue
+      update ??= awarenessProtocol.encodeAwarenessUpdate(doc.awareness, changed)
+      this.send(peer, { type: MessageType.AWARENESS, docKey: doc.key, update })
+    }
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  /** A transport connected a peer. Returns the callbacks the transport drives. */
+  addPeer (peerId: string, link: PeerLink): PeerConnection {
+    const existing = this.peers.get(peerId)
+    if (existing !== undefined) {
+      log('peer %s reconnected; replacing the old link', peerId)
+      this.bye(existing, ByeReason.DUPLICATE_CONNECTION, 'replaced by a newer connection')
+    }
+    const peer: PeerState = {
+      id: peerId, link, sessions: new Map(), dirty: new Set(), helloReceived: false, maxFrameBytes: MIN_MAX_FRAME_BYTES, closed: false
+    }
+    this.peers.set(peerId, peer)
+    this.counters.peersConnected = this.peers.size
+    this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0 })
+    log('peer %s connected', peerId)
+    this.onPeer?.(peerId, true)
+    return {
+      receive: (body) => { this.receive(peer, body) },
+      drained: () => { this.drained(peer) },
+      closed: () => { this.removePeer(peer) },
+      fail: (code, message) => { this.reject(peer, code, message) }
+    }
+  }
+
+  private removePeer (peer: PeerState): void {
+    if (peer.closed) return
+    peer.closed = true
+    if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id)
+    this.counters.peersConnected = this.peers.size
+    for (const [key, s] of peer.sessions) {
+      const doc = this.docs.get(key)
+      if (doc !== undefined) this.endSession(peer, doc, s, false)
+    }
+    peer.sessions.clear()
+    peer.dirty.clear()
+    log('peer %s disconnected', peer.id)
+    if (!this.peers.has(peer.id)) this.onPeer?.(peer.id, false)
+  }
+
+  private endSession (peer: PeerState, doc: DocSync, s: DocSession, notify: boolean): void {
+    peer.sessions.delete(doc.keyHex)
+    peer.dirty.delete(s)
+    if (doc.sessions.get(peer.id) === s) doc.sessions.delete(peer.id)
+    if (notify && !peer.closed) this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
+    const stillKnown = new Set<number>()
+    for (const other of doc.sessions.values()) for (const c of other.awarenessClients) stillKnown.add(c)
+    const gone = [...s.awarenessClients].filter(c => !stillKnown.has(c) && c !== doc.awareness.clientID)
+    if (gone.length > 0) awarenessProtocol.removeAwarenessStates(doc.awareness, gone, AWARENESS_CLEANUP)
+    doc.changed()
+  }
+
+  /** Close a peer with a reason: BYE, close the link, forget it. */
+  bye (peer: PeerState, reason: number, message: string): void {
+    if (peer.closed) return
+    this.send(peer, { type: MessageType.BYE, reason, message })
+    peer.link.close()
+    this.removePeer(peer)
+  }
+
+  /** Close every peer (with BYE) and stop timers. Idempotent. */
+  stop (): void {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    for (const doc of this.docs.values()) this.flushDoc(doc)
+    for (const peer of [...this.peers.values()]) this.bye(peer, ByeReason.SHUTDOWN, 'node stopping')
+    for (const doc of [...this.docs.values()]) this.removeDoc(doc)
+  }
+
+  private drained (peer: PeerState): void {
+    for (const s of peer.dirty) {
+      if (!peer.link.writable || peer.closed) return
+      peer.dirty.delete(s)
+      const doc = this.docs.get(s.keyHex)
+      const delta = s.delta
+      s.delta = null
+      if (doc === undefined || delta === null) continue
+      this.sendUpdate(peer, doc, s, delta.encode(doc.doc))
+      doc.changed()
+    }
+  }
+
+  private send (peer: PeerState, frame: Frame): void {
+    if (peer.closed) return
+    const body = encodeFrame(frame)
+    if (body.length > peer.maxFrameBytes && frame.type !== MessageType.HELLO) {
+      // TODO(protocol v2): split large updates across frames
+      const err = new Error(`frame of ${body.length} bytes exceeds peer ${peer.id}'s limit of ${peer.maxFrameBytes}`)
+      log.error('%s', err.message)
+      if ('docKey' in frame) this.docs.get(docKeyHex(frame.docKey))?.emit('error', [err])
+      return
+    }
+    this.counters.framesOut++
+    this.counters.bytesOut += body.length
+    try {
+      peer.link.send(body)
+    } catch (err) {
+      log.error('send to %s failed: %e', peer.id, err)
+      this.removePeer(peer)
+    }
+  }
+
+  private reject (peer: PeerState, reason: number, message: string): void {
+    const name = byeReasonName(reason)
+    this.counters.rejected[name] = (this.counters.rejected[name] ?? 0) + 1
+    log('closing %s: %s (%s)', peer.id, name, message)
+    this.bye(peer, reason, message)
+  }
+
+  private count (name: string): void {
+    this.counters.rejected[name] = (this.counters.rejected[name] ?? 0) + 1
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private receive (peer: PeerState, body: Uint8Array): void {
+    if (peer.closed) return
+    this.counters.framesIn++
+    this.counters.bytesIn += body.length
+    let frame: Frame
+    try {
+      frame = decodeFrame(body)
+    } catch (err) {
+      const code = err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR
+      this.reject(peer, code, (err as Error).message)
+      return
+    }
+    if (!peer.helloReceived && frame.type !== MessageType.HELLO) {
+      this.reject(peer, ByeReason.PROTOCOL_ERROR, 'expected HELLO first')
+      return
+    }
+    try {
+      this.handle(peer, frame)
+    } catch (err) {
+      log.error('internal error handling frame from %s: %e', peer.id, err)
+      this.reject(peer, ByeReason.INTERNAL, 'internal error')
+    }
+  }
+
+  private handle (peer: PeerState, frame: Frame): void {
+    switch (frame.type) {
+      case MessageType.HELLO:
+        if (peer.helloReceived) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'second HELLO'); return }
+        if (frame.maxFrameBytes < MIN_MAX_FRAME_BYTES) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'max frame size too small'); return }
+        peer.helloReceived = true
+        peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
+        for (const doc of this.docs.values()) this.offerDoc(peer, doc)
+        return
+      case MessageType.BYE:
+        log('peer %s said BYE: %s %s', peer.id, byeReasonName(frame.reason), frame.message)
+        peer.link.close()
+        this.removePeer(peer)
+        return
+      default:
+        this.handleDocFrame(peer, frame)
+    }
+  }
+
+  private handleDocFrame (peer: PeerState, frame: DocFrame): void {
+    const keyHex = docKeyHex(frame.docKey)
+    const doc = this.docs.get(keyHex)
+    if (doc === undefined || this.access(peer.id, doc) === Access.NONE) {
+      // unknown and forbidden look the same from outside
+      if (frame.type === MessageType.SYNC1) this.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
+      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2) this.count('unavailable')
+      return
+    }
+    switch (frame.type) {
+      case MessageType.SYNC1: return this.onSync1(peer, doc, frame.flags, frame.stateVector, frame.dsDigest)
+      case MessageType.SYNC2:
+      case MessageType.UPDATE: return this.onUpdate(peer, doc, frame.type, frame.seq, frame.update)
+      case MessageType.ACK: {
+        const s = peer.sessions.get(keyHex)
+        if (s === undefined) return
+        if (frame.seq > s.sentSeq) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'ACK for a frame never sent'); return }
+        s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
+        s.remoteStateVector = frame.stateVector.slice()
+        doc.changed()
+        return
+      }
+      case MessageType.AWARENESS: {
+        const s = peer.sessions.get(keyHex)
+        if (s === undefined || !s.remoteHolds) return
+        try {
+          awarenessProtocol.applyAwarenessUpdate(doc.awareness, frame.update, s.origin)
+        } catch (err) {
+          this.reject(peer, ByeReason.PROTOCOL_ERROR, `malformed awareness update: ${(err as Error).message}`)
+        }
+        return
+      }
+      case MessageType.DENIED: {
+        const s = peer.sessions.get(keyHex)
+        if (frame.reason === DeniedReason.READ_ONLY) {
+          doc.deniedBy(peer.id, frame.reason)
+          return
+        }
+        if (s !== undefined) this.endSession(peer, doc, s, false)
+        doc.deniedBy(peer.id, frame.reason)
+      }
+    }
+  }
+
+  private session (peer: PeerState, doc: DocSync): DocSession {
+    let s = peer.sessions.get(doc.keyHex)
+    if (s === undefined) {
+      s = new DocSession(peer.id, doc.keyHex)
+      peer.sessions.set(doc.keyHex, s)
+      doc.sessions.set(peer.id, s)
+    }
+    return s
+  }
+
+  /** Start (or refresh) a session: send our SYNC1 if the peer may see the doc. */
+  private offerDoc (peer: PeerState, doc: DocSync): void {
+    if (this.access(peer.id, doc) === Access.NONE) return
+    this.sendSync1(peer, doc, this.session(peer, doc), 0)
+  }
+
+  private sendSync1 (peer: PeerState, doc: DocSync, s: DocSession, flags: number): void {
+    s.sentSync1 = true
+    this.send(peer, {
+      type: MessageType.SYNC1,
+      docKey: doc.key,
+      flags,
+      stateVector: Y.encodeStateVector(doc.doc),
+      dsDigest: deleteSetDigest(doc.doc)
+    })
+  }
+
+  private onSync1 (peer: PeerState, doc: DocSync, flags: number, sv: Uint8Array, digest: Uint8Array): void {
+    let since: Map<number, number>
+    try {
+      since = Y.decodeStateVector(sv)
+    } catch {
+      this.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector')
+      return
+    }
+    // send what is queued to everyone else; for this peer the SYNC2 below covers it
+    this.flushDoc(doc)
+    const s = this.session(peer, doc)
+    const joined = !s.remoteHolds
+    s.remoteHolds = true
+    s.delta = null
+    peer.dirty.delete(s)
+    const ds = deleteRangesOf(doc.doc)
+    const deletes = equalBytes(digestOf(ds), digest) ? EMPTY_DELETES : ds
+    const update = encodeUpdateV1(doc.doc, since, deletes)
+    s.sentSeq++
+    this.counters.updatesSent++
+    this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq: s.sentSeq, update })
+    if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
+    if (joined) {
+      const clients = [...doc.awareness.getStates().keys()]
+      if (clients.length > 0) {
+        this.send(peer, { type: MessageType.AWARENESS, docKey: doc.key, update: awarenessProtocol.encodeAwarenessUpdate(doc.awareness, clients) })
+      }
+    }
+    doc.changed()
+  }
+
+  private onUpdate (peer: PeerState, doc: DocSync, type: number, seq: number, update: Uint8Array): void {
+    const s = peer.sessions.get(doc.keyHex)
+    if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
+      this.reject(peer, ByeReason.PROTOCOL_ERROR, 'update outside a session')
+      return
+    }
+    if (this.access(peer.id, doc) !== Access.WRITE) {
+      this.count('forbidden')
+      if (!s.deniedWrites) {
+        s.deniedWrites = true
+        this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.READ_ONLY })
+      }
+      // still count the frame as received so the peer's acks stay meaningful
+      if (type === MessageType.SYNC2) { s.gotSync2 = true; s.resyncInFlight = false }
+      return
+    }
+    const store = doc.doc.store
+    const pendingBefore = store.pendingStructs !== null || store.pendingDs !== null
+    doc.releasing = pendingBefore
+    try {
+      Y.applyUpdate(doc.doc, update, s.origin)
+    } catch (err) {
+      this.reject(peer, ByeReason.MALFORMED_UPDATE, `update failed to apply: ${(err as Error).message}`)
+      return
+    } finally {
+      doc.releasing = false
+    }
+    this.counters.updatesApplied++
+    if (type === MessageType.SYNC2) {
+      s.noteSync2Seq(seq)
+      s.gotSync2 = true
+      s.resyncInFlight = false
+    } else {
+      s.noteUpdateSeq(seq)
+    }
+    if ((store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
+      // missing dependencies: ask this peer for everything we lack
+      s.resyncInFlight = true
+      this.sendSync1(peer, doc, s, 0)
+    }
+    this.scheduleAck(peer, doc, s)
+    doc.changed()
+  }
+
+  /** ACK once what we applied is durably stored; one ACK loop per session coalesces bursts. */
+  private scheduleAck (peer: PeerState, doc: DocSync, s: DocSession): void {
+    s.ackWanted = Math.max(s.ackWanted, s.recvContig)
+    if (s.ackLoop) return
+    s.ackLoop = true
+    const run = (): void => {
+      const target = s.ackWanted
+      const stored = doc.persistence?.flush() ?? Promise.resolve()
+      stored.then(() => {
+        if (peer.closed || peer.sessions.get(doc.keyHex) !== s) { s.ackLoop = false; return }
+        s.ackSent = target
+        this.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector: Y.encodeStateVector(doc.doc) })
+        if (s.ackWanted > target) run()
+        else s.ackLoop = false
+      }, (err: Error) => {
+        // not stored: acknowledge nothing; anti-entropy retries later
+        s.ackLoop = false
+        log.error('not acknowledging %s to %s: %e', doc.id, peer.id, err)
+        doc.emit('error', [err])
+      })
+    }
+    run()
+  }
+
+  // ---------------------------------------------------------------- anti-entropy
+
+  /** Send SYNC1 on every session (also run by the timer). */
+  runAntiEntropy (): void {
+    for (const peer of this.peers.values()) {
+      if (!peer.helloReceived || peer.closed) continue
+      for (const doc of this.docs.values()) {
+        if (this.access(peer.id, doc) === Access.NONE) continue
+        this.sendSync1(peer, doc, this.session(peer, doc), 0)
+      }
+    }
+  }
+
+  private access (peerId: string, doc: DocSync): Access {
+    try {
+      return this.policy(peerId, doc.id)
+    } catch (err) {
+      log.error('policy threw for %s / %s: %e', peerId, doc.id, err)
+      return Access.NONE
+    }
+  }
+}
+
+function digestOf (ds: ReturnType<typeof deleteRangesOf>): Uint8Array {
+  return sha256(encodeDeleteRanges(ds)).subarray(0, DS_DIGEST_BYTES)
+}
+
+function deleteSetDigest (doc: Y.Doc): Uint8Array {
+  return digestOf(deleteRangesOf(doc))
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

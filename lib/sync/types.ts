@@ -1,0 +1,53 @@
+/**
+ * The transport seam. The engine never sees sockets or streams: a transport
+ * hands it a `PeerLink` per connected peer and feeds received frame bodies to
+ * the `PeerConnection` it gets back. libp2p (adapters/libp2p) and the seeded
+ * in-memory network (lib/testing) are both just transports.
+ */
+
+export interface PeerLink {
+  /** Queue one frame body for the peer. The link adds framing and coalesces writes. */
+  send: (body: Uint8Array) => void
+  /**
+   * False while the transport wants us to hold back. The engine then coalesces
+   * document updates instead of queueing them, and resumes on `drained()`.
+   */
+  readonly writable: boolean
+  /** Close the channel, after flushing what was queued where possible. */
+  close: () => void
+}
+
+/** What the engine gives a transport for one peer. */
+export interface PeerConnection {
+  /** A complete frame body arrived from the peer. Never throws. */
+  receive: (body: Uint8Array) => void
+  /** The link became writable again. */
+  drained: () => void
+  /** The link is gone (closed by either side). Idempotent. */
+  closed: () => void
+  /**
+   * The transport found a violation below the frame level (an oversize length
+   * prefix, say): count it, say BYE with `code`, close the link.
+   */
+  fail: (code: number, message: string) => void
+}
+
+/**
+ * The origin of every transaction the engine applies for a remote peer.
+ * Apps can test `tr.origin instanceof PeerOrigin` to tell remote edits apart.
+ */
+export class PeerOrigin {
+  constructor (readonly peer: string) {}
+}
+
+export interface EngineCounters {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  updatesApplied: number
+  updatesSent: number
+  peersConnected: number
+  /** violations and refusals, by reason name (e.g. `malformed_update`) */
+  rejected: Record<string, number>
+}
