@@ -12,7 +12,7 @@ export { createMeshNode, MeshNode, type MeshNodeOptions, type MeshNodeEvents } f
 export { DocHandle, type DocHandleEvents, type DocStatus, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { Repo, type RepoOptions } from './repo.js'
 export { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
-export { DocSync } from './sync/doc-sync.js'
+export { DocSync, type DocSyncEvents } from './sync/doc-sync.js'
 export { PeerOrigin, type PeerLink, type PeerConnection, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'
 export type { StorageAdapter, StorageKey, StorageChunk } from './storage/types.js'

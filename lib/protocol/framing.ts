@@ -19,6 +19,7 @@ export function lengthPrefix (body: Uint8Array): Uint8Array {
 export class FrameReader {
   private readonly buffer = new Uint8ArrayList()
   private expected = -1
+  private failed = false
 
   constructor (private readonly maxFrameBytes: number) {}
 
@@ -33,7 +34,19 @@ export class FrameReader {
    * unusable and the stream must be closed.
    */
   push (chunk: Uint8Array | Uint8ArrayList): Uint8Array[] {
+    if (this.failed) throw new ProtocolError('frame reader already failed', ByeReason.PROTOCOL_ERROR)
     this.buffer.append(chunk)
+    try {
+      return this.drain()
+    } catch (err) {
+      // fatal: release everything held; the stream is about to be closed
+      this.failed = true
+      this.buffer.consume(this.buffer.byteLength)
+      throw err
+    }
+  }
+
+  private drain (): Uint8Array[] {
     const out: Uint8Array[] = []
     for (;;) {
       if (this.expected < 0) {
