@@ -15,6 +15,9 @@ import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 
 const log = logger('libp2p')
 
+/** how long a closing stream may take to flush before it is reset */
+const CLOSE_GRACE_MS = 2000
+
 export class StreamLink implements PeerLink {
   private queue: Uint8Array[] = []
   private scheduled = false
@@ -77,10 +80,19 @@ export class StreamLink implements PeerLink {
     }
   }
 
+  /**
+   * Flush what is queued (a BYE, typically), then close both directions: a
+   * peer we are done with must not keep the stream half-open.
+   */
   close (): void {
     if (this.closed) return
     this.flush()
     this.closed = true
-    this.stream.close().catch((err: Error) => { this.stream.abort(err) })
+    const stream = this.stream
+    const timer = setTimeout(() => { stream.abort(new Error('close timed out')) }, CLOSE_GRACE_MS)
+    stream.close().then(async () => { await stream.closeRead() }).catch((err: Error) => { stream.abort(err) }).finally(() => {
+      clearTimeout(timer)
+      if (stream.status !== 'closed' && stream.status !== 'aborted' && stream.status !== 'reset') stream.abort(new Error('closed by meshdoc'))
+    })
   }
 }

@@ -304,6 +304,7 @@ export class SyncEngine {
     }
     this.counters.framesOut++
     this.counters.bytesOut += body.length
+    log.trace('-> %s %s %d B', peer.id.slice(-6), frameName(frame.type), body.length)
     try {
       peer.link.send(body)
     } catch (err) {
@@ -337,6 +338,7 @@ export class SyncEngine {
       this.reject(peer, code, (err as Error).message)
       return
     }
+    log.trace('<- %s %s %d B', peer.id.slice(-6), frameName(frame.type), body.length)
     if (!peer.helloReceived && frame.type !== MessageType.HELLO) {
       this.reject(peer, ByeReason.PROTOCOL_ERROR, 'expected HELLO first')
       return
@@ -473,7 +475,8 @@ export class SyncEngine {
   private onUpdate (peer: PeerState, doc: DocSync, type: number, seq: number, update: Uint8Array): void {
     const s = peer.sessions.get(doc.keyHex)
     if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
-      this.reject(peer, ByeReason.PROTOCOL_ERROR, 'update outside a session')
+      // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
+      this.count('out_of_session')
       return
     }
     if (this.access(peer.id, doc) !== Access.WRITE) {
@@ -560,6 +563,9 @@ export class SyncEngine {
     }
   }
 }
+
+const frameNames = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]))
+const frameName = (type: number): string => frameNames[type] ?? `type${type}`
 
 function digestOf (ds: ReturnType<typeof deleteRangesOf>): Uint8Array {
   return sha256(encodeDeleteRanges(ds)).subarray(0, DS_DIGEST_BYTES)
