@@ -13,6 +13,8 @@ import type { DocHandle } from './doc-handle.js'
 import { ClosedError } from './errors.js'
 import { logger } from './log.js'
 import type { Policy } from './policy/types.js'
+import type { Limits } from './security/limits.js'
+import type { AuthorshipOptions } from './security/authorship.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
@@ -43,6 +45,14 @@ export interface MeshNodeOptions {
   maxFrameBytes?: number
   /** compact a doc's store after this many records (default 256) */
   compactAfterRecords?: number
+  /** only these PeerIds may connect (checked by libp2p's connection gater, every transport) */
+  allowPeers?: string[]
+  /** libp2p pnet swarm key file contents: an extra layer, never the only guard */
+  swarmKey?: Uint8Array | string
+  /** caps on what one peer may send: frame rates, update sizes, nesting, awareness (lib/security/limits.ts) */
+  limits?: Partial<Limits>
+  /** refuse structs whose clientID belongs to another peer, except from these relays */
+  authorship?: AuthorshipOptions
 }
 
 export interface MeshNodeEvents {
@@ -137,12 +147,18 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   const storage = opts.storage ?? new MemoryStorageAdapter()
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
+  const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
   const libp2p = opts.libp2p ?? await createDefaultLibp2p({
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
-    ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {})
+    ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
+    ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
+    ...(swarmKey !== undefined ? { swarmKey } : {})
   })
   const engine = new SyncEngine({
     maxFrameBytes,
+    localPeerId: libp2p.peerId.toString(),
+    ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
+    ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
     ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
   })

@@ -1,17 +1,44 @@
 /**
  * The default libp2p stack for a Node meshdoc node: TCP and WebSockets,
- * always Noise, yamux. Nothing else: no DHT, no identify push, no metrics.
+ * always Noise, yamux. Membership guards: an optional allow-list of PeerIds
+ * (enforced by the connection gater, for every transport) and an optional
+ * swarm key (libp2p pnet: an extra layer only, see docs/SECURITY.md).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
+import { logger } from '../../lib/log.js'
+
+const log = logger('libp2p')
 
 export interface DefaultLibp2pOptions {
   listen?: string[]
   privateKey?: PrivateKey
+  /** only these PeerIds may connect, or be dialled (in or out, every transport) */
+  allowPeers?: string[]
+  /** a libp2p pnet swarm key (the `/key/swarm/psk/1.0.0/` text file's bytes) */
+  swarmKey?: Uint8Array
+  /** inbound connections per second accepted from one host (default 5) */
+  inboundConnectionThreshold?: number
+}
+
+/** A gater that refuses every peer not on `allow`. */
+export function allowListGater (allow: Iterable<string>): ConnectionGater {
+  const allowed = new Set(allow)
+  const deny = (peer: PeerId): boolean => {
+    const no = !allowed.has(peer.toString())
+    if (no) log('refusing peer %s: not on the allow-list', peer.toString())
+    return no
+  }
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny
+  }
 }
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
@@ -21,9 +48,12 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    ...(opts.allowPeers !== undefined ? { connectionGater: allowListGater(opts.allowPeers) } : {}),
+    ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     connectionManager: {
-      // peers keep their one sync stream open; the connection monitor pings via yamux keep-alive
-      maxConnections: 1024
+      maxConnections: 1024,
+      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? 5,
+      maxIncomingPendingConnections: 16
     }
   })
 }

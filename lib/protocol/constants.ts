@@ -32,7 +32,8 @@ export const ByeReason = {
   FORBIDDEN: 7,
   DUPLICATE_CONNECTION: 8,
   TIMEOUT: 9,
-  INTERNAL: 10
+  INTERNAL: 10,
+  LIMIT_EXCEEDED: 11
 } as const
 export type ByeReason = typeof ByeReason[keyof typeof ByeReason]
 

@@ -10,6 +10,7 @@ import { AbortError, ClosedError, DeniedError, TimeoutError } from '../errors.js
 import type { DocPersistence } from '../storage/doc-persistence.js'
 import { UpdateBatch } from '../yjs/update-batch.js'
 import type { DocSession } from './doc-session.js'
+import type { AuthorRegistry } from '../security/authorship.js'
 
 export interface PeerDocStatus {
   peer: string
@@ -64,6 +65,8 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
   /** set while applying a remote update that may release pending structs */
   releasing = false
   readonly sessions = new Map<string, DocSession>()
+  /** clientID -> PeerId bindings, when authorship is enforced */
+  authors: AuthorRegistry | undefined
   private readonly waiters = new Set<Waiter>()
   closed = false
 

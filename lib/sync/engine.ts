@@ -15,6 +15,12 @@ import {
 } from '../protocol/constants.js'
 import { docKeyHex } from '../protocol/doc-key.js'
 import { deleteRangesOf, encodeDeleteRanges, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
+import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
+import { TokenBucket } from '../security/token-bucket.js'
+import { validateUpdate } from '../security/validate-update.js'
+import { checkAwarenessUpdate } from '../security/awareness-guard.js'
+import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
+import { InvalidUpdateError } from '../errors.js'
 import { DocSession } from './doc-session.js'
 import { DocSync } from './doc-sync.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
@@ -30,6 +36,12 @@ export interface SyncEngineOptions {
   antiEntropyIntervalMs?: number
   /** flush the outgoing batch synchronously after this many transactions (default 512) */
   maxBatchTransactions?: number
+  /** caps on what one peer may send (see lib/security/limits.ts) */
+  limits?: Partial<Limits>
+  /** bind clientIDs to the PeerId that first used them; relays may send anyone's structs */
+  authorship?: AuthorshipOptions
+  /** our own PeerId (authorship binds our clientIDs to it) */
+  localPeerId?: string
 }
 
 interface PeerState {
@@ -41,6 +53,9 @@ interface PeerState {
   helloReceived: boolean
   maxFrameBytes: number
   closed: boolean
+  readonly frameBucket: TokenBucket
+  readonly byteBucket: TokenBucket
+  helloTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 /** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
@@ -55,6 +70,9 @@ export class SyncEngine {
   private readonly maxBatch: number
   private timer: ReturnType<typeof setInterval> | undefined
   private stopped = false
+  readonly limits: Limits
+  private readonly relays: ReadonlySet<string> | undefined
+  private readonly localPeerId: string
   /** told when a peer's sync session starts (true) or ends (false) */
   onPeer: ((peerId: string, up: boolean) => void) | undefined
   readonly counters: EngineCounters = {
@@ -65,6 +83,9 @@ export class SyncEngine {
     this.policy = opts.policy ?? allowAll
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.maxBatch = opts.maxBatchTransactions ?? 512
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
+    this.relays = opts.authorship !== undefined ? new Set(opts.authorship.relays) : undefined
+    this.localPeerId = opts.localPeerId ?? 'local'
     const every = opts.antiEntropyIntervalMs ?? 30_000
     if (every > 0) this.timer = setInterval(() => { this.runAntiEntropy() }, every)
   }
@@ -94,6 +115,10 @@ export class SyncEngine {
   addDoc (doc: DocSync): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
+    if (this.relays !== undefined) {
+      doc.authors = new AuthorRegistry(this.relays, this.localPeerId)
+      doc.authors.claim(doc.doc.clientID)
+    }
     const onTx = (tr: Y.Transaction): void => { this.onTransaction(doc, tr) }
     const onAwareness = (change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void => {
       this.onAwareness(doc, change, origin)
@@ -217,9 +242,20 @@ export class SyncEngine {
       log('peer %s reconnected; replacing the old link', peerId)
       this.bye(existing, ByeReason.DUPLICATE_CONNECTION, 'replaced by a newer connection')
     }
+    const lim = this.limits
     const peer: PeerState = {
-      id: peerId, link, sessions: new Map(), dirty: new Set(), helloReceived: false, maxFrameBytes: MIN_MAX_FRAME_BYTES, closed: false
+      id: peerId,
+      link,
+      sessions: new Map(),
+      dirty: new Set(),
+      helloReceived: false,
+      maxFrameBytes: MIN_MAX_FRAME_BYTES,
+      closed: false,
+      frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
+      byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.maxFrameBytes)),
+      helloTimer: undefined
     }
+    peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.peers.set(peerId, peer)
     this.counters.peersConnected = this.peers.size
     this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0 })
@@ -236,6 +272,7 @@ export class SyncEngine {
   private removePeer (peer: PeerState): void {
     if (peer.closed) return
     peer.closed = true
+    if (peer.helloTimer !== undefined) clearTimeout(peer.helloTimer)
     if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id)
     this.counters.peersConnected = this.peers.size
     for (const [key, s] of peer.sessions) {
@@ -330,6 +367,10 @@ export class SyncEngine {
     if (peer.closed) return
     this.counters.framesIn++
     this.counters.bytesIn += body.length
+    if (!peer.frameBucket.take(1) || !peer.byteBucket.take(body.length)) {
+      this.reject(peer, ByeReason.RATE_LIMITED, 'too many frames or bytes')
+      return
+    }
     let frame: Frame
     try {
       frame = decodeFrame(body)
@@ -357,6 +398,8 @@ export class SyncEngine {
         if (peer.helloReceived) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'second HELLO'); return }
         if (frame.maxFrameBytes < MIN_MAX_FRAME_BYTES) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'max frame size too small'); return }
         peer.helloReceived = true
+        clearTimeout(peer.helloTimer)
+        peer.helloTimer = undefined
         peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
         for (const doc of this.docs.values()) this.offerDoc(peer, doc)
         return
@@ -395,6 +438,19 @@ export class SyncEngine {
       case MessageType.AWARENESS: {
         const s = peer.sessions.get(keyHex)
         if (s === undefined || !s.remoteHolds) return
+        const lim = this.limits
+        let clients: number[]
+        try {
+          clients = checkAwarenessUpdate(frame.update, lim.maxAwarenessClientsPerPeer, lim.maxAwarenessStateBytes)
+        } catch (err) {
+          this.reject(peer, err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
+          return
+        }
+        const introduced = clients.filter(c => !s.awarenessClients.has(c)).length
+        if (s.awarenessClients.size + introduced > lim.maxAwarenessClientsPerPeer) {
+          this.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many awareness clients')
+          return
+        }
         try {
           awarenessProtocol.applyAwarenessUpdate(doc.awareness, frame.update, s.origin)
         } catch (err) {
@@ -414,9 +470,13 @@ export class SyncEngine {
     }
   }
 
-  private session (peer: PeerState, doc: DocSync): DocSession {
+  private session (peer: PeerState, doc: DocSync): DocSession | undefined {
     let s = peer.sessions.get(doc.keyHex)
     if (s === undefined) {
+      if (peer.sessions.size >= this.limits.maxDocsPerPeer) {
+        this.count('too_many_docs')
+        return undefined
+      }
       s = new DocSession(peer.id, doc.keyHex)
       peer.sessions.set(doc.keyHex, s)
       doc.sessions.set(peer.id, s)
@@ -427,7 +487,8 @@ export class SyncEngine {
   /** Start (or refresh) a session: send our SYNC1 if the peer may see the doc. */
   private offerDoc (peer: PeerState, doc: DocSync): void {
     if (this.access(peer.id, doc) === Access.NONE) return
-    this.sendSync1(peer, doc, this.session(peer, doc), 0)
+    const s = this.session(peer, doc)
+    if (s !== undefined) this.sendSync1(peer, doc, s, 0)
   }
 
   private sendSync1 (peer: PeerState, doc: DocSync, s: DocSession, flags: number): void {
@@ -452,6 +513,10 @@ export class SyncEngine {
     // send what is queued to everyone else; for this peer the SYNC2 below covers it
     this.flushDoc(doc)
     const s = this.session(peer, doc)
+    if (s === undefined) {
+      this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
+      return
+    }
     const joined = !s.remoteHolds
     s.remoteHolds = true
     s.delta = null
@@ -489,17 +554,38 @@ export class SyncEngine {
       if (type === MessageType.SYNC2) { s.gotSync2 = true; s.resyncInFlight = false }
       return
     }
+    if (update.length > this.limits.maxUpdateBytes) {
+      this.reject(peer, ByeReason.LIMIT_EXCEEDED, `update of ${update.length} bytes`)
+      return
+    }
+    let checked: ReturnType<typeof validateUpdate>
+    try {
+      checked = validateUpdate(doc.doc, update, this.limits.maxNestingDepth)
+    } catch (err) {
+      this.reject(peer, ByeReason.MALFORMED_UPDATE, err instanceof InvalidUpdateError ? err.message : 'update does not decode')
+      return
+    }
+    if (doc.authors !== undefined) {
+      const forged = doc.authors.admit(peer.id, checked.authors)
+      if (forged !== undefined) {
+        this.count('forged_author')
+        this.reject(peer, ByeReason.FORBIDDEN, `structs for clientID ${forged}, which belongs to another peer`)
+        return
+      }
+    }
     const store = doc.doc.store
     const pendingBefore = store.pendingStructs !== null || store.pendingDs !== null
     doc.releasing = pendingBefore
     try {
-      Y.applyUpdate(doc.doc, update, s.origin)
+      Y.applyUpdate(doc.doc, checked.bytes, s.origin)
     } catch (err) {
+      // decoded cleanly but failed to integrate: should not happen; never crash for it
       this.reject(peer, ByeReason.MALFORMED_UPDATE, `update failed to apply: ${(err as Error).message}`)
       return
     } finally {
       doc.releasing = false
     }
+    this.capPending(doc)
     this.counters.updatesApplied++
     if (type === MessageType.SYNC2) {
       s.noteSync2Seq(seq)
@@ -515,6 +601,21 @@ export class SyncEngine {
     }
     this.scheduleAck(peer, doc, s)
     doc.changed()
+  }
+
+  /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */
+  private capPending (doc: DocSync): void {
+    const store = doc.doc.store
+    const bytes = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+    if (bytes <= this.limits.maxPendingBytes) return
+    log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
+    this.count('pending_overflow')
+    store.pendingStructs = null
+    store.pendingDs = null
+    for (const s of doc.sessions.values()) {
+      const peer = this.peers.get(s.peer)
+      if (peer !== undefined && !peer.closed && s.remoteHolds) this.sendSync1(peer, doc, s, 0)
+    }
   }
 
   /** ACK once what we applied is durably stored; one ACK loop per session coalesces bursts. */
@@ -549,7 +650,8 @@ export class SyncEngine {
       if (!peer.helloReceived || peer.closed) continue
       for (const doc of this.docs.values()) {
         if (this.access(peer.id, doc) === Access.NONE) continue
-        this.sendSync1(peer, doc, this.session(peer, doc), 0)
+        const s = this.session(peer, doc)
+        if (s !== undefined) this.sendSync1(peer, doc, s, 0)
       }
     }
   }

@@ -1,0 +1,40 @@
+/**
+ * Every cap the engine enforces on what a peer may send, with defaults sized
+ * for real documents (a cold join of a large doc fits) and small devices.
+ */
+export interface Limits {
+  /** SYNC2/UPDATE payloads above this are refused before decoding (default 8 MiB) */
+  maxUpdateBytes: number
+  /** nesting of Yjs types, and of JSON-like values inside them (default 64) */
+  maxNestingDepth: number
+  /** bytes Yjs may hold as pending (gapped) structs before we drop them and resync (default 4 MiB) */
+  maxPendingBytes: number
+  /** documents one peer may hold sessions for at once (default 10,000) */
+  maxDocsPerPeer: number
+  /** awareness clients one peer may introduce per document (default 256) */
+  maxAwarenessClientsPerPeer: number
+  /** bytes of one awareness state (default 16 KiB) */
+  maxAwarenessStateBytes: number
+  /** token bucket per peer: sustained frames per second, and burst (defaults 2,000 / 10,000) */
+  framesPerSecond: number
+  frameBurst: number
+  /** token bucket per peer: sustained bytes per second, and burst (defaults 32 MiB / 64 MiB) */
+  bytesPerSecond: number
+  byteBurst: number
+  /** a peer must send HELLO within this many ms (default 10 s) */
+  helloTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxUpdateBytes: 8 * 1024 * 1024,
+  maxNestingDepth: 64,
+  maxPendingBytes: 4 * 1024 * 1024,
+  maxDocsPerPeer: 10_000,
+  maxAwarenessClientsPerPeer: 256,
+  maxAwarenessStateBytes: 16 * 1024,
+  framesPerSecond: 2_000,
+  frameBurst: 10_000,
+  bytesPerSecond: 32 * 1024 * 1024,
+  byteBurst: 64 * 1024 * 1024,
+  helloTimeoutMs: 10_000
+})
