@@ -15,7 +15,7 @@ export interface SyncTransportOptions {
   maxFrameBytes: number
 }
 
-interface LinkEntry { link: StreamLink, dialer: string }
+interface LinkEntry { link: StreamLink, dialer: string, connection: string }
 
 export class Libp2pSyncTransport {
   private readonly links = new Map<string, LinkEntry>()
@@ -63,6 +63,12 @@ export class Libp2pSyncTransport {
     const self = this.libp2p.peerId.toString()
     const dialer = conn.direction === 'outbound' ? self : peer
     const current = this.links.get(peer)
+    if (current !== undefined && current.connection === conn.id && current.link.writable) {
+      // one sync stream per connection: a second one is refused, never a reason to restart the session
+      log('refusing a second sync stream from %s on one connection', peer)
+      stream.abort(new Error('one meshdoc stream per connection'))
+      return
+    }
     if (current !== undefined && current.link.writable) {
       // Two connections to one peer (simultaneous dial). Both sides must keep
       // the same one: prefer the connection dialed by the smaller peer id; for
@@ -75,7 +81,7 @@ export class Libp2pSyncTransport {
       }
     }
     const link = new StreamLink(stream, this.opts.maxFrameBytes)
-    const entry = { link, dialer }
+    const entry = { link, dialer, connection: conn.id }
     this.links.set(peer, entry)
     stream.addEventListener('close', () => {
       if (this.links.get(peer) === entry) this.links.delete(peer)
