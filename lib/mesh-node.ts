@@ -8,14 +8,17 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ObservableV2 } from 'lib0/observable'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { KeepConnected } from '../adapters/libp2p/keep-connected.js'
+import { DiscoveryDialer } from '../adapters/libp2p/discovery-dialer.js'
 import { Libp2pSyncTransport } from '../adapters/libp2p/sync-transport.js'
 import type { DocHandle } from './doc-handle.js'
 import { ClosedError } from './errors.js'
+import { loadOrCreateIdentity } from './identity.js'
 import { logger } from './log.js'
 import type { Policy } from './policy/types.js'
 import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
+import { docKeyHex } from './protocol/doc-key.js'
 import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo } from './repo.js'
@@ -33,8 +36,12 @@ export interface MeshNodeOptions {
   bootstrap?: string[]
   /** run on this libp2p node instead of creating one (it is not stopped by `stop()`) */
   libp2p?: Libp2p
-  /** the node's identity key when we create libp2p; default: a fresh Ed25519 key */
-  privateKey?: PrivateKey
+  /**
+   * the node's identity key when we create libp2p; 'storage' keeps one in
+   * `storage` (created on first start) so the PeerId survives restarts;
+   * default: a fresh Ed25519 key
+   */
+  privateKey?: PrivateKey | 'storage'
   /** who may read / write which doc; default: everyone everything */
   policy?: Policy
   /** secret that keys doc-id hashes on the wire; peers must share it to sync */
@@ -53,6 +60,18 @@ export interface MeshNodeOptions {
   limits?: Partial<Limits>
   /** refuse structs whose clientID belongs to another peer, except from these relays */
   authorship?: AuthorshipOptions
+  /**
+   * Gateway mode: serve every doc a peer asks for (and the policy allows), opening
+   * it from storage by key even though this node never learns its id. The policy
+   * sees such docs as `key:<hex>`. Default false.
+   */
+  serveAllDocs?: boolean
+  /** unload docs opened for peers after this long without a session (default 60 s) */
+  idleUnloadMs?: number
+  /** find peers on the LAN with mDNS and dial them (optionally with a service tag per fleet) */
+  mdns?: boolean | { serviceTag?: string, intervalMs?: number }
+  /** run a circuit-relay server so peers that cannot reach each other (browsers) connect through us */
+  relay?: boolean
 }
 
 export interface MeshNodeEvents {
@@ -70,6 +89,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     private readonly repo: Repo,
     private readonly transport: Libp2pSyncTransport,
     private readonly keeper: KeepConnected,
+    private readonly discovery: DiscoveryDialer,
     private readonly storage: StorageAdapter,
     private readonly ownsLibp2p: boolean
   ) {
@@ -109,9 +129,19 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     return await this.repo.open(docId)
   }
 
-  /** Ids of open documents. */
+  /** Ids of documents the app has open. */
   get openDocs (): string[] {
     return this.repo.openDocIds
+  }
+
+  /** Documents open only because a peer asked for them (gateway mode). */
+  get servedDocCount (): number {
+    return this.repo.servedCount
+  }
+
+  /** The per-process epoch this node announces in HELLO (hex). */
+  get epoch (): string {
+    return docKeyHex(this.engine.epoch)
   }
 
   /** Change the access policy; open sessions are re-checked at once. */
@@ -128,6 +158,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   private async doStop (): Promise<void> {
     log('stopping')
     this.keeper.stop()
+    this.discovery.stop()
     this.engine.stop()
     await this.repo.stop()
     await this.transport.stop()
@@ -148,32 +179,40 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
   const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
+  const privateKey = opts.privateKey === 'storage' && opts.libp2p === undefined ? await loadOrCreateIdentity(storage) : opts.privateKey
   const libp2p = opts.libp2p ?? await createDefaultLibp2p({
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
-    ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
+    ...(privateKey !== undefined && privateKey !== 'storage' ? { privateKey } : {}),
     ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
-    ...(swarmKey !== undefined ? { swarmKey } : {})
+    ...(swarmKey !== undefined ? { swarmKey } : {}),
+    ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
+    ...(opts.relay === true ? { relayServer: true } : {})
   })
+  let repo: Repo | undefined
   const engine = new SyncEngine({
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
     ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
+    ...(opts.serveAllDocs === true ? { resolveDoc: async (_peer: string, keyHex: string) => await repo?.openByKey(keyHex) } : {}),
     ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
   })
-  const repo = new Repo({
+  repo = new Repo({
     engine,
     storage,
+    ...(opts.idleUnloadMs !== undefined ? { idleUnloadMs: opts.idleUnloadMs } : {}),
     ...(meshKey !== undefined ? { meshKey } : {}),
     ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
   })
   const transport = new Libp2pSyncTransport(libp2p, engine, { maxFrameBytes })
   const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [])
-  const node = new MeshNode(libp2p, engine, repo, transport, keeper, storage, ownsLibp2p)
+  const discovery = new DiscoveryDialer(libp2p)
+  const node = new MeshNode(libp2p, engine, repo, transport, keeper, discovery, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
   await transport.start()
   keeper.start()
+  discovery.start()
   return node
 }

@@ -18,7 +18,7 @@ async function rawStream (target: MeshNode): Promise<{ raw: Libp2p, stream: Stre
   return { raw, stream, closed }
 }
 
-const hello = lengthPrefix(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0 }))
+const hello = lengthPrefix(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(8).fill(2) }))
 
 describe('hostile frames on a real stream', function () {
   let target: MeshNode

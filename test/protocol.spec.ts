@@ -8,7 +8,7 @@ import { FrameReader, lengthPrefix } from '../lib/protocol/framing.js'
 const key = docKeyFor('notes/1')
 
 const samples: Frame[] = [
-  { type: MessageType.HELLO, maxFrameBytes: 1 << 24, features: 0 },
+  { type: MessageType.HELLO, maxFrameBytes: 1 << 24, features: 0, epoch: new Uint8Array(8).fill(1) },
   { type: MessageType.SYNC1, docKey: key, flags: 1, stateVector: new Uint8Array([1, 2, 3]), dsDigest: new Uint8Array(8).fill(7) },
   { type: MessageType.SYNC2, docKey: key, seq: 5, update: new Uint8Array([0, 0]) },
   { type: MessageType.UPDATE, docKey: key, seq: 300, update: new Uint8Array(1000).fill(9) },

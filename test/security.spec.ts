@@ -48,7 +48,7 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
       const aw = new Awareness(src)
       aw.setLocalState({ name: 'x' })
       const corpus: Uint8Array[] = [
-        { type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0 },
+        { type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(8).fill(2) },
         { type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: Y.encodeStateVector(t.doc), dsDigest: new Uint8Array(8) },
         { type: MessageType.SYNC2, docKey: key, seq: 1, update: upd },
         { type: MessageType.UPDATE, docKey: key, seq: 2, update: upd },

@@ -8,6 +8,9 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { preSharedKey } from '@libp2p/pnet'
+import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
@@ -24,6 +27,10 @@ export interface DefaultLibp2pOptions {
   swarmKey?: Uint8Array
   /** inbound connections per second accepted from one host (default 5) */
   inboundConnectionThreshold?: number
+  /** find peers on the LAN with mDNS (a serviceTag keeps separate fleets apart) */
+  mdns?: boolean | { serviceTag?: string, intervalMs?: number }
+  /** run a circuit-relay v2 server, so peers that cannot reach each other (browsers) can via us */
+  relayServer?: boolean
 }
 
 /** A gater that refuses every peer not on `allow`. */
@@ -50,6 +57,12 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     streamMuxers: [yamux()],
     ...(opts.allowPeers !== undefined ? { connectionGater: allowListGater(opts.allowPeers) } : {}),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
+    ...(opts.mdns !== undefined && opts.mdns !== false
+      ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
+      : {}),
+    services: {
+      ...(opts.relayServer === true ? { identify: identify(), relay: circuitRelayServer() } : {})
+    },
     connectionManager: {
       maxConnections: 1024,
       inboundConnectionThreshold: opts.inboundConnectionThreshold ?? 5,

@@ -9,9 +9,9 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { ProtocolError } from '../errors.js'
-import { ByeReason, DOC_KEY_BYTES, DS_DIGEST_BYTES, MessageType, PROTOCOL_VERSION } from './constants.js'
+import { ByeReason, DOC_KEY_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, MessageType, PROTOCOL_VERSION } from './constants.js'
 
-export interface HelloFrame { type: typeof MessageType.HELLO, maxFrameBytes: number, features: number }
+export interface HelloFrame { type: typeof MessageType.HELLO, maxFrameBytes: number, features: number, epoch: Uint8Array }
 export interface Sync1Frame { type: typeof MessageType.SYNC1, docKey: Uint8Array, flags: number, stateVector: Uint8Array, dsDigest: Uint8Array }
 export interface Sync2Frame { type: typeof MessageType.SYNC2, docKey: Uint8Array, seq: number, update: Uint8Array }
 export interface UpdateFrame { type: typeof MessageType.UPDATE, docKey: Uint8Array, seq: number, update: Uint8Array }
@@ -33,6 +33,8 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case MessageType.HELLO:
       encoding.writeVarUint(e, frame.maxFrameBytes)
       encoding.writeVarUint(e, frame.features)
+      if (frame.epoch.length !== EPOCH_BYTES) throw new TypeError('epoch must be 8 bytes')
+      encoding.writeUint8Array(e, frame.epoch)
       break
     case MessageType.BYE:
       encoding.writeVarUint(e, frame.reason)
@@ -108,7 +110,7 @@ export function decodeFrame (body: Uint8Array): Frame {
   let frame: Frame
   switch (type) {
     case MessageType.HELLO:
-      frame = { type, maxFrameBytes: readUint(d), features: readUint(d) }
+      frame = { type, maxFrameBytes: readUint(d), features: readUint(d), epoch: readFixed(d, EPOCH_BYTES) }
       break
     case MessageType.BYE: {
       const reason = readUint(d)

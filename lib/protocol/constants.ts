@@ -61,6 +61,9 @@ export const Features = {} as const
 /** Bytes of the keyed doc-id hash that names a document on the wire. */
 export const DOC_KEY_BYTES = 16
 
+/** Bytes of the random per-process epoch carried by HELLO (resumption is per epoch). */
+export const EPOCH_BYTES = 8
+
 /** Bytes of the delete-set digest carried by SYNC1. */
 export const DS_DIGEST_BYTES = 8
 

@@ -33,6 +33,8 @@ export class DocSession {
   readonly awarenessClients = new Set<number>()
   /** refusals already reported for this session (avoid DENIED storms) */
   deniedWrites = false
+  /** the peer told us our writes are refused: do not expect ACKs */
+  readOnlyRemote = false
 
   constructor (readonly peer: string, readonly keyHex: string) {
     this.origin = new PeerOrigin(peer)

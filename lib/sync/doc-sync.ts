@@ -65,6 +65,9 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
   /** set while applying a remote update that may release pending structs */
   releasing = false
   readonly sessions = new Map<string, DocSession>()
+  /** cached summary of the doc's state (state vector + delete-set digest); cleared on every transaction */
+  fingerprint: string | undefined
+  dsDigest: Uint8Array | undefined
   /** clientID -> PeerId bindings, when authorship is enforced */
   authors: AuthorRegistry | undefined
   private readonly waiters = new Set<Waiter>()

@@ -11,7 +11,7 @@ import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import { decodeFrame, encodeFrame, type DocFrame, type Frame } from '../protocol/codec.js'
 import {
-  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, DS_DIGEST_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
+  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, DS_DIGEST_BYTES, EPOCH_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
 } from '../protocol/constants.js'
 import { docKeyHex } from '../protocol/doc-key.js'
 import { deleteRangesOf, encodeDeleteRanges, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
@@ -22,6 +22,7 @@ import { checkAwarenessUpdate } from '../security/awareness-guard.js'
 import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
 import { InvalidUpdateError } from '../errors.js'
 import { DocSession } from './doc-session.js'
+import { fingerprintOf, PeerMemory } from './peer-memory.js'
 import { DocSync } from './doc-sync.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
 
@@ -42,6 +43,13 @@ export interface SyncEngineOptions {
   authorship?: AuthorshipOptions
   /** our own PeerId (authorship binds our clientIDs to it) */
   localPeerId?: string
+  /** every this many anti-entropy ticks, SYNC1 every session, synced or not (default 10) */
+  fullResyncEvery?: number
+  /**
+   * Called on SYNC1 for a doc that is not open: may open it (and `addDoc` it)
+   * and resolve with it, e.g. a gateway serving every stored doc by key.
+   */
+  resolveDoc?: (peerId: string, keyHex: string) => Promise<DocSync | undefined>
 }
 
 interface PeerState {
@@ -56,6 +64,8 @@ interface PeerState {
   readonly frameBucket: TokenBucket
   readonly byteBucket: TokenBucket
   helloTimer: ReturnType<typeof setTimeout> | undefined
+  /** doc key -> fingerprint this peer had stored when we last knew (this incarnation) */
+  remembered: Map<string, string> | undefined
 }
 
 /** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
@@ -73,10 +83,18 @@ export class SyncEngine {
   readonly limits: Limits
   private readonly relays: ReadonlySet<string> | undefined
   private readonly localPeerId: string
+  /** random per process: peers resume sessions with us only while it is unchanged */
+  readonly epoch: Uint8Array
+  private readonly memory = new PeerMemory()
+  private readonly fullEvery: number
+  private ticks = 0
+  private readonly resolveDoc: SyncEngineOptions['resolveDoc']
+  /** frames waiting while a doc is being opened for them */
+  private readonly resolving = new Map<string, Array<[PeerState, DocFrame]>>()
   /** told when a peer's sync session starts (true) or ends (false) */
   onPeer: ((peerId: string, up: boolean) => void) | undefined
   readonly counters: EngineCounters = {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, rejected: {}
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, sessionsResumed: 0, rejected: {}, ignored: {}
   }
 
   constructor (opts: SyncEngineOptions = {}) {
@@ -86,8 +104,15 @@ export class SyncEngine {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
     this.relays = opts.authorship !== undefined ? new Set(opts.authorship.relays) : undefined
     this.localPeerId = opts.localPeerId ?? 'local'
+    this.epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES))
+    this.fullEvery = opts.fullResyncEvery ?? 10
+    this.resolveDoc = opts.resolveDoc
     const every = opts.antiEntropyIntervalMs ?? 30_000
-    if (every > 0) this.timer = setInterval(() => { this.runAntiEntropy() }, every)
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        this.runAntiEntropy({ full: ++this.ticks % this.fullEvery === 0 })
+      }, every)
+    }
   }
 
   /** Replace the policy; takes effect at once on every open session. */
@@ -150,6 +175,7 @@ export class SyncEngine {
   }
 
   private onTransaction (doc: DocSync, tr: Y.Transaction): void {
+    doc.fingerprint = undefined
     if (doc.persistence !== undefined && doc.persistence.absorb(tr) && !doc.saveScheduled) {
       doc.saveScheduled = true
       queueMicrotask(() => {
@@ -253,12 +279,13 @@ export class SyncEngine {
       closed: false,
       frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
       byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.maxFrameBytes)),
-      helloTimer: undefined
+      helloTimer: undefined,
+      remembered: undefined
     }
     peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.peers.set(peerId, peer)
     this.counters.peersConnected = this.peers.size
-    this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0 })
+    this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0, epoch: this.epoch })
     log('peer %s connected', peerId)
     this.onPeer?.(peerId, true)
     return {
@@ -286,6 +313,8 @@ export class SyncEngine {
   }
 
   private endSession (peer: PeerState, doc: DocSync, s: DocSession, notify: boolean): void {
+    // the peer ends its side too (DENIED or disconnect): a later session must start with SYNC1
+    if (!peer.closed) this.memory.forgetDoc(peer.id, doc.keyHex)
     peer.sessions.delete(doc.keyHex)
     peer.dirty.delete(s)
     if (doc.sessions.get(peer.id) === s) doc.sessions.delete(peer.id)
@@ -361,6 +390,11 @@ export class SyncEngine {
     this.counters.rejected[name] = (this.counters.rejected[name] ?? 0) + 1
   }
 
+  /** benign races (not refusals): counted apart so monitoring can tell them from attacks */
+  private ignore (name: string): void {
+    this.counters.ignored[name] = (this.counters.ignored[name] ?? 0) + 1
+  }
+
   // ---------------------------------------------------------------- receiving
 
   private receive (peer: PeerState, body: Uint8Array): void {
@@ -401,6 +435,7 @@ export class SyncEngine {
         clearTimeout(peer.helloTimer)
         peer.helloTimer = undefined
         peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
+        peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
         for (const doc of this.docs.values()) this.offerDoc(peer, doc)
         return
       case MessageType.BYE:
@@ -416,6 +451,10 @@ export class SyncEngine {
   private handleDocFrame (peer: PeerState, frame: DocFrame): void {
     const keyHex = docKeyHex(frame.docKey)
     const doc = this.docs.get(keyHex)
+    if (doc === undefined && this.resolveDoc !== undefined && (frame.type === MessageType.SYNC1 || this.resolving.has(keyHex))) {
+      this.resolveThen(peer, keyHex, frame)
+      return
+    }
     if (doc === undefined || this.access(peer.id, doc) === Access.NONE) {
       // unknown and forbidden look the same from outside
       if (frame.type === MessageType.SYNC1) this.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
@@ -429,9 +468,13 @@ export class SyncEngine {
       case MessageType.ACK: {
         const s = peer.sessions.get(keyHex)
         if (s === undefined) return
-        if (frame.seq > s.sentSeq) { this.reject(peer, ByeReason.PROTOCOL_ERROR, 'ACK for a frame never sent'); return }
+        // an ACK from an earlier session of this doc (closed and reopened while it was in flight)
+        if (frame.seq > s.sentSeq) { this.ignore('stale_ack'); return }
         s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
         s.remoteStateVector = frame.stateVector.slice()
+        if (doc.isSyncedWith(peer.id) && equalBytes(frame.stateVector, Y.encodeStateVector(doc.doc))) {
+          this.memory.record(peer.id, keyHex, this.fingerprint(doc))
+        }
         doc.changed()
         return
       }
@@ -461,13 +504,39 @@ export class SyncEngine {
       case MessageType.DENIED: {
         const s = peer.sessions.get(keyHex)
         if (frame.reason === DeniedReason.READ_ONLY) {
+          if (s !== undefined) s.readOnlyRemote = true
           doc.deniedBy(peer.id, frame.reason)
           return
         }
         if (s !== undefined) this.endSession(peer, doc, s, false)
+        this.memory.forgetDoc(peer.id, keyHex)
         doc.deniedBy(peer.id, frame.reason)
       }
     }
+  }
+
+  /** Open a doc we do not have open (via `resolveDoc`), then handle the frames that asked for it. */
+  private resolveThen (peer: PeerState, keyHex: string, frame: DocFrame): void {
+    let queue = this.resolving.get(keyHex)
+    if (queue !== undefined) {
+      if (queue.length < 64) queue.push([peer, frame])
+      return
+    }
+    queue = [[peer, frame]]
+    this.resolving.set(keyHex, queue)
+    const resolve = this.resolveDoc!
+    resolve(peer.id, keyHex).catch((err: Error) => {
+      log.error('opening %s for %s failed: %e', keyHex, peer.id, err)
+      return undefined
+    }).then((doc) => {
+      this.resolving.delete(keyHex)
+      const open = doc !== undefined && this.docs.get(keyHex) === doc
+      for (const [p, f] of queue) {
+        if (p.closed) continue
+        if (open) this.handleDocFrame(p, f)
+        else if (f.type === MessageType.SYNC1) this.send(p, { type: MessageType.DENIED, docKey: f.docKey, reason: DeniedReason.UNAVAILABLE })
+      }
+    }, () => {})
   }
 
   private session (peer: PeerState, doc: DocSync): DocSession | undefined {
@@ -484,11 +553,35 @@ export class SyncEngine {
     return s
   }
 
-  /** Start (or refresh) a session: send our SYNC1 if the peer may see the doc. */
+  /**
+   * Start a session: send our SYNC1 if the peer may see the doc — unless this
+   * very incarnation of the peer already stored the doc exactly as we hold it,
+   * in which case the session resumes silently (reconnects cost what changed).
+   */
   private offerDoc (peer: PeerState, doc: DocSync): void {
     if (this.access(peer.id, doc) === Access.NONE) return
     const s = this.session(peer, doc)
-    if (s !== undefined) this.sendSync1(peer, doc, s, 0)
+    if (s === undefined) return
+    if (peer.remembered?.get(doc.keyHex) === this.fingerprint(doc)) {
+      s.remoteHolds = true
+      s.gotSync2 = true
+      this.counters.sessionsResumed++
+      return
+    }
+    this.sendSync1(peer, doc, s, 0)
+  }
+
+  private dsDigestOf (doc: DocSync): Uint8Array {
+    this.fingerprint(doc)
+    return doc.dsDigest!
+  }
+
+  private fingerprint (doc: DocSync): string {
+    if (doc.fingerprint === undefined) {
+      doc.dsDigest = deleteSetDigest(doc.doc)
+      doc.fingerprint = fingerprintOf(Y.encodeStateVector(doc.doc), doc.dsDigest)
+    }
+    return doc.fingerprint
   }
 
   private sendSync1 (peer: PeerState, doc: DocSync, s: DocSession, flags: number): void {
@@ -498,7 +591,7 @@ export class SyncEngine {
       docKey: doc.key,
       flags,
       stateVector: Y.encodeStateVector(doc.doc),
-      dsDigest: deleteSetDigest(doc.doc)
+      dsDigest: this.dsDigestOf(doc)
     })
   }
 
@@ -521,8 +614,8 @@ export class SyncEngine {
     s.remoteHolds = true
     s.delta = null
     peer.dirty.delete(s)
-    const ds = deleteRangesOf(doc.doc)
-    const deletes = equalBytes(digestOf(ds), digest) ? EMPTY_DELETES : ds
+    this.fingerprint(doc)
+    const deletes = equalBytes(doc.dsDigest!, digest) ? EMPTY_DELETES : deleteRangesOf(doc.doc)
     const update = encodeUpdateV1(doc.doc, since, deletes)
     s.sentSeq++
     this.counters.updatesSent++
@@ -541,7 +634,7 @@ export class SyncEngine {
     const s = peer.sessions.get(doc.keyHex)
     if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
       // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
-      this.count('out_of_session')
+      this.ignore('out_of_session')
       return
     }
     if (this.access(peer.id, doc) !== Access.WRITE) {
@@ -594,8 +687,9 @@ export class SyncEngine {
     } else {
       s.noteUpdateSeq(seq)
     }
-    if ((store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
-      // missing dependencies: ask this peer for everything we lack
+    if (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
+      // missing dependencies: ask this peer for everything we lack. Not after a
+      // SYNC2: that already was its whole answer, and asking again would loop.
       s.resyncInFlight = true
       this.sendSync1(peer, doc, s, 0)
     }
@@ -644,14 +738,27 @@ export class SyncEngine {
 
   // ---------------------------------------------------------------- anti-entropy
 
-  /** Send SYNC1 on every session (also run by the timer). */
-  runAntiEntropy (): void {
+  /**
+   * Repair anything lost: a two-way SYNC round (SYNC1 with WANT_REPLY) on every
+   * session that is not known to be in sync; with `full`, on every doc and
+   * peer. The timer runs this every `antiEntropyIntervalMs`, full every
+   * `fullResyncEvery` ticks.
+   */
+  runAntiEntropy (opts: { full?: boolean } = {}): void {
     for (const peer of this.peers.values()) {
       if (!peer.helloReceived || peer.closed) continue
-      for (const doc of this.docs.values()) {
-        if (this.access(peer.id, doc) === Access.NONE) continue
-        const s = this.session(peer, doc)
-        if (s !== undefined) this.sendSync1(peer, doc, s, 0)
+      if (opts.full === true) {
+        for (const doc of this.docs.values()) {
+          if (this.access(peer.id, doc) === Access.NONE) continue
+          const s = this.session(peer, doc)
+          if (s !== undefined) this.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
+        }
+        continue
+      }
+      for (const s of peer.sessions.values()) {
+        const doc = this.docs.get(s.keyHex)
+        if (doc === undefined || doc.isSyncedWith(peer.id) || s.readOnlyRemote) continue
+        this.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
       }
     }
   }

@@ -48,6 +48,10 @@ export interface EngineCounters {
   updatesApplied: number
   updatesSent: number
   peersConnected: number
+  /** doc sessions resumed on reconnect without any SYNC exchange (nothing had changed) */
+  sessionsResumed: number
   /** violations and refusals, by reason name (e.g. `malformed_update`) */
   rejected: Record<string, number>
+  /** benign races that were dropped, by name (`stale_ack`, `out_of_session`) */
+  ignored: Record<string, number>
 }

@@ -50,7 +50,7 @@ export function attach (t: Target, peerId: string): Attacker {
   return a
 }
 
-export const hello: Frame = { type: MessageType.HELLO, maxFrameBytes: 1 << 24, features: 0 }
+export const hello: Frame = { type: MessageType.HELLO, maxFrameBytes: 1 << 24, features: 0, epoch: new Uint8Array(8).fill(1) }
 
 /** Let queued microtasks (batch flushes, ACK loops) run. */
 export const settle = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
