@@ -21,7 +21,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { docKeyHex } from './protocol/doc-key.js'
 import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
-import { Repo } from './repo.js'
+import { keyOnlyDocId, Repo } from './repo.js'
 import { SyncEngine } from './sync/engine.js'
 import type { EngineCounters } from './sync/types.js'
 
@@ -189,12 +189,19 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
     ...(opts.relay === true ? { relayServer: true } : {})
   })
   let repo: Repo | undefined
-  const engine = new SyncEngine({
+  // eslint-disable-next-line prefer-const
+  let engine: SyncEngine
+  engine = new SyncEngine({
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
     ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
-    ...(opts.serveAllDocs === true ? { resolveDoc: async (_peer: string, keyHex: string) => await repo?.openByKey(keyHex) } : {}),
+    ...(opts.serveAllDocs === true
+      ? {
+          resolveDoc: async (peer: string, keyHex: string) =>
+            engine.accessFor(peer, keyOnlyDocId(keyHex)) === 'none' ? undefined : await repo?.openByKey(keyHex)
+        }
+      : {}),
     ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
   })

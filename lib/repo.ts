@@ -82,7 +82,7 @@ export class Repo {
   }
 
   private async loadByKey (keyHex: string): Promise<Served | undefined> {
-    const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex)
+    const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex, true)
     if (this.stopped) { await this.dispose(sync); return undefined }
     return { sync, idleSince: Date.now() }
   }
@@ -106,11 +106,12 @@ export class Repo {
     })
   }
 
-  private async build (docId: string, key: Uint8Array, keyHex: string): Promise<DocSync> {
+  private async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<DocSync> {
     const doc = new Y.Doc()
     const persistence = new DocPersistence(this.opts.storage, keyHex, doc, this.opts)
     await persistence.load()
     const sync = new DocSync(docId, key, keyHex, doc, new Awareness(doc), persistence)
+    sync.servedOnly = servedOnly
     this.opts.engine.addDoc(sync)
     return sync
   }

@@ -15,7 +15,10 @@ export interface Limits {
   maxAwarenessClientsPerPeer: number
   /** bytes of one awareness state (default 16 KiB) */
   maxAwarenessStateBytes: number
-  /** token bucket per peer: sustained frames per second, and burst (defaults 2,000 / 10,000) */
+  /**
+   * token bucket per peer: sustained frames per second, and burst (defaults
+   * 10,000 / 50,000: a device holding 10,000 docs sends a SYNC1 for each on connect)
+   */
   framesPerSecond: number
   frameBurst: number
   /** token bucket per peer: sustained bytes per second, and burst (defaults 32 MiB / 64 MiB) */
@@ -32,8 +35,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxDocsPerPeer: 10_000,
   maxAwarenessClientsPerPeer: 256,
   maxAwarenessStateBytes: 16 * 1024,
-  framesPerSecond: 2_000,
-  frameBurst: 10_000,
+  framesPerSecond: 10_000,
+  frameBurst: 50_000,
   bytesPerSecond: 32 * 1024 * 1024,
   byteBurst: 64 * 1024 * 1024,
   helloTimeoutMs: 10_000

@@ -68,6 +68,8 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
   /** cached summary of the doc's state (state vector + delete-set digest); cleared on every transaction */
   fingerprint: string | undefined
   dsDigest: Uint8Array | undefined
+  /** opened for peers by key (a gateway serving stored docs), not by the app */
+  servedOnly = false
   /** clientID -> PeerId bindings, when authorship is enforced */
   authors: AuthorRegistry | undefined
   private readonly waiters = new Set<Waiter>()

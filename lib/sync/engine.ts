@@ -89,6 +89,8 @@ export class SyncEngine {
   private readonly fullEvery: number
   private ticks = 0
   private readonly resolveDoc: SyncEngineOptions['resolveDoc']
+  /** fingerprint of each doc when it was last closed, so a returning peer learns what changed */
+  private readonly closedFingerprints = new Map<string, string>()
   /** frames waiting while a doc is being opened for them */
   private readonly resolving = new Map<string, Array<[PeerState, DocFrame]>>()
   /** told when a peer's sync session starts (true) or ends (false) */
@@ -172,6 +174,12 @@ export class SyncEngine {
     this.detach.get(doc.keyHex)?.()
     this.detach.delete(doc.keyHex)
     this.docs.delete(doc.keyHex)
+    if (this.closedFingerprints.size >= MAX_CLOSED_FINGERPRINTS) {
+      const oldest = this.closedFingerprints.keys().next().value
+      if (oldest !== undefined) this.closedFingerprints.delete(oldest)
+    }
+    this.closedFingerprints.delete(doc.keyHex)
+    this.closedFingerprints.set(doc.keyHex, this.fingerprint(doc))
   }
 
   private onTransaction (doc: DocSync, tr: Y.Transaction): void {
@@ -437,6 +445,7 @@ export class SyncEngine {
         peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
         peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
         for (const doc of this.docs.values()) this.offerDoc(peer, doc)
+        this.reopenChangedForPeer(peer)
         return
       case MessageType.BYE:
         log('peer %s said BYE: %s %s', peer.id, byeReasonName(frame.reason), frame.message)
@@ -451,7 +460,7 @@ export class SyncEngine {
   private handleDocFrame (peer: PeerState, frame: DocFrame): void {
     const keyHex = docKeyHex(frame.docKey)
     const doc = this.docs.get(keyHex)
-    if (doc === undefined && this.resolveDoc !== undefined && (frame.type === MessageType.SYNC1 || this.resolving.has(keyHex))) {
+    if (doc === undefined && this.resolveDoc !== undefined && (OPENS_DOC.has(frame.type) || this.resolving.has(keyHex))) {
       this.resolveThen(peer, keyHex, frame)
       return
     }
@@ -515,6 +524,25 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * Docs this peer holds (as we remember) that we have since closed, and that
+   * changed before we closed them: open them again so the peer hears of it.
+   */
+  private reopenChangedForPeer (peer: PeerState): void {
+    if (this.resolveDoc === undefined || peer.remembered === undefined) return
+    for (const [keyHex, fp] of peer.remembered) {
+      if (this.docs.has(keyHex) || this.resolving.has(keyHex)) continue
+      const closed = this.closedFingerprints.get(keyHex)
+      if (closed === undefined || closed === fp) continue
+      this.resolving.set(keyHex, [])
+      this.resolveDoc(peer.id, keyHex).catch(() => undefined).then((doc) => {
+        const queued = this.resolving.get(keyHex) ?? []
+        this.resolving.delete(keyHex)
+        for (const [p, f] of queued) if (!p.closed && doc !== undefined) this.handleDocFrame(p, f)
+      }, () => {})
+    }
+  }
+
   /** Open a doc we do not have open (via `resolveDoc`), then handle the frames that asked for it. */
   private resolveThen (peer: PeerState, keyHex: string, frame: DocFrame): void {
     let queue = this.resolving.get(keyHex)
@@ -559,6 +587,8 @@ export class SyncEngine {
    * in which case the session resumes silently (reconnects cost what changed).
    */
   private offerDoc (peer: PeerState, doc: DocSync): void {
+    // a doc opened only to serve peers is offered to peers known to hold it; others ask
+    if (doc.servedOnly && peer.remembered?.has(doc.keyHex) !== true) return
     if (this.access(peer.id, doc) === Access.NONE) return
     const s = this.session(peer, doc)
     if (s === undefined) return
@@ -763,6 +793,16 @@ export class SyncEngine {
     }
   }
 
+  /** What the current policy grants `peerId` on `docId` (a throwing policy means none). */
+  accessFor (peerId: string, docId: string): Access {
+    try {
+      return this.policy(peerId, docId)
+    } catch (err) {
+      log.error('policy threw for %s / %s: %e', peerId, docId, err)
+      return Access.NONE
+    }
+  }
+
   private access (peerId: string, doc: DocSync): Access {
     try {
       return this.policy(peerId, doc.id)
@@ -772,6 +812,10 @@ export class SyncEngine {
     }
   }
 }
+
+/** frames that make a serving node open a doc it does not have open */
+const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.UPDATE])
+const MAX_CLOSED_FINGERPRINTS = 200_000
 
 const frameNames = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]))
 const frameName = (type: number): string => frameNames[type] ?? `type${type}`
