@@ -18,7 +18,8 @@ const entries = Object.fromEntries(Object.entries({
   'adapters/libp2p': 'adapters/libp2p/index.ts',
   'adapters/memory-storage': 'adapters/memory-storage/index.ts',
   'adapters/fs-storage': 'adapters/fs-storage/index.ts',
-  'adapters/indexeddb-storage': 'adapters/indexeddb-storage/index.ts'
+  'adapters/indexeddb-storage': 'adapters/indexeddb-storage/index.ts',
+  'cli/meshdoc': 'bin/meshdoc.ts'
 }).filter(([, src]) => existsSync(src)))
 
 export default [
@@ -29,7 +30,8 @@ export default [
     plugins: [typescript({ tsconfig: './tsconfig.build.json' })]
   },
   {
-    input: entries,
+    // the CLI has no exports: no declaration file for it
+    input: Object.fromEntries(Object.entries(entries).filter(([name]) => !name.startsWith('cli/'))),
     external,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].d.ts', chunkFileNames: 'chunks/[name]-[hash].d.ts' },
     plugins: [dts({ tsconfig: './tsconfig.build.json' })]

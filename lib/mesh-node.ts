@@ -10,7 +10,7 @@ import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { KeepConnected } from '../adapters/libp2p/keep-connected.js'
 import { DiscoveryDialer } from '../adapters/libp2p/discovery-dialer.js'
 import { Libp2pSyncTransport } from '../adapters/libp2p/sync-transport.js'
-import type { DocHandle } from './doc-handle.js'
+import type { DocHandle, DocStatus } from './doc-handle.js'
 import { ClosedError } from './errors.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { logger } from './log.js'
@@ -34,6 +34,10 @@ export interface MeshNodeOptions {
   listen?: string[]
   /** multiaddrs of peers to keep connected to, redialled with backoff and jitter */
   bootstrap?: string[]
+  /** redial backoff for `bootstrap` peers (defaults 500 ms doubling to 30 s) */
+  bootstrapBackoff?: { minDelayMs?: number, maxDelayMs?: number }
+  /** inbound connections per second accepted from one host (default 20) */
+  inboundConnectionThreshold?: number
   /** run on this libp2p node instead of creating one (it is not stopped by `stop()`) */
   libp2p?: Libp2p
   /**
@@ -139,6 +143,16 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     return this.repo.servedCount
   }
 
+  /** Status of every loaded doc, whether the app opened it or it is served by key. */
+  docStatuses (): Array<{ id: string, keyHex: string, served: boolean, status: DocStatus }> {
+    return this.engine.openDocs.map(d => ({ id: d.id, keyHex: d.keyHex, served: d.servedOnly, status: d.status() }))
+  }
+
+  /** Run anti-entropy now: a two-way SYNC round on every unsynced session (`full`: on all). */
+  resync (opts: { full?: boolean } = {}): void {
+    this.engine.runAntiEntropy(opts)
+  }
+
   /** The per-process epoch this node announces in HELLO (hex). */
   get epoch (): string {
     return docKeyHex(this.engine.epoch)
@@ -186,7 +200,8 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
     ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
     ...(swarmKey !== undefined ? { swarmKey } : {}),
     ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
-    ...(opts.relay === true ? { relayServer: true } : {})
+    ...(opts.relay === true ? { relayServer: true } : {}),
+    ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {})
   })
   let repo: Repo | undefined
   // eslint-disable-next-line prefer-const
@@ -213,7 +228,7 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
     ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
   })
   const transport = new Libp2pSyncTransport(libp2p, engine, { maxFrameBytes })
-  const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [])
+  const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [], opts.bootstrapBackoff)
   const discovery = new DiscoveryDialer(libp2p)
   const node = new MeshNode(libp2p, engine, repo, transport, keeper, discovery, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }

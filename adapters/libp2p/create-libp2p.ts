@@ -25,7 +25,7 @@ export interface DefaultLibp2pOptions {
   allowPeers?: string[]
   /** a libp2p pnet swarm key (the `/key/swarm/psk/1.0.0/` text file's bytes) */
   swarmKey?: Uint8Array
-  /** inbound connections per second accepted from one host (default 5) */
+  /** inbound connections per second accepted from one host (default 20: devices behind one NAT share a host) */
   inboundConnectionThreshold?: number
   /** find peers on the LAN with mDNS (a serviceTag keeps separate fleets apart) */
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
@@ -65,7 +65,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     },
     connectionManager: {
       maxConnections: 1024,
-      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? 5,
+      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? 20,
       maxIncomingPendingConnections: 16
     }
   })

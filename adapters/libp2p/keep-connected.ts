@@ -61,6 +61,7 @@ export class KeepConnected {
     } catch (err) {
       if (!this.running) return
       log('dial %s failed (attempt %d): %s', t.addr.toString(), t.attempt + 1, (err as Error).message)
+      t.dialing = false // schedule() refuses while a dial is in progress
       this.schedule(t)
     } finally {
       t.dialing = false

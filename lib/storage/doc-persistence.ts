@@ -3,15 +3,30 @@
  * and compaction into a snapshot that is safe with two writers.
  *
  * Layout under the adapter (docKey is the hex doc key, never the doc id):
- *   [docKey, 'r', id]  one record: a batch of transactions as a V1 update
+ *   [docKey, 'r', id]  one record: everything one commit carried
  *   [docKey, 's', id]  one snapshot: the whole doc as a V2 update
- * Every chunk starts with a one-byte format tag (1 = V1 update, 2 = V2 update).
+ * `id` sorts by creation time and is unique across writers. Every chunk starts
+ * with a one-byte tag: 1 = V1 update, 2 = V2 update, 3 = parts (a varuint
+ * count, then per part a tag byte, a varuint length and the bytes), used when a
+ * commit also carries structs Yjs holds back for missing dependencies.
  *
- * Compaction writes (and commits) a new snapshot before it deletes anything,
- * and deletes only chunks this instance loaded or wrote itself, so another
- * writer's records are never lost.
+ * The rules that make it safe:
+ * - `flush()` resolves only after the adapter committed every change absorbed
+ *   before the call; concurrent flushes share commits (group commit). A failed
+ *   commit rejects every waiter with StorageError and keeps the changes for the
+ *   next attempt: nothing is acknowledged that is not stored.
+ * - Remote updates whose structs Yjs keeps pending (missing dependencies) are
+ *   stored too, so an ACK never covers something that lives only in memory.
+ * - Compaction writes the snapshot, waits for it to commit, and only then
+ *   deletes, in bounded batches, exactly the chunks this instance loaded or
+ *   wrote: everything it deletes is inside the snapshot. Another writer's
+ *   chunks that it never read are never touched, so two writers (tabs,
+ *   processes) can compact the same doc at the same time and lose nothing.
+ * - Commits keep flowing while a compaction runs.
  */
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import { StorageError } from '../errors.js'
 import { logger } from '../log.js'
 import { UpdateBatch } from '../yjs/update-batch.js'
@@ -21,27 +36,37 @@ const log = logger('storage')
 
 const TAG_V1 = 1
 const TAG_V2 = 2
+const TAG_PARTS = 3
 
 export interface PersistenceOptions {
   /** Compact after this many records have accumulated (default 256). */
   compactAfterRecords?: number
+  /** Chunks deleted together in one step of a compaction (default 256). */
+  compactBatchSize?: number
 }
 
 let counter = 0
 const uniqueId = (): string =>
-  `${Date.now().toString(36).padStart(9, '0')}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+  `${Date.now().toString(36).padStart(9, '0')}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+
+type Part = [tag: number, bytes: Uint8Array]
 
 export class DocPersistence {
   private batch = new UpdateBatch()
-  /** chunks this instance knows are folded into its doc: safe to delete on compaction */
-  private readonly known = new Set<string>()
-  private readonly knownKeys = new Map<string, StorageKey>()
+  /** pending structs / delete set Yjs holds back, as last stored (or loaded) */
+  private storedPending: Uint8Array | null = null
+  private storedPendingDs: Uint8Array | null = null
+  private pendingDirty = false
+  /** chunks whose content is in the doc: the only ones a compaction may delete */
+  private readonly known = new Map<string, StorageKey>()
   private records = 0
-  private chain: Promise<void> = Promise.resolve()
+  /** the commit that has not started yet (joins new flushes), and the one running */
   private queued: Promise<void> | null = null
-  private compacting = false
+  private inflight: Promise<void> | null = null
+  private compaction: Promise<void> | null = null
   private readonly compactAfter: number
-  /** Called after each successful commit (the handle turns it into a 'saved' event). */
+  private readonly compactBatch: number
+  /** Called after each successful commit. */
   onCommit: (() => void) | undefined
 
   constructor (
@@ -50,19 +75,29 @@ export class DocPersistence {
     private readonly doc: Y.Doc,
     opts: PersistenceOptions = {}
   ) {
-    this.compactAfter = opts.compactAfterRecords ?? 256
+    this.compactAfter = Math.max(1, opts.compactAfterRecords ?? 256)
+    this.compactBatch = Math.max(1, opts.compactBatchSize ?? 256)
   }
 
   /** Apply everything stored for this doc. Transactions carry `this` as origin. */
   async load (): Promise<void> {
-    const chunks = await this.adapter.loadRange([this.docKey])
+    let chunks
+    try {
+      chunks = await this.adapter.loadRange([this.docKey])
+    } catch (err) {
+      throw asStorageError(`loading doc ${this.docKey} failed`, err)
+    }
+    // snapshots first, then records oldest first: fewest structs wait for dependencies
+    const order = (k: StorageKey): string => `${k[1] === 's' ? 0 : 1}${k[2] ?? ''}`
+    chunks.sort((a, b) => order(a.key) < order(b.key) ? -1 : order(a.key) > order(b.key) ? 1 : 0)
     Y.transact(this.doc, () => {
       for (const c of chunks) {
         const kind = c.key[1]
-        if (kind !== 'r' && kind !== 's') continue
+        if (c.key.length !== 3 || (kind !== 'r' && kind !== 's')) continue
         try {
           applyChunk(this.doc, c.data, this)
         } catch (err) {
+          // not remembered, so never deleted: a later version may read it
           log.error('skipping unreadable chunk %s: %e', c.key.join('/'), err)
           continue
         }
@@ -70,101 +105,165 @@ export class DocPersistence {
         if (kind === 'r') this.records++
       }
     }, this)
+    // whatever Yjs still holds back came from storage: it is stored already
+    this.storedPending = this.doc.store.pendingStructs?.update ?? null
+    this.storedPendingDs = this.doc.store.pendingDs
+    if (this.records >= this.compactAfter) this.startCompaction()
   }
 
-  /** True when the doc has nothing stored (after `load`). */
+  /** True when the doc had nothing stored (after `load`). */
   get isNew (): boolean {
     return this.known.size === 0
   }
 
-  /** Record a finished transaction for the next commit (ignores our own load). */
-  absorb (tr: Y.Transaction): boolean {
-    if (tr.origin === this) return false
-    return this.batch.absorbTransaction(tr)
+  /** Number of chunks this instance knows are stored for the doc (records and snapshots). */
+  get chunkCount (): number {
+    return this.known.size
   }
 
-  /** Anything absorbed but not yet handed to a commit? */
+  /** Record a finished transaction for the next commit (ignores our own load). True if there is something to store. */
+  absorb (tr: Y.Transaction): boolean {
+    if (tr.origin === this) return false
+    let changed = this.batch.absorbTransaction(tr)
+    const store = this.doc.store
+    const pending = store.pendingStructs?.update ?? null
+    if (!sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)) {
+      this.storedPending = pending
+      this.storedPendingDs = store.pendingDs
+      if (pending !== null || store.pendingDs !== null) {
+        this.pendingDirty = true
+        changed = true
+      }
+    }
+    return changed
+  }
+
+  /** Anything absorbed but not yet committed? */
   get dirty (): boolean {
-    return !this.batch.empty
+    return !this.batch.empty || this.pendingDirty || this.queued !== null || this.inflight !== null
   }
 
   /**
    * Resolve once everything absorbed before this call is durably committed.
    * Concurrent calls share commits (group commit). Rejects with StorageError
-   * if the adapter fails; the failed batch is kept and retried by the next flush.
+   * if the adapter fails; the failed changes are kept and retried by the next flush.
    */
   flush (): Promise<void> {
     if (this.queued !== null) return this.queued
-    if (this.batch.empty) return this.chain
-    const p = this.chain.then(async () => {
+    if (this.batch.empty && !this.pendingDirty) {
+      // everything absorbed so far is in the running commit, or already stored
+      return this.inflight ?? Promise.resolve()
+    }
+    const previous = this.inflight ?? Promise.resolve()
+    const p: Promise<void> = previous.catch(() => {}).then(async () => {
       this.queued = null
-      await this.commit()
+      this.inflight = p
+      try {
+        await this.commit()
+      } finally {
+        if (this.inflight === p) this.inflight = null
+      }
     })
     this.queued = p
-    this.chain = p.catch(() => {})
     return p
   }
 
   private async commit (): Promise<void> {
     const batch = this.batch
-    if (batch.empty) return
+    const withPending = this.pendingDirty
+    if (batch.empty && !withPending) return
     this.batch = new UpdateBatch()
-    const update = batch.encode(this.doc)
+    this.pendingDirty = false
+    const parts: Part[] = []
+    if (!batch.empty) parts.push([TAG_V1, batch.encode(this.doc)])
+    if (withPending) {
+      const store = this.doc.store
+      if (store.pendingStructs !== null) parts.push([TAG_V2, store.pendingStructs.update])
+      if (store.pendingDs !== null) parts.push([TAG_V2, store.pendingDs])
+    }
     const key: StorageKey = [this.docKey, 'r', uniqueId()]
     try {
-      await this.adapter.save(key, tagged(TAG_V1, update))
+      await this.adapter.save(key, encodeParts(parts))
     } catch (err) {
-      // keep the data for the next attempt; nothing was acknowledged
+      // keep the changes for the next attempt; nothing was acknowledged
       batch.absorbBatch(this.batch)
       this.batch = batch
-      throw new StorageError(`commit failed for doc ${this.docKey}: ${(err as Error)?.message ?? String(err)}`, err)
+      if (withPending) this.pendingDirty = true
+      throw asStorageError(`commit failed for doc ${this.docKey}`, err)
     }
     this.remember(key)
     this.records++
     this.onCommit?.()
-    if (this.records >= this.compactAfter && !this.compacting) {
-      this.chain = this.chain.then(async () => await this.compact()).catch(err => { log.error('compaction failed: %e', err) })
-    }
+    if (this.records >= this.compactAfter) this.startCompaction()
   }
 
-  /** Fold every known chunk into one snapshot. Safe to call at any time. */
-  async compact (): Promise<void> {
-    if (this.compacting) return
-    this.compacting = true
+  private startCompaction (): void {
+    if (this.compaction !== null) return
+    this.compact().catch(err => { log.error('compaction of %s failed (nothing lost): %e', this.docKey, err) })
+  }
+
+  /**
+   * Fold every chunk this instance knows into one snapshot, then delete them.
+   * Safe to call at any time and alongside commits; concurrent calls share one run.
+   */
+  compact (): Promise<void> {
+    if (this.compaction !== null) return this.compaction
+    const p = this.runCompaction().finally(() => { if (this.compaction === p) this.compaction = null })
+    this.compaction = p
+    return p
+  }
+
+  private async runCompaction (): Promise<void> {
+    const old = [...this.known.values()]
+    if (old.length === 1 && old[0][1] === 's') return
+    const snapshot = Y.encodeStateAsUpdateV2(this.doc)
+    const key: StorageKey = [this.docKey, 's', uniqueId()]
     try {
-      const old = [...this.knownKeys.values()]
-      const snapshot = Y.encodeStateAsUpdateV2(this.doc)
-      const key: StorageKey = [this.docKey, 's', uniqueId()]
       await this.adapter.save(key, tagged(TAG_V2, snapshot))
-      this.remember(key)
-      for (const k of old) {
-        await this.adapter.remove(k)
-        this.forget(k)
-      }
-      this.records = 0
-      log('compacted %s: %d chunks into %d bytes', this.docKey, old.length, snapshot.length)
-    } finally {
-      this.compacting = false
+    } catch (err) {
+      throw asStorageError(`writing the snapshot of doc ${this.docKey} failed`, err)
     }
+    // the snapshot is committed and holds everything in `old`: now they may go
+    this.remember(key)
+    for (let i = 0; i < old.length; i += this.compactBatch) {
+      await Promise.all(old.slice(i, i + this.compactBatch).map(async k => {
+        try {
+          await this.adapter.remove(k)
+        } catch (err) {
+          throw asStorageError(`deleting ${k.join('/')} failed`, err)
+        }
+        if (this.forget(k) && k[1] === 'r') this.records--
+      }))
+    }
+    log('compacted %s: %d chunks into a snapshot of %d bytes', this.docKey, old.length, snapshot.length)
   }
 
-  /** Flush what is pending, then wait for any compaction started so far. */
+  /** Flush what is pending, then wait for a running compaction. */
   async close (): Promise<void> {
     await this.flush()
-    await this.chain
+    while (this.compaction !== null) await this.compaction.catch(() => {})
+    await this.flush()
   }
 
   private remember (key: StorageKey): void {
-    const s = key.join('/')
-    this.known.add(s)
-    this.knownKeys.set(s, key)
+    this.known.set(JSON.stringify(key), key)
   }
 
-  private forget (key: StorageKey): void {
-    const s = key.join('/')
-    this.known.delete(s)
-    this.knownKeys.delete(s)
+  private forget (key: StorageKey): boolean {
+    return this.known.delete(JSON.stringify(key))
   }
+}
+
+function asStorageError (what: string, err: unknown): StorageError {
+  if (err instanceof StorageError) return err
+  return new StorageError(`${what}: ${(err as Error)?.message ?? String(err)}`, err)
+}
+
+function sameBytes (a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === b) return true
+  if (a === null || b === null || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function tagged (tag: number, bytes: Uint8Array): Uint8Array {
@@ -174,9 +273,31 @@ function tagged (tag: number, bytes: Uint8Array): Uint8Array {
   return out
 }
 
+function encodeParts (parts: Part[]): Uint8Array {
+  if (parts.length === 1) return tagged(parts[0][0], parts[0][1])
+  const enc = encoding.createEncoder()
+  encoding.writeUint8(enc, TAG_PARTS)
+  encoding.writeVarUint(enc, parts.length)
+  for (const [tag, bytes] of parts) {
+    encoding.writeUint8(enc, tag)
+    encoding.writeVarUint8Array(enc, bytes)
+  }
+  return encoding.toUint8Array(enc)
+}
+
 function applyChunk (doc: Y.Doc, data: Uint8Array, origin: unknown): void {
   const body = data.subarray(1)
   if (data[0] === TAG_V1) Y.applyUpdate(doc, body, origin)
   else if (data[0] === TAG_V2) Y.applyUpdateV2(doc, body, origin)
-  else throw new Error(`unknown chunk tag ${data[0]}`)
+  else if (data[0] === TAG_PARTS) {
+    const dec = decoding.createDecoder(body)
+    const n = decoding.readVarUint(dec)
+    const parts: Part[] = []
+    for (let i = 0; i < n; i++) parts.push([decoding.readUint8(dec), decoding.readVarUint8Array(dec)])
+    if (decoding.hasContent(dec)) throw new Error('trailing bytes after the parts of a chunk')
+    for (const [tag, bytes] of parts) {
+      if (tag === TAG_PARTS) throw new Error('nested parts')
+      applyChunk(doc, tagged(tag, bytes), origin)
+    }
+  } else throw new Error(`unknown chunk tag ${data[0]}`)
 }

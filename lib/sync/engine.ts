@@ -96,7 +96,7 @@ export class SyncEngine {
   /** told when a peer's sync session starts (true) or ends (false) */
   onPeer: ((peerId: string, up: boolean) => void) | undefined
   readonly counters: EngineCounters = {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, sessionsResumed: 0, rejected: {}, ignored: {}
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, updatesForwarded: 0, sessionsResumed: 0, rejected: {}, ignored: {}
   }
 
   constructor (opts: SyncEngineOptions = {}) {
@@ -134,6 +134,11 @@ export class SyncEngine {
 
   get docCount (): number {
     return this.docs.size
+  }
+
+  /** Every doc the engine syncs now (opened by the app or served by key). */
+  get openDocs (): DocSync[] {
+    return [...this.docs.values()]
   }
 
   // ---------------------------------------------------------------- documents
@@ -229,6 +234,7 @@ export class SyncEngine {
       }
       bytes ??= taken.batch.encode(doc.doc)
       this.sendUpdate(peer, doc, s, bytes)
+      if (taken.origin !== null) this.counters.updatesForwarded++
     }
     doc.changed()
   }
@@ -308,6 +314,7 @@ export class SyncEngine {
     if (peer.closed) return
     peer.closed = true
     if (peer.helloTimer !== undefined) clearTimeout(peer.helloTimer)
+    this.rememberSynced(peer)
     if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id)
     this.counters.peersConnected = this.peers.size
     for (const [key, s] of peer.sessions) {
@@ -318,6 +325,21 @@ export class SyncEngine {
     peer.dirty.clear()
     log('peer %s disconnected', peer.id)
     if (!this.peers.has(peer.id)) this.onPeer?.(peer.id, false)
+  }
+
+  /**
+   * The connection is going: remember, per doc, the state this peer has stored
+   * (when it has stored exactly ours), so the next connection can resume. Done
+   * here rather than per ACK: a fingerprint costs O(delete set).
+   */
+  private rememberSynced (peer: PeerState): void {
+    if (peer.remembered === undefined) return
+    for (const s of peer.sessions.values()) {
+      const doc = this.docs.get(s.keyHex)
+      if (doc === undefined || !doc.isSyncedWith(peer.id) || s.remoteStateVector === undefined) continue
+      if (!equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))) continue
+      this.memory.record(peer.id, s.keyHex, this.fingerprint(doc))
+    }
   }
 
   private endSession (peer: PeerState, doc: DocSync, s: DocSession, notify: boolean): void {
@@ -481,9 +503,6 @@ export class SyncEngine {
         if (frame.seq > s.sentSeq) { this.ignore('stale_ack'); return }
         s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
         s.remoteStateVector = frame.stateVector.slice()
-        if (doc.isSyncedWith(peer.id) && equalBytes(frame.stateVector, Y.encodeStateVector(doc.doc))) {
-          this.memory.record(peer.id, keyHex, this.fingerprint(doc))
-        }
         doc.changed()
         return
       }

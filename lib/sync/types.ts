@@ -47,6 +47,8 @@ export interface EngineCounters {
   bytesOut: number
   updatesApplied: number
   updatesSent: number
+  /** of those, updates that came from another peer and were passed on */
+  updatesForwarded: number
   peersConnected: number
   /** doc sessions resumed on reconnect without any SYNC exchange (nothing had changed) */
   sessionsResumed: number

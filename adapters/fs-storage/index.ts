@@ -1,0 +1,3 @@
+/** `meshdoc/adapters/fs-storage`: durable storage in one data directory, for Node. */
+export { FsStorageAdapter, type FsStorageOptions } from './fs-adapter.js'
+export type { FsPromises, FsStorageStats } from './bucket.js'

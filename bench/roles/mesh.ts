@@ -1,0 +1,63 @@
+/**
+ * A meshdoc node (libp2p TCP + Noise + yamux, in-memory storage) holding one
+ * document. Options: { listen: boolean, docId: string }.
+ */
+import type * as Y from 'yjs'
+import { createMeshNode, PeerOrigin } from '../../lib/index.js'
+import { now } from '../core/rpc.js'
+import { loadEdits } from '../core/trace.js'
+import { docCommands, UsageMeter, whenTextEquals } from './doc-commands.js'
+import type { RoleFactory } from './types.js'
+
+const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string }) => {
+  const node = await createMeshNode({ listen: opts.listen === true ? ['/ip4/127.0.0.1/tcp/0'] : [] })
+  const handle = await node.open(opts.docId ?? 'b4')
+  const doc = handle.doc
+  const meter = new UsageMeter(() => {
+    const s = node.stats
+    return { framesOut: s.framesOut, framesIn: s.framesIn, bytesOut: s.bytesOut, bytesIn: s.bytesIn, updatesSent: s.updatesSent, updatesApplied: s.updatesApplied }
+  })
+  return {
+    info: { addrs: node.multiaddrs, peerId: node.peerId },
+    handlers: {
+      ...docCommands(doc, meter),
+      dial: async ({ addr }: { addr: string }) => {
+        const t0 = now()
+        await node.dial(addr)
+        return { dialMs: now() - t0 }
+      },
+      synced: async ({ timeoutMs }: { timeoutMs?: number }) => {
+        await handle.whenSynced({ timeout: timeoutMs ?? 30_000 })
+        return { peers: node.peers.length }
+      },
+      /** cold join: dial and wait until the whole document is here */
+      join: async ({ addr, limit, timeoutMs }: { addr: string, limit?: number, timeoutMs: number }) => {
+        const { endContent } = loadEdits(limit)
+        // phase stamps: sync session up, first remote transaction starts / ends
+        let tPeer = NaN
+        let tApply = NaN
+        let tApplied = NaN
+        node.once('peer:connect', () => { tPeer = now() })
+        const before = (tr: Y.Transaction): void => { if (tr.origin instanceof PeerOrigin && Number.isNaN(tApply)) tApply = now() }
+        const after = (tr: Y.Transaction): void => { if (tr.origin instanceof PeerOrigin && Number.isNaN(tApplied)) tApplied = now() }
+        doc.on('beforeTransaction', before)
+        doc.on('afterTransaction', after)
+        const t0 = now()
+        await node.dial(addr)
+        const t1 = now()
+        const t2 = await whenTextEquals(doc, endContent, timeoutMs)
+        doc.off('beforeTransaction', before)
+        doc.off('afterTransaction', after)
+        return {
+          dialMs: t1 - t0,
+          totalMs: t2 - t0,
+          phases: { dial: t1 - t0, session: tPeer - t1, waitSync2: tApply - tPeer, apply: tApplied - tApply, settle: t2 - tApplied },
+          verified: doc.getText('text').toString() === endContent
+        }
+      }
+    },
+    close: async () => { await node.stop() }
+  }
+}
+
+export default mesh

@@ -1,0 +1,174 @@
+/**
+ * `npm run bench`: every scenario of issue 7 side by side in one run.
+ *
+ *   node --import tsx bench/run.ts [--runs N] [--quick] [--only P1,P3] [--cpu-prof LABEL]...
+ *
+ * Progress goes to stderr, the table of medians and ratios to stdout, and the
+ * whole result to bench/results/<timestamp>.json and bench/results/latest.json.
+ * Every scenario's processes talk over 127.0.0.1 only and are killed at the end.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem, platform, release } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { configureChildren, exitAll, killAll } from './core/procs.js'
+import { buildState } from './core/state.js'
+import { formatResources, formatTable } from './core/table.js'
+import { machine } from './scenarios/machine.js'
+import { p1, p1g } from './scenarios/live.js'
+import { p2 } from './scenarios/latency.js'
+import { p4 } from './scenarios/cold-join.js'
+import { p5 } from './scenarios/resync.js'
+import { p8 } from './scenarios/mesh50.js'
+import type { Ctx, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
+
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p8]
+
+const HELP = `usage: node --import tsx bench/run.ts [options]
+  --runs N          measured runs per contender (default 5; 1 with --quick)
+  --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M
+  --only IDS        comma-separated scenario ids: ${SCENARIOS.map(s => [s.id, ...(s.covers ?? [])].join('/')).join(', ')}
+  --edits N         replay only the first N edits of the trace
+  --chunk N         the writer yields to the event loop every N edits (default 256)
+  --cpu-prof LABEL  run children whose label starts with LABEL (e.g. P1/meshdoc/A) with --cpu-prof;
+                    profiles go to bench/results/profiles/ (see bench/profile-top.ts)
+  --out DIR         results directory (default bench/results)
+  --verbose         forward children's output
+  --help`
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    edits: { type: 'string' },
+    chunk: { type: 'string', default: '256' },
+    'cpu-prof': { type: 'string', multiple: true, default: [] },
+    out: { type: 'string', default: 'bench/results' },
+    verbose: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false }
+  }
+})
+
+if (values.help) {
+  console.log(HELP)
+  process.exit(0)
+}
+
+const quick = values.quick
+const runs = values.runs !== undefined ? Number(values.runs) : (quick ? 1 : 5)
+const limit = values.edits !== undefined ? Number(values.edits) : (quick ? 20_000 : undefined)
+const chunk = Number(values.chunk)
+if (!(runs >= 1) || !(chunk >= 1) || (limit !== undefined && !(limit >= 1))) {
+  console.error(HELP)
+  process.exit(2)
+}
+
+const wanted = values.only?.split(',').map(s => s.trim().toUpperCase()).filter(s => s.length > 0)
+const selected = wanted === undefined
+  ? SCENARIOS
+  : SCENARIOS.filter(s => [s.id, ...(s.covers ?? [])].some(id => wanted.includes(id.toUpperCase())))
+const unknown = (wanted ?? []).filter(w => !SCENARIOS.some(s => [s.id, ...(s.covers ?? [])].some(id => id.toUpperCase() === w)))
+if (unknown.length > 0 || selected.length === 0) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}\n${HELP}`)
+  process.exit(2)
+}
+
+const profileDir = join(values.out, 'profiles')
+configureChildren({ cpuProf: values['cpu-prof'], profileDir, verbose: values.verbose })
+
+const scratch = mkdtempSync(join(tmpdir(), 'meshdoc-bench-'))
+const cleanup = (): void => {
+  killAll()
+  rmSync(scratch, { recursive: true, force: true })
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`\n${sig}: stopping children\n`)
+    cleanup()
+    process.exit(130)
+  })
+}
+
+const started = new Date()
+const progress = (msg: string): void => {
+  const s = ((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(5)
+  process.stderr.write(`[${s} s] ${msg}\n`)
+}
+
+let statePromise: Promise<string> | undefined
+const ctx: Ctx = {
+  runs,
+  quick,
+  limit,
+  chunk,
+  timeoutMs: quick ? 60_000 : 240_000,
+  progress,
+  statePath: async () => (statePromise ??= buildState(join(scratch, 'state.v2'), limit))
+}
+
+progress(`meshdoc bench: ${selected.map(s => s.id).join(', ')}; ${runs} run(s) each; ${limit ?? 'all'} edits; load average ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+
+const results: Record<string, ScenarioResult & { title: string, load: { start: number[], end: number[] }, seconds: number }> = {}
+const rows: Row[] = []
+const resources: ResourceRow[] = []
+const errors: string[] = []
+try {
+  for (const s of selected) {
+    const load = { start: loadavg(), end: [] as number[] }
+    const t0 = Date.now()
+    progress(`${s.id}: ${s.title}`)
+    let r: ScenarioResult
+    try {
+      r = await s.run(ctx)
+    } catch (err) {
+      r = { runs: [], summary: {}, rows: [], errors: [`${s.id}: ${(err as Error)?.stack ?? String(err)}`] }
+      progress(`${s.id}: FAILED ${(err as Error).message.split('\n')[0]}`)
+    }
+    await exitAll()
+    load.end = loadavg()
+    results[s.id] = { ...r, title: s.title, load, seconds: (Date.now() - t0) / 1000 }
+    rows.push(...r.rows)
+    resources.push(...(r.resources ?? []))
+    errors.push(...r.errors)
+  }
+} finally {
+  cleanup()
+}
+
+const finished = new Date()
+const report = {
+  version: 1,
+  startedAt: started.toISOString(),
+  finishedAt: finished.toISOString(),
+  seconds: (finished.getTime() - started.getTime()) / 1000,
+  options: { runs, quick, limit: limit ?? null, chunk, only: wanted ?? null, cpuProf: values['cpu-prof'] },
+  host: {
+    node: process.version,
+    platform: `${platform()} ${release()}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemMB: Math.round(totalmem() / 2 ** 20)
+  },
+  load: { start: results[selected[0].id]?.load.start ?? [], end: loadavg() },
+  rows,
+  resources,
+  scenarios: results,
+  errors
+}
+
+mkdirSync(values.out, { recursive: true })
+const stamp = started.toISOString().replace(/[:.]/g, '-')
+const file = join(values.out, `${stamp}.json`)
+const text = JSON.stringify(report, null, 2)
+writeFileSync(file, text)
+writeFileSync(join(values.out, 'latest.json'), text)
+
+console.log(formatTable(rows))
+if (resources.length > 0) console.log(`\nCPU time and memory per process during the measured window (medians):\n\n${formatResources(resources)}`)
+console.log(`\nload average at start ${report.load.start.map(x => x.toFixed(2)).join(' ')}, at end ${report.load.end.map(x => x.toFixed(2)).join(' ')}; ${report.host.cpus} CPUs; ${report.seconds.toFixed(0)} s`)
+console.log(`results: ${file}`)
+if (errors.length > 0) {
+  console.error(`\n${errors.length} error(s):\n${errors.join('\n\n')}`)
+  process.exitCode = 1
+}

@@ -1,0 +1,91 @@
+/**
+ * P4: cold join. A gateway G holds the B4 document; a new peer J (fresh
+ * process) dials it and waits until its text equals the trace's end. The
+ * floor: a libp2p dial of G plus Y.applyUpdateV2 of the doc's V2 state.
+ */
+import { median } from '../core/stats.js'
+import type { Usage } from '../roles/doc-commands.js'
+import { row, type Ctx, type Scenario, type ScenarioResult } from './types.js'
+import { errorText, fmtMs, load1, resourceRows, rotate, withChildren } from './util.js'
+
+type Contender = 'meshdoc' | 'floor' | 'y-websocket'
+
+interface JoinRun {
+  contender: Contender
+  run: number
+  totalMs: number
+  dialMs?: number
+  applyMs?: number
+  /** meshdoc: dial, session (stream + HELLO), waitSync2 (SYNC1 -> SYNC2 arrives and is validated), apply, settle (until the text check) */
+  phases?: Record<string, number>
+  verified: boolean
+  load1: number
+  usage: { j?: Usage, g?: Usage }
+}
+
+async function runOnce (ctx: Ctx, c: Contender, run: number): Promise<JoinRun> {
+  const path = await ctx.statePath()
+  return await withChildren(async (spawn) => {
+    const base = { contender: c, run, load1: load1() }
+    if (c === 'y-websocket') {
+      const g = await spawn('P4/y-websocket/G', 'yws-server', {})
+      await g.call('load-state', { path })
+      const j = await spawn('P4/y-websocket/J', 'yws-client', { url: g.info.url, connect: false })
+      await Promise.all([g.call('mark', { limit: ctx.limit }), j.call('mark', { limit: ctx.limit })])
+      const r = await j.call('join', { limit: ctx.limit, timeoutMs: ctx.timeoutMs }, ctx.timeoutMs + 5000)
+      const [uj, ug] = await Promise.all([j.call('report'), g.call('report')])
+      return { ...base, totalMs: r.totalMs, verified: r.verified, usage: { j: uj, g: ug } }
+    }
+    const g = await spawn(`P4/${c}/G`, 'mesh', { listen: true })
+    await g.call('load-state', { path })
+    const j = c === 'meshdoc' ? await spawn('P4/meshdoc/J', 'mesh', {}) : await spawn('P4/floor/J', 'floor', {})
+    await Promise.all([g.call('mark', { limit: ctx.limit }), j.call('mark', { limit: ctx.limit })])
+    const r = await j.call('join', { addr: g.info.addrs[0], limit: ctx.limit, statePath: path, timeoutMs: ctx.timeoutMs }, ctx.timeoutMs + 5000)
+    const [uj, ug] = await Promise.all([j.call('report'), g.call('report')])
+    return { ...base, totalMs: r.totalMs, dialMs: r.dialMs, ...(r.applyMs !== undefined ? { applyMs: r.applyMs } : {}), ...(r.phases !== undefined ? { phases: r.phases } : {}), verified: r.verified, usage: { j: uj, g: ug } }
+  })
+}
+
+export const p4: Scenario = {
+  id: 'P4',
+  title: 'cold join: a new peer gets the whole B4 document',
+  async run (ctx): Promise<ScenarioResult> {
+    const runs: JoinRun[] = []
+    const errors: string[] = []
+    await rotate(ctx.runs, ['meshdoc', 'floor', 'y-websocket'] as Contender[], async (c, run) => {
+      try {
+        const r = await runOnce(ctx, c, run)
+        runs.push(r)
+        const phases = r.phases !== undefined ? Object.entries(r.phases).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ') : r.dialMs !== undefined ? `dial ${fmtMs(r.dialMs)}${r.applyMs !== undefined ? `, apply ${fmtMs(r.applyMs)}` : ''}` : ''
+        ctx.progress(`P4 run ${run + 1}/${ctx.runs} ${c.padEnd(12)} ${fmtMs(r.totalMs)} ms${phases !== '' ? ` (${phases} ms)` : ''}${r.verified ? '' : '  NOT VERIFIED'}`)
+      } catch (err) {
+        errors.push(`P4 run ${run + 1} ${c}: ${errorText(err)}`)
+        ctx.progress(`P4 run ${run + 1}/${ctx.runs} ${c}: FAILED ${(err as Error).message.split('\n')[0]}`)
+      }
+    })
+    const med = (c: Contender, f: (r: JoinRun) => number | undefined): number =>
+      median(runs.filter(r => r.contender === c && r.verified).map(f).filter((x): x is number => x !== undefined))
+    const m = med('meshdoc', r => r.totalMs)
+    const f = med('floor', r => r.totalMs)
+    const y = med('y-websocket', r => r.totalMs)
+    const ratio = Number.isFinite(m) && Number.isFinite(f) && f > 0 ? m / f : null
+    const cpu = (u: Usage | undefined): number | undefined => u === undefined ? undefined : u.cpuUserMs + u.cpuSystemMs
+    return {
+      runs,
+      errors,
+      resources: resourceRows('P4', runs),
+      summary: {
+        meshdoc: {
+          totalMs: m,
+          dialMs: med('meshdoc', r => r.dialMs),
+          phasesMs: Object.fromEntries(['dial', 'session', 'waitSync2', 'apply', 'settle'].map(k => [k, med('meshdoc', r => r.phases?.[k])])), joinerCpuMs: med('meshdoc', r => cpu(r.usage.j)), gatewayCpuMs: med('meshdoc', r => cpu(r.usage.g)), joinerMaxRssMB: med('meshdoc', r => r.usage.j?.maxRssMB), bytesToJoiner: med('meshdoc', r => r.usage.j?.socketRead) },
+        floor: { totalMs: f, dialMs: med('floor', r => r.dialMs), applyMs: med('floor', r => r.applyMs) },
+        'y-websocket': { totalMs: y, joinerCpuMs: med('y-websocket', r => cpu(r.usage.j)), bytesToJoiner: med('y-websocket', r => r.usage.j?.socketRead) }
+      },
+      rows: [
+        row({ id: 'P4', metric: 'cold join of the B4 doc', unit: 'ms', meshdoc: m, baseline: f, baselineName: 'floor: libp2p dial + applyUpdateV2', ratio, ratioLabel: 'x the floor', goal: '<= 1.3x', met: ratio === null ? null : ratio <= 1.3 }),
+        row({ id: 'P4', metric: 'cold join of the B4 doc', unit: 'ms', meshdoc: m, baseline: y, baselineName: 'y-websocket (connect + sync)', ratio: Number.isFinite(m) && Number.isFinite(y) && m > 0 ? y / m : null, ratioLabel: 'x faster' })
+      ]
+    }
+  }
+}

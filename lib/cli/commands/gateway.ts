@@ -1,0 +1,179 @@
+/**
+ * `meshdoc gateway`: an always-on peer. Persistent identity and fs storage in
+ * --data, TCP and WebSocket listeners, bootstrap peers and mDNS, a circuit
+ * relay for browsers, and a local admin port (/healthz, /metrics, /status).
+ * SIGTERM or SIGINT: flush every document, say BYE to peers, exit 0.
+ */
+import { logger } from '../../log.js'
+import { createMeshNode, type MeshNode, type MeshNodeOptions } from '../../mesh-node.js'
+import { DATA_OPTION, MESH_KEY_OPTION, type CommandSpec } from '../args.js'
+import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
+import { list, note, str, type CliIO, type CommandContext } from '../context.js'
+import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
+import { CliError } from '../errors.js'
+import { bootstrapAddrs, DEFAULT_LISTEN, DEFAULT_WS_PORT, listenAddrs } from '../listen.js'
+import { NodeMetrics } from '../metrics.js'
+import { NodeView } from '../node-view.js'
+import { meshKeyFrom, policyFrom, swarmKeyFrom } from '../node-inputs.js'
+import { formatBytes, Progress } from '../progress.js'
+import { timeCommits } from '../timed-storage.js'
+import { version } from '../version.js'
+
+const log = logger('gateway')
+
+const SHUTDOWN_TIMEOUT_MS = 20_000
+
+export const spec: CommandSpec = {
+  name: 'gateway',
+  summary: 'Run an always-on peer that stores and serves every document its policy allows.',
+  positionals: [],
+  options: {
+    data: DATA_OPTION,
+    listen: { type: 'string', multiple: true, valueName: 'MULTIADDR', default: DEFAULT_LISTEN, description: 'TCP address to listen on' },
+    'ws-port': { type: 'string', valueName: 'PORT', default: DEFAULT_WS_PORT, description: 'WebSocket port (for browsers) on the first --listen host; "none" disables' },
+    bootstrap: { type: 'string', multiple: true, valueName: 'MULTIADDR', description: 'peer to stay connected to (redialled with backoff)' },
+    mdns: { type: 'boolean', description: 'find peers on the local network by mDNS' },
+    'mdns-tag': { type: 'string', valueName: 'NAME', description: 'mDNS service name, so that fleets sharing a LAN find only their own (default: meshdoc\'s)' },
+    'no-relay': { type: 'boolean', description: 'do not run a circuit-relay server for browsers' },
+    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status); "none" disables' },
+    allow: { type: 'string', multiple: true, valueName: 'PEERID', description: 'only these peers may connect (every transport)' },
+    policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
+    open: { type: 'string', multiple: true, valueName: 'DOC', description: 'keep this document loaded at all times' },
+    'mesh-key-file': MESH_KEY_OPTION,
+    'swarm-key-file': { type: 'string', valueName: 'FILE', path: true, description: 'libp2p private-network swarm key file (an extra layer; use --allow too)' }
+  },
+  details: [
+    'Startup lines (PeerId, addresses, admin URL) go to stderr; nothing is written to stdout.',
+    'SIGTERM or SIGINT flushes every document, says goodbye to peers and exits 0;',
+    'a second signal, a second or more after the first, exits at once.'
+  ],
+  examples: [
+    'meshdoc gateway --data /var/lib/meshdoc',
+    'meshdoc gateway --config /etc/meshdoc/gateway.json',
+    'MESHDOC_DATA=./data MESHDOC_LISTEN=/ip4/127.0.0.1/tcp/4001 meshdoc gateway --mdns'
+  ]
+}
+
+export async function run ({ values, io }: CommandContext): Promise<number> {
+  // everything that can be a usage or config error is checked before anything starts
+  const dataDir = dataDirFrom(values.data, io.env, io.cwd)
+  const listen = listenAddrs(list(values.listen), str(values['ws-port']))
+  const bootstrap = bootstrapAddrs(list(values.bootstrap))
+  const adminArg = str(values.admin) ?? 'none'
+  const adminAt = adminArg === 'none' ? undefined : parseHostPort(adminArg)
+  const allow = list(values.allow)
+  const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
+  const policy = policyFrom(values.policy, meshKey)
+  const swarmKey = swarmKeyFrom(values['swarm-key-file'])
+
+  const metrics = new NodeMetrics({ version })
+  const storage = timeCommits(await openStore(dataDir), metrics.observeCommit)
+  const identity = await identityIn(storage)
+  if (identity.created) note(io, `created a new identity in ${dataDir}`)
+  if (await dataDirIsOpen(dataDir)) note(io, `warning: other users can read ${dataDir}, which holds the node's private key; run chmod 700 ${dataDir}`)
+  if (allow.length > 0) {
+    for (const p of bootstrap.peers) if (!allow.includes(p)) note(io, `warning: bootstrap peer ${p} is not in --allow; it will be refused`)
+  }
+
+  const opts: MeshNodeOptions = {
+    storage,
+    listen,
+    bootstrap: bootstrap.addrs,
+    privateKey: identity.privateKey,
+    serveAllDocs: true,
+    relay: values['no-relay'] !== true,
+    mdns: values.mdns === true ? (str(values['mdns-tag']) !== undefined ? { serviceTag: str(values['mdns-tag']) } : true) : false,
+    ...(policy !== undefined ? { policy } : {}),
+    ...(allow.length > 0 ? { allowPeers: allow } : {}),
+    ...(meshKey !== undefined ? { meshKey } : {}),
+    ...(swarmKey !== undefined ? { swarmKey } : {})
+  }
+  let node: MeshNode
+  try {
+    node = await createMeshNode(opts)
+  } catch (err) {
+    await storage.close()
+    throw new CliError(`cannot start the node on ${listen.join(', ')}: ${listenFailure((err as Error).message)}`)
+  }
+  node.on('peer:connect', (p) => { log('peer connected %s', p) })
+  node.on('peer:disconnect', (p) => { log('peer disconnected %s', p) })
+
+  let healthy = true
+  const view = new NodeView(node, storedDocCounter(dataDir))
+  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), metrics, healthy: () => healthy })
+  let adminBound: HostPort | undefined
+  let stopSync = (): void => {}
+  try {
+    for (const doc of list(values.open)) {
+      const h = await node.open(doc)
+      h.on('error', (err) => { note(io, `document ${doc}: ${err.message}`) })
+    }
+    if (adminAt !== undefined) {
+      try {
+        adminBound = await admin.listen(adminAt)
+      } catch (err) {
+        throw new CliError(`cannot open the admin port ${adminArg}: ${(err as { code?: string }).code ?? (err as Error).message} (use --admin HOST:PORT or --admin none)`)
+      }
+    }
+    note(io, `gateway ${node.peerId} (data ${dataDir})`)
+    for (const a of node.multiaddrs) note(io, `listening on ${a}`)
+    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status)`)
+    if (bootstrap.addrs.length > 0 || values.mdns === true) stopSync = showInitialSync(node, io)
+
+    const signal = await new Promise<string>(resolve => {
+      const off = io.onStopSignal(sig => { off(); resolve(sig) })
+    })
+    note(io, `${signal}: flushing documents and saying goodbye to ${node.peers.length} peer(s)`)
+  } finally {
+    stopSync()
+    healthy = false
+    await shutdown(node, view, admin)
+  }
+  note(io, 'stopped')
+  return 0
+}
+
+/** libp2p's listen error, without its stack traces: "ADDR: address already in use (EADDRINUSE)" per address. */
+function listenFailure (message: string): string {
+  const per = [...message.matchAll(/^\s*(\/\S+): Error: (?:listen )?([A-Z]+): ([^\n]*?)(?: [0-9a-f.:[\]]+:\d+)?$/gm)].map(m => `${m[1]}: ${m[3]} (${m[2]})`)
+  return per.length > 0 ? per.join('; ') : message.split('\n')[0]
+}
+
+async function shutdown (node: MeshNode, view: NodeView, admin: AdminServer): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new CliError(`shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS / 1000} s; changes not yet committed may be lost`)) }, SHUTDOWN_TIMEOUT_MS)
+  })
+  try {
+    view.close()
+    await Promise.race([node.stop(), timeout])
+  } finally {
+    clearTimeout(timer)
+    await admin.close()
+  }
+}
+
+/**
+ * While the first sync after start-up runs (bytes keep arriving), draw bytes
+ * received and documents open on stderr; it ends after 2 s without traffic.
+ * Draws nothing when stderr is not a terminal. Returns a function that stops it.
+ */
+function showInitialSync (node: MeshNode, io: CliIO): () => void {
+  const progress = new Progress(io.stderr, { label: 'initial sync' })
+  if (!progress.enabled) return () => {}
+  const start = node.stats.bytesIn
+  let last = start
+  let idleSince = Date.now()
+  const timer = setInterval(() => {
+    const s = node.stats
+    if (s.bytesIn !== last) { last = s.bytesIn; idleSince = Date.now() }
+    progress.update({ bytes: s.bytesIn - start, docs: node.openDocs.length, phase: `${node.peers.length} peer(s)` })
+    if (last > start && Date.now() - idleSince > 2000) {
+      stop()
+      progress.done(`meshdoc: initial sync: ${formatBytes(last - start)} received, ${node.openDocs.length} document(s) open`)
+    }
+  }, 200)
+  timer.unref()
+  const stop = (): void => { clearInterval(timer) }
+  return () => { stop(); progress.done() }
+}

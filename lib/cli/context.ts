@@ -1,0 +1,43 @@
+/**
+ * What a command runs with: its parsed options and the process around it,
+ * passed in so that commands can run in-process in tests as well as in `bin/`.
+ */
+import type { OptionValue } from './args.js'
+
+export interface OutStream {
+  write: (chunk: string | Uint8Array) => unknown
+  isTTY?: boolean
+  columns?: number
+}
+
+export interface CliIO {
+  stdout: OutStream
+  stderr: OutStream
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  env: NodeJS.ProcessEnv
+  cwd: string
+  /** call `fn` when the process is asked to stop (SIGTERM, SIGINT); returns an unsubscribe function */
+  onStopSignal: (fn: (signal: string) => void) => () => void
+}
+
+export interface CommandContext {
+  values: Record<string, OptionValue | undefined>
+  positionals: string[]
+  io: CliIO
+}
+
+/** The option as a string, or undefined. */
+export function str (v: OptionValue | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined
+}
+
+/** The option as a list of strings (empty when unset). */
+export function list (v: OptionValue | undefined): string[] {
+  if (Array.isArray(v)) return v
+  return typeof v === 'string' ? [v] : []
+}
+
+/** Write a line to stderr, prefixed `meshdoc:` */
+export function note (io: CliIO, line: string): void {
+  io.stderr.write(`meshdoc: ${line}\n`)
+}

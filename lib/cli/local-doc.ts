@@ -1,0 +1,37 @@
+/**
+ * Open one document of a data directory without any network: a node with no
+ * listeners and no bootstrap peers over the directory's fs storage. Used by
+ * `export` and `import`; safe while a gateway runs on the same directory (the
+ * fs adapter allows several writers).
+ */
+import { existsSync } from 'node:fs'
+import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
+import type { DocHandle } from '../doc-handle.js'
+import { createMeshNode } from '../mesh-node.js'
+import { docsDir } from './data-dir.js'
+import { CliError } from './errors.js'
+
+export interface LocalDocOptions {
+  dataDir: string
+  meshKey?: string | undefined
+  /** the data directory must already hold documents (default true) */
+  mustExist?: boolean
+}
+
+export async function withLocalDoc<T> (opts: LocalDocOptions, docId: string, fn: (h: DocHandle) => Promise<T>): Promise<T> {
+  const dir = docsDir(opts.dataDir)
+  if (opts.mustExist !== false && !existsSync(dir)) throw new CliError(`${opts.dataDir} holds no documents (no ${dir})`)
+  const node = await createMeshNode({
+    storage: new FsStorageAdapter(dir),
+    antiEntropyIntervalMs: 0,
+    ...(opts.meshKey !== undefined ? { meshKey: opts.meshKey } : {})
+  })
+  try {
+    const handle = await node.open(docId)
+    const out = await fn(handle)
+    await handle.flush()
+    return out
+  } finally {
+    await node.stop()
+  }
+}

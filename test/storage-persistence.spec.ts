@@ -1,0 +1,214 @@
+/**
+ * The storage subsystem (DocPersistence): group commit, acknowledgement only
+ * after commit, failure handling, compaction order and bounds, pending structs.
+ */
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import { DocPersistence, type PersistenceOptions } from '../lib/storage/doc-persistence.js'
+import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
+import type { StorageAdapter } from '../lib/storage/types.js'
+import { gate, InstrumentedAdapter } from './helpers/storage-wrappers.js'
+
+const DOC = 'feedc0de'
+
+async function open (adapter: StorageAdapter, opts: PersistenceOptions = {}): Promise<{ doc: Y.Doc, p: DocPersistence }> {
+  const doc = new Y.Doc()
+  const p = new DocPersistence(adapter, DOC, doc, opts)
+  await p.load()
+  doc.on('afterTransactionCleanup', tr => { p.absorb(tr) })
+  return { doc, p }
+}
+
+async function reload (adapter: StorageAdapter): Promise<Y.Doc> {
+  const doc = new Y.Doc()
+  await new DocPersistence(adapter, DOC, doc).load()
+  return doc
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+describe('DocPersistence', () => {
+  it('a burst of transactions, each flushed, is stored in a few commits (group commit)', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store)
+    const g = gate()
+    store.beforeSave = async () => { await g.promise }
+    const text = doc.getText('t')
+    const flushes: Array<Promise<void>> = []
+    for (let i = 0; i < 200; i++) {
+      text.insert(i, 'x')
+      flushes.push(p.flush())
+    }
+    await tick()
+    g.open()
+    await Promise.all(flushes)
+    const saves = store.keys('save').length
+    assert.ok(saves >= 1 && saves <= 2, `200 flushed transactions took ${saves} commits`)
+    assert.equal((await reload(store)).getText('t').toString(), 'x'.repeat(200))
+  })
+
+  it('flush resolves only after the adapter committed', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store)
+    const g = gate()
+    store.beforeSave = async () => { await g.promise }
+    doc.getMap('m').set('k', 1)
+    let resolved = false
+    const f = p.flush().then(() => { resolved = true })
+    for (let i = 0; i < 5; i++) await tick()
+    assert.equal(resolved, false, 'flush resolved before the save did')
+    assert.equal(p.dirty, true, 'a commit in flight is not saved yet')
+    g.open()
+    await f
+    assert.equal(p.dirty, false)
+  })
+
+  it('a failed commit rejects every waiter with StorageError, acknowledges nothing, and the next flush stores it', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store)
+    const g = gate()
+    let fail = true
+    store.beforeSave = async () => {
+      await g.promise
+      if (fail) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+    }
+    doc.getMap('m').set('a', 1)
+    const first = p.flush()
+    await tick()
+    // nothing new absorbed: this waiter rides on the commit in flight and must share its fate
+    const rider = p.flush()
+    g.open()
+    await assert.rejects(first, (err: Error) => err.name === 'StorageError')
+    await assert.rejects(rider, (err: Error) => err.name === 'StorageError')
+    assert.equal(p.dirty, true, 'the failed change is still waiting')
+    assert.equal((await reload(store)).getMap('m').get('a'), undefined)
+    fail = false
+    doc.getMap('m').set('b', 2)
+    await p.flush()
+    const back = (await reload(store)).getMap('m')
+    assert.equal(back.get('a'), 1, 'the change from the failed commit was retried')
+    assert.equal(back.get('b'), 2)
+  })
+
+  it('compaction commits the snapshot before deleting, and deletes only chunks it loaded or wrote', async () => {
+    const mem = new MemoryStorageAdapter()
+    // a chunk another writer stored before we opened (we will load it)
+    const other = await open(mem)
+    other.doc.getMap('m').set('other-before', 1)
+    await other.p.flush()
+    const readAtOpen = (await mem.loadRange([DOC])).map(c => c.key.join('/'))
+    const store = new InstrumentedAdapter(mem)
+    const { doc, p } = await open(store, { compactAfterRecords: 1_000_000 })
+    for (let i = 0; i < 10; i++) { doc.getMap('m').set(`k${i}`, i); await p.flush() }
+    const g = gate()
+    store.beforeSave = async (key) => { if (key[1] === 's') await g.promise }
+    const compaction = p.compact()
+    await tick()
+    // written by the other writer while our compaction runs: we never read it
+    other.doc.getMap('m').set('other-during', 2)
+    await other.p.flush()
+    const foreign = (await mem.loadRange([DOC])).map(c => c.key.join('/')).filter(k => !readAtOpen.includes(k) && !store.keys('save', 'start').includes(k))
+    assert.equal(foreign.length, 1)
+    assert.deepEqual(store.keys('remove', 'start'), [], 'nothing deleted before the snapshot committed')
+    g.open()
+    await compaction
+    const snapshotDone = store.calls.findIndex(c => c.op === 'save' && c.key[1] === 's' && c.phase === 'done')
+    const firstRemove = store.calls.findIndex(c => c.op === 'remove')
+    assert.ok(snapshotDone >= 0 && firstRemove > snapshotDone, 'the snapshot committed before the first delete')
+    const readOrWritten = new Set([...readAtOpen, ...store.keys('save')])
+    assert.equal(store.keys('remove').length, 11, 'deleted the chunk it loaded and the 10 records it wrote')
+    for (const k of store.keys('remove')) assert.ok(readOrWritten.has(k), `deleted ${k}, which it never read or wrote`)
+    const left = (await mem.loadRange([DOC])).map(c => c.key.join('/'))
+    assert.ok(left.includes(foreign[0]), 'the record written during the compaction is still there')
+    assert.equal(left.length, 2, 'that record and the new snapshot')
+    const back = (await reload(mem)).getMap('m')
+    assert.equal(back.get('other-before'), 1)
+    assert.equal(back.get('other-during'), 2)
+    for (let i = 0; i < 10; i++) assert.equal(back.get(`k${i}`), i)
+  })
+
+  it('compaction deletes in bounded batches', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store, { compactAfterRecords: 1_000_000, compactBatchSize: 8 })
+    for (let i = 0; i < 60; i++) { doc.getMap('m').set(`k${i}`, i); await p.flush() }
+    store.beforeRemove = async () => { await tick() }
+    await p.compact()
+    assert.equal(store.keys('remove').length, 60)
+    assert.ok(store.maxRemovesInFlight <= 8, `${store.maxRemovesInFlight} deletes in flight at once`)
+    assert.ok(store.maxRemovesInFlight >= 2, 'deletes within a batch run together')
+  })
+
+  it('a failed snapshot deletes nothing', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store, { compactAfterRecords: 1_000_000 })
+    for (let i = 0; i < 5; i++) { doc.getMap('m').set(`k${i}`, i); await p.flush() }
+    store.beforeSave = async (key) => { if (key[1] === 's') throw Object.assign(new Error('EIO'), { code: 'EIO' }) }
+    await assert.rejects(p.compact(), (err: Error) => err.name === 'StorageError')
+    assert.deepEqual(store.keys('remove', 'start'), [])
+    assert.equal((await store.loadRange([DOC])).length, 5)
+  })
+
+  it('commits keep flowing while a compaction waits on its snapshot', async () => {
+    const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+    const { doc, p } = await open(store, { compactAfterRecords: 1_000_000 })
+    doc.getMap('m').set('a', 1)
+    await p.flush()
+    const g = gate()
+    store.beforeSave = async (key) => { if (key[1] === 's') await g.promise }
+    const compaction = p.compact()
+    doc.getMap('m').set('b', 2)
+    await p.flush() // would hang if commits queued behind the compaction
+    g.open()
+    await compaction
+    const back = (await reload(store)).getMap('m')
+    assert.equal(back.get('a'), 1)
+    assert.equal(back.get('b'), 2)
+  })
+
+  it('compacts on its own once enough records accumulate, and on load', async () => {
+    const mem = new MemoryStorageAdapter()
+    const { doc, p } = await open(mem, { compactAfterRecords: 1_000_000 })
+    for (let i = 0; i < 20; i++) { doc.getMap('m').set(`k${i}`, i); await p.flush() }
+    assert.equal((await mem.loadRange([DOC])).length, 20)
+    const again = await open(mem, { compactAfterRecords: 8 })
+    await again.p.close() // waits for the compaction load started
+    assert.equal((await mem.loadRange([DOC])).length, 1, 'load compacted 20 records')
+    for (let i = 0; i < 8; i++) { again.doc.getMap('m').set(`j${i}`, i); await again.p.flush() }
+    await again.p.close()
+    const chunks = await mem.loadRange([DOC])
+    assert.ok(chunks.length <= 2, `after 8 more records: ${chunks.length} chunks`)
+    assert.equal((await reload(mem)).getMap('m').size, 28)
+  })
+
+  it('remote structs Yjs holds back for missing dependencies are stored before flush resolves', async () => {
+    const source = new Y.Doc()
+    const updates: Uint8Array[] = []
+    source.on('update', (u: Uint8Array) => { updates.push(u) })
+    source.getText('t').insert(0, 'hello ')
+    source.getText('t').insert(6, 'world')
+    source.getText('t').delete(0, 1)
+    const mem = new MemoryStorageAdapter()
+    const { doc, p } = await open(mem)
+    Y.applyUpdate(doc, updates[1], 'peer') // depends on updates[0]: held back
+    Y.applyUpdate(doc, updates[2], 'peer') // a delete of something we do not have yet
+    assert.ok(doc.store.pendingStructs !== null, 'the test needs pending structs')
+    assert.equal(p.dirty, true, 'held-back structs count as unsaved')
+    await p.flush()
+    // the process dies here; a new one loads the store and then gets the missing update
+    const back = await reload(mem)
+    Y.applyUpdate(back, updates[0], 'peer')
+    assert.equal(back.getText('t').toString(), 'ello world')
+  })
+
+  it('an unreadable chunk is skipped on load and never deleted', async () => {
+    const mem = new MemoryStorageAdapter()
+    await mem.save([DOC, 'r', '0-garbage'], Uint8Array.of(1, 0xff, 0xff, 0xff))
+    const { doc, p } = await open(mem, { compactAfterRecords: 1_000_000 })
+    doc.getMap('m').set('k', 1)
+    await p.flush()
+    await p.compact()
+    assert.ok(await mem.load([DOC, 'r', '0-garbage']) !== undefined)
+    assert.equal((await reload(mem)).getMap('m').get('k'), 1)
+  })
+})
+
