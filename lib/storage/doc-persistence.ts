@@ -214,7 +214,9 @@ export class DocPersistence {
   }
 
   private async runCompaction (): Promise<void> {
-    const old = [...this.known.values()]
+    // old snapshots first: they are the big ones, so a compaction cut short by a
+    // crash still frees most of the space, and repeated crashes cannot pile them up
+    const old = [...this.known.values()].sort((a, b) => (a[1] === 's' ? 0 : 1) - (b[1] === 's' ? 0 : 1))
     if (old.length === 1 && old[0][1] === 's') return
     const snapshot = Y.encodeStateAsUpdateV2(this.doc)
     const key: StorageKey = [this.docKey, 's', uniqueId()]

@@ -27,7 +27,7 @@ const out = (line: string): void => { process.stdout.write(line + '\n') }
 async function main (): Promise<void> {
   const adapter = new FsStorageAdapter(dir, CRASH_STORE_OPTIONS)
   const doc = new Y.Doc()
-  const p = new DocPersistence(adapter, CRASH_DOC, doc, { compactAfterRecords: 2 + rnd.int(3), compactBatchSize: 8 + rnd.int(57) })
+  const p = new DocPersistence(adapter, CRASH_DOC, doc, { compactAfterRecords: 2 + rnd.int(3), compactBatchSize: 64 + rnd.int(193) })
   const compact = p.compact.bind(p)
   p.compact = async () => {
     out('C+')
