@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict'
 import { createMeshNode, type MeshNode } from '../lib/index.js'
+import { until } from './helpers/wait.js'
 
 const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
-async function until (cond: () => boolean, what: string | (() => string), ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
 
 describe('presence and access control over real libp2p', function () {
   const nodes: MeshNode[] = []

@@ -4,17 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { createMeshNode, type DocHandle, type MeshNode } from '../lib/index.js'
+import { until } from './helpers/wait.js'
 
 const DOCS = Number(process.env.MESHDOC_SCALE_DOCS ?? 10_000)
 const CHANGED = 10
 
-async function until (cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 const wire = (n: MeshNode): number => n.stats.bytesIn + n.stats.bytesOut
 
@@ -55,7 +49,7 @@ describe(`a gateway holding ${DOCS.toLocaleString('en')} docs`, function () {
     // another device changes 10 docs through the gateway
     await quiet(gw)
     await device.libp2p.hangUp(gw.libp2p.peerId)
-    await until(() => !gw.peers.includes(device.peerId), 'gateway to notice')
+    await until(() => !gw.peers.includes(device.peerId), 'gateway to notice', 30_000)
     await writer.dial(gw.multiaddrs[0])
     const changed = Array.from({ length: CHANGED }, (_, k) => Math.floor((k + 0.5) * DOCS / CHANGED))
     for (const i of changed) {
@@ -69,7 +63,7 @@ describe(`a gateway holding ${DOCS.toLocaleString('en')} docs`, function () {
     const resumedBefore = device.stats.sessionsResumed
     const t1 = performance.now()
     await device.dial(gw.multiaddrs[0])
-    await until(() => changed.every(i => handles[i].doc.getMap('m').get('reading') === 1000 + i), 'changes to arrive')
+    await until(() => changed.every(i => handles[i].doc.getMap('m').get('reading') === 1000 + i), 'changes to arrive', 30_000)
     const reconnectMs = performance.now() - t1
     // let trailing ACKs land before counting bytes
     await new Promise(resolve => setTimeout(resolve, 200))

@@ -8,16 +8,10 @@ import { generateKey } from '@libp2p/pnet'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode, PROTOCOL_ID, type MeshNode } from '../lib/index.js'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
+import { until } from './helpers/wait.js'
 
 const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
-async function until (cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
 
 describe('membership and authorship over real libp2p', function () {
   this.timeout(60_000)

@@ -7,17 +7,11 @@ import assert from 'node:assert/strict'
 import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
 import { createMeshNode, type DocHandle, type MeshNode } from '../lib/index.js'
+import { until } from './helpers/wait.js'
 
 const N = 50
 const EDITS = 1000
 
-async function until (cond: () => boolean, what: string, ms: number): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 /** BFS eccentricities -> diameter */
 function diameter (adj: number[][]): number {
