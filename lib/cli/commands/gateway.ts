@@ -167,10 +167,10 @@ function showInitialSync (node: MeshNode, io: CliIO): () => void {
   const timer = setInterval(() => {
     const s = node.stats
     if (s.bytesIn !== last) { last = s.bytesIn; idleSince = Date.now() }
-    progress.update({ bytes: s.bytesIn - start, docs: node.openDocs.length, phase: `${node.peers.length} peer(s)` })
+    progress.update({ bytes: s.bytesIn - start, docs: node.openDocs.length + node.servedDocCount, phase: `${node.peers.length} peer(s)` })
     if (last > start && Date.now() - idleSince > 2000) {
       stop()
-      progress.done(`meshdoc: initial sync: ${formatBytes(last - start)} received, ${node.openDocs.length} document(s) open`)
+      progress.done(`meshdoc: initial sync: ${formatBytes(last - start)} received, ${node.openDocs.length + node.servedDocCount} document(s) open`)
     }
   }, 200)
   timer.unref()
