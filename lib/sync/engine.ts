@@ -767,12 +767,14 @@ export class SyncEngine {
     if (s.ackLoop) return
     s.ackLoop = true
     const run = (): void => {
+      // seq and state vector are taken now: the flush below covers exactly what they claim
       const target = s.ackWanted
+      const stateVector = Y.encodeStateVector(doc.doc)
       const stored = doc.persistence?.flush() ?? Promise.resolve()
       stored.then(() => {
         if (peer.closed || peer.sessions.get(doc.keyHex) !== s) { s.ackLoop = false; return }
         s.ackSent = target
-        this.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector: Y.encodeStateVector(doc.doc) })
+        this.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector })
         if (s.ackWanted > target) run()
         else s.ackLoop = false
       }, (err: Error) => {

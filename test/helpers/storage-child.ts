@@ -4,6 +4,7 @@
  * acknowledgements line by line, SIGKILL them.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +16,9 @@ let bundled: Promise<string> | undefined
 /** The writer as one self-contained .mjs: starts in a fraction of tsx's time. */
 export async function writerBundle (): Promise<string> {
   bundled ??= (async () => {
-    const out = join(await mkdtemp(join(tmpdir(), 'meshdoc-writer-')), 'writer.mjs')
+    const dir = await mkdtemp(join(tmpdir(), 'meshdoc-writer-'))
+    process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+    const out = join(dir, 'writer.mjs')
     await build({
       entryPoints: [fileURLToPath(new URL('./storage-crash-writer.ts', import.meta.url))],
       bundle: true,
