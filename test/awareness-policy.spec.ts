@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict'
-import { createMeshNode, type MeshNode } from '../lib/index.js'
+import type { MeshNode, MeshNodeOptions } from '../lib/index.js'
 import { until } from './helpers/wait.js'
+import { NodePool } from './helpers/mesh-nodes.js'
 
-const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
 
 describe('presence and access control over real libp2p', function () {
-  const nodes: MeshNode[] = []
-  afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => { await n.stop() })) })
-  const node = async (opts: Parameters<typeof createMeshNode>[0] = {}): Promise<MeshNode> => {
-    const n = await createMeshNode({ listen: LISTEN, ...opts })
-    nodes.push(n)
-    return n
-  }
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+  const node = async (opts: MeshNodeOptions = {}): Promise<MeshNode> => await pool.create(opts)
 
   it('awareness states reach the other peer and are cleared when it disconnects', async () => {
     const a = await node()

@@ -6,22 +6,18 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createMeshNode, PROTOCOL_ID, type MeshNode } from '../lib/index.js'
+import { PROTOCOL_ID, type MeshNode, type MeshNodeOptions } from '../lib/index.js'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { until } from './helpers/wait.js'
+import { NodePool } from './helpers/mesh-nodes.js'
 
-const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
 
 describe('membership and authorship over real libp2p', function () {
   this.timeout(60_000)
-  const nodes: MeshNode[] = []
-  afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => { await n.stop() })) })
-  const node = async (opts: Parameters<typeof createMeshNode>[0] = {}): Promise<MeshNode> => {
-    const n = await createMeshNode({ listen: LISTEN, ...opts })
-    nodes.push(n)
-    return n
-  }
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+  const node = async (opts: MeshNodeOptions = {}): Promise<MeshNode> => await pool.create(opts)
 
   it('a peer not on the allow-list is refused at connection time, in both directions', async () => {
     const friendKey = await generateKeyPair('Ed25519')
@@ -81,12 +77,9 @@ describe('membership and authorship over real libp2p', function () {
   })
 
   it('a trusted relay may forward anyone’s structs', async () => {
-    const device = await node({ authorship: { relays: [] } })
     const relay = await node()
     const author = await node()
-    // the device trusts only the relay to carry others' edits
-    await device.stop()
-    nodes.splice(nodes.indexOf(device), 1)
+    // this device trusts only the relay to carry others' edits
     const trusting = await node({ authorship: { relays: [relay.peerId] } })
     const hr = await relay.open('doc')
     const ht = await trusting.open('doc')
