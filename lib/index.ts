@@ -8,7 +8,7 @@
  * handle.doc.getText('body').insert(0, 'hello')
  * ```
  */
-export { createMeshNode, MeshNode, type MeshNodeOptions, type MeshNodeEvents } from './mesh-node.js'
+export { createMeshNode, MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress } from './mesh-node.js'
 export { DocHandle, type DocHandleEvents, type DocStatus, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { Repo, type RepoOptions } from './repo.js'
 export { SyncEngine, type SyncEngineOptions } from './sync/engine.js'

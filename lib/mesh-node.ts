@@ -78,9 +78,18 @@ export interface MeshNodeOptions {
   relay?: boolean
 }
 
+export interface SyncProgress {
+  peer: string
+  /** body bytes of the frame received so far, and its announced size */
+  received: number
+  expected: number
+}
+
 export interface MeshNodeEvents {
   'peer:connect': (peerId: string) => void
   'peer:disconnect': (peerId: string) => void
+  /** a large frame (64 KiB or more: typically a first sync of a big doc) is arriving */
+  'sync:progress': (progress: SyncProgress) => void
 }
 
 export class MeshNode extends ObservableV2<MeshNodeEvents> {
@@ -227,10 +236,14 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
     ...(meshKey !== undefined ? { meshKey } : {}),
     ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
   })
-  const transport = new Libp2pSyncTransport(libp2p, engine, { maxFrameBytes })
+  let node: MeshNode | undefined
+  const transport = new Libp2pSyncTransport(libp2p, engine, {
+    maxFrameBytes,
+    onProgress: (peer, received, expected) => { node?.emit('sync:progress', [{ peer, received, expected }]) }
+  })
   const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [], opts.bootstrapBackoff)
   const discovery = new DiscoveryDialer(libp2p)
-  const node = new MeshNode(libp2p, engine, repo, transport, keeper, discovery, storage, ownsLibp2p)
+  node = new MeshNode(libp2p, engine, repo, transport, keeper, discovery, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
   await transport.start()

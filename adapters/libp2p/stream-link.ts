@@ -15,6 +15,12 @@ import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 
 const log = logger('libp2p')
 
+/** frames at least this big report receive progress */
+const PROGRESS_MIN_BYTES = 64 * 1024
+
+/** A large frame arriving: `received` of `expected` body bytes so far. */
+export type ReceiveProgress = (received: number, expected: number) => void
+
 /** how long a closing stream may take to flush before it is reset */
 const CLOSE_GRACE_MS = 2000
 
@@ -25,7 +31,7 @@ export class StreamLink implements PeerLink {
   private conn: PeerConnection | undefined
   private readonly reader: FrameReader
 
-  constructor (readonly stream: Stream, maxFrameBytes: number) {
+  constructor (readonly stream: Stream, maxFrameBytes: number, private readonly onProgress?: ReceiveProgress) {
     this.reader = new FrameReader(maxFrameBytes)
   }
 
@@ -36,6 +42,7 @@ export class StreamLink implements PeerLink {
     stream.addEventListener('message', (evt) => {
       if (this.closed) return
       let bodies: Uint8Array[]
+      const before = this.reader.partial
       try {
         bodies = this.reader.push(evt.data)
       } catch (err) {
@@ -45,6 +52,7 @@ export class StreamLink implements PeerLink {
         stream.abort(err as Error)
         return
       }
+      this.reportProgress(before, bodies)
       for (const body of bodies) conn.receive(body)
     })
     stream.addEventListener('drain', () => { conn.drained() })
@@ -52,6 +60,16 @@ export class StreamLink implements PeerLink {
       this.closed = true
       conn.closed()
     })
+  }
+
+  private reportProgress (before: { expected: number } | undefined, bodies: Uint8Array[]): void {
+    if (this.onProgress === undefined) return
+    // a large frame that just completed
+    if (before !== undefined && before.expected >= PROGRESS_MIN_BYTES && bodies.length > 0) {
+      this.onProgress(before.expected, before.expected)
+    }
+    const now = this.reader.partial
+    if (now !== undefined && now.expected >= PROGRESS_MIN_BYTES) this.onProgress(now.received, now.expected)
   }
 
   get writable (): boolean {

@@ -13,6 +13,8 @@ const log = logger('libp2p')
 
 export interface SyncTransportOptions {
   maxFrameBytes: number
+  /** a large frame is arriving from `peer` (for progress bars on long syncs) */
+  onProgress?: (peer: string, received: number, expected: number) => void
 }
 
 interface LinkEntry { link: StreamLink, dialer: string, connection: string }
@@ -80,7 +82,8 @@ export class Libp2pSyncTransport {
         return
       }
     }
-    const link = new StreamLink(stream, this.opts.maxFrameBytes)
+    const onProgress = this.opts.onProgress
+    const link = new StreamLink(stream, this.opts.maxFrameBytes, onProgress === undefined ? undefined : (received, expected) => { onProgress(peer, received, expected) })
     const entry = { link, dialer, connection: conn.id }
     this.links.set(peer, entry)
     stream.addEventListener('close', () => {

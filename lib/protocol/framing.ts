@@ -28,6 +28,11 @@ export class FrameReader {
     return this.buffer.byteLength
   }
 
+  /** The frame being received, if its length is known: bytes so far and announced size. */
+  get partial (): { received: number, expected: number } | undefined {
+    return this.expected < 0 ? undefined : { received: Math.min(this.buffer.byteLength, this.expected), expected: this.expected }
+  }
+
   /**
    * Feed received bytes; returns the complete frame bodies they finish.
    * Throws `FrameTooLargeError` / `ProtocolError`; after a throw the reader is
