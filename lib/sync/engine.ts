@@ -5,24 +5,22 @@
  */
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { sha256 } from '@noble/hashes/sha2.js'
 import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import { decodeFrame, encodeFrame, type DocFrame, type Frame } from '../protocol/codec.js'
 import {
-  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, DS_DIGEST_BYTES, EPOCH_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
+  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
 } from '../protocol/constants.js'
 import { docKeyHex } from '../protocol/doc-key.js'
-import { deleteRangesOf, encodeDeleteRanges, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
+import { deleteRangesOf, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import { TokenBucket } from '../security/token-bucket.js'
-import { validateUpdate } from '../security/validate-update.js'
-import { checkAwarenessUpdate } from '../security/awareness-guard.js'
 import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
-import { InvalidUpdateError } from '../errors.js'
 import { DocSession } from './doc-session.js'
-import { fingerprintOf, PeerMemory } from './peer-memory.js'
+import { PeerMemory } from './peer-memory.js'
+import { admitAwareness, admitUpdate, pendingBytes } from './admit.js'
+import { docDsDigest, docFingerprint, equalBytes } from './fingerprint.js'
 import { DocSync } from './doc-sync.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
 
@@ -184,7 +182,7 @@ export class SyncEngine {
       if (oldest !== undefined) this.closedFingerprints.delete(oldest)
     }
     this.closedFingerprints.delete(doc.keyHex)
-    this.closedFingerprints.set(doc.keyHex, this.fingerprint(doc))
+    this.closedFingerprints.set(doc.keyHex, docFingerprint(doc))
   }
 
   private onTransaction (doc: DocSync, tr: Y.Transaction): void {
@@ -338,7 +336,7 @@ export class SyncEngine {
       const doc = this.docs.get(s.keyHex)
       if (doc === undefined || !doc.isSyncedWith(peer.id) || s.remoteStateVector === undefined) continue
       if (!equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))) continue
-      this.memory.record(peer.id, s.keyHex, this.fingerprint(doc))
+      this.memory.record(peer.id, s.keyHex, docFingerprint(doc))
     }
   }
 
@@ -509,17 +507,9 @@ export class SyncEngine {
       case MessageType.AWARENESS: {
         const s = peer.sessions.get(keyHex)
         if (s === undefined || !s.remoteHolds) return
-        const lim = this.limits
-        let clients: number[]
-        try {
-          clients = checkAwarenessUpdate(frame.update, lim.maxAwarenessClientsPerPeer, lim.maxAwarenessStateBytes)
-        } catch (err) {
-          this.reject(peer, err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
-          return
-        }
-        const introduced = clients.filter(c => !s.awarenessClients.has(c)).length
-        if (s.awarenessClients.size + introduced > lim.maxAwarenessClientsPerPeer) {
-          this.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many awareness clients')
+        const refused = admitAwareness(s, frame.update, this.limits)
+        if (refused !== undefined) {
+          this.reject(peer, refused.code, refused.reason)
           return
         }
         try {
@@ -611,7 +601,7 @@ export class SyncEngine {
     if (this.access(peer.id, doc) === Access.NONE) return
     const s = this.session(peer, doc)
     if (s === undefined) return
-    if (peer.remembered?.get(doc.keyHex) === this.fingerprint(doc)) {
+    if (peer.remembered?.get(doc.keyHex) === docFingerprint(doc)) {
       s.remoteHolds = true
       s.gotSync2 = true
       this.counters.sessionsResumed++
@@ -620,18 +610,6 @@ export class SyncEngine {
     this.sendSync1(peer, doc, s, 0)
   }
 
-  private dsDigestOf (doc: DocSync): Uint8Array {
-    this.fingerprint(doc)
-    return doc.dsDigest!
-  }
-
-  private fingerprint (doc: DocSync): string {
-    if (doc.fingerprint === undefined) {
-      doc.dsDigest = deleteSetDigest(doc.doc)
-      doc.fingerprint = fingerprintOf(Y.encodeStateVector(doc.doc), doc.dsDigest)
-    }
-    return doc.fingerprint
-  }
 
   private sendSync1 (peer: PeerState, doc: DocSync, s: DocSession, flags: number): void {
     s.sentSync1 = true
@@ -640,7 +618,7 @@ export class SyncEngine {
       docKey: doc.key,
       flags,
       stateVector: Y.encodeStateVector(doc.doc),
-      dsDigest: this.dsDigestOf(doc)
+      dsDigest: docDsDigest(doc)
     })
   }
 
@@ -663,7 +641,7 @@ export class SyncEngine {
     s.remoteHolds = true
     s.delta = null
     peer.dirty.delete(s)
-    this.fingerprint(doc)
+    docFingerprint(doc)
     const deletes = equalBytes(doc.dsDigest!, digest) ? EMPTY_DELETES : deleteRangesOf(doc.doc)
     const update = encodeUpdateV1(doc.doc, since, deletes)
     s.sentSeq++
@@ -696,30 +674,17 @@ export class SyncEngine {
       if (type === MessageType.SYNC2) { s.gotSync2 = true; s.resyncInFlight = false }
       return
     }
-    if (update.length > this.limits.maxUpdateBytes) {
-      this.reject(peer, ByeReason.LIMIT_EXCEEDED, `update of ${update.length} bytes`)
+    const admitted = admitUpdate(doc, peer.id, update, this.limits)
+    if (!('bytes' in admitted)) {
+      if (admitted.counter !== undefined) this.count(admitted.counter)
+      this.reject(peer, admitted.code, admitted.reason)
       return
-    }
-    let checked: ReturnType<typeof validateUpdate>
-    try {
-      checked = validateUpdate(doc.doc, update, this.limits.maxNestingDepth)
-    } catch (err) {
-      this.reject(peer, ByeReason.MALFORMED_UPDATE, err instanceof InvalidUpdateError ? err.message : 'update does not decode')
-      return
-    }
-    if (doc.authors !== undefined) {
-      const forged = doc.authors.admit(peer.id, checked.authors)
-      if (forged !== undefined) {
-        this.count('forged_author')
-        this.reject(peer, ByeReason.FORBIDDEN, `structs for clientID ${forged}, which belongs to another peer`)
-        return
-      }
     }
     const store = doc.doc.store
     const pendingBefore = store.pendingStructs !== null || store.pendingDs !== null
     doc.releasing = pendingBefore
     try {
-      Y.applyUpdate(doc.doc, checked.bytes, s.origin)
+      Y.applyUpdate(doc.doc, admitted.bytes, s.origin)
     } catch (err) {
       // decoded cleanly but failed to integrate: should not happen; never crash for it
       this.reject(peer, ByeReason.MALFORMED_UPDATE, `update failed to apply: ${(err as Error).message}`)
@@ -749,7 +714,7 @@ export class SyncEngine {
   /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */
   private capPending (doc: DocSync): void {
     const store = doc.doc.store
-    const bytes = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+    const bytes = pendingBytes(doc)
     if (bytes <= this.limits.maxPendingBytes) return
     log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
     this.count('pending_overflow')
@@ -840,17 +805,3 @@ const MAX_CLOSED_FINGERPRINTS = 200_000
 
 const frameNames = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]))
 const frameName = (type: number): string => frameNames[type] ?? `type${type}`
-
-function digestOf (ds: ReturnType<typeof deleteRangesOf>): Uint8Array {
-  return sha256(encodeDeleteRanges(ds)).subarray(0, DS_DIGEST_BYTES)
-}
-
-function deleteSetDigest (doc: Y.Doc): Uint8Array {
-  return digestOf(deleteRangesOf(doc))
-}
-
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
