@@ -182,6 +182,8 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     log('stopping')
     this.keeper.stop()
     this.discovery.stop()
+    // acknowledge what we stored before saying BYE, so peers know it is safe here
+    await this.engine.drainAcks()
     this.engine.stop()
     await this.repo.stop()
     await this.transport.stop()

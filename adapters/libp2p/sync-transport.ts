@@ -19,6 +19,9 @@ export interface SyncTransportOptions {
 
 interface LinkEntry { link: StreamLink, dialer: string, connection: string }
 
+/** after a sync stream closes, wait this long before reopening one on a surviving connection */
+const REOPEN_DELAY_MS = 50
+
 export class Libp2pSyncTransport {
   private readonly links = new Map<string, LinkEntry>()
   private started = false
@@ -48,6 +51,17 @@ export class Libp2pSyncTransport {
     for (const { link } of this.links.values()) link.close()
     this.links.clear()
     await this.libp2p.unhandle(PROTOCOL_ID)
+  }
+
+  /** Open a sync stream to `peer` on a connection we dialed, if none is active. */
+  private ensureLink (peer: string): void {
+    if (!this.started || this.links.has(peer)) return
+    const conn = this.libp2p.getConnections().find(c =>
+      c.remotePeer.toString() === peer && c.direction === 'outbound' && c.status === 'open')
+    if (conn !== undefined) {
+      log('reopening the sync stream to %s', peer)
+      this.openStream(conn)
+    }
   }
 
   private openStream (conn: Connection): void {
@@ -87,7 +101,11 @@ export class Libp2pSyncTransport {
     const entry = { link, dialer, connection: conn.id }
     this.links.set(peer, entry)
     stream.addEventListener('close', () => {
-      if (this.links.get(peer) === entry) this.links.delete(peer)
+      if (this.links.get(peer) !== entry) return
+      this.links.delete(peer)
+      // the stream went but a connection may remain (we closed a duplicate, then
+      // libp2p closed the other): the dialer of a surviving connection reopens
+      setTimeout(() => { this.ensureLink(peer) }, REOPEN_DELAY_MS)
     })
     link.attach(this.engine.addPeer(peer, link))
   }

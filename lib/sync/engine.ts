@@ -89,6 +89,8 @@ export class SyncEngine {
   private readonly resolveDoc: SyncEngineOptions['resolveDoc']
   /** fingerprint of each doc when it was last closed, so a returning peer learns what changed */
   private readonly closedFingerprints = new Map<string, string>()
+  /** ACK loops waiting for storage: a stopping node sends them before BYE */
+  private readonly acking = new Set<Promise<void>>()
   /** frames waiting while a doc is being opened for them */
   private readonly resolving = new Map<string, Array<[PeerState, DocFrame]>>()
   /** told when a peer's sync session starts (true) or ends (false) */
@@ -736,7 +738,7 @@ export class SyncEngine {
       const target = s.ackWanted
       const stateVector = Y.encodeStateVector(doc.doc)
       const stored = doc.persistence?.flush() ?? Promise.resolve()
-      stored.then(() => {
+      const loop = stored.then(() => {
         if (peer.closed || peer.sessions.get(doc.keyHex) !== s) { s.ackLoop = false; return }
         s.ackSent = target
         this.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector })
@@ -748,8 +750,15 @@ export class SyncEngine {
         log.error('not acknowledging %s to %s: %e', doc.id, peer.id, err)
         doc.emit('error', [err])
       })
+      this.acking.add(loop)
+      void loop.finally(() => { this.acking.delete(loop) })
     }
     run()
+  }
+
+  /** Wait until every ACK that waits on storage has been sent (or given up). */
+  async drainAcks (): Promise<void> {
+    while (this.acking.size > 0) await Promise.allSettled([...this.acking])
   }
 
   // ---------------------------------------------------------------- anti-entropy
