@@ -28,7 +28,6 @@ export class StreamLink implements PeerLink {
   private queue: Uint8Array[] = []
   private scheduled = false
   private closed = false
-  private conn: PeerConnection | undefined
   private readonly reader: FrameReader
 
   constructor (readonly stream: Stream, maxFrameBytes: number, private readonly onProgress?: ReceiveProgress) {
@@ -37,7 +36,6 @@ export class StreamLink implements PeerLink {
 
   /** Wire the stream to the engine's callbacks for this peer. */
   attach (conn: PeerConnection): void {
-    this.conn = conn
     const stream = this.stream
     stream.addEventListener('message', (evt) => {
       if (this.closed) return

@@ -25,7 +25,6 @@ export class DocSession {
   readonly recvAhead = new Set<number>()
   /** seq we will acknowledge next; the ACK loop runs while this is ahead of what was sent */
   ackWanted = 0
-  ackSent = 0
   ackLoop = false
   /** updates coalesced while the link is not writable */
   delta: UpdateBatch | null = null

@@ -740,7 +740,6 @@ export class SyncEngine {
       const stored = doc.persistence?.flush() ?? Promise.resolve()
       const loop = stored.then(() => {
         if (peer.closed || peer.sessions.get(doc.keyHex) !== s) { s.ackLoop = false; return }
-        s.ackSent = target
         this.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector })
         if (s.ackWanted > target) run()
         else s.ackLoop = false

@@ -1,8 +1,9 @@
 /** Spawn and drive fleet members (test/fixtures/fleet-node.ts) as real processes. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+
+export { freePort } from './cli-process.js'
 
 const fixture = fileURLToPath(new URL('../fixtures/fleet-node.ts', import.meta.url))
 
@@ -18,17 +19,6 @@ export interface Member {
   next: (key: string, timeoutMs?: number) => Promise<Record<string, unknown>>
   acks: number[]
   exited: Promise<number | null>
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => { resolve(port) })
-    })
-    srv.on('error', reject)
-  })
 }
 
 export async function startMember (name: string, args: string[], nodeArgs: string[] = []): Promise<Member> {
