@@ -5,42 +5,44 @@
  * packet leaves the machine. Needs root and iproute2 (`ip netns`).
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { canUseNetns, LoopbackNetns } from './helpers/netns.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/mdns-node.ts', import.meta.url))
-
-function canUseNetns (): boolean {
-  if (process.getuid?.() !== 0) return false
-  try { execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' }); return true } catch { return false }
-}
+const DONE = /^(SYNCED|NOT SYNCED|TIMEOUT)/m
 
 describe('LAN discovery with mDNS', function () {
   this.timeout(60_000)
-  const ns = `meshdoc-mdns-${process.pid}`
+  const ns = new LoopbackNetns(`meshdoc-mdns-${process.pid}`)
 
   before(function () {
     if (!canUseNetns()) {
       console.log('      skipped: needs root and `ip netns` to keep multicast inside a private namespace')
       this.skip()
     }
-    execFileSync('ip', ['netns', 'add', ns])
-    for (const args of [['link', 'set', 'lo', 'up'], ['link', 'set', 'lo', 'multicast', 'on'], ['route', 'add', '224.0.0.0/4', 'dev', 'lo']]) {
-      execFileSync('ip', ['netns', 'exec', ns, 'ip', ...args])
-    }
+    ns.create()
   })
-  after(() => { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }) } catch {} })
+  after(() => { ns.delete() })
 
   it('two nodes that know no peer find each other on the LAN and sync', async () => {
     const tag = `meshdoc-test-${process.pid}`
-    const run = (name: string): Promise<{ code: number | null, out: string }> => new Promise((resolve) => {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fixture, name, '2', tag], { stdio: ['ignore', 'pipe', 'inherit'] })
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      const kill = setTimeout(() => { child.kill('SIGKILL') }, 40_000)
-      child.on('exit', (code) => { clearTimeout(kill); resolve({ code, out }) })
+    // Each node reports, then stays up until its stdin closes: the first one
+    // to finish must not leave while the other still waits to sync with it.
+    const children: ChildProcess[] = []
+    const outs: string[] = []
+    const releaseWhenAllReported = (): void => {
+      if (outs.length === 2 && outs.every(o => DONE.test(o))) for (const c of children) c.stdin!.end()
+    }
+    const run = (name: string, i: number): Promise<{ code: number | null, out: string }> => new Promise((resolve) => {
+      const child = ns.spawn(process.execPath, ['--import', 'tsx', fixture, name, '2', tag], { stdio: ['pipe', 'pipe', 'inherit'] })
+      children.push(child)
+      outs[i] = ''
+      child.stdout!.on('data', (d: Buffer) => { outs[i] += d.toString(); releaseWhenAllReported() })
+      const kill = setTimeout(() => { child.kill('SIGKILL') }, 45_000)
+      child.on('exit', (code) => { clearTimeout(kill); resolve({ code, out: outs[i] }) })
     })
-    const [a, b] = await Promise.all([run('alpha'), run('beta')])
+    const [a, b] = await Promise.all([run('alpha', 0), run('beta', 1)])
     assert.equal(a.code, 0, `alpha: ${a.out}`)
     assert.equal(b.code, 0, `beta: ${b.out}`)
     for (const r of [a, b]) {

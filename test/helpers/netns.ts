@@ -1,0 +1,31 @@
+/**
+ * A private network namespace for tests that multicast (mDNS): only its own
+ * loopback, with multicast enabled and routed to it, so no packet leaves the
+ * test. Needs root and iproute2 (`ip netns`); `canUseNetns()` tells.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+
+export function canUseNetns (): boolean {
+  if (process.getuid?.() !== 0) return false
+  try { execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' }); return true } catch { return false }
+}
+
+export class LoopbackNetns {
+  constructor (readonly name: string) {}
+
+  create (): void {
+    execFileSync('ip', ['netns', 'add', this.name])
+    for (const args of [['link', 'set', 'lo', 'up'], ['link', 'set', 'lo', 'multicast', 'on'], ['route', 'add', '224.0.0.0/4', 'dev', 'lo']]) {
+      execFileSync('ip', ['netns', 'exec', this.name, 'ip', ...args])
+    }
+  }
+
+  /** Start `command args` inside the namespace. */
+  spawn (command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+    return spawn('ip', ['netns', 'exec', this.name, command, ...args], options)
+  }
+
+  delete (): void {
+    try { execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' }) } catch {}
+  }
+}
