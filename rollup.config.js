@@ -14,6 +14,7 @@ const external = (id) =>
 // entry name in dist/ -> source
 const entries = Object.fromEntries(Object.entries({
   index: 'lib/index.ts',
+  browser: 'lib/browser.ts',
   testing: 'lib/testing/index.ts',
   'adapters/libp2p': 'adapters/libp2p/index.ts',
   'adapters/memory-storage': 'adapters/memory-storage/index.ts',

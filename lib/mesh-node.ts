@@ -6,7 +6,6 @@
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ObservableV2 } from 'lib0/observable'
-import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { KeepConnected } from '../adapters/libp2p/keep-connected.js'
 import { DiscoveryDialer } from '../adapters/libp2p/discovery-dialer.js'
 import { Libp2pSyncTransport } from '../adapters/libp2p/sync-transport.js'
@@ -23,7 +22,7 @@ import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
 import { keyOnlyDocId, Repo } from './repo.js'
 import { SyncEngine } from './sync/engine.js'
-import type { EngineCounters } from './sync/types.js'
+import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
 
 const log = logger('node')
 
@@ -76,6 +75,12 @@ export interface MeshNodeOptions {
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
   /** run a circuit-relay server so peers that cannot reach each other (browsers) connect through us */
   relay?: boolean
+  /**
+   * With `relay`: tell connected peers which peers hold a reservation on our
+   * relay, so browsers find each other for WebRTC (default true; see
+   * adapters/libp2p/peer-exchange.ts for what this reveals)
+   */
+  peerExchange?: boolean
 }
 
 export interface SyncProgress {
@@ -94,6 +99,8 @@ export interface MeshNodeEvents {
 
 export class MeshNode extends ObservableV2<MeshNodeEvents> {
   private stopping: Promise<void> | undefined
+  /** @internal stopped with the node, before the engine */
+  readonly extras: Array<{ stop: () => void }> = []
 
   /** @internal use createMeshNode */
   constructor (
@@ -184,6 +191,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     this.discovery.stop()
     // acknowledge what we stored before saying BYE, so peers know it is safe here
     await this.engine.drainAcks()
+    for (const extra of this.extras.splice(0)) extra.stop()
     this.engine.stop()
     await this.repo.stop()
     await this.transport.stop()
@@ -197,22 +205,42 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   }
 }
 
-/** Create and start a meshdoc node. */
-export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+/**
+ * What a platform preset (Node: `lib/index.ts`, browsers: `lib/browser.ts`)
+ * gets to build the libp2p node, with the identity and swarm key resolved.
+ */
+export interface Libp2pPresetInput {
+  options: MeshNodeOptions
+  privateKey?: PrivateKey
+  swarmKey?: Uint8Array
+}
+
+/** Builds the (unstarted) libp2p node for `createMeshNode`; each platform has its own. */
+export type Libp2pPreset = (input: Libp2pPresetInput) => Promise<Libp2p>
+
+/** @internal the platform-independent part of `createMeshNode` */
+export interface StartOptions {
+  /** the storage key slot of the identity (tabs of one browser app each take their own) */
+  identitySlot?: number
+  /**
+   * Extra transports that hand the engine links of their own (the tabs of a
+   * browser app). Started after libp2p; stopped before the engine is.
+   */
+  extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
+}
+
+/** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
+export async function startMeshNode (opts: MeshNodeOptions, preset: Libp2pPreset, start: StartOptions = {}): Promise<MeshNode> {
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   const storage = opts.storage ?? new MemoryStorageAdapter()
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
   const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
-  const privateKey = opts.privateKey === 'storage' && opts.libp2p === undefined ? await loadOrCreateIdentity(storage) : opts.privateKey
-  const libp2p = opts.libp2p ?? await createDefaultLibp2p({
-    ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+  const privateKey = opts.privateKey === 'storage' && opts.libp2p === undefined ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey
+  const libp2p = opts.libp2p ?? await preset({
+    options: opts,
     ...(privateKey !== undefined && privateKey !== 'storage' ? { privateKey } : {}),
-    ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
-    ...(swarmKey !== undefined ? { swarmKey } : {}),
-    ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
-    ...(opts.relay === true ? { relayServer: true } : {}),
-    ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {})
+    ...(swarmKey !== undefined ? { swarmKey } : {})
   })
   let repo: Repo | undefined
   // eslint-disable-next-line prefer-const
@@ -251,5 +279,6 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   await transport.start()
   keeper.start()
   discovery.start()
+  if (start.extraLinks !== undefined) node.extras.push(await start.extraLinks(node, (peer, link) => engine.addPeer(peer, link)))
   return node
 }

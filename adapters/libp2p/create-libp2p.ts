@@ -6,17 +6,17 @@
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
-import { logger } from '../../lib/log.js'
-
-const log = logger('libp2p')
+import type { Libp2pPreset } from '../../lib/mesh-node.js'
+import { allowListGater } from './allow-list.js'
+import { servePeerExchange } from './peer-exchange.js'
 
 export interface DefaultLibp2pOptions {
   listen?: string[]
@@ -33,27 +33,13 @@ export interface DefaultLibp2pOptions {
   relayServer?: boolean
 }
 
-/** A gater that refuses every peer not on `allow`. */
-export function allowListGater (allow: Iterable<string>): ConnectionGater {
-  const allowed = new Set(allow)
-  const deny = (peer: PeerId): boolean => {
-    const no = !allowed.has(peer.toString())
-    if (no) log('refusing peer %s: not on the allow-list', peer.toString())
-    return no
-  }
-  return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny
-  }
-}
-
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
   return await createLibp2p({
     ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
     transports: [tcp(), webSockets()],
-    connectionEncrypters: [noise()],
+    // one socket write per Noise message (see coalesce-writes.ts)
+    connectionEncrypters: [coalesceWrites(noise())],
     streamMuxers: [yamux()],
     ...(opts.allowPeers !== undefined ? { connectionGater: allowListGater(opts.allowPeers) } : {}),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
@@ -69,4 +55,24 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
       maxIncomingPendingConnections: 16
     }
   })
+}
+
+/**
+ * The Node preset for `createMeshNode`: maps its options onto
+ * `createDefaultLibp2p`; a relay also answers peer exchange (unless
+ * `peerExchange: false`), so the browsers it relays for find each other.
+ */
+export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey, swarmKey }) => {
+  const libp2p = await createDefaultLibp2p({
+    ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+    ...(privateKey !== undefined ? { privateKey } : {}),
+    ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
+    ...(swarmKey !== undefined ? { swarmKey } : {}),
+    ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
+    ...(opts.relay === true ? { relayServer: true } : {}),
+    ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {})
+  })
+  const relay = (libp2p.services as { relay?: CircuitRelayService }).relay
+  if (relay !== undefined && opts.peerExchange !== false) await servePeerExchange(libp2p, relay)
+  return libp2p
 }

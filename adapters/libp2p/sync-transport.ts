@@ -57,7 +57,7 @@ export class Libp2pSyncTransport {
   private ensureLink (peer: string): void {
     if (!this.started || this.links.has(peer)) return
     const conn = this.libp2p.getConnections().find(c =>
-      c.remotePeer.toString() === peer && c.direction === 'outbound' && c.status === 'open')
+      c.remotePeer.toString() === peer && c.direction === 'outbound' && c.status === 'open' && c.limits === undefined)
     if (conn !== undefined) {
       log('reopening the sync stream to %s', peer)
       this.openStream(conn)
@@ -65,7 +65,9 @@ export class Libp2pSyncTransport {
   }
 
   private openStream (conn: Connection): void {
-    if (conn.direction !== 'outbound' || conn.status !== 'open') return
+    // A limited connection (a circuit-relay hop, capped in bytes and time) only
+    // sets up a direct one, WebRTC say; sync runs on the direct connection.
+    if (conn.direction !== 'outbound' || conn.status !== 'open' || conn.limits !== undefined) return
     conn.newStream(PROTOCOL_ID).then(stream => {
       this.adopt(stream, conn)
     }, (err: Error) => {

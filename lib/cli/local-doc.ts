@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs'
 import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
 import type { DocHandle } from '../doc-handle.js'
-import { createMeshNode } from '../mesh-node.js'
+import { createMeshNode } from '../node.js'
 import { docsDir } from './data-dir.js'
 import { CliError } from './errors.js'
 

@@ -15,10 +15,11 @@
  * ```
  *
  * Written against the mocha-style globals `describe`, `it`, `beforeEach` and
- * `afterEach` (mocha, or vitest/jest with globals) and `node:assert`.
+ * `afterEach` (mocha, or vitest/jest with globals); no Node built-ins, so it runs
+ * in browsers too.
  * Randomized cases are seeded: set MESHDOC_SEED to replay the seed a failure prints.
  */
-import assert from 'node:assert/strict'
+import assert from '../testing/assert.js'
 import * as Y from 'yjs'
 import { DocPersistence } from './doc-persistence.js'
 import type { StorageAdapter, StorageChunk, StorageKey } from './types.js'

@@ -87,12 +87,13 @@ export class GatewayProcess {
     }
   }
 
-  /** Wait until it is up: returns its PeerId, TCP multiaddr and admin URL. */
-  async ready (timeout = 30_000): Promise<{ peerId: string, tcp: string, admin: string }> {
+  /** Wait until it is up: returns its PeerId, TCP and WebSocket multiaddrs (ws: '' without one) and admin URL. */
+  async ready (timeout = 30_000): Promise<{ peerId: string, tcp: string, ws: string, admin: string }> {
     const admin = (await this.waitForStderr(/admin (http:\/\/\S+)/, timeout))[1]
     const peerId = (await this.waitForStderr(/gateway (\S+) \(data/, 1000))[1]
     const tcp = (await this.waitForStderr(/listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\S+)/, 1000))[1]
-    return { peerId, tcp, admin }
+    const ws = /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\/\S+)/.exec(this.stderr)?.[1] ?? ''
+    return { peerId, tcp, ws, admin }
   }
 
   /** Send `signal` and wait for the exit (SIGKILL after `timeout`). */
@@ -168,6 +169,11 @@ export class CliProcesses {
   /** Start `meshdoc gateway` on loopback with free ports; more flags in `args`. */
   gateway (dataDir: string, args: string[] = [], opts: RunOptions = {}): GatewayProcess {
     return this.spawnCli(['gateway', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--ws-port', '0', '--admin', '127.0.0.1:0', ...args], opts)
+  }
+
+  /** Start `meshdoc gateway` on fixed loopback ports (to restart it at the same address). */
+  gatewayAt (dataDir: string, ports: { tcp: number, ws: number }, args: string[] = [], opts: RunOptions = {}): GatewayProcess {
+    return this.spawnCli(['gateway', '--data', dataDir, '--listen', `/ip4/127.0.0.1/tcp/${ports.tcp}`, '--ws-port', String(ports.ws), '--admin', '127.0.0.1:0', ...args], opts)
   }
 
   /** SIGKILL every process still running and remove the temporary directories. */

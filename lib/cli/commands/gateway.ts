@@ -5,7 +5,8 @@
  * SIGTERM or SIGINT: flush every document, say BYE to peers, exit 0.
  */
 import { logger } from '../../log.js'
-import { createMeshNode, type MeshNode, type MeshNodeOptions } from '../../mesh-node.js'
+import type { MeshNode, MeshNodeOptions } from '../../mesh-node.js'
+import { createMeshNode } from '../../node.js'
 import { DATA_OPTION, MESH_KEY_OPTION, type CommandSpec } from '../args.js'
 import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
@@ -35,6 +36,7 @@ export const spec: CommandSpec = {
     mdns: { type: 'boolean', description: 'find peers on the local network by mDNS' },
     'mdns-tag': { type: 'string', valueName: 'NAME', description: 'mDNS service name, so that fleets sharing a LAN find only their own (default: meshdoc\'s)' },
     'no-relay': { type: 'boolean', description: 'do not run a circuit-relay server for browsers' },
+    'no-peer-exchange': { type: 'boolean', description: 'do not tell peers which browsers hold a relay reservation (they then cannot find each other for WebRTC)' },
     admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status); "none" disables' },
     allow: { type: 'string', multiple: true, valueName: 'PEERID', description: 'only these peers may connect (every transport)' },
     policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
@@ -82,6 +84,7 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
     privateKey: identity.privateKey,
     serveAllDocs: true,
     relay: values['no-relay'] !== true,
+    peerExchange: values['no-peer-exchange'] !== true,
     mdns: values.mdns === true ? (str(values['mdns-tag']) !== undefined ? { serviceTag: str(values['mdns-tag']) } : true) : false,
     ...(policy !== undefined ? { policy } : {}),
     ...(allow.length > 0 ? { allowPeers: allow } : {}),

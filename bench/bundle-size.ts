@@ -1,0 +1,53 @@
+/**
+ * B: bundle sizes for browsers, minified (terser) and gzipped (level 9), built
+ * by rollup the way an app's bundler would (bench/core/browser-bundle.ts).
+ *
+ *   npm run bench:bundle          # table on stdout, JSON in bench/results/bundle-latest.json
+ *
+ * Rows: meshdoc's own code (every dependency left out); the whole browser
+ * stack (libp2p with WebSockets, WebRTC, circuit relay, Noise, yamux,
+ * identify; IndexedDB; y-protocols; lib0), without Yjs, which the app has
+ * anyway; the same with Yjs; and y-websocket measured the same way.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { bundleForBrowser, REPO_ROOT } from './core/browser-bundle.js'
+
+export interface BundleRow { name: string, gzipBytes: number, rawBytes: number, goalBytes?: number }
+
+/** every runtime dependency of meshdoc: left out when measuring our own code */
+const DEPENDENCIES = ['yjs', 'lib0', 'y-protocols', 'idb-keyval', 'libp2p', '@libp2p', '@chainsafe', '@multiformats', '@noble', 'uint8arraylist', 'uint8arrays']
+
+async function measure (name: string, input: string, external: string[], goalBytes?: number): Promise<BundleRow> {
+  const chunks = await bundleForBrowser({ input: { entry: input }, external, minify: true })
+  const code = chunks.map(c => c.code).join('\n')
+  return { name, rawBytes: Buffer.byteLength(code), gzipBytes: gzipSync(code, { level: 9 }).length, ...(goalBytes !== undefined ? { goalBytes } : {}) }
+}
+
+export async function measureBundleSizes (): Promise<{ rows: BundleRow[] }> {
+  const browser = join(REPO_ROOT, 'lib/browser.ts')
+  const yws = join(REPO_ROOT, 'node_modules/y-websocket/src/y-websocket.js')
+  return {
+    rows: [
+      await measure('meshdoc: own code (browser entry)', browser, DEPENDENCIES, 25 * 1024),
+      await measure('meshdoc: browser stack without yjs (libp2p WS+WebRTC+relay, IndexedDB)', browser, ['yjs'], 300 * 1024),
+      await measure('meshdoc: browser stack with yjs', browser, []),
+      await measure('y-websocket: provider without yjs', yws, ['yjs']),
+      await measure('yjs alone', join(REPO_ROOT, 'node_modules/yjs/dist/yjs.mjs'), [])
+    ]
+  }
+}
+
+const kb = (n: number): string => `${(n / 1024).toFixed(1)} KB`
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { rows } = await measureBundleSizes()
+  console.log('| bundle | minified | min + gzip | goal |')
+  console.log('|---|---|---|---|')
+  for (const r of rows) console.log(`| ${r.name} | ${kb(r.rawBytes)} | ${kb(r.gzipBytes)} | ${r.goalBytes === undefined ? '' : `≤ ${kb(r.goalBytes)} — ${r.gzipBytes <= r.goalBytes ? 'met' : 'missed'}`} |`)
+  const dir = join(REPO_ROOT, 'bench/results')
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'bundle-latest.json'), JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n')
+}

@@ -1,0 +1,96 @@
+/**
+ * meshdoc for browsers: the same API as in Node, with a browser preset.
+ *
+ * ```ts
+ * import { createMeshNode } from 'meshdoc'        // bundlers pick this file (the `browser` condition)
+ * const node = await createMeshNode({ bootstrap: ['/dns4/gw.local/tcp/8081/ws/p2p/12D3Koo...'] })
+ * const notes = await node.open('notes/shared')   // kept in IndexedDB, works offline
+ * ```
+ *
+ * - Storage: IndexedDB (database `meshdoc`, or `dbName`), durable writes.
+ * - Identity: kept in that database, so the PeerId survives reloads. Tabs of
+ *   one app each take their own identity slot (held with a Web Lock), because
+ *   two tabs are two peers.
+ * - Transports: WebSockets to gateways; WebRTC to other browsers, set up
+ *   through a gateway's circuit relay (`meshdoc gateway` runs one), found
+ *   by asking the gateway which browsers it relays for (peer exchange).
+ * - Tabs: the tabs of one app sync with each other over a BroadcastChannel,
+ *   also offline (`tabs: false` turns it off).
+ * No Node built-ins are imported from here.
+ */
+import { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
+import { IndexedDbStorageAdapter } from '../adapters/indexeddb-storage/idb-adapter.js'
+import { browserLibp2pPreset } from '../adapters/libp2p/create-browser-libp2p.js'
+import { PeerExchangeDialer } from '../adapters/libp2p/peer-exchange.js'
+import { startMeshNode, type MeshNode, type MeshNodeOptions } from './mesh-node.js'
+
+export * from './core.js'
+export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } from '../adapters/indexeddb-storage/idb-adapter.js'
+export { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
+export { browserLibp2pPreset, type BrowserLibp2pOptions } from '../adapters/libp2p/create-browser-libp2p.js'
+
+export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'swarmKey'> {
+  /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
+  dbName?: string
+  /** WebRTC to other browsers through a gateway's relay (default true) */
+  webrtc?: boolean
+  /** STUN/TURN servers and the like for WebRTC (default: none) */
+  rtcConfiguration?: RTCConfiguration
+  /** sync with the other tabs of this app over a BroadcastChannel (default true) */
+  tabs?: boolean
+  /**
+   * With WebRTC: ask connected gateways which other browsers hold a relay
+   * reservation and dial them directly, every this many ms (default 10 s; 0: never)
+   */
+  peerExchangeIntervalMs?: number
+}
+
+/**
+ * Create and start a meshdoc node in a browser. Defaults differ from Node's:
+ * documents and identity live in IndexedDB (`privateKey: 'storage'`).
+ */
+export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promise<MeshNode> {
+  const dbName = opts.dbName ?? 'meshdoc'
+  const storage = opts.storage ?? new IndexedDbStorageAdapter({ dbName })
+  const namespace = `meshdoc:${dbName}`
+  const privateKey = opts.privateKey ?? 'storage'
+  const slot = privateKey === 'storage' ? await claimIdentitySlot(namespace) : undefined
+  try {
+    return await startMeshNode({ ...opts, storage, privateKey }, browserLibp2pPreset({
+      ...(opts.webrtc !== undefined ? { webrtc: opts.webrtc } : {}),
+      ...(opts.rtcConfiguration !== undefined ? { rtcConfiguration: opts.rtcConfiguration } : {})
+    }), {
+      ...(slot !== undefined ? { identitySlot: slot.slot } : {}),
+      extraLinks: async (node, addPeer) => {
+        const tabs = opts.tabs !== false && typeof BroadcastChannel === 'function' ? new TabChannel(namespace, node.peerId, addPeer) : undefined
+        await tabs?.start()
+        const pex = opts.webrtc !== false && opts.peerExchangeIntervalMs !== 0 ? new PeerExchangeDialer(node.libp2p, opts.peerExchangeIntervalMs) : undefined
+        pex?.start()
+        return { stop: () => { pex?.stop(); tabs?.stop(); slot?.release() } }
+      }
+    })
+  } catch (err) {
+    slot?.release()
+    throw err
+  }
+}
+
+/**
+ * The lowest identity slot no other live tab of this app holds, claimed with
+ * a Web Lock until `release()` (or until the tab dies). Slot 0 for the first
+ * tab, so a single-tab app keeps one PeerId across reloads. Without Web Locks
+ * every tab takes slot 0.
+ */
+async function claimIdentitySlot (namespace: string): Promise<{ slot: number, release: () => void }> {
+  const locks = globalThis.navigator?.locks
+  if (locks === undefined) return { slot: 0, release: () => {} }
+  for (let slot = 0; ; slot++) {
+    const held = await new Promise<(() => void) | undefined>(resolve => {
+      locks.request(`${namespace}:identity:${slot}`, { ifAvailable: true }, async lock => {
+        if (lock === null) { resolve(undefined); return }
+        await new Promise<void>(release => { resolve(release) })
+      }).catch(() => { resolve(undefined) })
+    })
+    if (held !== undefined) return { slot, release: held }
+  }
+}

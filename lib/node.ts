@@ -1,0 +1,13 @@
+/**
+ * `createMeshNode` for Node.js: libp2p over TCP and WebSockets (listening as
+ * well as dialling), optional mDNS and circuit-relay server. Browsers get
+ * their own preset from `meshdoc/browser` (the `browser` export condition of
+ * `meshdoc` points there too).
+ */
+import { nodeLibp2pPreset } from '../adapters/libp2p/create-libp2p.js'
+import { startMeshNode, type MeshNode, type MeshNodeOptions } from './mesh-node.js'
+
+/** Create and start a meshdoc node. */
+export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+  return await startMeshNode(opts, nodeLibp2pPreset)
+}

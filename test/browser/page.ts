@@ -1,0 +1,80 @@
+/**
+ * Runs inside Chromium (bundled by test/helpers/chromium.ts): a meshdoc
+ * browser node the Node-side tests drive through `window.mesh`. Everything
+ * here uses the real browser preset: IndexedDB, WebSockets, WebRTC, tabs.
+ */
+import * as Y from 'yjs'
+import { createMeshNode, type BrowserMeshNodeOptions, type DocHandle, type MeshNode } from '../../lib/browser.js'
+
+let node: MeshNode | undefined
+const handles = new Map<string, DocHandle>()
+
+declare global {
+  interface Window {
+    mesh: typeof api
+    /** exposed by the test (page.exposeFunction) to learn which edits were acknowledged */
+    reportFlushed?: (n: number) => Promise<void>
+  }
+}
+
+function need (): MeshNode {
+  if (node === undefined) throw new Error('mesh.start() first')
+  return node
+}
+
+async function handle (docId: string): Promise<DocHandle> {
+  let h = handles.get(docId)
+  if (h === undefined) {
+    h = await need().open(docId)
+    handles.set(docId, h)
+  }
+  return h
+}
+
+const api = {
+  Y,
+  async start (opts: BrowserMeshNodeOptions & { bootstrap?: string[] } = {}): Promise<{ peerId: string }> {
+    node = await createMeshNode({ antiEntropyIntervalMs: 2000, bootstrapBackoff: { minDelayMs: 200, maxDelayMs: 1000 }, ...opts })
+    return { peerId: node.peerId }
+  },
+  async stop (): Promise<void> { await node?.stop(); node = undefined; handles.clear() },
+  async dial (addr: string): Promise<string> { return await need().dial(addr) },
+  peers (): string[] { return need().peers },
+  multiaddrs (): string[] { return need().multiaddrs },
+  connections (): Array<{ peer: string, addr: string, limited: boolean, direction: string }> {
+    return need().libp2p.getConnections().map(c => ({ peer: c.remotePeer.toString(), addr: c.remoteAddr.toString(), limited: c.limits !== undefined, direction: c.direction }))
+  },
+  stats (): unknown { return need().stats },
+  async open (docId: string): Promise<void> { await handle(docId) },
+  async text (docId: string, name = 't'): Promise<string> { return (await handle(docId)).doc.getText(name).toString() },
+  async insert (docId: string, text: string, name = 't'): Promise<void> {
+    const t = (await handle(docId)).doc.getText(name)
+    t.insert(t.length, text)
+  },
+  async flush (docId: string): Promise<void> { await (await handle(docId)).flush() },
+  async whenSynced (docId: string, peer?: string, timeout = 15_000): Promise<void> {
+    await (await handle(docId)).whenSynced({ ...(peer !== undefined ? { peer } : {}), timeout })
+  },
+  async status (docId: string): Promise<unknown> {
+    const s = (await handle(docId)).status
+    return { ...s, peers: s.peers.map(p => ({ ...p, storedStateVector: undefined })) }
+  },
+  /**
+   * `n` edits, one line each, every one flushed before the next: each index
+   * whose flush resolved is reported to the test at once. Never resolves
+   * early on purpose: the test closes the page in the middle.
+   */
+  async burst (docId: string, n: number, name = 'burst'): Promise<void> {
+    const h = await handle(docId)
+    const arr = h.doc.getArray<number>(name)
+    for (let i = 0; i < n; i++) {
+      arr.push([i])
+      await h.flush()
+      await window.reportFlushed?.(i)
+    }
+  },
+  async array (docId: string, name = 'burst'): Promise<number[]> { return (await handle(docId)).doc.getArray<number>(name).toArray() }
+}
+
+window.mesh = api
+document.title = 'meshdoc test page'
