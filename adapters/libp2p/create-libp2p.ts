@@ -16,6 +16,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
+import { coalesceWrites } from './coalesce-writes.js'
 import { servePeerExchange } from './peer-exchange.js'
 
 export interface DefaultLibp2pOptions {
