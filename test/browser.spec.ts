@@ -6,10 +6,11 @@
  * Chromium is installed (`.ci/run` installs it).
  */
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createMeshNode, type MeshNode } from '../lib/index.js'
-import { chromiumPath, launchChromium, serveTestPages } from './helpers/chromium.js'
+import { chromiumPath, launchChromium, launchPersistentChromium, serveTestPages } from './helpers/chromium.js'
 import { CliProcesses, freePort, type GatewayProcess } from './helpers/cli-process.js'
 
 /** Poll `cond` (sync or async) until it holds, or fail saying what we waited for. */
@@ -22,6 +23,18 @@ async function waitFor (cond: () => boolean | Promise<boolean>, opts: { what: st
 }
 
 type Mesh = Window['mesh']
+
+/** PIDs of the processes whose command line contains `needle` (from /proc). */
+function processesWith (needle: string): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry))
+    } catch {}
+  }
+  return pids
+}
 
 describe('meshdoc in Chromium', function () {
   this.timeout(120_000)
@@ -198,8 +211,38 @@ describe('meshdoc in Chromium', function () {
     const reopened = await loadPage(context)
     await call(reopened, 'start', { webrtc: false })
     const arr = await call(reopened, 'array', doc)
+    console.log(`      page closed: ${acked} edits acknowledged before the close, ${arr.length} stored after reopening`)
     assert.ok(arr.length >= acked, `every acknowledged edit is back: ${arr.length} stored >= ${acked} acknowledged`)
     // edits were made one after another: what is stored is exactly 0..n-1
+    assert.deepEqual(arr, Array.from({ length: arr.length }, (_, i) => i))
+  })
+
+  it('a browser killed with SIGKILL in the middle of a burst keeps every edit whose flush() resolved', async () => {
+    const doc = 'notes/crash'
+    const profile = await cli.tempDir()
+    const first = await launchPersistentChromium(profile)
+    const flushed: number[] = []
+    try {
+      await first.exposeFunction('reportFlushed', (i: number) => { flushed.push(i) })
+      const page = await loadPage(first)
+      await call(page, 'start', { webrtc: false })
+      void page.evaluate(async (doc) => { await window.mesh.burst(doc, 100_000) }, doc).catch(() => {})
+      await waitFor(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
+      // every Chromium process of this profile, at once: a crash, not a close
+      const pids = processesWith(`--user-data-dir=${profile}`)
+      assert.ok(pids.length > 0)
+      for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch {} }
+    } finally {
+      await first.close().catch(() => {})
+    }
+    const acked = flushed.length
+    const second = await launchPersistentChromium(profile)
+    contexts.push(second)
+    const page = await loadPage(second)
+    await call(page, 'start', { webrtc: false })
+    const arr = await call(page, 'array', doc)
+    console.log(`      SIGKILL: ${acked} edits acknowledged before the kill, ${arr.length} stored after restart`)
+    assert.ok(arr.length >= acked, `every acknowledged edit survived the crash: ${arr.length} stored >= ${acked} acknowledged`)
     assert.deepEqual(arr, Array.from({ length: arr.length }, (_, i) => i))
   })
 
