@@ -5,7 +5,10 @@
  * bar must say the gateway stored it, and `meshdoc export` must find it in the
  * gateway's data directory. Then the gateway goes away and comes back: an
  * edit made meanwhile is "saved locally" first and "stored on the gateway"
- * once the page has redialled it. Writes docs/images/browser-app-two-windows.png.
+ * once the page has redialled it. Writes the two windows side by side to
+ * examples/browser-app/.build/screenshots/two-windows.png, and to
+ * docs/images/browser-app-two-windows.png with MESHDOC_UPDATE_SCREENSHOT=1
+ * (so a test run leaves the tracked image alone).
  * Skipped, with the reason printed, where no Chromium is installed.
  */
 import assert from 'node:assert/strict'
@@ -16,7 +19,7 @@ import { startBrowserApp, BUILD_DIR, type BrowserApp } from '../examples/browser
 import { chromiumPath, launchChromium } from './helpers/chromium.js'
 import { CliProcesses, REPO_ROOT } from './helpers/cli-process.js'
 
-const SCREENSHOT = join(REPO_ROOT, 'docs/images/browser-app-two-windows.png')
+const DOCS_SCREENSHOT = join(REPO_ROOT, 'docs/images/browser-app-two-windows.png')
 const VIEWPORT = { width: 620, height: 430 }
 
 describe('examples/browser-app in Chromium', function () {
@@ -135,7 +138,7 @@ describe('examples/browser-app in Chromium', function () {
     assert.equal(await a.inputValue('#editor'), withOffline)
   })
 
-  /** One PNG per window, and both side by side in docs/images (composed in a third page). */
+  /** One PNG per window, and both side by side (composed in a third page). */
   async function screenshotSideBySide (a: Page, b: Page): Promise<void> {
     const shotDir = join(BUILD_DIR, 'screenshots')
     await mkdir(shotDir, { recursive: true })
@@ -150,8 +153,11 @@ describe('examples/browser-app in Chromium', function () {
         'figure{margin:0}figcaption{padding:2px 2px 6px}img{display:block;border:1px solid #555;border-radius:4px}</style>' +
         img(pa, 'window A (its own browser profile)') + img(pb, 'window B (its own browser profile)'))
       await page.waitForFunction(() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0))
-      await mkdir(join(REPO_ROOT, 'docs/images'), { recursive: true })
-      await page.screenshot({ path: SCREENSHOT, fullPage: true })
+      const png = await page.screenshot({ path: join(shotDir, 'two-windows.png'), fullPage: true })
+      if (process.env.MESHDOC_UPDATE_SCREENSHOT === '1') {
+        await mkdir(join(REPO_ROOT, 'docs/images'), { recursive: true })
+        await writeFile(DOCS_SCREENSHOT, png)
+      }
     } finally {
       await page.close()
     }
