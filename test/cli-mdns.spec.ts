@@ -6,22 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
-import { canUseNetns, LoopbackNetns } from './helpers/netns.js'
+import { useLoopbackNetns } from './helpers/netns.js'
 
 const driver = fileURLToPath(new URL('./fixtures/cli-mdns-driver.ts', import.meta.url))
 
 describe('meshdoc gateway --mdns', function () {
   this.timeout(90_000)
-  const ns = new LoopbackNetns(`meshdoc-climdns-${process.pid}`)
-
-  before(function () {
-    if (!canUseNetns()) {
-      console.log('      skipped: needs root and `ip netns` to keep multicast inside a private namespace')
-      this.skip()
-    }
-    ns.create()
-  })
-  after(() => { ns.delete() })
+  const ns = useLoopbackNetns('meshdoc-climdns')
 
   it('two gateways with no bootstrap peers find each other by mDNS and sync', async () => {
     const child = ns.spawn(process.execPath, ['--import', 'tsx', driver], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -7,23 +7,14 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { canUseNetns, LoopbackNetns } from './helpers/netns.js'
+import { useLoopbackNetns } from './helpers/netns.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/mdns-node.ts', import.meta.url))
 const DONE = /^(SYNCED|NOT SYNCED|TIMEOUT)/m
 
 describe('LAN discovery with mDNS', function () {
   this.timeout(60_000)
-  const ns = new LoopbackNetns(`meshdoc-mdns-${process.pid}`)
-
-  before(function () {
-    if (!canUseNetns()) {
-      console.log('      skipped: needs root and `ip netns` to keep multicast inside a private namespace')
-      this.skip()
-    }
-    ns.create()
-  })
-  after(() => { ns.delete() })
+  const ns = useLoopbackNetns('meshdoc-mdns')
 
   it('two nodes that know no peer find each other on the LAN and sync', async () => {
     const tag = `meshdoc-test-${process.pid}`

@@ -29,3 +29,20 @@ export class LoopbackNetns {
     try { execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' }) } catch {}
   }
 }
+
+/**
+ * In a mocha `describe`: a namespace created before the suite and deleted
+ * after it; the suite is skipped, saying why, where namespaces are unavailable.
+ */
+export function useLoopbackNetns (prefix: string): LoopbackNetns {
+  const ns = new LoopbackNetns(`${prefix}-${process.pid}`)
+  before(function () {
+    if (!canUseNetns()) {
+      console.log('      skipped: needs root and `ip netns` to keep multicast inside a private namespace')
+      this.skip()
+    }
+    ns.create()
+  })
+  after(() => { ns.delete() })
+  return ns
+}
