@@ -20,13 +20,15 @@ import { p2 } from './scenarios/latency.js'
 import { p4 } from './scenarios/cold-join.js'
 import { p5 } from './scenarios/resync.js'
 import { p8 } from './scenarios/mesh50.js'
+import { p7 } from './scenarios/storage.js'
+import { bundle } from './scenarios/bundle.js'
 import type { Ctx, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
 
-const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p8]
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p7, p8, bundle]
 
 const HELP = `usage: node --import tsx bench/run.ts [options]
   --runs N          measured runs per contender (default 5; 1 with --quick)
-  --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M
+  --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M, P7 on 20,000 edits
   --only IDS        comma-separated scenario ids: ${SCENARIOS.map(s => [s.id, ...(s.covers ?? [])].join('/')).join(', ')}
   --edits N         replay only the first N edits of the trace
   --chunk N         the writer yields to the event loop every N edits (default 256)

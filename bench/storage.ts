@@ -14,12 +14,16 @@
  * runs from the first edit to the last acknowledgement. Reloads of meshdoc and
  * the floor are read-only, so they repeat (alternating) and report medians.
  *
+ * `--writes N` repeats the whole write (each time into a fresh directory,
+ * contenders rotating) and reports medians; `npm run bench` (scenario P7) runs
+ * it with `--runs`, through `runStorageBench`.
+ *
  * Prints a table and writes bench/results/storage-<time>.json (and storage-latest.json).
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { setImmediate as turn } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
@@ -28,9 +32,9 @@ import { DocPersistence } from '../lib/storage/doc-persistence.js'
 import { applyEdit, loadEdits, TEXT_NAME } from './core/trace.js'
 
 const DOC_KEY = 'b4' + '0'.repeat(30)
-const B4_V2_BYTES = 159_929
+export const B4_V2_BYTES = 159_929
 
-interface Phase { ms: number, verified: boolean, [k: string]: unknown }
+export interface Phase { ms: number, verified: boolean, [k: string]: unknown }
 
 // ------------------------------------------------------------------ child phases
 
@@ -179,6 +183,126 @@ async function runChild (phase: string, dir: string, limit: number | undefined):
   })
 }
 
+export const STORAGE_CONTENDERS = ['floor', 'meshdoc', 'y-leveldb'] as const
+
+export interface StorageBenchOptions {
+  /** edits of the trace (undefined: all 259,778) */
+  limit?: number
+  /** contenders, of STORAGE_CONTENDERS (default all) */
+  only?: string[]
+  /** how many times each contender writes the trace, each time into a fresh directory (default 1) */
+  writes?: number
+  /** reloads of the read-only stores (meshdoc, floor); at least one per write (default 5) */
+  reloads?: number
+  /** one progress line */
+  progress?: (msg: string) => void
+}
+
+export interface StorageBenchResult {
+  edits: number
+  limit: number | null
+  /** per contender and phase: the median `ms` over runs (`runs` holds them); other fields from the last run */
+  results: Record<string, Record<string, Phase>>
+  /** meshdoc against the others: writeRateVsYLeveldb (>= 1 is the goal), reloadVsFloor (<= 1.5), bytesVsB4V2 (<= 1.2, whole trace only) */
+  goals: Record<string, number>
+  writes: number
+  reloads: number
+}
+
+/** Run the storage benchmark (every phase in a fresh process) and return medians. */
+export async function runStorageBench (opts: StorageBenchOptions = {}): Promise<StorageBenchResult> {
+  const limit = opts.limit
+  const only = opts.only ?? [...STORAGE_CONTENDERS]
+  const writes = Math.max(1, opts.writes ?? 1)
+  const reps = Math.max(writes, opts.reloads ?? 5)
+  const progress = opts.progress ?? ((msg: string) => { process.stderr.write(`${msg}\n`) })
+  const edits = loadEdits(limit).edits.length
+  const runs: Record<string, Record<string, Phase[]>> = {}
+  const note = (c: string, phase: string, r: Phase): void => { ((runs[c] ??= {})[phase] ??= []).push(r) }
+  const dirs: Record<string, string> = {}
+  const drop = async (c: string): Promise<void> => {
+    if (dirs[c] !== undefined) await rm(dirs[c], { recursive: true, force: true })
+    delete dirs[c]
+  }
+  try {
+    // writes (long), contenders rotating from one write to the next; each write is
+    // followed by its first reload: y-leveldb's first load rewrites its store (it
+    // merges once it holds > 500 updates), so only that first load counts for it
+    for (let w = 0; w < writes; w++) {
+      for (let k = 0; k < only.length; k++) {
+        const c = only[(w + k) % only.length]
+        await drop(c)
+        dirs[c] = await mkdtemp(join(tmpdir(), `meshdoc-bench-${c}-`))
+        progress(`P7 write ${w + 1}/${writes} ${c}`)
+        note(c, 'write', await runChild(`${c}:write`, dirs[c], limit))
+        if (c === 'meshdoc') {
+          note(c, 'reloadAsWritten', await runChild('meshdoc:reload', dirs[c], limit))
+          note(c, 'compact', await runChild('meshdoc:compact', dirs[c], limit))
+        }
+        note(c, 'reload', await runChild(`${c}:reload`, dirs[c], limit))
+        // the last write's stores stay for the extra reloads below
+        if (w < writes - 1) await drop(c)
+      }
+    }
+    // more reloads of the read-only stores (meshdoc, floor), alternating, for the median
+    for (let i = writes; i < reps; i++) {
+      for (const c of only) {
+        if (c === 'y-leveldb') continue
+        progress(`P7 reload ${i + 1}/${reps} ${c}`)
+        note(c, 'reload', await runChild(`${c}:reload`, dirs[c], limit))
+      }
+    }
+  } finally {
+    for (const c of Object.keys(dirs)) await drop(c)
+  }
+  const results: Record<string, Record<string, Phase>> = {}
+  for (const [c, phases] of Object.entries(runs)) {
+    results[c] = {}
+    for (const [phase, rs] of Object.entries(phases)) {
+      results[c][phase] = { ...rs[rs.length - 1], ms: median(rs.map(r => r.ms)), verified: rs.every(r => r.verified), runs: rs.map(r => r.ms) }
+    }
+  }
+  const m = results.meshdoc
+  const goals: Record<string, number> = {}
+  if (m !== undefined) {
+    if (results['y-leveldb'] !== undefined) goals.writeRateVsYLeveldb = results['y-leveldb'].write.ms / m.write.ms
+    if (results.floor !== undefined) goals.reloadVsFloor = m.reload.ms / results.floor.reload.ms
+    if (limit === undefined && typeof m.compact?.bytesOnDisk === 'number') goals.bytesVsB4V2 = m.compact.bytesOnDisk / B4_V2_BYTES
+  }
+  return { edits, limit: limit ?? null, results, goals, writes, reloads: reps }
+}
+
+/** The storage table as `npm run bench:storage` prints it. */
+export function formatStorage (r: StorageBenchResult): string {
+  const { edits, results } = r
+  const rate = (p: Phase | undefined): string => p === undefined ? '' : `${Math.round(edits / (p.ms / 1000)).toLocaleString('en-US')}/s`
+  const ms = (p: Phase | undefined): string => p === undefined ? '' : `${p.ms.toFixed(0)} ms`
+  const bytes = (n: unknown): string => typeof n === 'number' ? n.toLocaleString('en-US') : ''
+  const contenders = Object.keys(results)
+  const rows = contenders.map(c => {
+    const p = results[c]
+    const onDisk = p.compact?.bytesOnDisk ?? p.reload?.bytesOnDisk ?? p.write?.bytesOnDisk
+    return [
+      c,
+      c === 'floor' ? `${ms(p.write)} (one snapshot)` : `${ms(p.write)} (${rate(p.write)})`,
+      c === 'meshdoc' ? `${ms(p.reload)} (as written: ${ms(p.reloadAsWritten)})` : ms(p.reload),
+      c === 'meshdoc' ? `${bytes(onDisk)} (as written: ${bytes(p.write.bytesAsWritten)})` : bytes(onDisk),
+      c === 'floor' ? 'fsync once' : c === 'meshdoc' ? `fdatasync per commit (${bytes(p.write.commits)} commits)` : 'none',
+      Object.values(p).every(x => x.verified) ? 'yes' : 'NO'
+    ]
+  })
+  const writes = r.writes > 1 ? `, median of ${r.writes}` : ''
+  const header = ['contender', `write ${edits.toLocaleString('en-US')} edits, each acked${writes}`, `reload (median of ${r.reloads}; y-leveldb: its first after each write)`, 'bytes on disk', 'durability', 'text ok']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(x => x[i].length)))
+  const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |'
+  const out = [line(header), '|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)]
+  if (Object.keys(r.goals).length > 0) {
+    out.push('', 'goals: write rate >= y-leveldb (ratio >= 1), reload <= 1.5x floor, bytes <= 1.2x 159,929')
+    for (const [k, v] of Object.entries(r.goals)) out.push(`  ${k}: ${v.toFixed(2)}`)
+  }
+  return out.join('\n')
+}
+
 async function main (): Promise<void> {
   const argv = process.argv.slice(2)
   const limitAt = argv.indexOf('--limit')
@@ -188,83 +312,22 @@ async function main (): Promise<void> {
     process.stdout.write(JSON.stringify(result) + '\n')
     return
   }
-  const onlyAt = argv.indexOf('--only')
-  const only = onlyAt >= 0 ? argv[onlyAt + 1].split(',') : ['floor', 'meshdoc', 'y-leveldb']
-  const repsAt = argv.indexOf('--reloads')
-  const reps = repsAt >= 0 ? Number(argv[repsAt + 1]) : 5
-  const edits = loadEdits(limit).edits.length
-  const results: Record<string, Record<string, Phase>> = {}
-  const dirs: Record<string, string> = {}
-  const reloads: Record<string, number[]> = {}
-  try {
-    // writes, once each (long)
-    for (const c of only) {
-      dirs[c] = await mkdtemp(join(tmpdir(), `meshdoc-bench-${c}-`))
-      const r: Record<string, Phase> = {}
-      process.stderr.write(`${c}: write...`)
-      r.write = await runChild(`${c}:write`, dirs[c], limit)
-      if (c === 'meshdoc') {
-        process.stderr.write(' reload (as written)...')
-        r.reloadAsWritten = await runChild('meshdoc:reload', dirs[c], limit)
-        process.stderr.write(' compact...')
-        r.compact = await runChild('meshdoc:compact', dirs[c], limit)
-      }
-      process.stderr.write('\n')
-      results[c] = r
-    }
-    // reloads: read-only for meshdoc and the floor, so repeat them, alternating, and take medians;
-    // y-leveldb's first load rewrites its store (it merges once it holds > 500 updates): that first load is the one that counts
-    for (let i = 0; i < reps; i++) {
-      for (const c of only) {
-        if (c === 'y-leveldb' && i > 0) continue
-        process.stderr.write(`reload ${c} (${i + 1})\n`)
-        const r = await runChild(`${c}:reload`, dirs[c], limit)
-        ;(reloads[c] ??= []).push(r.ms)
-        results[c].reload = { ...r, ms: median(reloads[c]), runs: reloads[c] }
-      }
-    }
-  } finally {
-    for (const d of Object.values(dirs)) await rm(d, { recursive: true, force: true })
-  }
-
-  const rate = (r: Phase | undefined): string => r === undefined ? '' : `${Math.round(edits / (r.ms / 1000)).toLocaleString('en-US')}/s`
-  const ms = (r: Phase | undefined): string => r === undefined ? '' : `${r.ms.toFixed(0)} ms`
-  const bytes = (n: unknown): string => typeof n === 'number' ? n.toLocaleString('en-US') : ''
-  const rows = only.map(c => {
-    const r = results[c]
-    const onDisk = r.compact?.bytesOnDisk ?? r.reload?.bytesOnDisk ?? r.write?.bytesOnDisk
-    return [
-      c,
-      c === 'floor' ? `${ms(r.write)} (one snapshot)` : `${ms(r.write)} (${rate(r.write)})`,
-      c === 'meshdoc' ? `${ms(r.reload)} (as written: ${ms(r.reloadAsWritten)})` : ms(r.reload),
-      c === 'meshdoc' ? `${bytes(onDisk)} (as written: ${bytes(r.write.bytesAsWritten)})` : bytes(onDisk),
-      c === 'floor' ? 'fsync once' : c === 'meshdoc' ? `fdatasync per commit (${bytes(r.write.commits)} commits)` : 'none',
-      Object.values(r).every(p => p.verified) ? 'yes' : 'NO'
-    ]
+  const arg = (name: string): string | undefined => { const at = argv.indexOf(name); return at >= 0 ? argv[at + 1] : undefined }
+  const r = await runStorageBench({
+    limit,
+    only: arg('--only')?.split(','),
+    writes: Number(arg('--writes') ?? 1),
+    reloads: Number(arg('--reloads') ?? 5)
   })
-  const header = ['contender', `write ${edits.toLocaleString('en-US')} edits, each acked`, `reload (median of ${reps}; y-leveldb: its first)`, 'bytes on disk', 'durability', 'text ok']
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |'
-  console.log(line(header))
-  console.log('|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|')
-  for (const r of rows) console.log(line(r))
-
-  const m = results.meshdoc
-  const goals: Record<string, unknown> = {}
-  if (m !== undefined) {
-    if (results['y-leveldb'] !== undefined) goals.writeRateVsYLeveldb = results['y-leveldb'].write.ms / m.write.ms
-    if (results.floor !== undefined) goals.reloadVsFloor = m.reload.ms / results.floor.reload.ms
-    if (limit === undefined && typeof m.compact?.bytesOnDisk === 'number') goals.bytesVsB4V2 = m.compact.bytesOnDisk / B4_V2_BYTES
-    console.log('\ngoals: write rate >= y-leveldb (ratio >= 1), reload <= 1.5x floor, bytes <= 1.2x 159,929')
-    for (const [k, v] of Object.entries(goals)) console.log(`  ${k}: ${(v as number).toFixed(2)}`)
-  }
+  console.log(formatStorage(r))
   const outDir = fileURLToPath(new URL('./results/', import.meta.url))
   await mkdir(outDir, { recursive: true })
-  const record = { bench: 'storage', at: new Date().toISOString(), node: process.version, edits, limit: limit ?? null, results, goals }
+  const record = { bench: 'storage', at: new Date().toISOString(), node: process.version, ...r }
   const name = `storage-${record.at.replace(/[:.]/g, '-')}.json`
   await writeFile(join(outDir, name), JSON.stringify(record, null, 2))
   await writeFile(join(outDir, 'storage-latest.json'), JSON.stringify(record, null, 2))
   console.log(`\nwrote bench/results/${name}`)
 }
 
-await main()
+// run as a script (or as a phase child), not when imported by bench/run.ts
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main()

@@ -80,4 +80,29 @@ describe('benchmark harness (smoke)', function () {
       for (const k of ['id', 'metric', 'unit', 'meshdoc', 'baseline', 'ratio', 'goal', 'met']) assert.ok(k in row, `row field ${k}`)
     }
   })
+
+  it('runs P7 (bench/storage.ts) in the same run, table and JSON', async () => {
+    const dir = join(out, 'p7')
+    const r = await runBench(['--quick', '--only', 'P7', '--runs', '1', '--edits', '2000', '--out', dir])
+    assert.equal(r.code, 0, `bench failed:\n${r.stderr}`)
+    assert.match(r.stderr, /P7 write 1\/1 meshdoc/, 'progress goes to stderr')
+    assert.match(r.stdout, /\| P7 +\| write 2,000 edits/, 'P7 rows are in the table')
+    const report = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'))
+    assert.deepEqual(report.errors, [])
+    assert.deepEqual(Object.keys(report.scenarios), ['P7'])
+    const p7 = report.scenarios.P7.runs[0]
+    assert.equal(p7.edits, 2000)
+    for (const c of ['meshdoc', 'y-leveldb', 'floor']) {
+      for (const [phase, p] of Object.entries(p7.results[c]) as Array<[string, { verified: boolean, ms: number }]>) {
+        assert.equal(p.verified, true, `${c} ${phase}: the reloaded text equals the trace's end`)
+        assert.ok(p.ms > 0, `${c} ${phase}: timed`)
+      }
+    }
+    const rows = report.rows.filter((x: { id: string }) => x.id === 'P7')
+    assert.ok(rows.length >= 4, 'write, reload and bytes rows')
+    const write = rows.find((x: { metric: string }) => x.metric.startsWith('write'))
+    assert.ok(write.meshdoc > 0 && write.baseline > 0, 'edits/s of meshdoc and y-leveldb')
+    const bytes = rows.find((x: { metric: string, baselineName: string }) => x.metric.startsWith('bytes') && x.baselineName.startsWith('floor'))
+    assert.ok(bytes.meshdoc > 0 && bytes.baseline > 0, 'bytes on disk of meshdoc and the floor')
+  })
 })

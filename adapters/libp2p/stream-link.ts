@@ -40,7 +40,7 @@ export class StreamLink implements PeerLink {
     stream.addEventListener('message', (evt) => {
       if (this.closed) return
       let bodies: Uint8Array[]
-      const before = this.reader.partial
+      const before = this.reader.expecting
       try {
         bodies = this.reader.push(evt.data)
       } catch (err) {
@@ -51,7 +51,11 @@ export class StreamLink implements PeerLink {
         return
       }
       this.reportProgress(before, bodies)
+      if (bodies.length === 0) return
       for (const body of bodies) conn.receive(body)
+      // send what these frames produced (a forward) now: yamux writes a window
+      // update right after this handler returns, and the forward should not wait for it
+      conn.delivered?.()
     })
     stream.addEventListener('drain', () => { conn.drained() })
     stream.addEventListener('close', () => {
@@ -60,14 +64,15 @@ export class StreamLink implements PeerLink {
     })
   }
 
-  private reportProgress (before: { expected: number } | undefined, bodies: Uint8Array[]): void {
+  /** `before`: the announced size of the frame that was pending before this chunk (-1: none) */
+  private reportProgress (before: number, bodies: Uint8Array[]): void {
     if (this.onProgress === undefined) return
     // a large frame that just completed
-    if (before !== undefined && before.expected >= PROGRESS_MIN_BYTES && bodies.length > 0) {
-      this.onProgress(before.expected, before.expected)
-    }
+    if (before >= PROGRESS_MIN_BYTES && bodies.length > 0) this.onProgress(before, before)
+    // only a large frame in progress needs the (allocating) `partial`
+    if (this.reader.expecting < PROGRESS_MIN_BYTES) return
     const now = this.reader.partial
-    if (now !== undefined && now.expected >= PROGRESS_MIN_BYTES) this.onProgress(now.received, now.expected)
+    if (now !== undefined) this.onProgress(now.received, now.expected)
   }
 
   get writable (): boolean {
@@ -83,7 +88,8 @@ export class StreamLink implements PeerLink {
     }
   }
 
-  private flush (): void {
+  /** Write what is queued now (also runs on the microtask `send` schedules). */
+  flush (): void {
     this.scheduled = false
     if (this.queue.length === 0 || this.closed) return
     const data = this.queue.length === 1 ? this.queue[0] : new Uint8ArrayList(...this.queue)

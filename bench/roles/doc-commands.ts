@@ -44,7 +44,8 @@ class WindowProfiler {
     this.session = new Session()
     this.session.connect()
     await this.session.post('Profiler.enable')
-    await this.session.post('Profiler.setSamplingInterval', { interval: 200 })
+    // microseconds; MESHDOC_BENCH_PROFILE_INTERVAL_US=50 resolves sub-millisecond paths (P2) better
+    await this.session.post('Profiler.setSamplingInterval', { interval: Number(process.env.MESHDOC_BENCH_PROFILE_INTERVAL_US ?? 200) })
     await this.session.post('Profiler.start')
   }
 

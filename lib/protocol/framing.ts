@@ -28,6 +28,11 @@ export class FrameReader {
     return this.buffer.byteLength
   }
 
+  /** Announced size of the frame being received, or -1 when no length prefix is pending (no allocation, unlike `partial`). */
+  get expecting (): number {
+    return this.expected
+  }
+
   /** The frame being received, if its length is known: bytes so far and announced size. */
   get partial (): { received: number, expected: number } | undefined {
     return this.expected < 0 ? undefined : { received: Math.min(this.buffer.byteLength, this.expected), expected: this.expected }

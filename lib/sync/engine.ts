@@ -91,6 +91,10 @@ export class SyncEngine {
   private readonly closedFingerprints = new Map<string, string>()
   /** ACK loops waiting for storage: a stopping node sends them before BYE */
   private readonly acking = new Set<Promise<void>>()
+  /** docs whose outgoing batch waits for its microtask flush; `delivered()` sends them sooner */
+  private readonly flushPending = new Set<DocSync>()
+  /** peers whose link has frames queued since the last `delivered()` */
+  private readonly unflushed = new Set<PeerState>()
   /** frames waiting while a doc is being opened for them */
   private readonly resolving = new Map<string, Array<[PeerState, DocFrame]>>()
   /** told when a peer's sync session starts (true) or ends (false) */
@@ -202,6 +206,7 @@ export class SyncEngine {
       this.flushDoc(doc)
     } else if (!doc.flushScheduled) {
       doc.flushScheduled = true
+      this.flushPending.add(doc)
       queueMicrotask(() => { this.flushDoc(doc) })
     }
   }
@@ -220,6 +225,7 @@ export class SyncEngine {
   /** Send the outgoing batch of `doc` to every peer that holds it (except its only origin). */
   flushDoc (doc: DocSync): void {
     doc.flushScheduled = false
+    this.flushPending.delete(doc)
     const taken = doc.takeBatch()
     if (taken === undefined) return
     let bytes: Uint8Array | undefined
@@ -304,6 +310,7 @@ export class SyncEngine {
     this.onPeer?.(peerId, true)
     return {
       receive: (body) => { this.receive(peer, body) },
+      delivered: () => { this.delivered() },
       drained: () => { this.drained(peer) },
       closed: () => { this.removePeer(peer) },
       fail: (code, message) => { this.reject(peer, code, message) }
@@ -313,6 +320,7 @@ export class SyncEngine {
   private removePeer (peer: PeerState): void {
     if (peer.closed) return
     peer.closed = true
+    this.unflushed.delete(peer)
     if (peer.helloTimer !== undefined) clearTimeout(peer.helloTimer)
     this.rememberSynced(peer)
     if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id)
@@ -403,6 +411,7 @@ export class SyncEngine {
     log.trace('-> %s %s %d B', peer.id.slice(-6), frameName(frame.type), body.length)
     try {
       peer.link.send(body)
+      if (peer.link.flush !== undefined) this.unflushed.add(peer)
     } catch (err) {
       log.error('send to %s failed: %e', peer.id, err)
       this.removePeer(peer)
@@ -426,6 +435,25 @@ export class SyncEngine {
   }
 
   // ---------------------------------------------------------------- receiving
+
+  /**
+   * A transport delivered everything one read carried: send the batches those
+   * frames produced (forwards to other peers) and write every link now, rather
+   * than on the microtask, so a keystroke crosses a relay without waiting for
+   * the transport's own bookkeeping (yamux writes a window update after each
+   * delivery). Batching is unchanged within one delivery.
+   */
+  private delivered (): void {
+    try {
+      for (const doc of this.flushPending) this.flushDoc(doc)
+      for (const peer of this.unflushed) {
+        this.unflushed.delete(peer)
+        if (!peer.closed) peer.link.flush?.()
+      }
+    } catch (err) {
+      log.error('sending after a delivery failed: %e', err)
+    }
+  }
 
   private receive (peer: PeerState, body: Uint8Array): void {
     if (peer.closed) return

@@ -15,12 +15,26 @@ export interface PeerLink {
   readonly writable: boolean
   /** Close the channel, after flushing what was queued where possible. */
   close: () => void
+  /**
+   * Optional: write what is queued now instead of at the end of the tick. The
+   * engine calls it from `PeerConnection.delivered()`, so a forwarded update
+   * leaves before whatever the transport does after delivering (a yamux window
+   * update, for instance).
+   */
+  flush?: () => void
 }
 
 /** What the engine gives a transport for one peer. */
 export interface PeerConnection {
   /** A complete frame body arrived from the peer. Never throws. */
   receive: (body: Uint8Array) => void
+  /**
+   * Optional for transports: everything that arrived in one read has been
+   * passed to `receive`. The engine then sends what those frames produced
+   * (forwarded updates) at once, through `PeerLink.flush`, instead of on the
+   * next microtask. Never throws.
+   */
+  delivered?: () => void
   /** The link became writable again. */
   drained: () => void
   /** The link is gone (closed by either side). Idempotent. */
