@@ -20,6 +20,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
+import { coalesceWrites } from './coalesce-writes.js'
 
 export interface BrowserLibp2pOptions {
   /** WebRTC between browsers (default true) */
@@ -54,7 +55,7 @@ export function browserLibp2pPreset (browser: BrowserLibp2pOptions = {}): Libp2p
       webSockets(),
       ...(withWebRTC ? [webRTC({ rtcConfiguration: browser.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()] : [])
     ],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [coalesceWrites(noise())],
     streamMuxers: [yamux()],
     connectionGater: browserGater(opts.allowPeers),
     services: { identify: identify() }
