@@ -108,9 +108,8 @@ export class TabChannel {
         this.drop(peer)
       }
     }
-    const entry: TabLink = { link, conn: undefined as unknown as PeerConnection, watch }
+    const entry: TabLink = { link, conn: this.addPeer(peer, link), watch }
     this.links.set(peer, entry)
-    entry.conn = this.addPeer(peer, link)
     // the other tab's life lock is granted to us only once that tab is gone
     globalThis.navigator?.locks?.request(this.lockName(peer), { signal: watch.signal }, () => {
       if (this.links.get(peer) === entry) { log('tab %s is gone', peer); this.drop(peer) }

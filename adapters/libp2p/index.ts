@@ -2,3 +2,6 @@ export { createDefaultLibp2p, type DefaultLibp2pOptions } from './create-libp2p.
 export { KeepConnected, type KeepConnectedOptions } from './keep-connected.js'
 export { Libp2pSyncTransport, type SyncTransportOptions } from './sync-transport.js'
 export { StreamLink } from './stream-link.js'
+export { allowListGater } from './allow-list.js'
+export { coalesceWrites } from './coalesce-writes.js'
+export { servePeerExchange, PeerExchangeDialer, PEER_EXCHANGE_PROTOCOL } from './peer-exchange.js'
