@@ -87,4 +87,22 @@ describe('strict V1 update validation', () => {
     ;(rm.get('deeper') as Y.Map<unknown>).set('x', next)
     assert.throws(() => validateUpdate(doc, Y.encodeStateAsUpdate(remote, before), DEPTH), { name: 'InvalidUpdateError' })
   })
+
+  it('counts string lengths in UTF-16 units as Yjs does, so clocks after multi-byte text stay right', () => {
+    // One client writes multi-byte text, then a chain of nested maps, in one
+    // update. The chain's parents are found by clock: if a string length were
+    // miscounted, the lookups would miss and the chain would pass as shallow.
+    const deep = (text: string, levels: number): Uint8Array => {
+      const doc = new Y.Doc()
+      doc.getText('t').insert(0, text)
+      let m = doc.getMap('m')
+      for (let i = 0; i < levels; i++) { const c = new Y.Map<unknown>(); m.set('c', c); m = c }
+      m.set('leaf', 1)
+      return Y.encodeStateAsUpdate(doc)
+    }
+    for (const text of ['plain ascii', 'é and ü', '😀 astral 𝄞', 'mixed a😀bé']) {
+      assert.doesNotThrow(() => validateUpdate(new Y.Doc(), deep(text, DEPTH - 1), DEPTH), text)
+      assert.throws(() => validateUpdate(new Y.Doc(), deep(text, DEPTH + 1), DEPTH), { name: 'InvalidUpdateError' }, text)
+    }
+  })
 })

@@ -34,6 +34,11 @@ export class StreamLink implements PeerLink {
     this.reader = new FrameReader(maxFrameBytes)
   }
 
+  /** we opened the stream (the dialing side does) */
+  get initiator (): boolean {
+    return this.stream.direction === 'outbound'
+  }
+
   /** Wire the stream to the engine's callbacks for this peer. */
   attach (conn: PeerConnection): void {
     const stream = this.stream

@@ -111,7 +111,10 @@ function wantsProfile (label: string): boolean {
 
 /** Start `role` in a new process and wait until it is ready. */
 export async function spawnRole (label: string, role: string, opts: unknown = {}, readyTimeoutMs = 60_000): Promise<Child> {
-  const execArgv = ['--import', 'tsx']
+  // --expose-gc: every role collects garbage at its mark (UsageMeter.mark), so the
+  // harness's own garbage (the parsed trace) is not collected inside a measured window.
+  // MESHDOC_BENCH_NODE_FLAGS: extra flags for every child (e.g. --trace-gc), split on spaces
+  const execArgv = ['--import', 'tsx', '--expose-gc', ...(process.env.MESHDOC_BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')]
   const env = { ...process.env }
   if (wantsProfile(label)) {
     mkdirSync(settings.profileDir, { recursive: true })

@@ -74,6 +74,10 @@ export class UsageMeter {
   }
 
   async mark (): Promise<void> {
+    // children run with --expose-gc (bench/core/procs.ts): start the window with a clean heap,
+    // so a collection of the harness's garbage (the parsed trace) does not land inside it
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc !== undefined) gc()
     await this.profiler?.start()
     this.rssAtMark = this.peakRss = process.memoryUsage.rss()
     clearInterval(this.sampler)

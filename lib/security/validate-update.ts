@@ -78,6 +78,24 @@ class Reader {
   string (): string {
     return decoder.decode(this.bytes())
   }
+
+  /**
+   * Length in UTF-16 code units (what Yjs counts) of a string, without
+   * building it when it is ASCII; anything else is decoded exactly as Yjs
+   * decodes it, so malformed UTF-8 gets the same length on both sides.
+   */
+  stringLength (): number {
+    const len = this.uint()
+    if (this.arr.length - this.pos < len) this.fail('length runs past the end')
+    const start = this.pos
+    const end = start + len
+    this.pos = end
+    const arr = this.arr
+    for (let i = start; i < end; i++) {
+      if (arr[i] >= 0x80) return decoder.decode(arr.subarray(start, end)).length
+    }
+    return len
+  }
 }
 
 const decoder = new TextDecoder()
@@ -139,10 +157,7 @@ function readContent (r: Reader, ref: number, maxDepth: number): number {
       return n
     }
     case 3: r.bytes(); return 1 // binary
-    case 4: { // string: Yjs counts UTF-16 code units
-      const s = r.string()
-      return s.length
-    }
+    case 4: return r.stringLength() // string: Yjs counts UTF-16 code units
     case 5: checkJson(r, r.string(), maxDepth); return 1 // embed
     case 6: r.bytes(); checkJson(r, r.string(), maxDepth); return 1 // format
     case 7: { // type
@@ -206,8 +221,15 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
         authors.add(client)
         const hasOrigin = (info & BIT8) !== 0
         const hasRightOrigin = (info & BIT7) !== 0
-        const origin = hasOrigin ? [r.uint(), r.uint()] : undefined
-        const rightOrigin = hasRightOrigin ? [r.uint(), r.uint()] : undefined
+        // the first of origin / right origin (each a client and a clock) decides the depth
+        let refClient = -1
+        let refClock = 0
+        if (hasOrigin) { refClient = r.uint(); refClock = r.uint() }
+        if (hasRightOrigin) {
+          const c = r.uint()
+          const k = r.uint()
+          if (!hasOrigin) { refClient = c; refClock = k }
+        }
         let depth = 1
         if (!hasOrigin && !hasRightOrigin) {
           const isRootParent = r.uint() === 1
@@ -221,15 +243,17 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
           }
           if ((info & BIT6) !== 0) r.bytes() // parentSub
         } else {
-          const ref2 = origin ?? rightOrigin!
-          depth = depthOf(ref2[0], ref2[1]) ?? 1
+          depth = depthOf(refClient, refClock) ?? 1
         }
         if (depth > maxDepth) r.fail(`types nested deeper than ${maxDepth}`)
         const len = readContent(r, ref, maxDepth)
         if (len < 1 && ref !== 4) r.fail('empty item')
         let list = spans.get(client)
         if (list === undefined) spans.set(client, (list = []))
-        list.push({ clock, end: clock + Math.max(len, 1), depth })
+        // consecutive items at one depth (typing into one text, say) share a span
+        const last = list[list.length - 1]
+        if (last !== undefined && last.end === clock && last.depth === depth) last.end = clock + Math.max(len, 1)
+        else list.push({ clock, end: clock + Math.max(len, 1), depth })
         clock += len
       }
       if (clock > Number.MAX_SAFE_INTEGER) r.fail('clock out of range')

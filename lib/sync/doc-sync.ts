@@ -8,7 +8,7 @@ import type { Awareness } from 'y-protocols/awareness'
 import { ObservableV2 } from 'lib0/observable'
 import { AbortError, ClosedError, DeniedError, TimeoutError } from '../errors.js'
 import type { DocPersistence } from '../storage/doc-persistence.js'
-import { UpdateBatch } from '../yjs/update-batch.js'
+import { UpdateBatch, type DeleteRanges } from '../yjs/update-batch.js'
 import type { DocSession } from './doc-session.js'
 import type { AuthorRegistry } from '../security/authorship.js'
 
@@ -68,6 +68,8 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
   /** cached summary of the doc's state (state vector + delete-set digest); cleared on every transaction */
   fingerprint: string | undefined
   dsDigest: Uint8Array | undefined
+  /** the doc's delete set as ranges (digest and SYNC2 answers); cleared with `fingerprint` */
+  deleteRanges: DeleteRanges | undefined
   /** opened for peers by key (a gateway serving stored docs), not by the app */
   servedOnly = false
   /** clientID -> PeerId bindings, when authorship is enforced */

@@ -13,14 +13,14 @@ import {
   ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
 } from '../protocol/constants.js'
 import { docKeyHex } from '../protocol/doc-key.js'
-import { deleteRangesOf, encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
+import { encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import { TokenBucket } from '../security/token-bucket.js'
 import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
 import { DocSession } from './doc-session.js'
 import { PeerMemory } from './peer-memory.js'
 import { admitAwareness, admitUpdate, pendingBytes } from './admit.js'
-import { docDsDigest, docFingerprint, equalBytes } from './fingerprint.js'
+import { docDeleteRanges, docDsDigest, docFingerprint, equalBytes } from './fingerprint.js'
 import { DocSync } from './doc-sync.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
 
@@ -64,7 +64,12 @@ interface PeerState {
   helloTimer: ReturnType<typeof setTimeout> | undefined
   /** doc key -> fingerprint this peer had stored when we last knew (this incarnation) */
   remembered: Map<string, string> | undefined
+  /** HELLO arrived; its offers (our SYNC1s) wait until the frames that came with it are handled */
+  offersPending: boolean
 }
+
+/** a SYNC2 at least this big is written at once, before anything else is computed */
+const EAGER_SYNC2_BYTES = 64 * 1024
 
 /** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
 const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
@@ -193,6 +198,7 @@ export class SyncEngine {
 
   private onTransaction (doc: DocSync, tr: Y.Transaction): void {
     doc.fingerprint = undefined
+    doc.deleteRanges = undefined
     if (doc.persistence !== undefined && doc.persistence.absorb(tr) && !doc.saveScheduled) {
       doc.saveScheduled = true
       queueMicrotask(() => {
@@ -300,12 +306,19 @@ export class SyncEngine {
       frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
       byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.maxFrameBytes)),
       helloTimer: undefined,
-      remembered: undefined
+      remembered: undefined,
+      offersPending: false
     }
     peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.peers.set(peerId, peer)
     this.counters.peersConnected = this.peers.size
     this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0, epoch: this.epoch })
+    // The side that opened the link speaks first: a peer we remember nothing of
+    // gets our SYNC1s right behind our HELLO (its HELLO could only tell us to
+    // resume sessions we do not have), which saves the HELLO round trip on a join.
+    if (link.initiator === true && this.memory.syncedWith(peerId) === undefined) {
+      for (const doc of this.docs.values()) this.offerDoc(peer, doc)
+    }
     log('peer %s connected', peerId)
     this.onPeer?.(peerId, true)
     return {
@@ -443,6 +456,13 @@ export class SyncEngine {
    * the transport's own bookkeeping (yamux writes a window update after each
    * delivery). Batching is unchanged within one delivery.
    */
+  /** Write what is queued for this peer now (where the link can). */
+  private flushLink (peer: PeerState): void {
+    if (peer.link.flush === undefined || peer.closed) return
+    this.unflushed.delete(peer)
+    peer.link.flush()
+  }
+
   private delivered (): void {
     try {
       for (const doc of this.flushPending) this.flushDoc(doc)
@@ -494,8 +514,11 @@ export class SyncEngine {
         peer.helloTimer = undefined
         peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
         peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
-        for (const doc of this.docs.values()) this.offerDoc(peer, doc)
-        this.reopenChangedForPeer(peer)
+        // Offer after the frames that came with the HELLO: a joiner's SYNC1s
+        // often do, and answering them first puts the SYNC2 on the wire before
+        // we spend time on our own SYNC1s (see handleDocFrame, runOffers).
+        peer.offersPending = true
+        queueMicrotask(() => { this.runOffers(peer) })
         return
       case MessageType.BYE:
         log('peer %s said BYE: %s %s', peer.id, byeReasonName(frame.reason), frame.message)
@@ -507,7 +530,18 @@ export class SyncEngine {
     }
   }
 
+  /** The offers a HELLO asked for: resume or SYNC1 every doc, reopen docs that changed for this peer. */
+  private runOffers (peer: PeerState): void {
+    if (!peer.offersPending || peer.closed) return
+    peer.offersPending = false
+    for (const doc of this.docs.values()) this.offerDoc(peer, doc)
+    this.reopenChangedForPeer(peer)
+  }
+
   private handleDocFrame (peer: PeerState, frame: DocFrame): void {
+    // only a SYNC1 may overtake the offers its HELLO asked for: anything else
+    // (an UPDATE on a session the peer resumed, say) needs the sessions they set up
+    if (peer.offersPending && frame.type !== MessageType.SYNC1) this.runOffers(peer)
     const keyHex = docKeyHex(frame.docKey)
     const doc = this.docs.get(keyHex)
     if (doc === undefined && this.resolveDoc !== undefined && (OPENS_DOC.has(frame.type) || this.resolving.has(keyHex))) {
@@ -629,9 +663,12 @@ export class SyncEngine {
     // a doc opened only to serve peers is offered to peers known to hold it; others ask
     if (doc.servedOnly && peer.remembered?.has(doc.keyHex) !== true) return
     if (this.access(peer.id, doc) === Access.NONE) return
+    // already offered in this connection, or the peer's SYNC1 came first and we answered it
+    if (peer.sessions.get(doc.keyHex)?.sentSync1 === true) return
     const s = this.session(peer, doc)
     if (s === undefined) return
-    if (peer.remembered?.get(doc.keyHex) === docFingerprint(doc)) {
+    const remembered = peer.remembered?.get(doc.keyHex)
+    if (remembered !== undefined && remembered === docFingerprint(doc)) {
       s.remoteHolds = true
       s.gotSync2 = true
       this.counters.sessionsResumed++
@@ -671,12 +708,15 @@ export class SyncEngine {
     s.remoteHolds = true
     s.delta = null
     peer.dirty.delete(s)
-    docFingerprint(doc)
-    const deletes = equalBytes(doc.dsDigest!, digest) ? EMPTY_DELETES : deleteRangesOf(doc.doc)
+    // A peer with an empty state vector holds no structs, so it has deleted
+    // nothing: it needs our whole delete set, and comparing digests is wasted work.
+    const deletes = since.size > 0 && equalBytes(docDsDigest(doc), digest) ? EMPTY_DELETES : docDeleteRanges(doc)
     const update = encodeUpdateV1(doc.doc, since, deletes)
     s.sentSeq++
     this.counters.updatesSent++
     this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq: s.sentSeq, update })
+    // a whole document for a joiner: on the wire now, before our own SYNC1 is computed
+    if (update.length >= EAGER_SYNC2_BYTES) this.flushLink(peer)
     if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
     if (joined) {
       const clients = [...doc.awareness.getStates().keys()]

@@ -22,6 +22,11 @@ export interface PeerLink {
    * update, for instance).
    */
   flush?: () => void
+  /**
+   * Optional: true on the side that opened the channel (the dialer). That side
+   * sends its SYNC1s to a peer it has no memory of right behind its HELLO.
+   */
+  readonly initiator?: boolean
 }
 
 /** What the engine gives a transport for one peer. */

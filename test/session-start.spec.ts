@@ -1,0 +1,155 @@
+/**
+ * How a sync session starts (docs/PROTOCOL.md §3.1): the dialer speaks first
+ * to a peer it has no memory of, a listener answers the SYNC1s that came with
+ * a HELLO before it computes its own, and nothing that came with a HELLO is
+ * dropped because the sessions it belongs to were not set up yet.
+ *
+ * Two engines are wired by hand so the test decides what arrives in one
+ * delivery (one read, as a socket would hand it over).
+ */
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import { Awareness } from 'y-protocols/awareness'
+import { decodeFrame } from '../lib/protocol/codec.js'
+import { MessageType } from '../lib/protocol/constants.js'
+import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
+import { DocSync } from '../lib/sync/doc-sync.js'
+import { SyncEngine } from '../lib/sync/engine.js'
+import { deleteSetDigest, EMPTY_DS_DIGEST } from '../lib/sync/fingerprint.js'
+import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+
+const DOC_ID = 'notes/session-start'
+const KEY = docKeyFor(DOC_ID)
+const KEY_HEX = docKeyHex(KEY)
+
+/** frames one side wrote and the other has not been handed yet */
+class HeldLink implements PeerLink {
+  readonly queue: Uint8Array[] = []
+  writable = true
+  closed = false
+  constructor (readonly initiator: boolean) {}
+  send (body: Uint8Array): void { if (!this.closed) this.queue.push(body) }
+  close (): void { this.closed = true }
+}
+
+interface Side { engine: SyncEngine, sync: DocSync, id: string }
+
+function side (id: string, text = ''): Side {
+  const doc = new Y.Doc()
+  if (text !== '') doc.getText('t').insert(0, text)
+  const sync = new DocSync(DOC_ID, KEY, KEY_HEX, doc, new Awareness(doc), undefined)
+  const engine = new SyncEngine({ antiEntropyIntervalMs: 0 })
+  engine.addDoc(sync)
+  return { engine, sync, id }
+}
+
+/** One connection; `dialer` opened it. */
+class Wire {
+  readonly toListener: HeldLink
+  readonly toDialer: HeldLink
+  readonly atDialer: PeerConnection
+  readonly atListener: PeerConnection
+
+  constructor (readonly dialer: Side, readonly listener: Side) {
+    this.toListener = new HeldLink(true)
+    this.toDialer = new HeldLink(false)
+    this.atDialer = dialer.engine.addPeer(listener.id, this.toListener)
+    this.atListener = listener.engine.addPeer(dialer.id, this.toDialer)
+  }
+
+  /** Hand everything queued for one side over in one delivery; returns the frame types. */
+  deliver (to: 'dialer' | 'listener'): number[] {
+    const link = to === 'dialer' ? this.toDialer : this.toListener
+    const conn = to === 'dialer' ? this.atDialer : this.atListener
+    const bodies = link.queue.splice(0)
+    for (const b of bodies) conn.receive(b)
+    conn.delivered?.()
+    return bodies.map(b => decodeFrame(b).type)
+  }
+
+  /** Deliver both ways, letting microtasks (ACK loops, offers) run, until nothing moves. */
+  async settle (): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await new Promise(resolve => setImmediate(resolve))
+      if (this.toDialer.queue.length === 0 && this.toListener.queue.length === 0) return
+      this.deliver('dialer')
+      this.deliver('listener')
+    }
+    throw new Error('the two engines never went quiet')
+  }
+
+  close (): void {
+    this.atDialer.closed()
+    this.atListener.closed()
+  }
+}
+
+const types = (link: HeldLink): number[] => link.queue.map(b => decodeFrame(b).type)
+const text = (s: Side): string => s.sync.doc.getText('t').toString()
+
+describe('session start', () => {
+  it('a dialer that remembers nothing of the peer sends its SYNC1 right behind its HELLO', () => {
+    const joiner = side('joiner')
+    const gateway = side('gateway', 'held by the gateway')
+    const wire = new Wire(joiner, gateway)
+    assert.deepEqual(types(wire.toListener), [MessageType.HELLO, MessageType.SYNC1])
+    // the listener waits for the dialer's HELLO before offering anything
+    assert.deepEqual(types(wire.toDialer), [MessageType.HELLO])
+  })
+
+  it('a listener answers the SYNC1 that came with a HELLO before it sends its own SYNC1', async () => {
+    const joiner = side('joiner')
+    const gateway = side('gateway', 'held by the gateway')
+    const wire = new Wire(joiner, gateway)
+    assert.deepEqual(types(wire.toDialer), [MessageType.HELLO])
+    wire.deliver('listener') // HELLO + SYNC1 in one read
+    await Promise.resolve()
+    const sent = types(wire.toDialer).slice(1)
+    assert.equal(sent[0], MessageType.SYNC2, `first frame after the HELLO: ${sent.join(',')}`)
+    assert.equal(sent.filter(t => t === MessageType.SYNC1).length, 1, 'exactly one SYNC1 of its own, after the answer')
+    assert.ok(sent.indexOf(MessageType.SYNC1) > 0)
+    // and the session completes as before
+    await wire.settle()
+    assert.equal(text(joiner), 'held by the gateway')
+    assert.ok(gateway.sync.isSyncedWith('joiner') && joiner.sync.isSyncedWith('gateway'))
+    assert.deepEqual(gateway.engine.counters.ignored, {})
+    assert.deepEqual(gateway.engine.counters.rejected, {})
+  })
+
+  it('an UPDATE that arrives with the HELLO on a resumed session is applied, not dropped', async () => {
+    const a = side('a', 'shared')
+    const b = side('b')
+    const first = new Wire(b, a)
+    await first.settle()
+    assert.equal(text(b), 'shared')
+    first.close() // both remember the other as in sync (same process epochs)
+
+    const again = new Wire(b, a)
+    // b remembers a: no early SYNC1 this time, sessions resume without a round
+    assert.deepEqual(types(again.toListener), [MessageType.HELLO])
+    again.deliver('listener') // a gets b's HELLO and resumes b's session
+    await Promise.resolve()
+    a.sync.doc.getText('t').insert(6, ' and edited')
+    await Promise.resolve()
+    await Promise.resolve()
+    // a's HELLO and its UPDATE now reach b in one read
+    assert.deepEqual(types(again.toDialer), [MessageType.HELLO, MessageType.UPDATE])
+    again.deliver('dialer')
+    assert.equal(text(b), 'shared and edited')
+    assert.deepEqual(b.engine.counters.ignored, {}, 'nothing dropped as out of session')
+    assert.ok(b.engine.counters.sessionsResumed >= 1 && a.engine.counters.sessionsResumed >= 1)
+    await again.settle()
+    assert.ok(a.sync.isSyncedWith('b'))
+  })
+
+  it('the empty delete-set digest constant is sha256([0x00]), and an empty doc hashes to it', () => {
+    assert.deepEqual(EMPTY_DS_DIGEST, sha256(Uint8Array.of(0)).subarray(0, EMPTY_DS_DIGEST.length))
+    assert.deepEqual(deleteSetDigest(new Y.Doc()), EMPTY_DS_DIGEST)
+    const doc = new Y.Doc()
+    doc.getText('t').insert(0, 'abc')
+    assert.deepEqual(deleteSetDigest(doc), EMPTY_DS_DIGEST, 'inserts alone delete nothing')
+    doc.getText('t').delete(0, 1)
+    assert.notDeepEqual(deleteSetDigest(doc), EMPTY_DS_DIGEST)
+  })
+})
