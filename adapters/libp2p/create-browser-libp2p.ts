@@ -10,8 +10,6 @@
  * - identify, so the node learns which gateways offer a relay.
  * No Node built-ins anywhere in this graph.
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p } from '@libp2p/interface'
@@ -20,7 +18,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
-import { coalesceWrites } from './coalesce-writes.js'
+import { meshNoise, meshYamux } from './tuning.js'
 
 export interface BrowserLibp2pOptions {
   /** WebRTC between browsers (default true) */
@@ -55,8 +53,8 @@ export function browserLibp2pPreset (browser: BrowserLibp2pOptions = {}): Libp2p
       webSockets(),
       ...(withWebRTC ? [webRTC({ rtcConfiguration: browser.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()] : [])
     ],
-    connectionEncrypters: [coalesceWrites(noise())],
-    streamMuxers: [yamux()],
+    connectionEncrypters: [meshNoise()],
+    streamMuxers: [meshYamux()],
     connectionGater: browserGater(opts.allowPeers),
     services: { identify: identify() }
   })

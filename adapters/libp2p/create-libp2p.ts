@@ -4,8 +4,6 @@
  * (enforced by the connection gater, for every transport) and an optional
  * swarm key (libp2p pnet: an extra layer only, see docs/SECURITY.md).
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
@@ -16,8 +14,8 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
-import { coalesceWrites } from './coalesce-writes.js'
 import { servePeerExchange } from './peer-exchange.js'
+import { meshNoise, meshYamux } from './tuning.js'
 
 export interface DefaultLibp2pOptions {
   listen?: string[]
@@ -39,9 +37,9 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
     transports: [tcp(), webSockets()],
-    // one socket write per Noise message (see coalesce-writes.ts)
-    connectionEncrypters: [coalesceWrites(noise())],
-    streamMuxers: [yamux()],
+    // Noise and yamux, tuned for many small frames (see tuning.ts)
+    connectionEncrypters: [meshNoise()],
+    streamMuxers: [meshYamux()],
     ...(opts.allowPeers !== undefined ? { connectionGater: allowListGater(opts.allowPeers) } : {}),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false

@@ -4,4 +4,7 @@ export { Libp2pSyncTransport, type SyncTransportOptions } from './sync-transport
 export { StreamLink } from './stream-link.js'
 export { allowListGater } from './allow-list.js'
 export { coalesceWrites } from './coalesce-writes.js'
+export { quietShortReads } from './noise-reads.js'
+export { halfWindowUpdates } from './yamux-window.js'
+export { meshNoise, meshYamux } from './tuning.js'
 export { servePeerExchange, PeerExchangeDialer, PEER_EXCHANGE_PROTOCOL } from './peer-exchange.js'

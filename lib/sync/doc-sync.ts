@@ -134,7 +134,8 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
         w.resolve()
       }
     }
-    this.emit('status', [this.status()])
+    // status() allocates a snapshot per call; build it only for someone listening
+    if (this._observers.has('status')) this.emit('status', [this.status()])
   }
 
   private satisfied (peer: string | undefined): boolean {
