@@ -35,13 +35,18 @@ class HeldLink implements PeerLink {
 
 interface Side { engine: SyncEngine, sync: DocSync, id: string }
 
+/** every side a test made: stopped after it (engine timers, HELLO deadlines, the awareness timer) */
+const sides: Side[] = []
+
 function side (id: string, text = ''): Side {
   const doc = new Y.Doc()
   if (text !== '') doc.getText('t').insert(0, text)
   const sync = new DocSync(DOC_ID, KEY, KEY_HEX, doc, new Awareness(doc), undefined)
   const engine = new SyncEngine({ antiEntropyIntervalMs: 0 })
   engine.addDoc(sync)
-  return { engine, sync, id }
+  const made = { engine, sync, id }
+  sides.push(made)
+  return made
 }
 
 /** One connection; `dialer` opened it. */
@@ -89,6 +94,13 @@ const types = (link: HeldLink): number[] => link.queue.map(b => decodeFrame(b).t
 const text = (s: Side): string => s.sync.doc.getText('t').toString()
 
 describe('session start', () => {
+  afterEach(() => {
+    for (const s of sides.splice(0)) {
+      s.engine.stop()
+      s.sync.awareness.destroy()
+    }
+  })
+
   it('a dialer that remembers nothing of the peer sends its SYNC1 right behind its HELLO', () => {
     const joiner = side('joiner')
     const gateway = side('gateway', 'held by the gateway')
