@@ -185,14 +185,26 @@ export class CliProcesses {
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, chosen *below* the
+ * kernel's ephemeral range (Linux: 32768–60999). A port from that range (what
+ * `listen(0)` hands out) can be taken before the test binds it, by a device
+ * that keeps redialling it while nothing listens: Linux may pick the very port
+ * as the dial's own source port and connect the socket to itself (TCP
+ * simultaneous open), and the gateway then fails with EADDRINUSE.
+ */
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (await canListen(port)) return port
+  }
+  throw new Error('no free TCP port in 20000-31999 on 127.0.0.1')
+}
+
+async function canListen (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
     const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => { resolve(port) })
-    })
+    s.once('error', () => { resolve(false) })
+    s.listen(port, '127.0.0.1', () => { s.close(() => { resolve(true) }) })
   })
 }
