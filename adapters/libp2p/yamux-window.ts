@@ -18,7 +18,7 @@
  *
  * It reaches into the muxer's stream objects, so it checks their shape and
  * leaves any stream it does not recognise alone (a yamux upgrade that changes
- * them falls back to the stock behaviour; test/yamux-window.spec.ts notices).
+ * them falls back to the stock behaviour; test/transport-tuning.spec.ts notices).
  */
 import type { StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 

@@ -80,6 +80,8 @@ export const p4: Scenario = {
     const w = med('meshdoc-warm', r => r.totalMs)
     const ratio = Number.isFinite(m) && Number.isFinite(f) && f > 0 ? m / f : null
     const cpu = (u: Usage | undefined): number | undefined => u === undefined ? undefined : u.cpuUserMs + u.cpuSystemMs
+    const phasesOf = (c: Contender): Record<string, number> =>
+      Object.fromEntries(['dial', 'session', 'waitSync2', 'apply', 'settle'].map(k => [k, med(c, r => r.phases?.[k])]))
     return {
       runs,
       errors,
@@ -88,8 +90,8 @@ export const p4: Scenario = {
         meshdoc: {
           totalMs: m,
           dialMs: med('meshdoc', r => r.dialMs),
-          phasesMs: Object.fromEntries(['dial', 'session', 'waitSync2', 'apply', 'settle'].map(k => [k, med('meshdoc', r => r.phases?.[k])])), joinerCpuMs: med('meshdoc', r => cpu(r.usage.j)), gatewayCpuMs: med('meshdoc', r => cpu(r.usage.g)), joinerMaxRssMB: med('meshdoc', r => r.usage.j?.maxRssMB), bytesToJoiner: med('meshdoc', r => r.usage.j?.socketRead) },
-        'meshdoc-warm': { totalMs: w, phasesMs: Object.fromEntries(['dial', 'session', 'waitSync2', 'apply', 'settle'].map(k => [k, med('meshdoc-warm', r => r.phases?.[k])])) },
+          phasesMs: phasesOf('meshdoc'), joinerCpuMs: med('meshdoc', r => cpu(r.usage.j)), gatewayCpuMs: med('meshdoc', r => cpu(r.usage.g)), joinerMaxRssMB: med('meshdoc', r => r.usage.j?.maxRssMB), bytesToJoiner: med('meshdoc', r => r.usage.j?.socketRead) },
+        'meshdoc-warm': { totalMs: w, phasesMs: phasesOf('meshdoc-warm') },
         floor: { totalMs: f, dialMs: med('floor', r => r.dialMs), applyMs: med('floor', r => r.applyMs) },
         'y-websocket': { totalMs: y, joinerCpuMs: med('y-websocket', r => cpu(r.usage.j)), bytesToJoiner: med('y-websocket', r => r.usage.j?.socketRead) }
       },

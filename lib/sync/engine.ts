@@ -449,27 +449,23 @@ export class SyncEngine {
 
   // ---------------------------------------------------------------- receiving
 
+  /** Write what is queued for this peer now (where the link can). */
+  private flushLink (peer: PeerState): void {
+    this.unflushed.delete(peer)
+    if (!peer.closed) peer.link.flush?.()
+  }
+
   /**
    * A transport delivered everything one read carried: send the batches those
    * frames produced (forwards to other peers) and write every link now, rather
    * than on the microtask, so a keystroke crosses a relay without waiting for
-   * the transport's own bookkeeping (yamux writes a window update after each
-   * delivery). Batching is unchanged within one delivery.
+   * the transport's own bookkeeping after the delivery (a yamux window update,
+   * say). Batching is unchanged within one delivery.
    */
-  /** Write what is queued for this peer now (where the link can). */
-  private flushLink (peer: PeerState): void {
-    if (peer.link.flush === undefined || peer.closed) return
-    this.unflushed.delete(peer)
-    peer.link.flush()
-  }
-
   private delivered (): void {
     try {
       for (const doc of this.flushPending) this.flushDoc(doc)
-      for (const peer of this.unflushed) {
-        this.unflushed.delete(peer)
-        if (!peer.closed) peer.link.flush?.()
-      }
+      for (const peer of this.unflushed) this.flushLink(peer)
     } catch (err) {
       log.error('sending after a delivery failed: %e', err)
     }

@@ -4,7 +4,7 @@
  * - the delete-set digest carried by SYNC1 (equal delete sets, equal digests);
  * - the fingerprint (state vector + digest) that session resumption compares;
  * - the delete ranges both are made from, which a SYNC2 answer also needs.
- * Both cost O(delete set), so they are never computed per keystroke.
+ * All cost O(delete set), so they are never computed per keystroke.
  */
 import * as Y from 'yjs'
 import { sha256 } from '@noble/hashes/sha2.js'
