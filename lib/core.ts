@@ -3,7 +3,7 @@
  * platform's `createMeshNode`: `lib/index.ts` (Node) and `lib/browser.ts`.
  */
 export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress, type Libp2pPreset, type Libp2pPresetInput } from './mesh-node.js'
-export { DocHandle, type DocHandleEvents, type DocStatus, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
+export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { Repo, type RepoOptions } from './repo.js'
 export { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
 export { DocSync, type DocSyncEvents } from './sync/doc-sync.js'

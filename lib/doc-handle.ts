@@ -6,7 +6,7 @@ import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
 import type { DocStatus, DocSync, DocSyncEvents, WhenSyncedOptions } from './sync/doc-sync.js'
 
-export type { DocStatus, PeerDocStatus, WhenSyncedOptions } from './sync/doc-sync.js'
+export type { DocStatus, DocSyncProgress, PeerDocStatus, WhenSyncedOptions } from './sync/doc-sync.js'
 export type DocHandleEvents = DocSyncEvents
 
 export class DocHandle {

@@ -200,6 +200,83 @@ describe('DocPersistence', () => {
     assert.equal(back.getText('t').toString(), 'ello world')
   })
 
+  describe('remote updates stored as received (expectUpdate)', () => {
+    const peer = { peer: 'remote' }
+    const applyRemote = (doc: Y.Doc, p: DocPersistence, u: Uint8Array): void => {
+      p.expectUpdate(peer, u)
+      try { Y.applyUpdate(doc, u, peer) } finally { p.expectUpdate(undefined) }
+    }
+    const records = async (mem: MemoryStorageAdapter): Promise<Uint8Array[]> =>
+      (await mem.loadRange([DOC])).filter(c => c.key[1] === 'r').map(c => c.data)
+
+    it('the record holds the update bytes themselves, and reloads to the same doc', async () => {
+      const source = new Y.Doc()
+      source.getText('t').insert(0, 'from a peer')
+      source.getMap('m').set('k', 'v')
+      const u = Y.encodeStateAsUpdate(source)
+      const mem = new MemoryStorageAdapter()
+      const { doc, p } = await open(mem)
+      applyRemote(doc, p, u)
+      assert.equal(p.dirty, true)
+      await p.flush()
+      const stored = await records(mem)
+      assert.equal(stored.length, 1)
+      assert.deepEqual(stored[0], Uint8Array.from([1, ...u]), 'a V1 chunk of exactly the bytes applied')
+      const back = await reload(mem)
+      assert.equal(back.getText('t').toString(), 'from a peer')
+      assert.equal(back.getMap('m').get('k'), 'v')
+    })
+
+    it('local changes next to a remote update are stored too, and a duplicate stores nothing', async () => {
+      const source = new Y.Doc()
+      source.getText('t').insert(0, 'remote ')
+      const u = Y.encodeStateAsUpdate(source)
+      const mem = new MemoryStorageAdapter()
+      const { doc, p } = await open(mem)
+      applyRemote(doc, p, u)
+      doc.getText('t').insert(doc.getText('t').length, 'local')
+      await p.flush()
+      const before = (await records(mem)).length
+      applyRemote(doc, p, u) // already have it: nothing changes
+      assert.equal(p.dirty, false, 'a duplicate is nothing to store')
+      await p.flush()
+      assert.equal((await records(mem)).length, before)
+      assert.equal((await reload(mem)).getText('t').toString(), 'remote local')
+    })
+
+    it('a remote update Yjs holds back is stored (in its own bytes) before flush resolves', async () => {
+      const source = new Y.Doc()
+      const updates: Uint8Array[] = []
+      source.on('update', (u: Uint8Array) => { updates.push(u) })
+      source.getText('t').insert(0, 'hello ')
+      source.getText('t').insert(6, 'world')
+      const mem = new MemoryStorageAdapter()
+      const { doc, p } = await open(mem)
+      applyRemote(doc, p, updates[1]) // depends on updates[0]: held back, the doc does not change
+      assert.ok(doc.store.pendingStructs !== null, 'the test needs pending structs')
+      assert.equal(p.dirty, true, 'held-back structs count as unsaved')
+      await p.flush()
+      const back = await reload(mem)
+      Y.applyUpdate(back, updates[0], 'peer')
+      assert.equal(back.getText('t').toString(), 'hello world')
+    })
+
+    it('a failed commit keeps the remote bytes for the next flush', async () => {
+      const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+      const { doc, p } = await open(store)
+      let fail = true
+      store.beforeSave = async () => { if (fail) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }) }
+      const source = new Y.Doc()
+      source.getText('t').insert(0, 'must not be lost')
+      applyRemote(doc, p, Y.encodeStateAsUpdate(source))
+      await assert.rejects(p.flush(), (err: Error) => err.name === 'StorageError')
+      assert.equal(p.dirty, true)
+      fail = false
+      await p.flush()
+      assert.equal((await reload(store)).getText('t').toString(), 'must not be lost')
+    })
+  })
+
   it('an unreadable chunk is skipped on load and never deleted', async () => {
     const mem = new MemoryStorageAdapter()
     await mem.save([DOC, 'r', '0-garbage'], Uint8Array.of(1, 0xff, 0xff, 0xff))

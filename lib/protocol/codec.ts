@@ -14,13 +14,15 @@ import { ByeReason, DOC_KEY_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, MessageType, PR
 export interface HelloFrame { type: typeof MessageType.HELLO, maxFrameBytes: number, features: number, epoch: Uint8Array }
 export interface Sync1Frame { type: typeof MessageType.SYNC1, docKey: Uint8Array, flags: number, stateVector: Uint8Array, dsDigest: Uint8Array }
 export interface Sync2Frame { type: typeof MessageType.SYNC2, docKey: Uint8Array, seq: number, update: Uint8Array }
+/** `partsLeft`: frames of the answer still to come after this one (the last is the SYNC2) */
+export interface Sync2PartFrame { type: typeof MessageType.SYNC2_PART, docKey: Uint8Array, seq: number, partsLeft: number, update: Uint8Array }
 export interface UpdateFrame { type: typeof MessageType.UPDATE, docKey: Uint8Array, seq: number, update: Uint8Array }
 export interface AckFrame { type: typeof MessageType.ACK, docKey: Uint8Array, seq: number, stateVector: Uint8Array }
 export interface AwarenessFrame { type: typeof MessageType.AWARENESS, docKey: Uint8Array, update: Uint8Array }
 export interface DeniedFrame { type: typeof MessageType.DENIED, docKey: Uint8Array, reason: number }
 export interface ByeFrame { type: typeof MessageType.BYE, reason: number, message: string }
 
-export type DocFrame = Sync1Frame | Sync2Frame | UpdateFrame | AckFrame | AwarenessFrame | DeniedFrame
+export type DocFrame = Sync1Frame | Sync2Frame | Sync2PartFrame | UpdateFrame | AckFrame | AwarenessFrame | DeniedFrame
 export type Frame = HelloFrame | ByeFrame | DocFrame
 
 const MAX_BYE_MESSAGE = 256
@@ -58,6 +60,11 @@ function writeDocPayload (e: encoding.Encoder, frame: DocFrame): void {
     case MessageType.SYNC2:
     case MessageType.UPDATE:
       encoding.writeVarUint(e, frame.seq)
+      encoding.writeVarUint8Array(e, frame.update)
+      break
+    case MessageType.SYNC2_PART:
+      encoding.writeVarUint(e, frame.seq)
+      encoding.writeVarUint(e, frame.partsLeft)
       encoding.writeVarUint8Array(e, frame.update)
       break
     case MessageType.ACK:
@@ -127,6 +134,7 @@ export function decodeFrame (body: Uint8Array): Frame {
     }
     case MessageType.SYNC1:
     case MessageType.SYNC2:
+    case MessageType.SYNC2_PART:
     case MessageType.UPDATE:
     case MessageType.ACK:
     case MessageType.AWARENESS:
@@ -152,6 +160,12 @@ function readDocFrame (d: decoding.Decoder, type: DocFrame['type']): DocFrame {
     case MessageType.SYNC2:
     case MessageType.UPDATE:
       return { type, docKey, seq: readUint(d), update: readBytes(d) }
+    case MessageType.SYNC2_PART: {
+      const seq = readUint(d)
+      const partsLeft = readUint(d)
+      if (partsLeft < 1) fail('SYNC2_PART with no parts left')
+      return { type, docKey, seq, partsLeft, update: readBytes(d) }
+    }
     case MessageType.ACK:
       return { type, docKey, seq: readUint(d), stateVector: readBytes(d) }
     case MessageType.AWARENESS:

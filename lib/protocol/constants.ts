@@ -16,7 +16,9 @@ export const MessageType = {
   ACK: 4,
   AWARENESS: 5,
   DENIED: 6,
-  BYE: 7
+  BYE: 7,
+  /** a leading part of a SYNC2 answer too big (or too slow) to send as one frame; the SYNC2 that ends it follows */
+  SYNC2_PART: 8
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -55,8 +57,14 @@ export const Sync1Flags = {
   WANT_REPLY: 1
 } as const
 
-/** Feature bits announced in HELLO. None are defined in version 1. */
-export const Features = {} as const
+/** Feature bits announced in HELLO: what the sender accepts beyond the base protocol. */
+export const Features = {
+  /** SYNC2 answers may arrive in SYNC2_PART frames, ended by a SYNC2 */
+  SYNC2_PARTS: 1
+} as const
+
+/** The features this implementation announces. */
+export const OUR_FEATURES = Features.SYNC2_PARTS
 
 /** Bytes of the keyed doc-id hash that names a document on the wire. */
 export const DOC_KEY_BYTES = 16

@@ -53,6 +53,10 @@ type Part = [tag: number, bytes: Uint8Array]
 
 export class DocPersistence {
   private batch = new UpdateBatch()
+  /** validated remote updates, stored verbatim with the next commit (no re-encoding of what they carry) */
+  private raw: Uint8Array[] = []
+  /** the update the next transaction with this origin applies (see `expectUpdate`) */
+  private incoming: { origin: unknown, update: Uint8Array } | null = null
   /** pending structs / delete set Yjs holds back, as last stored (or loaded) */
   private storedPending: Uint8Array | null = null
   private storedPendingDs: Uint8Array | null = null
@@ -121,12 +125,35 @@ export class DocPersistence {
     return this.known.size
   }
 
+  /**
+   * The next transaction with `origin` is `Y.applyUpdate(doc, update, origin)`:
+   * store `update` as it is instead of encoding the structs it adds again (on
+   * a joiner, that re-encode costs as much as the answer did on the sender).
+   * Whatever Yjs holds back of it as pending is inside those bytes too.
+   * Call `expectUpdate(undefined)` after the apply, whether it threw or not.
+   */
+  expectUpdate (origin: unknown, update?: Uint8Array): void {
+    this.incoming = update === undefined ? null : { origin, update }
+  }
+
   /** Record a finished transaction for the next commit (ignores our own load). True if there is something to store. */
   absorb (tr: Y.Transaction): boolean {
     if (tr.origin === this) return false
-    let changed = this.batch.absorbTransaction(tr)
     const store = this.doc.store
+    const incoming = this.incoming
     const pending = store.pendingStructs?.update ?? null
+    if (incoming !== null && tr.origin === incoming.origin) {
+      this.incoming = null
+      const pendingChanged = !sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
+      if (!UpdateBatch.changes(tr) && !pendingChanged) return false
+      // a copy: the bytes may be a view into a buffer the transport reuses
+      this.raw.push(incoming.update.slice())
+      // what Yjs holds back now is in stored chunks or in these bytes: nothing more to keep
+      this.storedPending = pending
+      this.storedPendingDs = store.pendingDs
+      return true
+    }
+    let changed = this.batch.absorbTransaction(tr)
     if (!sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)) {
       this.storedPending = pending
       this.storedPendingDs = store.pendingDs
@@ -140,7 +167,7 @@ export class DocPersistence {
 
   /** Anything absorbed but not yet committed? */
   get dirty (): boolean {
-    return !this.batch.empty || this.pendingDirty || this.queued !== null || this.inflight !== null
+    return !this.batch.empty || this.raw.length > 0 || this.pendingDirty || this.queued !== null || this.inflight !== null
   }
 
   /**
@@ -150,7 +177,7 @@ export class DocPersistence {
    */
   flush (): Promise<void> {
     if (this.queued !== null) return this.queued
-    if (this.batch.empty && !this.pendingDirty) {
+    if (this.batch.empty && this.raw.length === 0 && !this.pendingDirty) {
       // everything absorbed so far is in the running commit, or already stored
       return this.inflight ?? Promise.resolve()
     }
@@ -170,11 +197,13 @@ export class DocPersistence {
 
   private async commit (): Promise<void> {
     const batch = this.batch
+    const raw = this.raw
     const withPending = this.pendingDirty
-    if (batch.empty && !withPending) return
+    if (batch.empty && raw.length === 0 && !withPending) return
     this.batch = new UpdateBatch()
+    this.raw = []
     this.pendingDirty = false
-    const parts: Part[] = []
+    const parts: Part[] = raw.map(u => [TAG_V1, u])
     if (!batch.empty) parts.push([TAG_V1, batch.encode(this.doc)])
     if (withPending) {
       const store = this.doc.store
@@ -188,6 +217,7 @@ export class DocPersistence {
       // keep the changes for the next attempt; nothing was acknowledged
       batch.absorbBatch(this.batch)
       this.batch = batch
+      this.raw = raw.concat(this.raw)
       if (withPending) this.pendingDirty = true
       throw asStorageError(`commit failed for doc ${this.docKey}`, err)
     }

@@ -32,6 +32,8 @@ export class DocSession {
   readonly awarenessClients = new Set<number>()
   /** refusals already reported for this session (avoid DENIED storms) */
   deniedWrites = false
+  /** SYNC2_PARTs of the answer now arriving, applied so far */
+  partsApplied = 0
   /** the peer told us our writes are refused: do not expect ACKs */
   readOnlyRemote = false
 

@@ -38,6 +38,19 @@ export interface DocSyncEvents {
   denied: (peer: string, reason: number) => void
   /** something went wrong that the app may want to see (storage, oversize update) */
   error: (err: Error) => void
+  /**
+   * A big answer (a first sync of a large doc) is arriving in parts: after each
+   * part is applied, and once more with `partsLeft` 0 when the last is.
+   */
+  progress: (progress: DocSyncProgress) => void
+}
+
+export interface DocSyncProgress {
+  peer: string
+  /** parts of this answer applied so far */
+  parts: number
+  /** frames of it still to come, as the sender announced (0: complete) */
+  partsLeft: number
 }
 
 export interface WhenSyncedOptions {

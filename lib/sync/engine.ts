@@ -10,10 +10,10 @@ import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import { decodeFrame, encodeFrame, type DocFrame, type Frame } from '../protocol/codec.js'
 import {
-  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType, MIN_MAX_FRAME_BYTES, Sync1Flags
+  ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, Features, MessageType, MIN_MAX_FRAME_BYTES, OUR_FEATURES, Sync1Flags
 } from '../protocol/constants.js'
 import { docKeyHex } from '../protocol/doc-key.js'
-import { encodeUpdateV1, EMPTY_DELETES, UpdateBatch } from '../yjs/update-batch.js'
+import { encodeUpdateV1, EMPTY_DELETES, UpdateBatch, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import { TokenBucket } from '../security/token-bucket.js'
 import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
@@ -58,6 +58,8 @@ interface PeerState {
   readonly dirty: Set<DocSession>
   helloReceived: boolean
   maxFrameBytes: number
+  /** feature bits of the peer's HELLO (0 until it arrives) */
+  features: number
   closed: boolean
   readonly frameBucket: TokenBucket
   readonly byteBucket: TokenBucket
@@ -70,6 +72,18 @@ interface PeerState {
 
 /** a SYNC2 at least this big is written at once, before anything else is computed */
 const EAGER_SYNC2_BYTES = 64 * 1024
+
+/**
+ * An answer estimated above this goes to peers that accept parts as SYNC2_PARTs
+ * of about PART_BYTES each, so that no frame (and no update a receiver has to
+ * admit, 8 MiB by default) has to hold a whole big document. Smaller answers
+ * stay whole: measured on the B4 join (311 KB), parts of 64 KiB and up made
+ * the join slower, not faster (docs/BENCHMARKS.md).
+ */
+const SPLIT_ANSWER_BYTES = 4 * 1024 * 1024
+const PART_BYTES = 1024 * 1024
+/** room for a frame's own fields (version, type, doc key, seq, parts left, length) */
+const FRAME_OVERHEAD_BYTES = 64
 
 /** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
 const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
@@ -105,7 +119,7 @@ export class SyncEngine {
   /** told when a peer's sync session starts (true) or ends (false) */
   onPeer: ((peerId: string, up: boolean) => void) | undefined
   readonly counters: EngineCounters = {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, updatesForwarded: 0, sessionsResumed: 0, rejected: {}, ignored: {}
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, updatesForwarded: 0, sessionsResumed: 0, sync2PartsSent: 0, sync2PartsApplied: 0, rejected: {}, ignored: {}
   }
 
   constructor (opts: SyncEngineOptions = {}) {
@@ -302,6 +316,7 @@ export class SyncEngine {
       dirty: new Set(),
       helloReceived: false,
       maxFrameBytes: MIN_MAX_FRAME_BYTES,
+      features: 0,
       closed: false,
       frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
       byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.maxFrameBytes)),
@@ -312,7 +327,7 @@ export class SyncEngine {
     peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.peers.set(peerId, peer)
     this.counters.peersConnected = this.peers.size
-    this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: 0, epoch: this.epoch })
+    this.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.maxFrameBytes, features: OUR_FEATURES, epoch: this.epoch })
     // The side that opened the link speaks first: a peer we remember nothing of
     // gets our SYNC1s right behind our HELLO (its HELLO could only tell us to
     // resume sessions we do not have), which saves the HELLO round trip on a join.
@@ -409,15 +424,16 @@ export class SyncEngine {
     }
   }
 
-  private send (peer: PeerState, frame: Frame): void {
-    if (peer.closed) return
+  /** Frame and send; false if the peer is gone or the frame exceeds its limit. */
+  private send (peer: PeerState, frame: Frame): boolean {
+    if (peer.closed) return false
     const body = encodeFrame(frame)
     if (body.length > peer.maxFrameBytes && frame.type !== MessageType.HELLO) {
-      // TODO(protocol v2): split large updates across frames
+      // SYNC2 answers are split (SYNC2_PART); one UPDATE or struct this big is not
       const err = new Error(`frame of ${body.length} bytes exceeds peer ${peer.id}'s limit of ${peer.maxFrameBytes}`)
       log.error('%s', err.message)
       if ('docKey' in frame) this.docs.get(docKeyHex(frame.docKey))?.emit('error', [err])
-      return
+      return false
     }
     this.counters.framesOut++
     this.counters.bytesOut += body.length
@@ -425,9 +441,11 @@ export class SyncEngine {
     try {
       peer.link.send(body)
       if (peer.link.flush !== undefined) this.unflushed.add(peer)
+      return true
     } catch (err) {
       log.error('send to %s failed: %e', peer.id, err)
       this.removePeer(peer)
+      return false
     }
   }
 
@@ -509,6 +527,7 @@ export class SyncEngine {
         clearTimeout(peer.helloTimer)
         peer.helloTimer = undefined
         peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.maxFrameBytes)
+        peer.features = frame.features
         peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
         // Offer after the frames that came with the HELLO: a joiner's SYNC1s
         // often do, and answering them first puts the SYNC2 on the wire before
@@ -547,13 +566,14 @@ export class SyncEngine {
     if (doc === undefined || this.access(peer.id, doc) === Access.NONE) {
       // unknown and forbidden look the same from outside
       if (frame.type === MessageType.SYNC1) this.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
-      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2) this.count('unavailable')
+      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.count('unavailable')
       return
     }
     switch (frame.type) {
       case MessageType.SYNC1: return this.onSync1(peer, doc, frame.flags, frame.stateVector, frame.dsDigest)
       case MessageType.SYNC2:
       case MessageType.UPDATE: return this.onUpdate(peer, doc, frame.type, frame.seq, frame.update)
+      case MessageType.SYNC2_PART: return this.onUpdate(peer, doc, frame.type, frame.seq, frame.update, frame.partsLeft)
       case MessageType.ACK: {
         const s = peer.sessions.get(keyHex)
         if (s === undefined) return
@@ -685,6 +705,42 @@ export class SyncEngine {
     })
   }
 
+  /**
+   * The SYNC2 answer to a state vector. A big one goes to a peer that accepts
+   * parts as SYNC2_PARTs ended by the SYNC2, each written at once: the peer
+   * validates and applies the first while we encode the next, and no single
+   * frame has to hold a whole document.
+   */
+  private answer (peer: PeerState, doc: DocSync, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
+    if ((peer.features & Features.SYNC2_PARTS) === 0) {
+      this.sendAnswerPart(peer, doc, s, encodeUpdateV1(doc.doc, since, deletes), 0)
+      return
+    }
+    const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
+    const partBytes = Math.min(PART_BYTES, limitBytes)
+    const parts = new UpdateParts(doc.doc, since, deletes, { firstBytes: partBytes, maxBytes: partBytes, limitBytes })
+    if (parts.estimate <= SPLIT_ANSWER_BYTES) {
+      this.sendAnswerPart(peer, doc, s, encodeUpdateV1(doc.doc, since, deletes), 0)
+      return
+    }
+    for (let update = parts.next(); update !== undefined; update = parts.next()) {
+      if (!this.sendAnswerPart(peer, doc, s, update, parts.left)) return
+    }
+  }
+
+  /** One frame of an answer (`partsLeft` 0: the SYNC2 that ends it). False if it could not be sent. */
+  private sendAnswerPart (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array, partsLeft: number): boolean {
+    s.sentSeq++
+    this.counters.updatesSent++
+    if (partsLeft > 0) this.counters.sync2PartsSent++
+    const sent = partsLeft === 0
+      ? this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq: s.sentSeq, update })
+      : this.send(peer, { type: MessageType.SYNC2_PART, docKey: doc.key, seq: s.sentSeq, partsLeft, update })
+    // a whole document (or a part of one) for a joiner: on the wire now, before anything else is computed
+    if (sent && (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES)) this.flushLink(peer)
+    return sent
+  }
+
   private onSync1 (peer: PeerState, doc: DocSync, flags: number, sv: Uint8Array, digest: Uint8Array): void {
     let since: Map<number, number>
     try {
@@ -707,12 +763,7 @@ export class SyncEngine {
     // A peer with an empty state vector holds no structs, so it has deleted
     // nothing: it needs our whole delete set, and comparing digests is wasted work.
     const deletes = since.size > 0 && equalBytes(docDsDigest(doc), digest) ? EMPTY_DELETES : docDeleteRanges(doc)
-    const update = encodeUpdateV1(doc.doc, since, deletes)
-    s.sentSeq++
-    this.counters.updatesSent++
-    this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq: s.sentSeq, update })
-    // a whole document for a joiner: on the wire now, before our own SYNC1 is computed
-    if (update.length >= EAGER_SYNC2_BYTES) this.flushLink(peer)
+    this.answer(peer, doc, s, since, deletes)
     if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
     if (joined) {
       const clients = [...doc.awareness.getStates().keys()]
@@ -723,7 +774,7 @@ export class SyncEngine {
     doc.changed()
   }
 
-  private onUpdate (peer: PeerState, doc: DocSync, type: number, seq: number, update: Uint8Array): void {
+  private onUpdate (peer: PeerState, doc: DocSync, type: number, seq: number, update: Uint8Array, partsLeft = 0): void {
     const s = peer.sessions.get(doc.keyHex)
     if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
       // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
@@ -749,6 +800,7 @@ export class SyncEngine {
     const store = doc.doc.store
     const pendingBefore = store.pendingStructs !== null || store.pendingDs !== null
     doc.releasing = pendingBefore
+    doc.persistence?.expectUpdate(s.origin, admitted.bytes)
     try {
       Y.applyUpdate(doc.doc, admitted.bytes, s.origin)
     } catch (err) {
@@ -757,9 +809,18 @@ export class SyncEngine {
       return
     } finally {
       doc.releasing = false
+      doc.persistence?.expectUpdate(undefined)
     }
     this.capPending(doc)
     this.counters.updatesApplied++
+    if (type === MessageType.SYNC2_PART) {
+      this.counters.sync2PartsApplied++
+      s.partsApplied++
+      doc.emit('progress', [{ peer: peer.id, parts: s.partsApplied, partsLeft }])
+    } else if (type === MessageType.SYNC2 && s.partsApplied > 0) {
+      doc.emit('progress', [{ peer: peer.id, parts: s.partsApplied + 1, partsLeft: 0 }])
+      s.partsApplied = 0
+    }
     if (type === MessageType.SYNC2) {
       s.noteSync2Seq(seq)
       s.gotSync2 = true
@@ -773,7 +834,9 @@ export class SyncEngine {
       s.resyncInFlight = true
       this.sendSync1(peer, doc, s, 0)
     }
-    this.scheduleAck(peer, doc, s)
+    // the parts of an answer are acknowledged (and so stored) with the SYNC2
+    // that ends it: a commit between parts would only delay the next one
+    if (type !== MessageType.SYNC2_PART) this.scheduleAck(peer, doc, s)
     doc.changed()
   }
 
@@ -872,7 +935,7 @@ export class SyncEngine {
 }
 
 /** frames that make a serving node open a doc it does not have open */
-const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.UPDATE])
+const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.SYNC2_PART, MessageType.UPDATE])
 const MAX_CLOSED_FINGERPRINTS = 200_000
 
 const frameNames = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]))

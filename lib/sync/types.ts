@@ -71,6 +71,9 @@ export interface EngineCounters {
   peersConnected: number
   /** doc sessions resumed on reconnect without any SYNC exchange (nothing had changed) */
   sessionsResumed: number
+  /** SYNC2_PART frames sent and applied: answers too big for one frame, sent in parts */
+  sync2PartsSent: number
+  sync2PartsApplied: number
   /** violations and refusals, by reason name (e.g. `malformed_update`) */
   rejected: Record<string, number>
   /** benign races that were dropped, by name (`stale_ack`, `out_of_session`) */

@@ -28,6 +28,13 @@ export class UpdateBatch {
     return this.txns === 0
   }
 
+  /** Did this transaction add structs or delete anything? */
+  static changes (tr: Y.Transaction): boolean {
+    for (const [client, clock] of tr.afterState) if (clock > (tr.beforeState.get(client) ?? 0)) return true
+    for (const items of tr.deleteSet.clients.values()) if (items.length > 0) return true
+    return false
+  }
+
   /** Record one finished transaction. Returns false if it changed nothing. */
   absorbTransaction (tr: Y.Transaction): boolean {
     let changed = false
@@ -113,6 +120,135 @@ function writeStructsSince (encoder: Y.UpdateEncoderV1, doc: Y.Doc, since: Map<n
     first.write(encoder, clock - first.id.clock)
     for (let i = startIdx + 1; i < structs.length; i++) structs[i].write(encoder, 0)
   }
+}
+
+/**
+ * A diff against a remote state vector (what `encodeUpdateV1(doc, since,
+ * deletes)` encodes), cut into parts that are each a valid V1 update: the
+ * structs of every client are split at struct boundaries, in proportion to an
+ * estimate of their encoded size, so part k holds roughly the k-th slice of
+ * every client's history (usually causal order: few structs wait for a later
+ * part). The delete set goes with the last part, when the items it names are
+ * all there. Parts grow from `firstBytes` (the receiver starts on the first
+ * while the rest is encoded) by doubling, up to `maxBytes`.
+ *
+ * Encode the parts one at a time with `next()`, without changing the doc in
+ * between; a part that comes out larger than `limitBytes` is cut in two and
+ * encoded again.
+ */
+export class UpdateParts {
+  private readonly queue: Slice[]
+  private readonly clients: Map<number, Array<Y.Item | Y.GC>>
+  /** estimated bytes of the whole diff */
+  readonly estimate: number
+
+  private readonly limitBytes: number
+
+  constructor (doc: Y.Doc, since: Map<number, number>, private readonly deletes: DeleteRanges, opts: { firstBytes: number, maxBytes: number, limitBytes: number }) {
+    this.clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
+    this.limitBytes = opts.limitBytes
+    // per client: the structs beyond `since`, with their cumulative estimated size
+    const runs: Array<{ client: number, start: number, offset: number, costs: Float64Array, total: number }> = []
+    let estimate = 0
+    this.clients.forEach((structs, client) => {
+      const last = structs[structs.length - 1]
+      const clock = Math.max(since.get(client) ?? 0, structs[0].id.clock)
+      if (last.id.clock + last.length <= clock) return
+      const start = Y.findIndexSS(structs, clock)
+      const costs = new Float64Array(structs.length - start)
+      let total = 0
+      for (let i = start; i < structs.length; i++) total = costs[i - start] = total + structCost(structs[i])
+      runs.push({ client, start, offset: clock - structs[start].id.clock, costs, total })
+      estimate += total
+    })
+    this.estimate = estimate
+    // where each part ends, as a fraction of the whole: budgets of firstBytes, 2 x firstBytes, ... up to maxBytes
+    const ends: number[] = []
+    for (let sum = 0, b = opts.firstBytes; sum < estimate; b = Math.min(b * 2, opts.maxBytes)) {
+      sum += b
+      ends.push(Math.min(1, sum / estimate))
+    }
+    if (ends.length === 0) ends.push(1)
+    const queue: Slice[] = ends.map(() => [])
+    for (const r of runs) {
+      // struct i goes to the first part whose end covers its cumulative cost (the last part takes the rest)
+      let from = 0
+      for (let k = 0; k < ends.length; k++) {
+        let to = r.costs.length
+        if (k < ends.length - 1) {
+          const limit = ends[k] * r.total
+          for (to = from; to < r.costs.length && r.costs[to] <= limit;) to++
+        }
+        if (to > from) queue[k].push({ client: r.client, from: r.start + from, offset: from === 0 ? r.offset : 0, to: r.start + to })
+        from = to
+      }
+    }
+    // a part can come out empty (one struct held most of a client's size): skip it, but keep a last one for the delete set
+    this.queue = queue.filter(slice => slice.length > 0)
+    if (this.queue.length === 0) this.queue.push([])
+  }
+
+  /** parts not yet encoded (a part that has to be cut in two counts once more) */
+  get left (): number {
+    return this.queue.length
+  }
+
+  /** The next part, or undefined after the last (the one with the delete set). */
+  next (): Uint8Array | undefined {
+    for (;;) {
+      const slice = this.queue.shift()
+      if (slice === undefined) return undefined
+      const last = this.queue.length === 0
+      const encoder = new Y.UpdateEncoderV1()
+      writeSlice(encoder, this.clients, slice)
+      writeDeleteRanges(encoder, last ? this.deletes : EMPTY_DELETES)
+      const update = encoder.toUint8Array()
+      const halves = update.length > this.limitBytes ? cutInTwo(slice) : undefined
+      if (halves === undefined) return update
+      this.queue.unshift(...halves)
+    }
+  }
+}
+
+/** per client, structs [from, to) of its struct array, the first one from `offset` into it */
+type Slice = Array<{ client: number, from: number, offset: number, to: number }>
+
+/** A rough size of a struct in V1: ids and info, plus its content. Only proportions matter. */
+function structCost (s: Y.Item | Y.GC): number {
+  if (!(s instanceof Y.Item)) return 4
+  const c = s.content
+  if (c instanceof Y.ContentString) return 12 + c.str.length
+  if (c instanceof Y.ContentDeleted) return 12
+  if (c instanceof Y.ContentBinary) return 12 + c.content.length
+  return 12 + 16 * c.getLength()
+}
+
+function writeSlice (encoder: Y.UpdateEncoderV1, clients: Map<number, Array<Y.Item | Y.GC>>, slice: Slice): void {
+  // same order as Yjs: higher client ids first
+  const runs = [...slice].sort((a, b) => b.client - a.client)
+  encoding.writeVarUint(encoder.restEncoder, runs.length)
+  for (const { client, from, offset, to } of runs) {
+    const structs = clients.get(client)!
+    encoding.writeVarUint(encoder.restEncoder, to - from)
+    encoder.writeClient(client)
+    encoding.writeVarUint(encoder.restEncoder, structs[from].id.clock + offset)
+    structs[from].write(encoder, offset)
+    for (let i = from + 1; i < to; i++) structs[i].write(encoder, 0)
+  }
+}
+
+/** Split a slice that encoded too large; undefined if it is a single struct (it cannot be cut). */
+function cutInTwo (slice: Slice): [Slice, Slice] | undefined {
+  const count = slice.reduce((n, r) => n + r.to - r.from, 0)
+  if (count <= 1) return undefined
+  if (slice.length > 1) {
+    // several clients: half of them each way (clients stay whole, so order within each is kept)
+    const mid = Math.ceil(slice.length / 2)
+    return [slice.slice(0, mid), slice.slice(mid)]
+  }
+  const r = slice[0]
+  const mid = r.from + Math.ceil((r.to - r.from) / 2)
+  return [[{ ...r, to: mid }], [{ client: r.client, from: mid, offset: 0, to: r.to }]]
 }
 
 function writeDeleteRanges (encoder: Y.UpdateEncoderV1, deletes: DeleteRanges): void {
