@@ -4,8 +4,13 @@
  * their own preset from `meshdoc/browser` (the `browser` export condition of
  * `meshdoc` points there too).
  */
+import { createHash } from 'node:crypto'
 import { nodeLibp2pPreset } from '../adapters/libp2p/create-libp2p.js'
 import { startMeshNode, type MeshNode, type MeshNodeOptions } from './mesh-node.js'
+import { useSha256 } from './sync/sha256.js'
+
+// native SHA-256 for digests and fingerprints (same bytes as the portable one, far less cold-start cost)
+useSha256((data) => createHash('sha256').update(data).digest())
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {

@@ -18,6 +18,8 @@ import { SyncEngine } from '../lib/sync/engine.js'
 import { deleteSetDigest, EMPTY_DS_DIGEST } from '../lib/sync/fingerprint.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { sha256 } from '@noble/hashes/sha2.js'
+import * as prng from 'lib0/prng'
+import { useSha256 } from '../lib/sync/sha256.js'
 
 const DOC_ID = 'notes/session-start'
 const KEY = docKeyFor(DOC_ID)
@@ -163,5 +165,18 @@ describe('session start', () => {
     assert.deepEqual(deleteSetDigest(doc), EMPTY_DS_DIGEST, 'inserts alone delete nothing')
     doc.getText('t').delete(0, 1)
     assert.notDeepEqual(deleteSetDigest(doc), EMPTY_DS_DIGEST)
+  })
+
+  it('the Node entry hashes digests with node:crypto, and gets the portable bytes', async () => {
+    await import('../lib/index.js')
+    const installed = useSha256(sha256)
+    try {
+      assert.notEqual(installed, sha256, 'lib/node.ts should install the native SHA-256')
+      const gen = prng.create(11)
+      for (const len of [0, 1, 55, 64, 10_586, 200_000]) {
+        const data = prng.uint8Array(gen, len)
+        assert.deepEqual(Uint8Array.from(installed(data)), sha256(data), `${len} bytes`)
+      }
+    } finally { useSha256(installed) }
   })
 })

@@ -84,4 +84,54 @@ describe('batch encoding without an update listener', () => {
     Y.applyUpdate(remote, diff)
     assert.equal(content(remote), content(src))
   })
+
+  /** every kind of struct and content, several writers, some of them offline for a while */
+  function richDoc (seed: number): { doc: Y.Doc, old: Y.Doc } {
+    const gen = prng.create(seed)
+    const writers = [1, 2, 3].map(id => { const d = new Y.Doc(); d.clientID = seed * 100 + id; return d })
+    const old = new Y.Doc()
+    const strings = ['a', 'hello ', 'é', '€uro', '😀🎉', 'x'.repeat(1500), '日本語のテキスト'.repeat(200)]
+    for (let round = 0; round < 40; round++) {
+      for (const d of writers) {
+        d.transact(() => {
+          const text = d.getText('t')
+          const op = prng.int32(gen, 0, 9)
+          if (op <= 3) text.insert(prng.int32(gen, 0, text.length), prng.oneOf(gen, strings))
+          else if (op === 4 && text.length > 2) text.delete(prng.int32(gen, 0, text.length - 2), prng.int32(gen, 1, 2))
+          else if (op === 5) text.format(0, Math.min(3, text.length), { bold: prng.bool(gen) })
+          else if (op === 6) text.insertEmbed(0, { image: prng.word(gen, 1, 5) })
+          else if (op === 7) d.getMap('m').set(prng.word(gen, 1, 2), prng.bool(gen) ? new Y.Map() : prng.oneOf(gen, strings))
+          else if (op === 8) d.getArray('a').insert(0, [new Uint8Array([1, 2, 3]), prng.int32(gen, 0, 99), new Y.Text('nested')])
+          else d.getXmlFragment('x').insert(0, [new Y.XmlElement('p')])
+        })
+      }
+      if (prng.bool(gen)) {
+        const a = writers[prng.int32(gen, 0, 2)]
+        const b = writers[prng.int32(gen, 0, 2)]
+        Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+      }
+      if (round === 20) {
+        // an append the old replica sees, then one it does not: Yjs merges the two
+        // into one struct, so the diff starts in the middle of it (an offset)
+        const t0 = writers[0].getText('t')
+        t0.insert(t0.length, 'seen-')
+        for (const d of writers) Y.applyUpdate(old, Y.encodeStateAsUpdate(d))
+        t0.insert(t0.length, 'unseen')
+      }
+    }
+    const doc = writers[0]
+    for (const d of writers.slice(1)) Y.applyUpdate(doc, Y.encodeStateAsUpdate(d))
+    return { doc, old }
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it(`encodes byte for byte what Yjs encodes, whole and as a diff (seed ${seed})`, () => {
+      const { doc, old } = richDoc(seed)
+      const ds = deleteRangesOf(doc)
+      assert.deepEqual(encodeUpdateV1(doc, new Map(), ds), Y.encodeStateAsUpdate(doc), `seed ${seed}: whole state`)
+      // against an old state vector: structs are written from the middle of a run (an offset)
+      const sv = Y.encodeStateVector(old)
+      assert.deepEqual(encodeUpdateV1(doc, Y.decodeStateVector(sv), ds), Y.encodeStateAsUpdate(doc, sv), `seed ${seed}: diff bytes`)
+    })
+  }
 })

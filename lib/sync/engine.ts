@@ -706,23 +706,22 @@ export class SyncEngine {
   }
 
   /**
-   * The SYNC2 answer to a state vector. A big one goes to a peer that accepts
-   * parts as SYNC2_PARTs ended by the SYNC2, each written at once: the peer
-   * validates and applies the first while we encode the next, and no single
-   * frame has to hold a whole document.
+   * The SYNC2 answer to a state vector. One above SPLIT_ANSWER_BYTES goes to a
+   * peer that accepts parts as SYNC2_PARTs ended by the SYNC2, each written at
+   * once, so that no single frame (or update the peer must admit) has to hold
+   * a whole document.
    */
   private answer (peer: PeerState, doc: DocSync, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
-    if ((peer.features & Features.SYNC2_PARTS) === 0) {
-      this.sendAnswerPart(peer, doc, s, encodeUpdateV1(doc.doc, since, deletes), 0)
+    // Nearly every answer is small: encode it whole, and plan parts only when it
+    // turns out big (encoding a big one twice costs less than planning every one).
+    const whole = encodeUpdateV1(doc.doc, since, deletes)
+    const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
+    if ((peer.features & Features.SYNC2_PARTS) === 0 || whole.length <= Math.min(SPLIT_ANSWER_BYTES, limitBytes)) {
+      this.sendAnswerPart(peer, doc, s, whole, 0)
       return
     }
-    const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
     const partBytes = Math.min(PART_BYTES, limitBytes)
     const parts = new UpdateParts(doc.doc, since, deletes, { firstBytes: partBytes, maxBytes: partBytes, limitBytes })
-    if (parts.estimate <= SPLIT_ANSWER_BYTES) {
-      this.sendAnswerPart(peer, doc, s, encodeUpdateV1(doc.doc, since, deletes), 0)
-      return
-    }
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendAnswerPart(peer, doc, s, update, parts.left)) return
     }

@@ -7,7 +7,7 @@
  * All cost O(delete set), so they are never computed per keystroke.
  */
 import * as Y from 'yjs'
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from './sha256.js'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
 import { deleteRangesOf, encodeDeleteRanges, type DeleteRanges } from '../yjs/update-batch.js'
 import type { DocSync } from './doc-sync.js'

@@ -3,7 +3,7 @@
  * changed, not what is held: per peer incarnation (its HELLO epoch), the
  * fingerprint of each doc's state that the peer acknowledged as stored.
  */
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from './sha256.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 
 interface Remembered {

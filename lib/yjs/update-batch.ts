@@ -117,8 +117,64 @@ function writeStructsSince (encoder: Y.UpdateEncoderV1, doc: Y.Doc, since: Map<n
     encoder.writeClient(client)
     encoding.writeVarUint(encoder.restEncoder, clock)
     const first = structs[startIdx]
-    first.write(encoder, clock - first.id.clock)
-    for (let i = startIdx + 1; i < structs.length; i++) structs[i].write(encoder, 0)
+    writeStruct(encoder, first, clock - first.id.clock)
+    for (let i = startIdx + 1; i < structs.length; i++) writeStruct(encoder, structs[i], 0)
+  }
+}
+
+const utf8 = new TextEncoder()
+/** scratch for short strings: encoded here, then copied in one go */
+const strScratch = new Uint8Array(3 * 1024)
+
+/**
+ * `struct.write(encoder, offset)`, byte for byte, with a flat path for the
+ * structs text is made of: a string or deleted item with an origin. Yjs'
+ * general path goes Item#write -> content.write -> encoder method -> lib0 per
+ * field, which is what a cold process pays for on every struct of a big answer
+ * (`test/update-batch.spec.ts` compares the bytes with Yjs' own).
+ */
+function writeStruct (encoder: Y.UpdateEncoderV1, s: Y.Item | Y.GC, offset: number): void {
+  if (s.constructor === Y.Item) {
+    const item = s as Y.Item
+    const content = item.content
+    const isString = content.constructor === Y.ContentString
+    const origin = item.origin
+    const right = item.rightOrigin
+    if ((isString || content.constructor === Y.ContentDeleted) && (offset > 0 || origin !== null || right !== null)) {
+      const e = encoder.restEncoder
+      // info: content ref (4 string, 1 deleted), then origin / right origin / parentSub bits
+      encoding.writeUint8(e, (isString ? 4 : 1) | (offset > 0 || origin !== null ? 0x80 : 0) | (right !== null ? 0x40 : 0) | (item.parentSub !== null ? 0x20 : 0))
+      if (offset > 0) {
+        encoding.writeVarUint(e, item.id.client)
+        encoding.writeVarUint(e, item.id.clock + offset - 1)
+      } else if (origin !== null) {
+        encoding.writeVarUint(e, origin.client)
+        encoding.writeVarUint(e, origin.clock)
+      }
+      if (right !== null) {
+        encoding.writeVarUint(e, right.client)
+        encoding.writeVarUint(e, right.clock)
+      }
+      if (isString) {
+        const str = (content as Y.ContentString).str
+        writeVarString(e, offset === 0 ? str : str.slice(offset))
+      } else {
+        encoding.writeVarUint(e, (content as Y.ContentDeleted).len - offset)
+      }
+      return
+    }
+  }
+  s.write(encoder, offset)
+}
+
+/** lib0's writeVarString (UTF-8 length, then the bytes), copying short strings in one go instead of byte by byte */
+function writeVarString (e: encoding.Encoder, str: string): void {
+  if (str.length * 3 <= strScratch.length) {
+    const written = utf8.encodeInto(str, strScratch).written
+    encoding.writeVarUint(e, written)
+    encoding.writeUint8Array(e, strScratch.subarray(0, written))
+  } else {
+    encoding.writeVarUint8Array(e, utf8.encode(str))
   }
 }
 
@@ -232,8 +288,8 @@ function writeSlice (encoder: Y.UpdateEncoderV1, clients: Map<number, Array<Y.It
     encoding.writeVarUint(encoder.restEncoder, to - from)
     encoder.writeClient(client)
     encoding.writeVarUint(encoder.restEncoder, structs[from].id.clock + offset)
-    structs[from].write(encoder, offset)
-    for (let i = from + 1; i < to; i++) structs[i].write(encoder, 0)
+    writeStruct(encoder, structs[from], offset)
+    for (let i = from + 1; i < to; i++) writeStruct(encoder, structs[i], 0)
   }
 }
 
