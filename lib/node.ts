@@ -10,7 +10,10 @@ import { startMeshNode, type MeshNode, type MeshNodeOptions } from './mesh-node.
 import { useSha256 } from './sync/sha256.js'
 
 // native SHA-256 for digests and fingerprints (same bytes as the portable one, far less cold-start cost)
-useSha256((data) => createHash('sha256').update(data).digest())
+useSha256((data) => {
+  const d = createHash('sha256').update(data).digest()
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
+})
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {

@@ -10,36 +10,25 @@ import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { Features, MessageType } from '../lib/protocol/constants.js'
+import { Access } from '../lib/policy/types.js'
 import { deleteRangesOf, encodeDeleteRanges, UpdateParts } from '../lib/yjs/update-batch.js'
 import { attach, settle, target, type Target } from './helpers/hostile-peer.js'
 import { NodePool } from './helpers/mesh-nodes.js'
+import { randomTransaction } from './helpers/random-edits.js'
 import type { DocSyncProgress } from '../lib/index.js'
 
-function randomEdits (doc: Y.Doc, gen: prng.PRNG, n: number): void {
-  const text = doc.getText('t')
-  const map = doc.getMap('m')
-  const arr = doc.getArray('a')
-  for (let i = 0; i < n; i++) {
-    const op = prng.int32(gen, 0, 5)
-    if (op <= 1) text.insert(prng.int32(gen, 0, text.length), prng.word(gen, 1, 12))
-    else if (op === 2 && text.length > 0) text.delete(prng.int32(gen, 0, text.length - 1), prng.int32(gen, 1, 3))
-    else if (op === 3) map.set(prng.word(gen, 1, 2), prng.word(gen, 0, 20))
-    else if (op === 4) arr.insert(prng.int32(gen, 0, arr.length), [prng.int32(gen, 0, 9), prng.word(gen, 0, 4)])
-    else if (arr.length > 0) arr.delete(prng.int32(gen, 0, arr.length - 1), 1)
-  }
-}
-
 /** everything a reader sees (map keys sorted: their order follows integration order, not content) */
-const content = (d: Y.Doc): string => JSON.stringify([d.getText('t').toString(), Object.entries(d.getMap('m').toJSON()).sort(), d.getArray('a').toJSON()])
+const content = (d: Y.Doc): string => JSON.stringify([d.getText('body').toString(), Object.entries(d.getMap('meta').toJSON()).sort(), d.getArray('list').toJSON()])
 const dsOf = (d: Y.Doc): string => Buffer.from(encodeDeleteRanges(deleteRangesOf(d))).toString('hex')
 
 /** Three writers editing concurrently and merging now and then; `old` stops merging halfway. */
 function concurrentDocs (seed: number): { src: Y.Doc, old: Y.Doc } {
   const gen = prng.create(seed)
+  const rand = (): number => prng.real53(gen)
   const docs = [1, 2, 3].map(id => { const d = new Y.Doc(); d.clientID = seed * 10 + id; return d })
   const old = new Y.Doc()
   for (let round = 0; round < 30; round++) {
-    for (const d of docs) for (let t = prng.int32(gen, 1, 6); t > 0; t--) d.transact(() => { randomEdits(d, gen, prng.int32(gen, 1, 4)) })
+    for (const d of docs) for (let t = prng.int32(gen, 1, 6); t > 0; t--) randomTransaction(d, rand, `w${d.clientID}`)
     if (prng.bool(gen)) {
       const a = docs[prng.int32(gen, 0, 2)]
       const b = docs[prng.int32(gen, 0, 2)]
@@ -95,6 +84,24 @@ describe('SYNC2 answers in parts', () => {
       const dst = new Y.Doc()
       for (const u of parts) Y.applyUpdate(dst, u)
       assert.equal(dst.getText('t').toString(), text.toString())
+    })
+
+    it('values (map entries, array elements) are cut by their size too', () => {
+      const doc = new Y.Doc()
+      const map = doc.getMap('readings')
+      const arr = doc.getArray('log')
+      for (let i = 0; i < 200; i++) {
+        map.set(`sensor-${i}`, { values: 'v'.repeat(20_000), at: i })
+        arr.push([{ blob: 'b'.repeat(5_000) }, new Uint8Array(3_000)])
+      }
+      const limitBytes = 128 * 1024
+      const parts = allParts(new UpdateParts(doc, new Map(), deleteRangesOf(doc), { firstBytes: 64 * 1024, maxBytes: 64 * 1024, limitBytes }))
+      assert.ok(parts.length >= 40, `${parts.length} parts for ${parts.reduce((n, u) => n + u.length, 0)} B`)
+      for (const u of parts) assert.ok(u.length <= limitBytes, `a part of ${u.length} B over the ${limitBytes} B limit`)
+      const dst = new Y.Doc()
+      for (const u of parts) Y.applyUpdate(dst, u)
+      assert.deepEqual(dst.getMap('readings').toJSON(), map.toJSON())
+      assert.equal(dst.getArray('log').length, arr.length)
     })
 
     it('a single struct bigger than the limit comes out whole (the engine refuses to send it)', () => {
@@ -190,6 +197,82 @@ describe('SYNC2 answers in parts', () => {
         assert.ok(a.closed)
         assert.equal(t.doc.getText('t').toString(), 'kept')
         assert.equal(t.engine.counters.sync2PartsApplied, 0)
+      } finally { t.close() }
+    })
+
+    /** an engine whose doc `peer` answers by hand: HELLO with SYNC2_PARTS, then our SYNC1 to it */
+    const answering = async (docId: string, opts: Parameters<typeof target>[1] = {}): Promise<{ t: Target, a: ReturnType<typeof attach>, sync1s: () => number, acks: () => number[] }> => {
+      const t = target(docId, opts)
+      const a = attach(t, 'peer')
+      a.send(helloWith(Features.SYNC2_PARTS))
+      a.send({ type: MessageType.SYNC1, docKey: t.sync.key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+      await settle()
+      return {
+        t,
+        a,
+        sync1s: () => a.received.filter(f => f.type === MessageType.SYNC1).length,
+        acks: () => a.received.flatMap(f => f.type === MessageType.ACK ? [f.seq] : [])
+      }
+    }
+    const textUpdates = (): Uint8Array[] => {
+      const src = new Y.Doc()
+      const out: Uint8Array[] = []
+      src.on('update', (u: Uint8Array) => { out.push(u) })
+      for (const w of ['one ', 'two ', 'three']) src.getText('t').insert(src.getText('t').length, w)
+      return out
+    }
+
+    it('an answer with a part missing is not taken as whole: it is asked for again', async () => {
+      const { t, a, sync1s } = await answering('gap')
+      try {
+        const [u1, u2, u3] = textUpdates()
+        const before = sync1s()
+        a.send({ type: MessageType.SYNC2_PART, docKey: t.sync.key, seq: 1, partsLeft: 2, update: u1 })
+        // seq 2 never comes
+        a.send({ type: MessageType.SYNC2, docKey: t.sync.key, seq: 3, update: u3 })
+        await settle()
+        const s = t.sync.sessions.get('peer')!
+        assert.equal(s.gotSync2, false)
+        assert.equal(t.engine.counters.ignored.incomplete_answer, 1)
+        assert.equal(sync1s(), before + 1, 'one SYNC1 asks for the answer again')
+        a.send({ type: MessageType.SYNC2, docKey: t.sync.key, seq: 4, update: Y.mergeUpdates([u1, u2, u3]) })
+        await settle()
+        assert.equal(s.gotSync2, true)
+        assert.equal(t.doc.getText('t').toString(), 'one two three')
+      } finally { t.close() }
+    })
+
+    it('parts from a peer whose writes are refused are dropped, and counted', async () => {
+      const { t, a } = await answering('read-only', { policy: (peer) => peer === 'peer' ? Access.READ : Access.WRITE })
+      try {
+        const [u1] = textUpdates()
+        a.send({ type: MessageType.SYNC2_PART, docKey: t.sync.key, seq: 1, partsLeft: 1, update: u1 })
+        await settle()
+        assert.equal(t.doc.getText('t').toString(), '')
+        assert.equal(t.engine.counters.rejected.forbidden, 1)
+        assert.equal(t.engine.counters.sync2PartsApplied, 0)
+        assert.ok(a.received.some(f => f.type === MessageType.DENIED), 'the peer is told its writes are refused')
+      } finally { t.close() }
+    })
+
+    it('parts are acknowledged with the SYNC2, and a part waiting for a later one asks for nothing', async () => {
+      const { t, a, sync1s, acks } = await answering('acks')
+      try {
+        const [u1, u2, u3] = textUpdates()
+        const before = sync1s()
+        // the second part first: its structs wait (pending) for the first
+        a.send({ type: MessageType.SYNC2_PART, docKey: t.sync.key, seq: 1, partsLeft: 2, update: u2 })
+        await settle()
+        assert.ok(t.doc.store.pendingStructs !== null, 'the test needs pending structs')
+        assert.equal(sync1s(), before, 'a part does not ask for missing dependencies')
+        a.send({ type: MessageType.SYNC2_PART, docKey: t.sync.key, seq: 2, partsLeft: 1, update: u1 })
+        await settle()
+        assert.deepEqual(acks(), [], 'no ACK for parts alone')
+        a.send({ type: MessageType.SYNC2, docKey: t.sync.key, seq: 3, update: u3 })
+        await settle()
+        assert.equal(t.doc.getText('t').toString(), 'one two three')
+        assert.deepEqual(acks(), [3], 'one ACK, for the SYNC2')
+        assert.equal(t.sync.sessions.get('peer')!.gotSync2, true)
       } finally { t.close() }
     })
 

@@ -261,6 +261,26 @@ describe('DocPersistence', () => {
       assert.equal(back.getText('t').toString(), 'hello world')
     })
 
+    it('an apply that threw part-way is stored from the struct store, not as its bytes', async () => {
+      const mem = new MemoryStorageAdapter()
+      const { doc, p } = await open(mem)
+      // stand-in for an update Yjs integrated in part before throwing: the
+      // transaction carries what it did integrate, the bytes would not load again
+      const unloadable = Uint8Array.of(1, 1, 200, 1, 0, 255, 255, 255, 7)
+      const partial = new Y.Doc()
+      partial.getText('t').insert(0, 'what got in')
+      p.expectUpdate(peer, unloadable)
+      try {
+        Y.applyUpdate(doc, Y.encodeStateAsUpdate(partial), peer)
+        p.applyFailed()
+      } finally { p.expectUpdate(undefined) }
+      await p.flush()
+      const stored = await records(mem)
+      assert.equal(stored.length, 1)
+      assert.notDeepEqual(stored[0], Uint8Array.from([1, ...unloadable]))
+      assert.equal((await reload(mem)).getText('t').toString(), 'what got in')
+    })
+
     it('a failed commit keeps the remote bytes for the next flush', async () => {
       const store = new InstrumentedAdapter(new MemoryStorageAdapter())
       const { doc, p } = await open(store)
@@ -275,6 +295,20 @@ describe('DocPersistence', () => {
       await p.flush()
       assert.equal((await reload(store)).getText('t').toString(), 'must not be lost')
     })
+  })
+
+  it('one unreadable part of a record does not cost the others, and the record is kept', async () => {
+    const mem = new MemoryStorageAdapter()
+    const good = new Y.Doc()
+    good.getText('t').insert(0, 'still here')
+    const u = Y.encodeStateAsUpdate(good)
+    // a record of two parts (tag 3): garbage first, then a good V1 update
+    const garbage = Uint8Array.of(255, 255, 255)
+    const record = Uint8Array.from([3, 2, 1, garbage.length, ...garbage, 1, u.length, ...u])
+    await mem.save([DOC, 'r', '0000'], record)
+    const { doc, p } = await open(mem)
+    assert.equal(doc.getText('t').toString(), 'still here')
+    assert.equal(p.chunkCount, 0, 'not remembered, so a compaction never deletes it')
   })
 
   it('an unreadable chunk is skipped on load and never deleted', async () => {

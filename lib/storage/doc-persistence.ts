@@ -57,6 +57,8 @@ export class DocPersistence {
   private raw: Uint8Array[] = []
   /** the update the next transaction with this origin applies (see `expectUpdate`) */
   private incoming: { origin: unknown, update: Uint8Array } | null = null
+  /** the transaction whose bytes went to `raw` last, until the apply returns (see `applyFailed`) */
+  private lastRaw: { tr: Y.Transaction, update: Uint8Array } | null = null
   /** pending structs / delete set Yjs holds back, as last stored (or loaded) */
   private storedPending: Uint8Array | null = null
   private storedPendingDs: Uint8Array | null = null
@@ -130,10 +132,28 @@ export class DocPersistence {
    * store `update` as it is instead of encoding the structs it adds again (on
    * a joiner, that re-encode costs as much as the answer did on the sender).
    * Whatever Yjs holds back of it as pending is inside those bytes too.
-   * Call `expectUpdate(undefined)` after the apply, whether it threw or not.
+   * The bytes are kept as they are: they must not change afterwards (the
+   * engine passes the validator's own copy). Call `applyFailed()` if the apply
+   * threw, and `expectUpdate(undefined)` after it in any case.
    */
   expectUpdate (origin: unknown, update?: Uint8Array): void {
     this.incoming = update === undefined ? null : { origin, update }
+    if (update === undefined) this.lastRaw = null
+  }
+
+  /**
+   * The expected apply threw part-way (Yjs still ran the transaction's
+   * cleanup): its bytes would not load again, so store what it did integrate
+   * from the struct store instead, like a local change.
+   */
+  applyFailed (): void {
+    const last = this.lastRaw
+    this.lastRaw = null
+    this.incoming = null
+    if (last === null) return
+    const i = this.raw.lastIndexOf(last.update)
+    if (i >= 0) this.raw.splice(i, 1)
+    this.batch.absorbTransaction(last.tr)
   }
 
   /** Record a finished transaction for the next commit (ignores our own load). True if there is something to store. */
@@ -146,8 +166,8 @@ export class DocPersistence {
       this.incoming = null
       const pendingChanged = !sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
       if (!UpdateBatch.changes(tr) && !pendingChanged) return false
-      // a copy: the bytes may be a view into a buffer the transport reuses
-      this.raw.push(incoming.update.slice())
+      this.raw.push(incoming.update)
+      this.lastRaw = { tr, update: incoming.update }
       // what Yjs holds back now is in stored chunks or in these bytes: nothing more to keep
       this.storedPending = pending
       this.storedPendingDs = store.pendingDs
@@ -327,9 +347,16 @@ function applyChunk (doc: Y.Doc, data: Uint8Array, origin: unknown): void {
     const parts: Part[] = []
     for (let i = 0; i < n; i++) parts.push([decoding.readUint8(dec), decoding.readVarUint8Array(dec)])
     if (decoding.hasContent(dec)) throw new Error('trailing bytes after the parts of a chunk')
+    // one unreadable part must not cost the others (each is an update of its own)
+    let failed: unknown
     for (const [tag, bytes] of parts) {
-      if (tag === TAG_PARTS) throw new Error('nested parts')
-      applyChunk(doc, tagged(tag, bytes), origin)
+      try {
+        if (tag === TAG_PARTS) throw new Error('nested parts')
+        applyChunk(doc, tagged(tag, bytes), origin)
+      } catch (err) {
+        failed ??= err
+      }
     }
+    if (failed !== undefined) throw failed
   } else throw new Error(`unknown chunk tag ${data[0]}`)
 }

@@ -34,6 +34,10 @@ export class DocSession {
   deniedWrites = false
   /** SYNC2_PARTs of the answer now arriving, applied so far */
   partsApplied = 0
+  /** seq the next part (or the SYNC2 ending them) must carry; 0: no parts arriving */
+  private partsNextSeq = 0
+  /** a part of this answer was not applied (refused, or its seq skipped) */
+  private partsGap = false
   /** the peer told us our writes are refused: do not expect ACKs */
   readOnlyRemote = false
 
@@ -50,6 +54,27 @@ export class DocSession {
     } else if (this.recvAhead.size < 4096) {
       this.recvAhead.add(seq)
     }
+  }
+
+  /** A SYNC2_PART arrived: `applied` false if it was dropped (refused writes). */
+  notePart (seq: number, applied: boolean): void {
+    if (this.partsNextSeq !== 0 && seq !== this.partsNextSeq) this.partsGap = true
+    this.partsNextSeq = seq + 1
+    if (applied) this.partsApplied++
+    else this.partsGap = true
+  }
+
+  /**
+   * The SYNC2 `seq` ends an answer. True if it may stand for the whole answer:
+   * no parts came before it, or all of them were applied, in sequence, right
+   * up to it. Starts afresh for the next answer.
+   */
+  endAnswer (seq: number): boolean {
+    const whole = this.partsNextSeq === 0 || (!this.partsGap && seq === this.partsNextSeq)
+    this.partsNextSeq = 0
+    this.partsGap = false
+    this.partsApplied = 0
+    return whole
   }
 
   /** A SYNC2 carries everything the sender had: it covers every seq up to its own. */

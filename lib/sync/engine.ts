@@ -21,7 +21,7 @@ import { DocSession } from './doc-session.js'
 import { PeerMemory } from './peer-memory.js'
 import { admitAwareness, admitUpdate, pendingBytes } from './admit.js'
 import { docDeleteRanges, docDsDigest, docFingerprint, equalBytes } from './fingerprint.js'
-import { DocSync } from './doc-sync.js'
+import { DocSync, type DocSyncProgress } from './doc-sync.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
 
 const log = logger('sync')
@@ -74,9 +74,9 @@ interface PeerState {
 const EAGER_SYNC2_BYTES = 64 * 1024
 
 /**
- * An answer estimated above this goes to peers that accept parts as SYNC2_PARTs
- * of about PART_BYTES each, so that no frame (and no update a receiver has to
- * admit, 8 MiB by default) has to hold a whole big document. Smaller answers
+ * An answer that encodes above this goes to peers that accept parts as
+ * SYNC2_PARTs of about PART_BYTES each, so that no frame (and no update a
+ * receiver has to admit, 8 MiB by default) has to hold a whole big document. Smaller answers
  * stay whole: measured on the B4 join (311 KB), parts of 64 KiB and up made
  * the join slower, not faster (docs/BENCHMARKS.md).
  */
@@ -273,9 +273,10 @@ export class SyncEngine {
   }
 
   private sendUpdate (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array): void {
+    // a seq is used only by a frame that went out: a refused one must not leave a gap the peer waits on
+    if (!this.send(peer, { type: MessageType.UPDATE, docKey: doc.key, seq: s.sentSeq + 1, update })) return
     s.sentSeq++
     this.counters.updatesSent++
-    this.send(peer, { type: MessageType.UPDATE, docKey: doc.key, seq: s.sentSeq, update })
   }
 
   private onAwareness (doc: DocSync, change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void {
@@ -720,8 +721,10 @@ export class SyncEngine {
       this.sendAnswerPart(peer, doc, s, whole, 0)
       return
     }
+    // parts are planned at PART_BYTES and never larger than twice that (unless
+    // one struct is): well inside what a receiver admits per update (8 MiB by default)
     const partBytes = Math.min(PART_BYTES, limitBytes)
-    const parts = new UpdateParts(doc.doc, since, deletes, { firstBytes: partBytes, maxBytes: partBytes, limitBytes })
+    const parts = new UpdateParts(doc.doc, since, deletes, { firstBytes: partBytes, maxBytes: partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes) })
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendAnswerPart(peer, doc, s, update, parts.left)) return
     }
@@ -729,15 +732,17 @@ export class SyncEngine {
 
   /** One frame of an answer (`partsLeft` 0: the SYNC2 that ends it). False if it could not be sent. */
   private sendAnswerPart (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array, partsLeft: number): boolean {
-    s.sentSeq++
+    const seq = s.sentSeq + 1
+    const sent = partsLeft === 0
+      ? this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq, update })
+      : this.send(peer, { type: MessageType.SYNC2_PART, docKey: doc.key, seq, partsLeft, update })
+    if (!sent) return false
+    s.sentSeq = seq
     this.counters.updatesSent++
     if (partsLeft > 0) this.counters.sync2PartsSent++
-    const sent = partsLeft === 0
-      ? this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq: s.sentSeq, update })
-      : this.send(peer, { type: MessageType.SYNC2_PART, docKey: doc.key, seq: s.sentSeq, partsLeft, update })
     // a whole document (or a part of one) for a joiner: on the wire now, before anything else is computed
-    if (sent && (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES)) this.flushLink(peer)
-    return sent
+    if (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES) this.flushLink(peer)
+    return true
   }
 
   private onSync1 (peer: PeerState, doc: DocSync, flags: number, sv: Uint8Array, digest: Uint8Array): void {
@@ -787,7 +792,8 @@ export class SyncEngine {
         this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.READ_ONLY })
       }
       // still count the frame as received so the peer's acks stay meaningful
-      if (type === MessageType.SYNC2) { s.gotSync2 = true; s.resyncInFlight = false }
+      if (type === MessageType.SYNC2_PART) s.notePart(seq, false)
+      if (type === MessageType.SYNC2) { s.endAnswer(seq); s.gotSync2 = true; s.resyncInFlight = false }
       return
     }
     const admitted = admitUpdate(doc, peer.id, update, this.limits)
@@ -804,6 +810,7 @@ export class SyncEngine {
       Y.applyUpdate(doc.doc, admitted.bytes, s.origin)
     } catch (err) {
       // decoded cleanly but failed to integrate: should not happen; never crash for it
+      doc.persistence?.applyFailed()
       this.reject(peer, ByeReason.MALFORMED_UPDATE, `update failed to apply: ${(err as Error).message}`)
       return
     } finally {
@@ -812,20 +819,31 @@ export class SyncEngine {
     }
     this.capPending(doc)
     this.counters.updatesApplied++
-    if (type === MessageType.SYNC2_PART) {
-      this.counters.sync2PartsApplied++
-      s.partsApplied++
-      doc.emit('progress', [{ peer: peer.id, parts: s.partsApplied, partsLeft }])
-    } else if (type === MessageType.SYNC2 && s.partsApplied > 0) {
-      doc.emit('progress', [{ peer: peer.id, parts: s.partsApplied + 1, partsLeft: 0 }])
-      s.partsApplied = 0
-    }
+    let progress: DocSyncProgress | undefined
     if (type === MessageType.SYNC2) {
-      s.noteSync2Seq(seq)
-      s.gotSync2 = true
-      s.resyncInFlight = false
+      const parts = s.partsApplied
+      if (s.endAnswer(seq)) {
+        s.noteSync2Seq(seq)
+        s.gotSync2 = true
+        s.resyncInFlight = false
+      } else {
+        // a part of this answer was dropped or is missing: the SYNC2 cannot
+        // stand for everything before it. Ask once more; anti-entropy after that.
+        s.noteUpdateSeq(seq)
+        this.ignore('incomplete_answer')
+        if (!s.resyncInFlight) {
+          s.resyncInFlight = true
+          this.sendSync1(peer, doc, s, 0)
+        }
+      }
+      if (parts > 0) progress = { peer: peer.id, parts: parts + 1, partsLeft: 0 }
     } else {
       s.noteUpdateSeq(seq)
+      if (type === MessageType.SYNC2_PART) {
+        s.notePart(seq, true)
+        this.counters.sync2PartsApplied++
+        progress = { peer: peer.id, parts: s.partsApplied, partsLeft }
+      }
     }
     if (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
       // missing dependencies: ask this peer for everything we lack. Not after a
@@ -833,10 +851,11 @@ export class SyncEngine {
       s.resyncInFlight = true
       this.sendSync1(peer, doc, s, 0)
     }
-    // the parts of an answer are acknowledged (and so stored) with the SYNC2
-    // that ends it: a commit between parts would only delay the next one
+    // the parts of an answer are acknowledged with the SYNC2 that ends it: an
+    // ACK between parts would only make the next commit wait on a flush
     if (type !== MessageType.SYNC2_PART) this.scheduleAck(peer, doc, s)
     doc.changed()
+    if (progress !== undefined) doc.emit('progress', [progress])
   }
 
   /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */

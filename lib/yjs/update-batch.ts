@@ -269,14 +269,22 @@ export class UpdateParts {
 /** per client, structs [from, to) of its struct array, the first one from `offset` into it */
 type Slice = Array<{ client: number, from: number, offset: number, to: number }>
 
-/** A rough size of a struct in V1: ids and info, plus its content. Only proportions matter. */
+/**
+ * A rough size of a struct in V1: ids and info, plus its content. It only
+ * places the cuts; `next()` checks every part's real size against the limit.
+ */
 function structCost (s: Y.Item | Y.GC): number {
   if (!(s instanceof Y.Item)) return 4
   const c = s.content
   if (c instanceof Y.ContentString) return 12 + c.str.length
-  if (c instanceof Y.ContentDeleted) return 12
+  if (c instanceof Y.ContentDeleted || c instanceof Y.ContentType) return 12
   if (c instanceof Y.ContentBinary) return 12 + c.content.length
-  return 12 + 16 * c.getLength()
+  // values (map entries, array elements, embeds): their JSON is a fair guess
+  try {
+    return 12 + (JSON.stringify(c.getContent())?.length ?? 16)
+  } catch {
+    return 12 + 16 * c.getLength()
+  }
 }
 
 function writeSlice (encoder: Y.UpdateEncoderV1, clients: Map<number, Array<Y.Item | Y.GC>>, slice: Slice): void {
