@@ -56,7 +56,7 @@ describe('SYNC2 answers in parts', () => {
         const { src, old } = concurrentDocs(seed)
         for (const from of [new Y.Doc(), old]) {
           const since = Y.decodeStateVector(Y.encodeStateVector(from))
-          const parts = allParts(new UpdateParts(src, since, deleteRangesOf(src), { firstBytes: 256, maxBytes: 2048, limitBytes: 1 << 20 }))
+          const parts = allParts(new UpdateParts(src, since, deleteRangesOf(src), { partBytes: 512, limitBytes: 1 << 20 }))
           assert.ok(parts.length >= 3, `seed ${seed}: only ${parts.length} part(s)`)
           // only the last part carries the delete set
           for (const u of parts.slice(0, -1)) assert.equal(Y.decodeUpdate(u).ds.clients.size, 0, `seed ${seed}: a leading part has deletes`)
@@ -78,7 +78,7 @@ describe('SYNC2 answers in parts', () => {
       // (inserted at the front: appended runs would merge into one struct, which cannot be cut)
       for (let i = 0; i < 400; i++) text.insert(0, '€'.repeat(50))
       const limitBytes = 4096
-      const p = new UpdateParts(doc, new Map(), deleteRangesOf(doc), { firstBytes: 4000, maxBytes: 4000, limitBytes })
+      const p = new UpdateParts(doc, new Map(), deleteRangesOf(doc), { partBytes: 4000, limitBytes })
       const parts = allParts(p)
       for (const u of parts) assert.ok(u.length <= limitBytes, `a part of ${u.length} B over the ${limitBytes} B limit`)
       const dst = new Y.Doc()
@@ -95,7 +95,7 @@ describe('SYNC2 answers in parts', () => {
         arr.push([{ blob: 'b'.repeat(5_000) }, new Uint8Array(3_000)])
       }
       const limitBytes = 128 * 1024
-      const parts = allParts(new UpdateParts(doc, new Map(), deleteRangesOf(doc), { firstBytes: 64 * 1024, maxBytes: 64 * 1024, limitBytes }))
+      const parts = allParts(new UpdateParts(doc, new Map(), deleteRangesOf(doc), { partBytes: 64 * 1024, limitBytes }))
       assert.ok(parts.length >= 40, `${parts.length} parts for ${parts.reduce((n, u) => n + u.length, 0)} B`)
       for (const u of parts) assert.ok(u.length <= limitBytes, `a part of ${u.length} B over the ${limitBytes} B limit`)
       const dst = new Y.Doc()
@@ -107,14 +107,14 @@ describe('SYNC2 answers in parts', () => {
     it('a single struct bigger than the limit comes out whole (the engine refuses to send it)', () => {
       const doc = new Y.Doc()
       doc.getText('t').insert(0, 'x'.repeat(10_000))
-      const parts = allParts(new UpdateParts(doc, new Map(), deleteRangesOf(doc), { firstBytes: 1000, maxBytes: 1000, limitBytes: 2000 }))
+      const parts = allParts(new UpdateParts(doc, new Map(), deleteRangesOf(doc), { partBytes: 1000, limitBytes: 2000 }))
       assert.equal(parts.length, 1)
       assert.ok(parts[0].length > 10_000)
     })
 
     it('nothing beyond the state vector gives one empty part', () => {
       const { src } = concurrentDocs(5)
-      const parts = allParts(new UpdateParts(src, Y.decodeStateVector(Y.encodeStateVector(src)), new Map(), { firstBytes: 256, maxBytes: 256, limitBytes: 1 << 20 }))
+      const parts = allParts(new UpdateParts(src, Y.decodeStateVector(Y.encodeStateVector(src)), new Map(), { partBytes: 256, limitBytes: 1 << 20 }))
       assert.equal(parts.length, 1)
       const dec = Y.decodeUpdate(parts[0])
       assert.equal(dec.structs.length, 0)

@@ -17,7 +17,7 @@ export const MessageType = {
   AWARENESS: 5,
   DENIED: 6,
   BYE: 7,
-  /** a leading part of a SYNC2 answer too big (or too slow) to send as one frame; the SYNC2 that ends it follows */
+  /** a leading part of a SYNC2 answer too big to send as one frame; the SYNC2 that ends it follows */
   SYNC2_PART: 8
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]

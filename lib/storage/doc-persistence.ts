@@ -162,9 +162,9 @@ export class DocPersistence {
     const store = this.doc.store
     const incoming = this.incoming
     const pending = store.pendingStructs?.update ?? null
+    const pendingChanged = !sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
     if (incoming !== null && tr.origin === incoming.origin) {
       this.incoming = null
-      const pendingChanged = !sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
       if (!UpdateBatch.changes(tr) && !pendingChanged) return false
       this.raw.push(incoming.update)
       this.lastRaw = { tr, update: incoming.update }
@@ -174,7 +174,7 @@ export class DocPersistence {
       return true
     }
     let changed = this.batch.absorbTransaction(tr)
-    if (!sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)) {
+    if (pendingChanged) {
       this.storedPending = pending
       this.storedPendingDs = store.pendingDs
       if (pending !== null || store.pendingDs !== null) {

@@ -724,7 +724,7 @@ export class SyncEngine {
     // parts are planned at PART_BYTES and never larger than twice that (unless
     // one struct is): well inside what a receiver admits per update (8 MiB by default)
     const partBytes = Math.min(PART_BYTES, limitBytes)
-    const parts = new UpdateParts(doc.doc, since, deletes, { firstBytes: partBytes, maxBytes: partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes) })
+    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes) })
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendAnswerPart(peer, doc, s, update, parts.left)) return
     }

@@ -97,29 +97,22 @@ export function encodeUpdateV1 (doc: Y.Doc, since: Map<number, number>, deletes:
 
 function writeStructsSince (encoder: Y.UpdateEncoderV1, doc: Y.Doc, since: Map<number, number>, onlyListed: boolean): void {
   const clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
-  const todo: Array<[number, number]> = []
+  writeSlice(encoder, clients, structsBeyond(clients, since, onlyListed))
+}
+
+/** Per client, the structs beyond `since` (clients absent from it: all of them, unless `onlyListed`). */
+function structsBeyond (clients: Map<number, Array<Y.Item | Y.GC>>, since: Map<number, number>, onlyListed: boolean): Slice {
+  const slice: Slice = []
   clients.forEach((structs, client) => {
     const from = since.get(client)
     if (from === undefined && onlyListed) return
-    const clock = from ?? 0
+    const clock = Math.max(from ?? 0, structs[0].id.clock)
     const last = structs[structs.length - 1]
-    const state = last.id.clock + last.length
-    if (state > clock) todo.push([client, clock])
+    if (last.id.clock + last.length <= clock) return
+    const idx = Y.findIndexSS(structs, clock)
+    slice.push({ client, from: idx, offset: clock - structs[idx].id.clock, to: structs.length })
   })
-  // same order as Yjs: higher client ids first
-  todo.sort((a, b) => b[0] - a[0])
-  encoding.writeVarUint(encoder.restEncoder, todo.length)
-  for (const [client, from] of todo) {
-    const structs = clients.get(client)!
-    const clock = Math.max(from, structs[0].id.clock)
-    const startIdx = Y.findIndexSS(structs, clock)
-    encoding.writeVarUint(encoder.restEncoder, structs.length - startIdx)
-    encoder.writeClient(client)
-    encoding.writeVarUint(encoder.restEncoder, clock)
-    const first = structs[startIdx]
-    writeStruct(encoder, first, clock - first.id.clock)
-    for (let i = startIdx + 1; i < structs.length; i++) writeStruct(encoder, structs[i], 0)
-  }
+  return slice
 }
 
 const utf8 = new TextEncoder()
@@ -185,8 +178,7 @@ function writeVarString (e: encoding.Encoder, str: string): void {
  * estimate of their encoded size, so part k holds roughly the k-th slice of
  * every client's history (usually causal order: few structs wait for a later
  * part). The delete set goes with the last part, when the items it names are
- * all there. Parts grow from `firstBytes` (the receiver starts on the first
- * while the rest is encoded) by doubling, up to `maxBytes`.
+ * all there. Parts are planned at about `partBytes` each.
  *
  * Encode the parts one at a time with `next()`, without changing the doc in
  * between; a part that comes out larger than `limitBytes` is cut in two and
@@ -195,35 +187,23 @@ function writeVarString (e: encoding.Encoder, str: string): void {
 export class UpdateParts {
   private readonly queue: Slice[]
   private readonly clients: Map<number, Array<Y.Item | Y.GC>>
-  /** estimated bytes of the whole diff */
-  readonly estimate: number
-
   private readonly limitBytes: number
 
-  constructor (doc: Y.Doc, since: Map<number, number>, private readonly deletes: DeleteRanges, opts: { firstBytes: number, maxBytes: number, limitBytes: number }) {
+  constructor (doc: Y.Doc, since: Map<number, number>, private readonly deletes: DeleteRanges, opts: { partBytes: number, limitBytes: number }) {
     this.clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
     this.limitBytes = opts.limitBytes
     // per client: the structs beyond `since`, with their cumulative estimated size
-    const runs: Array<{ client: number, start: number, offset: number, costs: Float64Array, total: number }> = []
-    let estimate = 0
-    this.clients.forEach((structs, client) => {
-      const last = structs[structs.length - 1]
-      const clock = Math.max(since.get(client) ?? 0, structs[0].id.clock)
-      if (last.id.clock + last.length <= clock) return
-      const start = Y.findIndexSS(structs, clock)
+    const runs = structsBeyond(this.clients, since, false).map(({ client, from: start, offset }) => {
+      const structs = this.clients.get(client)!
       const costs = new Float64Array(structs.length - start)
       let total = 0
       for (let i = start; i < structs.length; i++) total = costs[i - start] = total + structCost(structs[i])
-      runs.push({ client, start, offset: clock - structs[start].id.clock, costs, total })
-      estimate += total
+      return { client, start, offset, costs, total }
     })
-    this.estimate = estimate
-    // where each part ends, as a fraction of the whole: budgets of firstBytes, 2 x firstBytes, ... up to maxBytes
+    const estimate = runs.reduce((n, r) => n + r.total, 0)
+    // where each part ends, as a fraction of the whole
     const ends: number[] = []
-    for (let sum = 0, b = opts.firstBytes; sum < estimate; b = Math.min(b * 2, opts.maxBytes)) {
-      sum += b
-      ends.push(Math.min(1, sum / estimate))
-    }
+    for (let sum = opts.partBytes; sum - opts.partBytes < estimate; sum += opts.partBytes) ends.push(Math.min(1, sum / estimate))
     if (ends.length === 0) ends.push(1)
     const queue: Slice[] = ends.map(() => [])
     for (const r of runs) {
