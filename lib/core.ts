@@ -6,7 +6,7 @@ export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress,
 export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { Repo, type RepoOptions } from './repo.js'
 export { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
-export { DocSync, type DocSyncEvents } from './sync/doc-sync.js'
+export { EngineDoc, type EngineDocEvents } from './sync/engine-doc.js'
 export { PeerOrigin, type PeerLink, type PeerConnection, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'
 export { policyFromRules, type PolicyRule, type PolicyRules } from './policy/rules.js'

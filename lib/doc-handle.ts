@@ -4,15 +4,15 @@
  */
 import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
-import type { DocStatus, DocSync, DocSyncEvents, WhenSyncedOptions } from './sync/doc-sync.js'
+import type { DocStatus, EngineDoc, EngineDocEvents, WhenSyncedOptions } from './sync/engine-doc.js'
 
-export type { DocStatus, DocSyncProgress, PeerDocStatus, WhenSyncedOptions } from './sync/doc-sync.js'
-export type DocHandleEvents = DocSyncEvents
+export type { DocStatus, DocSyncProgress, PeerDocStatus, WhenSyncedOptions } from './sync/engine-doc.js'
+export type DocHandleEvents = EngineDocEvents
 
 export class DocHandle {
   /** @internal */
   constructor (
-    private readonly sync: DocSync,
+    private readonly sync: EngineDoc,
     private readonly onClose: (handle: DocHandle) => Promise<void>
   ) {}
 

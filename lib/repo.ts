@@ -12,7 +12,7 @@ import { logger } from './log.js'
 import { docKeyFor, docKeyHex } from './protocol/doc-key.js'
 import { DocPersistence, type PersistenceOptions } from './storage/doc-persistence.js'
 import type { StorageAdapter } from './storage/types.js'
-import { DocSync } from './sync/doc-sync.js'
+import { EngineDoc } from './sync/engine-doc.js'
 import type { SyncEngine } from './sync/engine.js'
 
 const log = logger('repo')
@@ -28,7 +28,7 @@ export interface RepoOptions extends PersistenceOptions {
   idleUnloadMs?: number
 }
 
-interface Served { sync: DocSync, idleSince: number }
+interface Served { sync: EngineDoc, idleSince: number }
 
 export class Repo {
   /** docs the app opened, by id */
@@ -68,9 +68,9 @@ export class Repo {
 
   /**
    * Open a doc by key for a peer (gateway mode): from storage if it is stored,
-   * empty otherwise. Resolves with the engine's DocSync, already added.
+   * empty otherwise. Resolves with the engine's EngineDoc, already added.
    */
-  async openByKey (keyHex: string): Promise<DocSync | undefined> {
+  async openByKey (keyHex: string): Promise<EngineDoc | undefined> {
     if (this.stopped) return undefined
     let p = this.served.get(keyHex)
     if (p === undefined) {
@@ -106,17 +106,17 @@ export class Repo {
     })
   }
 
-  private async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<DocSync> {
+  private async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<EngineDoc> {
     const doc = new Y.Doc()
     const persistence = new DocPersistence(this.opts.storage, keyHex, doc, this.opts)
     await persistence.load()
-    const sync = new DocSync(docId, key, keyHex, doc, new Awareness(doc), persistence)
+    const sync = new EngineDoc(docId, key, keyHex, doc, new Awareness(doc), persistence)
     sync.servedOnly = servedOnly
     this.opts.engine.addDoc(sync)
     return sync
   }
 
-  private async dispose (sync: DocSync): Promise<void> {
+  private async dispose (sync: EngineDoc): Promise<void> {
     if (sync.closed) return
     sync.closed = true
     this.opts.engine.removeDoc(sync)

@@ -20,7 +20,7 @@ import { MessageType } from '../lib/protocol/constants.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import { DocPersistence } from '../lib/storage/doc-persistence.js'
 import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
-import { DocSync } from '../lib/sync/doc-sync.js'
+import { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
 import { MemoryNetwork, RELIABLE, tick, type Chaos, type NetworkNode } from '../lib/testing/memory-network.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
@@ -61,7 +61,7 @@ interface Replica {
   readonly id: string
   readonly storage: MemoryStorageAdapter | undefined
   engine: SyncEngine
-  sync: DocSync
+  sync: EngineDoc
   /** the doc is added to the engine (not closed by a "reopen" in progress) */
   open: boolean
   /** rejections counted by engines this replica has already replaced (crashes) */
@@ -84,7 +84,7 @@ function freshClientId ({ gen, clientIds }: Source): number {
   }
 }
 
-async function openReplica (id: string, src: Source, storage: MemoryStorageAdapter | undefined, errors: string[]): Promise<{ engine: SyncEngine, sync: DocSync }> {
+async function openReplica (id: string, src: Source, storage: MemoryStorageAdapter | undefined, errors: string[]): Promise<{ engine: SyncEngine, sync: EngineDoc }> {
   const { gen } = src
   const doc = new Y.Doc()
   // deterministic clientIDs make a seed replay exactly (Yjs orders concurrent inserts by clientID)
@@ -95,7 +95,7 @@ async function openReplica (id: string, src: Source, storage: MemoryStorageAdapt
     await persistence.load()
   }
   const awareness = new Awareness(doc)
-  const sync = new DocSync(DOC_ID, KEY, KEY_HEX, doc, awareness, persistence)
+  const sync = new EngineDoc(DOC_ID, KEY, KEY_HEX, doc, awareness, persistence)
   sync.on('error', (err: Error) => { errors.push(`${id}: ${err.message}`) })
   const engine = new SyncEngine({
     antiEntropyIntervalMs: 0,
@@ -127,10 +127,10 @@ function closeDoc (r: Replica): void {
   r.open = false
 }
 
-/** The app opens the doc again: same Y.Doc, awareness and storage, a new DocSync. */
+/** The app opens the doc again: same Y.Doc, awareness and storage, a new EngineDoc. */
 function reopenDoc (r: Replica): void {
   const old = r.sync
-  const sync = new DocSync(DOC_ID, KEY, KEY_HEX, old.doc, old.awareness, old.persistence)
+  const sync = new EngineDoc(DOC_ID, KEY, KEY_HEX, old.doc, old.awareness, old.persistence)
   sync.on('error', (err: Error) => { r.errors.push(`${r.id}: ${err.message}`) })
   r.engine.addDoc(sync)
   r.sync = sync
@@ -471,7 +471,7 @@ class FuzzRun {
       }
       case 'flush': {
         const r = prng.oneOf(gen, replicas)
-        if (r.open) r.engine.flushDoc(r.sync)
+        if (r.open) r.engine.sendBatch(r.sync)
       }
     }
   }

@@ -13,7 +13,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { decodeFrame } from '../lib/protocol/codec.js'
 import { MessageType } from '../lib/protocol/constants.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
-import { DocSync } from '../lib/sync/doc-sync.js'
+import { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
 import { deleteSetDigest, EMPTY_DS_DIGEST } from '../lib/sync/fingerprint.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
@@ -35,7 +35,7 @@ class HeldLink implements PeerLink {
   close (): void { this.closed = true }
 }
 
-interface Side { engine: SyncEngine, sync: DocSync, id: string }
+interface Side { engine: SyncEngine, sync: EngineDoc, id: string }
 
 /** every side a test made: stopped after it (engine timers, HELLO deadlines, the awareness timer) */
 const sides: Side[] = []
@@ -43,7 +43,7 @@ const sides: Side[] = []
 function side (id: string, text = ''): Side {
   const doc = new Y.Doc()
   if (text !== '') doc.getText('t').insert(0, text)
-  const sync = new DocSync(DOC_ID, KEY, KEY_HEX, doc, new Awareness(doc), undefined)
+  const sync = new EngineDoc(DOC_ID, KEY, KEY_HEX, doc, new Awareness(doc), undefined)
   const engine = new SyncEngine({ antiEntropyIntervalMs: 0 })
   engine.addDoc(sync)
   const made = { engine, sync, id }

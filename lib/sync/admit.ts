@@ -9,7 +9,7 @@ import { checkAwarenessUpdate } from '../security/awareness-guard.js'
 import type { Limits } from '../security/limits.js'
 import { validateUpdate } from '../security/validate-update.js'
 import type { DocSession } from './doc-session.js'
-import type { DocSync } from './doc-sync.js'
+import type { EngineDoc } from './engine-doc.js'
 
 export interface Refusal {
   code: number
@@ -19,7 +19,7 @@ export interface Refusal {
 }
 
 /** The update's exact-size bytes, ready to apply — or why it must not be. */
-export function admitUpdate (doc: DocSync, peer: string, update: Uint8Array, limits: Limits): { bytes: Uint8Array } | Refusal {
+export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, limits: Limits): { bytes: Uint8Array } | Refusal {
   if (update.length > limits.maxUpdateBytes) return { code: ByeReason.LIMIT_EXCEEDED, reason: `update of ${update.length} bytes` }
   let checked: ReturnType<typeof validateUpdate>
   try {
@@ -50,7 +50,7 @@ export function admitAwareness (s: DocSession, update: Uint8Array, limits: Limit
 }
 
 /** Bytes Yjs holds as pending (gapped) structs and deletions for this doc. */
-export function pendingBytes (doc: DocSync): number {
+export function pendingBytes (doc: EngineDoc): number {
   const store = doc.doc.store
   return (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
 }

@@ -27,7 +27,7 @@ export class DocSession {
   ackWanted = 0
   ackLoop = false
   /** updates coalesced while the link is not writable */
-  delta: UpdateBatch | null = null
+  owed: UpdateBatch | null = null
   /** awareness clientIDs this peer told us about */
   readonly awarenessClients = new Set<number>()
   /** refusals already reported for this session (avoid DENIED storms) */
@@ -88,6 +88,6 @@ export class DocSession {
 
   /** The peer holds the doc, answered us, has stored all we sent, and nothing is held back. */
   get acknowledgedAll (): boolean {
-    return this.remoteHolds && this.gotSync2 && this.delta === null && this.ackedSeq >= this.sentSeq
+    return this.remoteHolds && this.gotSync2 && this.owed === null && this.ackedSeq >= this.sentSeq
   }
 }

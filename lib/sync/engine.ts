@@ -21,7 +21,7 @@ import { DocSession } from './doc-session.js'
 import { PeerMemory } from './peer-memory.js'
 import { admitAwareness, admitUpdate, pendingBytes } from './admit.js'
 import { docDeleteRanges, docDsDigest, docFingerprint, equalBytes } from './fingerprint.js'
-import { DocSync, type DocSyncProgress } from './doc-sync.js'
+import { EngineDoc, type DocSyncProgress } from './engine-doc.js'
 import { PeerOrigin, type EngineCounters, type PeerConnection, type PeerLink } from './types.js'
 
 const log = logger('sync')
@@ -47,7 +47,7 @@ export interface SyncEngineOptions {
    * Called on SYNC1 for a doc that is not open: may open it (and `addDoc` it)
    * and resolve with it, e.g. a gateway serving every stored doc by key.
    */
-  resolveDoc?: (peerId: string, keyHex: string) => Promise<DocSync | undefined>
+  resolveDoc?: (peerId: string, keyHex: string) => Promise<EngineDoc | undefined>
 }
 
 interface PeerState {
@@ -89,7 +89,7 @@ const FRAME_OVERHEAD_BYTES = 64
 const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
 
 export class SyncEngine {
-  private readonly docs = new Map<string, DocSync>()
+  private readonly docs = new Map<string, EngineDoc>()
   private readonly peers = new Map<string, PeerState>()
   private readonly detach = new Map<string, () => void>()
   private policy: Policy
@@ -111,7 +111,7 @@ export class SyncEngine {
   /** ACK loops waiting for storage: a stopping node sends them before BYE */
   private readonly acking = new Set<Promise<void>>()
   /** docs whose outgoing batch waits for its microtask flush; `delivered()` sends them sooner */
-  private readonly flushPending = new Set<DocSync>()
+  private readonly flushPending = new Set<EngineDoc>()
   /** peers whose link has frames queued since the last `delivered()` */
   private readonly unflushed = new Set<PeerState>()
   /** frames waiting while a doc is being opened for them */
@@ -160,14 +160,14 @@ export class SyncEngine {
   }
 
   /** Every doc the engine syncs now (opened by the app or served by key). */
-  get openDocs (): DocSync[] {
+  get openDocs (): EngineDoc[] {
     return [...this.docs.values()]
   }
 
   // ---------------------------------------------------------------- documents
 
   /** Start syncing a document. Its persistence (if any) must already be loaded. */
-  addDoc (doc: DocSync): void {
+  addDoc (doc: EngineDoc): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
     if (this.relays !== undefined) {
@@ -190,9 +190,9 @@ export class SyncEngine {
   }
 
   /** Stop syncing a document; peers are told we no longer hold it. */
-  removeDoc (doc: DocSync): void {
+  removeDoc (doc: EngineDoc): void {
     if (this.docs.get(doc.keyHex) !== doc) return
-    this.flushDoc(doc)
+    this.sendBatch(doc)
     for (const peer of this.peers.values()) {
       const s = peer.sessions.get(doc.keyHex)
       if (s === undefined) continue
@@ -210,7 +210,7 @@ export class SyncEngine {
     this.closedFingerprints.set(doc.keyHex, docFingerprint(doc))
   }
 
-  private onTransaction (doc: DocSync, tr: Y.Transaction): void {
+  private onTransaction (doc: EngineDoc, tr: Y.Transaction): void {
     doc.fingerprint = undefined
     doc.deleteRanges = undefined
     if (doc.persistence !== undefined && doc.persistence.absorb(tr) && !doc.saveScheduled) {
@@ -223,15 +223,15 @@ export class SyncEngine {
     const from = tr.origin instanceof PeerOrigin ? tr.origin.peer : null
     if (!doc.absorb(tr, from)) return
     if (doc.batch.txns >= this.maxBatch) {
-      this.flushDoc(doc)
+      this.sendBatch(doc)
     } else if (!doc.flushScheduled) {
       doc.flushScheduled = true
       this.flushPending.add(doc)
-      queueMicrotask(() => { this.flushDoc(doc) })
+      queueMicrotask(() => { this.sendBatch(doc) })
     }
   }
 
-  private save (doc: DocSync): void {
+  private save (doc: EngineDoc): void {
     if (doc.persistence === undefined || doc.closed) return
     doc.persistence.flush().then(() => {
       doc.emit('saved', [])
@@ -243,7 +243,7 @@ export class SyncEngine {
   }
 
   /** Send the outgoing batch of `doc` to every peer that holds it (except its only origin). */
-  flushDoc (doc: DocSync): void {
+  sendBatch (doc: EngineDoc): void {
     doc.flushScheduled = false
     this.flushPending.delete(doc)
     const taken = doc.takeBatch()
@@ -254,7 +254,7 @@ export class SyncEngine {
       const peer = this.peers.get(s.peer)
       if (peer === undefined || peer.closed) continue
       if (this.access(s.peer, doc) === Access.NONE) continue
-      if (s.delta !== null || !peer.link.writable) {
+      if (s.owed !== null || !peer.link.writable) {
         this.holdBack(peer, s, taken.batch)
         continue
       }
@@ -262,24 +262,24 @@ export class SyncEngine {
       this.sendUpdate(peer, doc, s, bytes)
       if (taken.origin !== null) this.counters.updatesForwarded++
     }
-    doc.changed()
+    doc.notifyStatus()
   }
 
   private holdBack (peer: PeerState, s: DocSession, batch: UpdateBatch): void {
     // copy: the same batch object may still be sent to other peers
-    s.delta ??= new UpdateBatch()
-    s.delta.absorbBatch(batch)
+    s.owed ??= new UpdateBatch()
+    s.owed.absorbBatch(batch)
     peer.dirty.add(s)
   }
 
-  private sendUpdate (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array): void {
+  private sendUpdate (peer: PeerState, doc: EngineDoc, s: DocSession, update: Uint8Array): void {
     // a seq is used only by a frame that went out: a refused one must not leave a gap the peer waits on
     if (!this.send(peer, { type: MessageType.UPDATE, docKey: doc.key, seq: s.sentSeq + 1, update })) return
     s.sentSeq++
     this.counters.updatesSent++
   }
 
-  private onAwareness (doc: DocSync, change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void {
+  private onAwareness (doc: EngineDoc, change: { added: number[], updated: number[], removed: number[] }, origin: unknown): void {
     const changed = [...change.added, ...change.updated, ...change.removed]
     if (changed.length === 0) return
     const from = origin instanceof PeerOrigin ? origin.peer : null
@@ -379,7 +379,7 @@ export class SyncEngine {
     }
   }
 
-  private endSession (peer: PeerState, doc: DocSync, s: DocSession, notify: boolean): void {
+  private endSession (peer: PeerState, doc: EngineDoc, s: DocSession, notify: boolean): void {
     // the peer ends its side too (DENIED or disconnect): a later session must start with SYNC1
     if (!peer.closed) this.memory.forgetDoc(peer.id, doc.keyHex)
     peer.sessions.delete(doc.keyHex)
@@ -390,7 +390,7 @@ export class SyncEngine {
     for (const other of doc.sessions.values()) for (const c of other.awarenessClients) stillKnown.add(c)
     const gone = [...s.awarenessClients].filter(c => !stillKnown.has(c) && c !== doc.awareness.clientID)
     if (gone.length > 0) awarenessProtocol.removeAwarenessStates(doc.awareness, gone, AWARENESS_CLEANUP)
-    doc.changed()
+    doc.notifyStatus()
   }
 
   /** Close a peer with a reason: BYE, close the link, forget it. */
@@ -407,7 +407,7 @@ export class SyncEngine {
     this.stopped = true
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    for (const doc of this.docs.values()) this.flushDoc(doc)
+    for (const doc of this.docs.values()) this.sendBatch(doc)
     for (const peer of [...this.peers.values()]) this.bye(peer, ByeReason.SHUTDOWN, 'node stopping')
     for (const doc of [...this.docs.values()]) this.removeDoc(doc)
   }
@@ -417,11 +417,11 @@ export class SyncEngine {
       if (!peer.link.writable || peer.closed) return
       peer.dirty.delete(s)
       const doc = this.docs.get(s.keyHex)
-      const delta = s.delta
-      s.delta = null
-      if (doc === undefined || delta === null) continue
-      this.sendUpdate(peer, doc, s, delta.encode(doc.doc))
-      doc.changed()
+      const owed = s.owed
+      s.owed = null
+      if (doc === undefined || owed === null) continue
+      this.sendUpdate(peer, doc, s, owed.encode(doc.doc))
+      doc.notifyStatus()
     }
   }
 
@@ -457,7 +457,7 @@ export class SyncEngine {
     this.bye(peer, reason, message)
   }
 
-  private count (name: string): void {
+  private countRejection (name: string): void {
     this.counters.rejected[name] = (this.counters.rejected[name] ?? 0) + 1
   }
 
@@ -469,7 +469,7 @@ export class SyncEngine {
   // ---------------------------------------------------------------- receiving
 
   /** Write what is queued for this peer now (where the link can). */
-  private flushLink (peer: PeerState): void {
+  private writeNow (peer: PeerState): void {
     this.unflushed.delete(peer)
     if (!peer.closed) peer.link.flush?.()
   }
@@ -483,8 +483,8 @@ export class SyncEngine {
    */
   private delivered (): void {
     try {
-      for (const doc of this.flushPending) this.flushDoc(doc)
-      for (const peer of this.unflushed) this.flushLink(peer)
+      for (const doc of this.flushPending) this.sendBatch(doc)
+      for (const peer of this.unflushed) this.writeNow(peer)
     } catch (err) {
       log.error('sending after a delivery failed: %e', err)
     }
@@ -567,7 +567,7 @@ export class SyncEngine {
     if (doc === undefined || this.access(peer.id, doc) === Access.NONE) {
       // unknown and forbidden look the same from outside
       if (frame.type === MessageType.SYNC1) this.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
-      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.count('unavailable')
+      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
       return
     }
     switch (frame.type) {
@@ -582,7 +582,7 @@ export class SyncEngine {
         if (frame.seq > s.sentSeq) { this.ignore('stale_ack'); return }
         s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
         s.remoteStateVector = frame.stateVector.slice()
-        doc.changed()
+        doc.notifyStatus()
         return
       }
       case MessageType.AWARENESS: {
@@ -657,11 +657,11 @@ export class SyncEngine {
     }, () => {})
   }
 
-  private session (peer: PeerState, doc: DocSync): DocSession | undefined {
+  private session (peer: PeerState, doc: EngineDoc): DocSession | undefined {
     let s = peer.sessions.get(doc.keyHex)
     if (s === undefined) {
       if (peer.sessions.size >= this.limits.maxDocsPerPeer) {
-        this.count('too_many_docs')
+        this.countRejection('too_many_docs')
         return undefined
       }
       s = new DocSession(peer.id, doc.keyHex)
@@ -676,7 +676,7 @@ export class SyncEngine {
    * very incarnation of the peer already stored the doc exactly as we hold it,
    * in which case the session resumes silently (reconnects cost what changed).
    */
-  private offerDoc (peer: PeerState, doc: DocSync): void {
+  private offerDoc (peer: PeerState, doc: EngineDoc): void {
     // a doc opened only to serve peers is offered to peers known to hold it; others ask
     if (doc.servedOnly && peer.remembered?.has(doc.keyHex) !== true) return
     if (this.access(peer.id, doc) === Access.NONE) return
@@ -695,7 +695,7 @@ export class SyncEngine {
   }
 
 
-  private sendSync1 (peer: PeerState, doc: DocSync, s: DocSession, flags: number): void {
+  private sendSync1 (peer: PeerState, doc: EngineDoc, s: DocSession, flags: number): void {
     s.sentSync1 = true
     this.send(peer, {
       type: MessageType.SYNC1,
@@ -712,7 +712,7 @@ export class SyncEngine {
    * once, so that no single frame (or update the peer must admit) has to hold
    * a whole document.
    */
-  private answer (peer: PeerState, doc: DocSync, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
+  private answer (peer: PeerState, doc: EngineDoc, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
     // Nearly every answer is small: encode it whole, and plan parts only when it
     // turns out big (encoding a big one twice costs less than planning every one).
     const whole = encodeUpdateV1(doc.doc, since, deletes)
@@ -731,7 +731,7 @@ export class SyncEngine {
   }
 
   /** One frame of an answer (`partsLeft` 0: the SYNC2 that ends it). False if it could not be sent. */
-  private sendAnswerPart (peer: PeerState, doc: DocSync, s: DocSession, update: Uint8Array, partsLeft: number): boolean {
+  private sendAnswerPart (peer: PeerState, doc: EngineDoc, s: DocSession, update: Uint8Array, partsLeft: number): boolean {
     const seq = s.sentSeq + 1
     const sent = partsLeft === 0
       ? this.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq, update })
@@ -741,11 +741,11 @@ export class SyncEngine {
     this.counters.updatesSent++
     if (partsLeft > 0) this.counters.sync2PartsSent++
     // a whole document (or a part of one) for a joiner: on the wire now, before anything else is computed
-    if (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES) this.flushLink(peer)
+    if (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES) this.writeNow(peer)
     return true
   }
 
-  private onSync1 (peer: PeerState, doc: DocSync, flags: number, sv: Uint8Array, digest: Uint8Array): void {
+  private onSync1 (peer: PeerState, doc: EngineDoc, flags: number, sv: Uint8Array, digest: Uint8Array): void {
     let since: Map<number, number>
     try {
       since = Y.decodeStateVector(sv)
@@ -754,7 +754,7 @@ export class SyncEngine {
       return
     }
     // send what is queued to everyone else; for this peer the SYNC2 below covers it
-    this.flushDoc(doc)
+    this.sendBatch(doc)
     const s = this.session(peer, doc)
     if (s === undefined) {
       this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
@@ -762,7 +762,7 @@ export class SyncEngine {
     }
     const joined = !s.remoteHolds
     s.remoteHolds = true
-    s.delta = null
+    s.owed = null
     peer.dirty.delete(s)
     // A peer with an empty state vector holds no structs, so it has deleted
     // nothing: it needs our whole delete set, and comparing digests is wasted work.
@@ -775,10 +775,10 @@ export class SyncEngine {
         this.send(peer, { type: MessageType.AWARENESS, docKey: doc.key, update: awarenessProtocol.encodeAwarenessUpdate(doc.awareness, clients) })
       }
     }
-    doc.changed()
+    doc.notifyStatus()
   }
 
-  private onUpdate (peer: PeerState, doc: DocSync, type: number, seq: number, update: Uint8Array, partsLeft = 0): void {
+  private onUpdate (peer: PeerState, doc: EngineDoc, type: number, seq: number, update: Uint8Array, partsLeft = 0): void {
     const s = peer.sessions.get(doc.keyHex)
     if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
       // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
@@ -786,7 +786,7 @@ export class SyncEngine {
       return
     }
     if (this.access(peer.id, doc) !== Access.WRITE) {
-      this.count('forbidden')
+      this.countRejection('forbidden')
       if (!s.deniedWrites) {
         s.deniedWrites = true
         this.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.READ_ONLY })
@@ -798,7 +798,7 @@ export class SyncEngine {
     }
     const admitted = admitUpdate(doc, peer.id, update, this.limits)
     if (!('bytes' in admitted)) {
-      if (admitted.counter !== undefined) this.count(admitted.counter)
+      if (admitted.counter !== undefined) this.countRejection(admitted.counter)
       this.reject(peer, admitted.code, admitted.reason)
       return
     }
@@ -854,17 +854,17 @@ export class SyncEngine {
     // the parts of an answer are acknowledged with the SYNC2 that ends it: an
     // ACK between parts would only make the next commit wait on a flush
     if (type !== MessageType.SYNC2_PART) this.scheduleAck(peer, doc, s)
-    doc.changed()
+    doc.notifyStatus()
     if (progress !== undefined) doc.emit('progress', [progress])
   }
 
   /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */
-  private capPending (doc: DocSync): void {
+  private capPending (doc: EngineDoc): void {
     const store = doc.doc.store
     const bytes = pendingBytes(doc)
     if (bytes <= this.limits.maxPendingBytes) return
     log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
-    this.count('pending_overflow')
+    this.countRejection('pending_overflow')
     store.pendingStructs = null
     store.pendingDs = null
     for (const s of doc.sessions.values()) {
@@ -874,7 +874,7 @@ export class SyncEngine {
   }
 
   /** ACK once what we applied is durably stored; one ACK loop per session coalesces bursts. */
-  private scheduleAck (peer: PeerState, doc: DocSync, s: DocSession): void {
+  private scheduleAck (peer: PeerState, doc: EngineDoc, s: DocSession): void {
     s.ackWanted = Math.max(s.ackWanted, s.recvContig)
     if (s.ackLoop) return
     s.ackLoop = true
@@ -942,7 +942,7 @@ export class SyncEngine {
     }
   }
 
-  private access (peerId: string, doc: DocSync): Access {
+  private access (peerId: string, doc: EngineDoc): Access {
     try {
       return this.policy(peerId, doc.id)
     } catch (err) {

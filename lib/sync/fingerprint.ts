@@ -1,5 +1,5 @@
 /**
- * Short summaries of a document's state, cached on its DocSync and cleared by
+ * Short summaries of a document's state, cached on its EngineDoc and cleared by
  * the engine on every transaction:
  * - the delete-set digest carried by SYNC1 (equal delete sets, equal digests);
  * - the fingerprint (state vector + digest) that session resumption compares;
@@ -10,7 +10,7 @@ import * as Y from 'yjs'
 import { sha256 } from './sha256.js'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
 import { deleteRangesOf, encodeDeleteRanges, type DeleteRanges } from '../yjs/update-batch.js'
-import type { DocSync } from './doc-sync.js'
+import type { EngineDoc } from './engine-doc.js'
 import { fingerprintOf } from './peer-memory.js'
 
 export function deleteSetDigest (doc: Y.Doc): Uint8Array {
@@ -27,7 +27,7 @@ function digestOfRanges (ranges: DeleteRanges): Uint8Array {
   return sha256(encodeDeleteRanges(ranges)).subarray(0, DS_DIGEST_BYTES)
 }
 
-export function docFingerprint (doc: DocSync): string {
+export function docFingerprint (doc: EngineDoc): string {
   if (doc.fingerprint === undefined) {
     doc.dsDigest = digestOfRanges(docDeleteRanges(doc))
     doc.fingerprint = fingerprintOf(Y.encodeStateVector(doc.doc), doc.dsDigest)
@@ -36,13 +36,13 @@ export function docFingerprint (doc: DocSync): string {
 }
 
 /** The doc's whole delete set as ranges, cached with the fingerprint (a SYNC2 answer needs both). */
-export function docDeleteRanges (doc: DocSync): DeleteRanges {
+export function docDeleteRanges (doc: EngineDoc): DeleteRanges {
   // cleared with the fingerprint on every transaction (SyncEngine.onTransaction)
   if (doc.deleteRanges === undefined) doc.deleteRanges = deleteRangesOf(doc.doc)
   return doc.deleteRanges
 }
 
-export function docDsDigest (doc: DocSync): Uint8Array {
+export function docDsDigest (doc: EngineDoc): Uint8Array {
   docFingerprint(doc)
   return doc.dsDigest!
 }

@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { SyncEngine, type SyncEngineOptions } from '../../lib/sync/engine.js'
-import { DocSync } from '../../lib/sync/doc-sync.js'
+import { EngineDoc } from '../../lib/sync/engine-doc.js'
 import { docKeyFor, docKeyHex } from '../../lib/protocol/doc-key.js'
 import { decodeFrame, encodeFrame, type Frame } from '../../lib/protocol/codec.js'
 import { MessageType } from '../../lib/protocol/constants.js'
@@ -13,7 +13,7 @@ import type { PeerConnection } from '../../lib/sync/types.js'
 
 export interface Target {
   engine: SyncEngine
-  sync: DocSync
+  sync: EngineDoc
   doc: Y.Doc
   close: () => void
 }
@@ -22,7 +22,7 @@ export function target (docId = 'doc', opts: SyncEngineOptions = {}): Target {
   const engine = new SyncEngine({ antiEntropyIntervalMs: 0, ...opts })
   const doc = new Y.Doc()
   const key = docKeyFor(docId)
-  const sync = new DocSync(docId, key, docKeyHex(key), doc, new Awareness(doc), undefined)
+  const sync = new EngineDoc(docId, key, docKeyHex(key), doc, new Awareness(doc), undefined)
   engine.addDoc(sync)
   return { engine, sync, doc, close: () => { engine.stop(); sync.awareness.destroy(); doc.destroy() } }
 }

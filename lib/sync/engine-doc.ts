@@ -29,7 +29,7 @@ export interface DocStatus {
   saved: boolean
 }
 
-export interface DocSyncEvents {
+export interface EngineDocEvents {
   /** peers joined or left, or acknowledgements changed */
   status: (status: DocStatus) => void
   /** a local commit to storage completed */
@@ -70,7 +70,7 @@ interface Waiter {
 /** origin: undefined = empty batch, null = local or several origins, string = only that peer */
 type BatchOrigin = string | null | undefined
 
-export class DocSync extends ObservableV2<DocSyncEvents> {
+export class EngineDoc extends ObservableV2<EngineDocEvents> {
   batch = new UpdateBatch()
   batchOrigin: BatchOrigin = undefined
   flushScheduled = false
@@ -140,7 +140,7 @@ export class DocSync extends ObservableV2<DocSyncEvents> {
   }
 
   /** Re-evaluate waiters and tell listeners; called whenever sessions or acks change. */
-  changed (): void {
+  notifyStatus (): void {
     for (const w of this.waiters) {
       if (this.satisfied(w.peer)) {
         this.waiters.delete(w)
