@@ -11,10 +11,10 @@ const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDep
 const external = (id) =>
   id.startsWith('node:') || builtinModules.includes(id) || deps.some(d => id === d || id.startsWith(`${d}/`))
 
-// entry name in dist/ -> source
+// entry name in dist/ -> source (the package entries are the platform presets)
 const entries = Object.fromEntries(Object.entries({
-  index: 'lib/index.ts',
-  browser: 'lib/browser.ts',
+  index: 'adapters/presets/node.ts',
+  browser: 'adapters/presets/browser.ts',
   testing: 'lib/testing/index.ts',
   'adapters/libp2p': 'adapters/libp2p/index.ts',
   'adapters/memory-storage': 'adapters/memory-storage/index.ts',

@@ -27,7 +27,7 @@ async function measure (name: string, input: string, external: string[], goalByt
 }
 
 export async function measureBundleSizes (): Promise<{ rows: BundleRow[] }> {
-  const browser = join(REPO_ROOT, 'lib/browser.ts')
+  const browser = join(REPO_ROOT, 'adapters/presets/browser.ts')
   const yws = join(REPO_ROOT, 'node_modules/y-websocket/src/y-websocket.js')
   return {
     rows: [

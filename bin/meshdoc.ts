@@ -2,6 +2,7 @@
  * The `meshdoc` command. Run through `bin/meshdoc.js` (which picks Node 24 and
  * tsx) or directly: `node --import tsx bin/meshdoc.ts --help`.
  */
+import { nodeCliPlatform } from '../adapters/presets/cli.js'
 import { runCli } from '../lib/cli/main.js'
 
 // A long-running command (the gateway) catches stop signals from the very
@@ -40,7 +41,7 @@ const code = await runCli(process.argv.slice(2), {
     if (received.length > 0) queueMicrotask(() => { if (listeners.has(fn)) fn(received[0]) })
     return () => { listeners.delete(fn) }
   }
-})
+}, nodeCliPlatform)
 process.exitCode = code
 // everything is closed by now and the process ends by itself; if a stray
 // handle keeps it alive, do not hang the operator's shell or init system

@@ -1,12 +1,11 @@
 /**
- * What `meshdoc` exports on every platform. The entry points add their
- * platform's `createMeshNode`: `lib/index.ts` (Node) and `lib/browser.ts`.
+ * What `meshdoc` exports on every platform. The entry points, in
+ * `adapters/presets/`, add their platform's `createMeshNode`: `node.ts`
+ * (`meshdoc`) and `browser.ts` (`meshdoc/browser`).
  */
 export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress, type Libp2pPreset, type Libp2pPresetInput } from './mesh-node.js'
 export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { Repo, type RepoOptions } from './repo.js'
-export { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
-export { EngineDoc, type EngineDocEvents } from './sync/engine-doc.js'
 export { PeerOrigin, type PeerLink, type PeerConnection, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'
 export { policyFromRules, type PolicyRule, type PolicyRules } from './policy/rules.js'

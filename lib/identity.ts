@@ -34,7 +34,7 @@ export async function loadOrCreateIdentity (storage: StorageAdapter, slot = 0): 
 /**
  * Where identity `slot` lives. Slot 0 is the node's identity; further slots
  * serve processes that share one store but must not share a PeerId (the tabs
- * of one browser app, see lib/browser.ts).
+ * of one browser app, see adapters/presets/browser.ts).
  */
 export function identityKey (slot = 0): StorageKey {
   if (!Number.isSafeInteger(slot) || slot < 0) throw new RangeError(`identity slot must be a non-negative integer, got ${slot}`)

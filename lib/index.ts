@@ -1,15 +1,7 @@
 /**
- * meshdoc: offline-first, peer-to-peer sync of Yjs documents over libp2p.
- *
- * ```ts
- * import { createMeshNode } from 'meshdoc'
- * const node = await createMeshNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
- * const handle = await node.open('notes/2026-11-22')
- * handle.doc.getText('body').insert(0, 'hello')
- * ```
- *
- * This is the Node.js entry; bundlers building for browsers resolve
- * `meshdoc` to `lib/browser.ts` (the `browser` export condition).
+ * TEMPORARY: the Node entry moved to `adapters/presets/node.ts` (lib/ imports
+ * no adapter). This re-export only keeps test/mesh-50.spec.ts, which still
+ * imports `lib/index.js`, compiling until it imports
+ * `adapters/presets/node.js`; then delete this file.
  */
-export * from './core.js'
-export { createMeshNode } from './node.js'
+export * from '../adapters/presets/node.js'

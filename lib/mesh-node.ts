@@ -1,14 +1,14 @@
 /**
- * `createMeshNode`: the composition root. A libp2p node (ours or the app's),
- * the sync engine, the repo of open documents, the libp2p binding, and the
- * bootstrap keeper, started and stopped together.
+ * The platform-independent node: a libp2p node (ours or the app's), the sync
+ * engine, the repo of open documents, and the network side (sync transport,
+ * bootstrap keeper, discovery dialer), started and stopped together. What is
+ * platform-specific (how libp2p is built, how it is bound to the engine, a
+ * native SHA-256) comes in a `PlatformPreset`; the presets and the
+ * `createMeshNode` of each platform live in `adapters/presets/`.
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ObservableV2 } from 'lib0/observable'
-import { KeepConnected } from '../adapters/libp2p/keep-connected.js'
-import { DiscoveryDialer } from '../adapters/libp2p/discovery-dialer.js'
-import { Libp2pSyncTransport } from '../adapters/libp2p/sync-transport.js'
 import type { DocHandle, DocStatus } from './doc-handle.js'
 import { ClosedError } from './errors.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -107,9 +107,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     readonly libp2p: Libp2p,
     private readonly engine: SyncEngine,
     private readonly repo: Repo,
-    private readonly transport: Libp2pSyncTransport,
-    private readonly keeper: KeepConnected,
-    private readonly discovery: DiscoveryDialer,
+    private readonly network: MeshNetwork,
     private readonly storage: StorageAdapter,
     private readonly ownsLibp2p: boolean
   ) {
@@ -187,14 +185,13 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
 
   private async doStop (): Promise<void> {
     log('stopping')
-    this.keeper.stop()
-    this.discovery.stop()
+    this.network.stopDialing()
     // acknowledge what we stored before saying BYE, so peers know it is safe here
     await this.engine.drainAcks()
     for (const extra of this.extras.splice(0)) extra.stop()
     this.engine.stop()
     await this.repo.stop()
-    await this.transport.stop()
+    await this.network.stop()
     if (this.ownsLibp2p) await this.libp2p.stop()
     await this.storage.close?.()
     this.destroy()
@@ -206,8 +203,10 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
 }
 
 /**
- * What a platform preset (Node: `lib/index.ts`, browsers: `lib/browser.ts`)
- * gets to build the libp2p node, with the identity and swarm key resolved.
+ * What a platform preset's libp2p builder gets (Node:
+ * `adapters/libp2p/create-libp2p.ts`, browsers:
+ * `adapters/libp2p/create-browser-libp2p.ts`), with the identity and swarm key
+ * resolved.
  */
 export interface Libp2pPresetInput {
   options: MeshNodeOptions
@@ -217,6 +216,41 @@ export interface Libp2pPresetInput {
 
 /** Builds the (unstarted) libp2p node for `createMeshNode`; each platform has its own. */
 export type Libp2pPreset = (input: Libp2pPresetInput) => Promise<Libp2p>
+
+/** What the network side gets to bind the engine to a libp2p node (ours or the app's). */
+export interface MeshNetworkInput {
+  libp2p: Libp2p
+  options: MeshNodeOptions
+  /** hand the engine a peer's link; drive the connection it returns */
+  addPeer: (peerId: string, link: PeerLink) => PeerConnection
+  /** largest frame accepted */
+  maxFrameBytes: number
+  /** a large frame is arriving from `peer` */
+  onProgress: (peer: string, received: number, expected: number) => void
+}
+
+/**
+ * The network side of a node (libp2p: the sync transport, the bootstrap
+ * keeper, the discovery dialer). Built before libp2p starts, started after.
+ */
+export interface MeshNetwork {
+  /** start linking peers and dialling (libp2p is running) */
+  start: () => Promise<void>
+  /** stop dialling and redialling; the open links stay, for the last ACKs and BYEs */
+  stopDialing: () => void
+  /** close every link (after the engine said BYE) */
+  stop: () => Promise<void>
+}
+
+/** @internal What `startMeshNode` needs from a platform (`adapters/presets/`). */
+export interface PlatformPreset {
+  /** builds the libp2p node, unless the app brings its own (`MeshNodeOptions.libp2p`) */
+  libp2p: Libp2pPreset
+  /** binds the engine to the libp2p node, ours or the app's */
+  network: (input: MeshNetworkInput) => MeshNetwork
+  /** SHA-256 for digests and fingerprints, e.g. a native one (default: a portable one) */
+  sha256?: (data: Uint8Array) => Uint8Array
+}
 
 /** @internal the platform-independent part of `createMeshNode` */
 export interface StartOptions {
@@ -230,24 +264,23 @@ export interface StartOptions {
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
-export async function startMeshNode (opts: MeshNodeOptions, preset: Libp2pPreset, start: StartOptions = {}): Promise<MeshNode> {
+export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPreset, start: StartOptions = {}): Promise<MeshNode> {
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   const storage = opts.storage ?? new MemoryStorageAdapter()
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
   const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
   const privateKey = opts.privateKey === 'storage' && opts.libp2p === undefined ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey
-  const libp2p = opts.libp2p ?? await preset({
+  const libp2p = opts.libp2p ?? await preset.libp2p({
     options: opts,
     ...(privateKey !== undefined && privateKey !== 'storage' ? { privateKey } : {}),
     ...(swarmKey !== undefined ? { swarmKey } : {})
   })
   let repo: Repo | undefined
-  // eslint-disable-next-line prefer-const
-  let engine: SyncEngine
-  engine = new SyncEngine({
+  const engine: SyncEngine = new SyncEngine({
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
+    sha256: preset.sha256,
     ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
     ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
     ...(opts.serveAllDocs === true
@@ -267,18 +300,18 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: Libp2pPreset
     ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
   })
   let node: MeshNode | undefined
-  const transport = new Libp2pSyncTransport(libp2p, engine, {
+  const addPeer = (peer: string, link: PeerLink): PeerConnection => engine.addPeer(peer, link)
+  const network = preset.network({
+    libp2p,
+    options: opts,
+    addPeer,
     maxFrameBytes,
     onProgress: (peer, received, expected) => { node?.emit('sync:progress', [{ peer, received, expected }]) }
   })
-  const keeper = new KeepConnected(libp2p, opts.bootstrap ?? [], opts.bootstrapBackoff)
-  const discovery = new DiscoveryDialer(libp2p)
-  node = new MeshNode(libp2p, engine, repo, transport, keeper, discovery, storage, ownsLibp2p)
+  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
-  await transport.start()
-  keeper.start()
-  discovery.start()
-  if (start.extraLinks !== undefined) node.extras.push(await start.extraLinks(node, (peer, link) => engine.addPeer(peer, link)))
+  await network.start()
+  if (start.extraLinks !== undefined) node.extras.push(await start.extraLinks(node, addPeer))
   return node
 }

@@ -15,7 +15,7 @@ import { deleteRangesOf, encodeDeleteRanges, UpdateParts } from '../lib/yjs/upda
 import { attach, settle, target, type Target } from './helpers/hostile-peer.js'
 import { NodePool } from './helpers/mesh-nodes.js'
 import { randomTransaction } from './helpers/random-edits.js'
-import type { DocSyncProgress } from '../lib/index.js'
+import type { DocSyncProgress } from '../adapters/presets/node.js'
 
 /** everything a reader sees (map keys sorted: their order follows integration order, not content) */
 const content = (d: Y.Doc): string => JSON.stringify([d.getText('body').toString(), Object.entries(d.getMap('meta').toJSON()).sort(), d.getArray('list').toJSON()])

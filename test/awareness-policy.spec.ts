@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
-import type { MeshNode, MeshNodeOptions } from '../lib/index.js'
+import type { MeshNode, MeshNodeOptions } from '../adapters/presets/node.js'
 import { until } from './helpers/wait.js'
 import { NodePool } from './helpers/mesh-nodes.js'
-
-
 
 describe('presence and access control over real libp2p', function () {
   const pool = new NodePool()
@@ -43,7 +41,7 @@ describe('presence and access control over real libp2p', function () {
     await assert.rejects(hbSecret.whenSynced({ peer: a.peerId, timeout: 500 }), (err: Error) => ['DeniedError', 'TimeoutError'].includes(err.name))
   })
 
-  it("a reader receives data but its writes are refused, not applied and not forwarded", async () => {
+  it('a reader receives data but its writes are refused, not applied and not forwarded', async () => {
     const gw = await node({ policy: (peer) => peer === readerId ? 'read' : 'write' })
     const reader = await node()
     const writer = await node()

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createMeshNode, type MeshNode } from '../lib/index.js'
+import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { chromiumPath, launchChromium, launchPersistentChromium, serveTestPages } from './helpers/chromium.js'
 import { CliProcesses, freePort, type GatewayProcess } from './helpers/cli-process.js'
 
@@ -42,8 +42,8 @@ describe('meshdoc in Chromium', function () {
   let server: Server
   let origin: string
   const cli = new CliProcesses()
-  let contexts: BrowserContext[] = []
-  let nodes: MeshNode[] = []
+  const contexts: BrowserContext[] = []
+  const nodes: MeshNode[] = []
 
   before(async function () {
     if (chromiumPath() === undefined) {

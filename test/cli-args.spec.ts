@@ -8,12 +8,13 @@ import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { COMMON_OPTIONS, parseCommand, type CommandSpec } from '../lib/cli/args.js'
+import { COMMON_OPTIONS, parseCommand } from '../lib/cli/args.js'
+import type { CommandSpec } from '../lib/cli/option-spec.js'
 import { parseHostPort } from '../lib/cli/admin-server.js'
 import { listenAddrs } from '../lib/cli/listen.js'
 import { policyFrom } from '../lib/cli/node-inputs.js'
 import { Progress } from '../lib/cli/progress.js'
-import { docKeyFor, docKeyHex } from '../lib/index.js'
+import { docKeyFor, docKeyHex } from '../adapters/presets/node.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 import { REPO_ROOT } from './helpers/cli-process.js'
 import { ALL_OPTIONS, COMMANDS } from '../lib/cli/main.js'
@@ -165,12 +166,14 @@ describe('meshdoc CLI: options, config files, progress (in-process)', () => {
     const tty = { isTTY: true, columns: 100, out: '', write (s: string) { this.out += s } }
     const p = new Progress(tty, { label: 'import notes', now: () => t })
     p.update({ bytes: 512 * 1024, totalBytes: 1024 * 1024, docs: 0, totalDocs: 1, phase: 'reading' })
+    // eslint-disable-next-line no-control-regex -- the progress bar's ESC [K (erase line) is what is tested
     assert.match(tty.out, /^\rimport notes {2}reading {2}\[#{15}-{15}\] 50% {2}512 KiB \/ 1\.0 MiB {2}0 \/ 1 doc\x1b\[K$/)
     t = 50
     p.update({ bytes: 1024 * 1024 })
     assert.equal(tty.out.split('\r').length, 2, 'redraws are throttled')
     t = 2000
     p.update({ bytes: 1024 * 1024, docs: 1 })
+    // eslint-disable-next-line no-control-regex -- the progress bar's ESC [K (erase line) is what is tested
     assert.match(tty.out, /100% .* 1 \/ 1 doc {2}512 KiB\/s\x1b\[K$/)
     p.done('done')
     assert.ok(tty.out.endsWith('\r\x1b[Kdone\n'), 'the bar is erased before the final line')

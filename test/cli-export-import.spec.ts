@@ -56,6 +56,7 @@ describe('meshdoc export / import', function () {
     assert.equal(imp.code, 0, imp.stderr)
     assert.equal(imp.stdout, '')
     assert.match(imp.stderr, /^meshdoc: imported .* from .*in\.yjs into notes\/round-trip \(state vector \+\d+\), saved$/m)
+    // eslint-disable-next-line no-control-regex -- the progress bar's ESC [K (erase line) is what is tested
     assert.doesNotMatch(imp.stderr, /\r|\x1b\[/, 'no progress bar when stderr is not a terminal')
 
     const out = join(dir, 'out.yjs')
@@ -129,6 +130,7 @@ describe('meshdoc export / import', function () {
     const r = await runInProcess(['import', 'd', '-', '--data', dir, '--mesh-key-file', keyFile], { stdin: Y.encodeStateAsUpdate(doc), stderrTTY: true })
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /\rimport d {2}validating {2}\[#+\] 100%/, 'the progress bar shows the phases')
+    // eslint-disable-next-line no-control-regex -- the progress bar's ESC [K (erase line) is what is tested
     assert.match(r.stderr, /\r\x1b\[Kmeshdoc: imported/, 'and is erased before the summary')
     const withKey = await runInProcess(['export', 'd', '--data', dir], { env: { MESHDOC_MESH_KEY: 'fleet secret' } })
     assert.deepEqual(JSON.parse(withKey.stdout), json)

@@ -3,12 +3,11 @@
  * is held. Real libp2p on 127.0.0.1, in one process.
  */
 import assert from 'node:assert/strict'
-import { createMeshNode, type DocHandle, type MeshNode } from '../lib/index.js'
+import { createMeshNode, type DocHandle, type MeshNode } from '../adapters/presets/node.js'
 import { until } from './helpers/wait.js'
 
 const DOCS = Number(process.env.MESHDOC_SCALE_DOCS ?? 10_000)
 const CHANGED = 10
-
 
 const wire = (n: MeshNode): number => n.stats.bytesIn + n.stats.bytesOut
 
@@ -72,7 +71,10 @@ describe(`a gateway holding ${DOCS.toLocaleString('en')} docs`, function () {
     console.log(`      initial sync of ${DOCS} docs: ${(initialMs / 1000).toFixed(1)} s; reconnect with ${CHANGED} changed: ${reconnectMs.toFixed(0)} ms, ${bytes.toLocaleString('en')} B of frames, ${resumed} sessions resumed without a SYNC round`)
     assert.ok(resumed >= DOCS - CHANGED, `only ${resumed} sessions resumed`)
     assert.ok(bytes < 100_000, `${bytes} B on reconnect`)
-    assert.ok(reconnectMs < 1000, `${reconnectMs.toFixed(0)} ms to reconnect`)
+    // Generous for a loaded 2-core machine: the byte count above checks that
+    // only the changes moved; this catches a reconnect gone slow (observed
+    // figures: docs/BENCHMARKS.md, "Bounds asserted by tests")
+    assert.ok(reconnectMs < 3000, `${reconnectMs.toFixed(0)} ms to reconnect`)
     // and sync still works both ways on resumed sessions
     handles[1].doc.getMap('m').set('after', 'resume')
     await handles[1].whenSynced({ peer: gw.peerId, timeout: 5000 })

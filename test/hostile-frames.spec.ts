@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import * as encoding from 'lib0/encoding'
-import { createMeshNode, PROTOCOL_ID, type MeshNode } from '../lib/index.js'
+import { createMeshNode, PROTOCOL_ID, type MeshNode } from '../adapters/presets/node.js'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { encodeFrame } from '../lib/protocol/codec.js'
 import { lengthPrefix } from '../lib/protocol/framing.js'

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import type { Connection } from '@libp2p/interface'
 import * as Y from 'yjs'
-import type { DocHandle, MeshNode } from '../lib/index.js'
+import type { DocHandle, MeshNode } from '../adapters/presets/node.js'
 import { connect, connectionsTo, contentOf, docFromUpdates, NodePool, sameState, seededRandom, testSeed, waitFor } from './helpers/mesh-nodes.js'
 import { randomTransaction } from './helpers/random-edits.js'
 

@@ -3,7 +3,7 @@
  * single libp2p connection carrying exactly one `/meshdoc/sync/1.0.0` stream.
  */
 import assert from 'node:assert/strict'
-import { PROTOCOL_ID, type DocHandle, type MeshNode } from '../lib/index.js'
+import { PROTOCOL_ID, type DocHandle, type MeshNode } from '../adapters/presets/node.js'
 import { connect, connectionsTo, meshdocStreams, NodePool, sameState, waitFor } from './helpers/mesh-nodes.js'
 
 const DOCS = 500

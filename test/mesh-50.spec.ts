@@ -1,7 +1,9 @@
 /**
  * 50 nodes in a random connected graph (real libp2p, one process), 1,000 edits
  * at random nodes: every replica converges. Reports the time against
- * diameter x per-hop latency. Seeded: MESHDOC_MESH_SEED=n reruns one graph.
+ * diameter x per-hop latency, and asserts generous bounds on both (the tight
+ * measurement is P8 in bench/, `npm run bench`). Seeded: MESHDOC_MESH_SEED=n
+ * reruns one graph.
  */
 import assert from 'node:assert/strict'
 import * as prng from 'lib0/prng'
@@ -12,6 +14,22 @@ import { until } from './helpers/wait.js'
 const N = 50
 const EDITS = 1000
 
+/*
+ * Bounds that catch a sync path gone slow (an edit waiting on a timer, a
+ * repair round or a stalled stream instead of being forwarded at once) but
+ * hold on a loaded 2-core machine: the 50 nodes share one event loop, and
+ * other processes take CPU from it. Seed 50 (diameter 7) on the 2-core dev machine,
+ * 2026-12-03: per-hop p50 11-12 ms idle, 58 ms with two busy-loop processes
+ * beside it, 114 ms with four; all converged 0.5 s, 1.1 s and 5.3 s after the
+ * last edit (docs/BENCHMARKS.md, "Bounds asserted by tests"). The bounds are
+ * about 4x the four-process figures. 20 s is also below the 30 s anti-entropy
+ * interval these nodes run with: on an idle machine the first timer round
+ * comes some 25 s after the last edit, so only forwarding converges in time.
+ */
+/** per-hop latency, median of 20 single edits across one edge */
+const HOP_P50_BOUND_MS = 500
+/** from the last of the 1,000 edits until all 50 replicas are identical */
+const CONVERGED_AFTER_LAST_EDIT_BOUND_MS = 20_000
 
 /** BFS eccentricities -> diameter */
 function diameter (adj: number[][]): number {
@@ -101,5 +119,7 @@ describe('a 50-node mesh', function () {
     assert.ok(total >= EDITS, `seed=${seed}: state covers ${total} clock ticks for ${EDITS} edits`)
     const afterLast = performance.now() - lastEdit
     console.log(`      seed ${seed}: ${edges.length} edges, diameter ${diam}, per-hop p50 ${hopP50.toFixed(1)} ms (diameter x per-hop = ${(diam * hopP50).toFixed(0)} ms); all ${N} converged ${afterLast.toFixed(0)} ms after the last edit, ${convergeMs.toFixed(0)} ms after the first of ${EDITS} edits (all 50 nodes share one event loop)`)
+    assert.ok(hopP50 < HOP_P50_BOUND_MS, `seed=${seed}: per-hop p50 ${hopP50.toFixed(1)} ms, bound ${HOP_P50_BOUND_MS} ms`)
+    assert.ok(afterLast < CONVERGED_AFTER_LAST_EDIT_BOUND_MS, `seed=${seed}: converged ${afterLast.toFixed(0)} ms after the last edit, bound ${CONVERGED_AFTER_LAST_EDIT_BOUND_MS} ms`)
   })
 })

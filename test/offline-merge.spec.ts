@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import * as Y from 'yjs'
-import { MemoryStorageAdapter, type DocHandle, type MeshNode } from '../lib/index.js'
+import { MemoryStorageAdapter, type DocHandle, type MeshNode } from '../adapters/presets/node.js'
 import {
   connect, connectionsTo, contentOf, docFromUpdates, NodePool, sameState, seededRandom, testSeed, waitFor
 } from './helpers/mesh-nodes.js'

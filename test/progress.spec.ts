@@ -3,7 +3,7 @@
  * `sync:progress` events while the big frame arrives, ending at 100 %.
  */
 import assert from 'node:assert/strict'
-import type { SyncProgress } from '../lib/index.js'
+import type { SyncProgress } from '../adapters/presets/node.js'
 import { NodePool } from './helpers/mesh-nodes.js'
 
 describe('progress of a long sync', function () {

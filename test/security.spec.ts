@@ -106,7 +106,13 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
     }
   })
 
-  it("rejects the V2 update bomb of yjs#687 as a payload within 50 ms, with event-loop lag under 50 ms", async () => {
+  /*
+   * A decoder the bomb makes loop never returns; refusing it takes well under
+   * a millisecond. 500 ms tells the two apart and still holds when other
+   * processes take the CPU or a GC pause lands in the window, where 50 ms had
+   * only a 2x margin (figures: docs/BENCHMARKS.md, "Bounds asserted by tests").
+   */
+  it('rejects the V2 update bomb of yjs#687 as a payload within 500 ms, with event-loop lag under 500 ms', async () => {
     const bomb = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
     const before = snapshot(t.doc)
     const peer = attach(t, 'bomber')
@@ -119,8 +125,8 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
     const took = performance.now() - t0
     await new Promise(resolve => setTimeout(resolve, 60))
     lag.disable()
-    assert.ok(took < 50, `took ${took.toFixed(1)} ms`)
-    assert.ok(lag.max / 1e6 < 50, `event-loop lag ${(lag.max / 1e6).toFixed(1)} ms`)
+    assert.ok(took < 500, `took ${took.toFixed(1)} ms`)
+    assert.ok(lag.max / 1e6 < 500, `event-loop lag ${(lag.max / 1e6).toFixed(1)} ms`)
     assert.equal(t.engine.counters.rejected.malformed_update, 1)
     assert.equal(peer.closed, true)
     assert.equal(snapshot(t.doc), before)

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { createMeshNode, type MeshNode } from '../lib/index.js'
+import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { simulate } from '../examples/sensor-device/measure-retention.js'
 import { readingsOf, type Reading } from '../examples/sensor-device/readings.js'
 import { CliProcesses, freePort, REPO_ROOT } from './helpers/cli-process.js'

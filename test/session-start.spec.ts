@@ -9,21 +9,18 @@
  */
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { Awareness } from 'y-protocols/awareness'
 import { decodeFrame } from '../lib/protocol/codec.js'
 import { MessageType } from '../lib/protocol/constants.js'
-import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
-import { EngineDoc } from '../lib/sync/engine-doc.js'
+import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
-import { deleteSetDigest, EMPTY_DS_DIGEST } from '../lib/sync/fingerprint.js'
+import { EMPTY_DS_DIGEST, Fingerprints } from '../lib/sync/fingerprint.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import * as prng from 'lib0/prng'
-import { useSha256 } from '../lib/sync/sha256.js'
+import { nodeSha256 } from '../adapters/presets/node-sha256.js'
+import { openEngineDoc } from './helpers/engine-doc.js'
 
 const DOC_ID = 'notes/session-start'
-const KEY = docKeyFor(DOC_ID)
-const KEY_HEX = docKeyHex(KEY)
 
 /** frames one side wrote and the other has not been handed yet */
 class HeldLink implements PeerLink {
@@ -43,9 +40,8 @@ const sides: Side[] = []
 function side (id: string, text = ''): Side {
   const doc = new Y.Doc()
   if (text !== '') doc.getText('t').insert(0, text)
-  const sync = new EngineDoc(DOC_ID, KEY, KEY_HEX, doc, new Awareness(doc), undefined)
   const engine = new SyncEngine({ antiEntropyIntervalMs: 0 })
-  engine.addDoc(sync)
+  const sync = openEngineDoc(engine, DOC_ID, { doc })
   const made = { engine, sync, id }
   sides.push(made)
   return made
@@ -159,6 +155,7 @@ describe('session start', () => {
 
   it('the empty delete-set digest constant is sha256([0x00]), and an empty doc hashes to it', () => {
     assert.deepEqual(EMPTY_DS_DIGEST, sha256(Uint8Array.of(0)).subarray(0, EMPTY_DS_DIGEST.length))
+    const deleteSetDigest = (doc: Y.Doc): Uint8Array => new Fingerprints().deleteSetDigest(doc)
     assert.deepEqual(deleteSetDigest(new Y.Doc()), EMPTY_DS_DIGEST)
     const doc = new Y.Doc()
     doc.getText('t').insert(0, 'abc')
@@ -167,16 +164,15 @@ describe('session start', () => {
     assert.notDeepEqual(deleteSetDigest(doc), EMPTY_DS_DIGEST)
   })
 
-  it('the Node entry hashes digests with node:crypto, and gets the portable bytes', async () => {
-    await import('../lib/index.js')
-    const installed = useSha256(sha256)
-    try {
-      assert.notEqual(installed, sha256, 'lib/node.ts should install the native SHA-256')
-      const gen = prng.create(11)
-      for (const len of [0, 1, 55, 64, 10_586, 200_000]) {
-        const data = prng.uint8Array(gen, len)
-        assert.deepEqual(Uint8Array.from(installed(data)), sha256(data), `${len} bytes`)
-      }
-    } finally { useSha256(installed) }
+  it('the Node preset hashes digests with node:crypto, and gets the portable bytes', () => {
+    const gen = prng.create(11)
+    for (const len of [0, 1, 55, 64, 10_586, 200_000]) {
+      const data = prng.uint8Array(gen, len)
+      assert.deepEqual(Uint8Array.from(nodeSha256(data)), sha256(data), `${len} bytes`)
+    }
+    const doc = new Y.Doc()
+    doc.getText('t').insert(0, 'abcdef')
+    doc.getText('t').delete(1, 3)
+    assert.deepEqual(new Fingerprints(nodeSha256).deleteSetDigest(doc), new Fingerprints().deleteSetDigest(doc))
   })
 })

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
-import { seeded } from '../lib/storage/compliance.js'
+import { seeded } from '../lib/testing/storage-compliance.js'
 import { DocPersistence } from '../lib/storage/doc-persistence.js'
 
 const NO_MERGE = { mergeMinDeadBytes: Number.MAX_SAFE_INTEGER, maxFilesPerBucket: 1_000_000 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
-import { runStorageAdapterTests } from '../lib/storage/compliance.js'
+import { runStorageAdapterTests } from '../lib/testing/storage-compliance.js'
 
 runStorageAdapterTests('fs', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'meshdoc-fs-'))

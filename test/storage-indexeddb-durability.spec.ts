@@ -8,7 +8,7 @@ import 'fake-indexeddb/auto'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { IndexedDbStorageAdapter } from '../adapters/indexeddb-storage/index.js'
-import { seeded } from '../lib/storage/compliance.js'
+import { seeded } from '../lib/testing/storage-compliance.js'
 import { DocPersistence } from '../lib/storage/doc-persistence.js'
 
 const SEED = process.env.MESHDOC_SEED ?? Math.floor(Math.random() * 2 ** 32).toString(16)

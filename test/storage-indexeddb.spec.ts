@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto'
 import { IndexedDbStorageAdapter } from '../adapters/indexeddb-storage/index.js'
-import { runStorageAdapterTests } from '../lib/storage/compliance.js'
+import { runStorageAdapterTests } from '../lib/testing/storage-compliance.js'
 
 let n = 0
 runStorageAdapterTests('indexeddb (fake-indexeddb)', async () => {

@@ -1,4 +1,4 @@
-import { runStorageAdapterTests } from '../lib/storage/compliance.js'
+import { runStorageAdapterTests } from '../lib/testing/storage-compliance.js'
 import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
 
 runStorageAdapterTests('memory', async () => {

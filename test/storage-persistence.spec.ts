@@ -322,4 +322,3 @@ describe('DocPersistence', () => {
     assert.equal((await reload(mem)).getMap('m').get('k'), 1)
   })
 })
-

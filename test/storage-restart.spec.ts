@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
-import { createMeshNode, IDENTITY_KEY, loadOrCreateIdentity, MemoryStorageAdapter, type MeshNode } from '../lib/index.js'
+import { createMeshNode, IDENTITY_KEY, loadOrCreateIdentity, MemoryStorageAdapter, type MeshNode } from '../adapters/presets/node.js'
 import { LOOPBACK, waitUntil } from './helpers/storage-wrappers.js'
 
 describe('restart with fs storage', function () {

@@ -8,16 +8,17 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { nodeLibp2pPreset } from '../adapters/libp2p/create-libp2p.js'
+import { libp2pNetwork } from '../adapters/libp2p/network.js'
 import { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
 import { startMeshNode, type MeshNode } from '../lib/mesh-node.js'
 import { waitFor } from './helpers/mesh-nodes.js'
 
 describe('TabChannel (tabs of one app over BroadcastChannel)', function () {
   this.timeout(20_000)
-  let nodes: MeshNode[] = []
+  const nodes: MeshNode[] = []
   let namespace: string
   beforeEach(() => { namespace = `meshdoc-test-${randomBytes(4).toString('hex')}` })
-  let cleanups: Array<() => void> = []
+  const cleanups: Array<() => void> = []
   afterEach(async () => {
     for (const c of cleanups.splice(0)) c()
     await Promise.allSettled(nodes.splice(0).map(async n => { await n.stop() }))
@@ -36,7 +37,7 @@ describe('TabChannel (tabs of one app over BroadcastChannel)', function () {
 
   async function tab (): Promise<{ node: MeshNode, tabs: () => TabChannel }> {
     let channel: TabChannel | undefined
-    const node = await startMeshNode({ antiEntropyIntervalMs: 0 }, nodeLibp2pPreset, {
+    const node = await startMeshNode({ antiEntropyIntervalMs: 0 }, { libp2p: nodeLibp2pPreset, network: libp2pNetwork }, {
       extraLinks: async (n, addPeer) => {
         channel = new TabChannel(namespace, n.peerId, addPeer)
         await channel.start()

@@ -49,7 +49,7 @@
  */
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import type { DocHandle, MeshNode } from '../lib/index.js'
+import type { DocHandle, MeshNode } from '../adapters/presets/node.js'
 import { causalInfo, findTrace, loadConcurrentTrace, type ConcurrentTrace } from './helpers/editing-trace.js'
 import { connect, NodePool, sameState, waitFor } from './helpers/mesh-nodes.js'
 

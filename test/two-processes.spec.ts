@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import type { MeshNode } from '../lib/index.js'
+import type { MeshNode } from '../adapters/presets/node.js'
 import { ChildNode } from './helpers/child-node-client.js'
 import {
   connectionsTo, contentOf, docFromUpdates, fromBase64, LOOPBACK, NodePool, sameState, toBase64, waitFor

@@ -3,7 +3,7 @@
  * same encrypted sync as TCP.
  */
 import assert from 'node:assert/strict'
-import { createMeshNode, type MeshNode } from '../lib/index.js'
+import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 
 describe('sync over WebSockets', function () {
   this.timeout(30_000)

@@ -2,10 +2,11 @@
  * TabChannel: the tabs of one browser app (same origin, same database) sync
  * with each other directly over a BroadcastChannel, online or offline, with
  * the same protocol they speak to any peer. Each tab is its own peer (its own
- * PeerId, see `identitySlot` in lib/browser.ts), so two tabs never fight: each
- * keeps its replica, both write the shared IndexedDB store (whose compaction
- * is safe with several writers, see docs/ARCHITECTURE.md), and an edit in one
- * tab shows up in the other without a round trip to a gateway.
+ * PeerId, see `identitySlot` in adapters/presets/browser.ts), so two tabs
+ * never fight: each keeps its replica, both write the shared IndexedDB store
+ * (whose compaction is safe with several writers, see docs/ARCHITECTURE.md),
+ * and an edit in one tab shows up in the other without a round trip to a
+ * gateway.
  *
  * Pairing: a tab announces itself with `hello`; every tab that hears it opens
  * a link and answers with a `hello` addressed to the newcomer. A tab that

@@ -63,7 +63,7 @@ function writeVaruint (buf: Uint8Array, pos: number, n: number): number {
   return pos
 }
 
-/** Payload size of a record (without the 8-byte record header). */
+/** Payload size of a record, without its RECORD_HEADER_BYTES header (magic, length, crc: 12 bytes). */
 export function payloadSize (rec: Record, encodedParts: Uint8Array[]): number {
   let size = 1 + varuintSize(encodedParts.length)
   for (const p of encodedParts) size += varuintSize(p.length) + p.length

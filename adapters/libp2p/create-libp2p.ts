@@ -57,9 +57,10 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
 }
 
 /**
- * The Node preset for `createMeshNode`: maps its options onto
- * `createDefaultLibp2p`; a relay also answers peer exchange (unless
- * `peerExchange: false`), so the browsers it relays for find each other.
+ * The libp2p of the Node preset (adapters/presets/node.ts): maps its
+ * options onto `createDefaultLibp2p`; a relay also answers peer exchange
+ * (unless `peerExchange: false`), so the browsers it relays for find each
+ * other.
  */
 export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey, swarmKey }) => {
   const libp2p = await createDefaultLibp2p({

@@ -1,12 +1,13 @@
 /**
  * Binds the sync engine to libp2p: registers `/meshdoc/sync/1.0.0`, opens one
- * stream per connection (the dialing side opens it), and keeps one link per
- * peer when simultaneous dials produce two connections.
+ * stream per connection (the dialing side opens it), keeps one link per peer
+ * when simultaneous dials produce two connections, and hands each link to the
+ * engine through a narrow `addPeer` (`SyncEngine.addPeer` fits).
  */
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { logger } from '../../lib/log.js'
 import { PROTOCOL_ID } from '../../lib/protocol/constants.js'
-import type { SyncEngine } from '../../lib/sync/engine.js'
+import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 import { StreamLink } from './stream-link.js'
 
 const log = logger('libp2p')
@@ -29,7 +30,8 @@ export class Libp2pSyncTransport {
 
   constructor (
     private readonly libp2p: Libp2p,
-    private readonly engine: SyncEngine,
+    /** hands the engine a peer's link (`SyncEngine.addPeer`) */
+    private readonly addPeer: (peerId: string, link: PeerLink) => PeerConnection,
     private readonly opts: SyncTransportOptions
   ) {}
 
@@ -109,6 +111,6 @@ export class Libp2pSyncTransport {
       // libp2p closed the other): the dialer of a surviving connection reopens
       setTimeout(() => { this.ensureLink(peer) }, REOPEN_DELAY_MS)
     })
-    link.attach(this.engine.addPeer(peer, link))
+    link.attach(this.addPeer(peer, link))
   }
 }

@@ -11,14 +11,6 @@ export function percentile (xs: number[], p: number): number {
 
 export const median = (xs: number[]): number => percentile(xs, 50)
 
-export function min (xs: number[]): number {
-  return xs.length === 0 ? NaN : Math.min(...xs)
-}
-
-export function max (xs: number[]): number {
-  return xs.length === 0 ? NaN : Math.max(...xs)
-}
-
 /** Median of one numeric field over runs (ignores runs lacking it). */
 export function medianOf<T> (runs: T[], f: (r: T) => number | undefined): number {
   return median(runs.map(f).filter((x): x is number => typeof x === 'number'))

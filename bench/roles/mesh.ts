@@ -3,7 +3,7 @@
  * document. Options: { listen: boolean, docId: string }.
  */
 import type * as Y from 'yjs'
-import { createMeshNode, PeerOrigin } from '../../lib/index.js'
+import { createMeshNode, PeerOrigin } from '../../adapters/presets/node.js'
 import { now } from '../core/rpc.js'
 import { loadEdits } from '../core/trace.js'
 import { docCommands, UsageMeter, whenTextEquals } from './doc-commands.js'

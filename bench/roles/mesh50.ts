@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type * as Y from 'yjs'
-import { createMeshNode, type DocHandle, type MeshNode } from '../../lib/index.js'
+import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/node.js'
 import { percentile } from '../core/stats.js'
 import type { RoleFactory } from './types.js'
 
@@ -109,6 +109,7 @@ async function run ({ nodes: n, extraEdges, edits, seed, timeoutMs }: RunArgs): 
       const start = performance.now()
       handles[origin].doc.getMap('m').set(key, k)
       const until = Date.now() + timeoutMs
+      // eslint-disable-next-line no-unmodified-loop-condition -- the afterTransaction listeners count it down
       while (remaining > 0) {
         if (Date.now() > until) throw new Error(`edit ${k} reached ${n - remaining} of ${n} nodes`)
         await sleep(1)

@@ -1,12 +1,20 @@
 /**
  * P5 in one process: bytes of one resync round between two replicas of the
  * B4 doc that are already in sync.
- *   meshdoc      one anti-entropy round from one side
+ *   meshdoc      one anti-entropy round started by one side (`node.resync()`)
  *   y-protocols  y-websocket's resync: sync step 1 -> step 2 (server side is
  *                @y/websocket-server's handler)
- * Both are counted as protocol payload and at the TCP sockets. meshdoc's
- * periodic tick (which skips docs known to be in sync) and its full round
- * (SYNC1 with WANT_REPLY, both ways) are measured separately.
+ * Both are counted as protocol payload and at the TCP sockets. meshdoc's two
+ * kinds of round are measured separately, with the engine's timer off:
+ *   tick  what the timer runs every `antiEntropyIntervalMs` (default 30 s): a
+ *         SYNC1 with WANT_REPLY on each session not known to be in sync (the
+ *         peer has not acknowledged all we sent, or a batch is still pending
+ *         for it), skipping docs whose peer refused our writes. Here every session
+ *         is in sync, so nothing is sent.
+ *   full  what every `fullResyncEvery`-th tick runs instead (default 10th): a
+ *         SYNC1 with WANT_REPLY on every doc the peer may access, in sync or
+ *         not. The peer answers with a SYNC2 and a SYNC1 of its own (without
+ *         WANT_REPLY), which gets a SYNC2 back; each SYNC2 is acknowledged.
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -18,20 +26,9 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { WebSocket, WebSocketServer } from 'ws'
 import { getYDoc, setupWSConnection } from '@y/websocket-server/utils'
-import { createMeshNode, type MeshNode } from '../../lib/index.js'
+import { createMeshNode, type MeshNode } from '../../adapters/presets/node.js'
 import { socketBytes } from '../core/net-bytes.js'
 import type { RoleFactory } from './types.js'
-
-/**
- * MeshNode does not expose anti-entropy, so the bench reaches its engine to
- * run one round at a chosen moment (the timer is disabled).
- */
-interface AntiEntropy { runAntiEntropy: (opts?: { full?: boolean }) => void }
-function engineOf (node: MeshNode): AntiEntropy {
-  const engine = (node as unknown as { engine?: Partial<AntiEntropy> }).engine
-  if (typeof engine?.runAntiEntropy !== 'function') throw new Error('MeshNode has no engine.runAntiEntropy')
-  return engine as AntiEntropy
-}
 
 async function until (f: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
@@ -83,11 +80,11 @@ async function meshdocRound (state: Uint8Array): Promise<Record<string, number>>
     await n2.dial(n1.multiaddrs[0])
     await Promise.all([h1.whenSynced({ timeout: 10_000 }), h2.whenSynced({ timeout: 10_000 })])
     await settle([n1, n2])
-    const engine = engineOf(n1)
+    // node.resync() runs one anti-entropy round now (SyncEngine.runAntiEntropy)
     // the periodic tick: skips sessions known to be in sync
-    const tick = await measure([n1, n2], () => { engine.runAntiEntropy() })
-    // the full round (every `fullResyncEvery` ticks): SYNC1 with WANT_REPLY both ways, SYNC2s, ACKs
-    const full = await measure([n1, n2], () => { engine.runAntiEntropy({ full: true }) })
+    const tick = await measure([n1, n2], () => { n1.resync() })
+    // the full round (every `fullResyncEvery`-th tick): SYNC1 both ways (ours with WANT_REPLY), a SYNC2 each way, ACKs
+    const full = await measure([n1, n2], () => { n1.resync({ full: true }) })
     await until(() => h1.status.synced && h2.status.synced, 5000, 'sync after the round')
     return {
       tickProtocolBytes: tick.protocolBytes,

@@ -71,6 +71,7 @@ const ywsBatched: RoleFactory = async (opts: { url: string, docName?: string, ba
       },
       synced: async ({ timeoutMs }: { timeoutMs?: number }) => {
         const until = Date.now() + (timeoutMs ?? 30_000)
+        // eslint-disable-next-line no-unmodified-loop-condition -- set by the message handler above
         while (!synced) {
           if (Date.now() > until) throw new Error('not synced')
           await new Promise(resolve => setTimeout(resolve, 5))

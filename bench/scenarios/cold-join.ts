@@ -90,7 +90,12 @@ export const p4: Scenario = {
         meshdoc: {
           totalMs: m,
           dialMs: med('meshdoc', r => r.dialMs),
-          phasesMs: phasesOf('meshdoc'), joinerCpuMs: med('meshdoc', r => cpu(r.usage.j)), gatewayCpuMs: med('meshdoc', r => cpu(r.usage.g)), joinerMaxRssMB: med('meshdoc', r => r.usage.j?.maxRssMB), bytesToJoiner: med('meshdoc', r => r.usage.j?.socketRead) },
+          phasesMs: phasesOf('meshdoc'),
+          joinerCpuMs: med('meshdoc', r => cpu(r.usage.j)),
+          gatewayCpuMs: med('meshdoc', r => cpu(r.usage.g)),
+          joinerMaxRssMB: med('meshdoc', r => r.usage.j?.maxRssMB),
+          bytesToJoiner: med('meshdoc', r => r.usage.j?.socketRead)
+        },
         'meshdoc-warm': { totalMs: w, phasesMs: phasesOf('meshdoc-warm') },
         floor: { totalMs: f, dialMs: med('floor', r => r.dialMs), applyMs: med('floor', r => r.applyMs) },
         'y-websocket': { totalMs: y, joinerCpuMs: med('y-websocket', r => cpu(r.usage.j)), bytesToJoiner: med('y-websocket', r => r.usage.j?.socketRead) }

@@ -18,7 +18,7 @@
  * Bundled by serve.ts (rollup, the browser build of meshdoc).
  */
 import type * as Y from 'yjs'
-import { createMeshNode, type DocHandle, type MeshNode } from '../../lib/browser.js'
+import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
 
 interface AppConfig {
   /** the gateway's WebSocket multiaddr, ending in /p2p/<PeerId> */

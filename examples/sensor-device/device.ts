@@ -14,7 +14,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
-import { createMeshNode } from '../../lib/index.js'
+import { createMeshNode } from '../../adapters/presets/node.js'
 import { describe as describeDevice, readingsOf, record, simulatedValue, type Reading } from './readings.js'
 
 const { values } = parseArgs({

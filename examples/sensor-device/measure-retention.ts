@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as Y from 'yjs'
 import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
-import { createMeshNode } from '../../lib/index.js'
+import { createMeshNode } from '../../adapters/presets/node.js'
 import { readingsOf, record, simulatedValue } from './readings.js'
 
 export interface DaySize { day: number, readings: number, held: number, v1: number, v2: number, disk: number }

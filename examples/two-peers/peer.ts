@@ -8,7 +8,7 @@
  * document whenever it changes. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
  */
 import { parseArgs } from 'node:util'
-import { createMeshNode } from '../../lib/index.js'
+import { createMeshNode } from '../../adapters/presets/node.js'
 
 const { values } = parseArgs({
   options: {

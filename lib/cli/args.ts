@@ -9,41 +9,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { UsageError } from './errors.js'
 import { loadConfigFile, type ConfigValues } from './config.js'
-
-export type OptionValue = string | boolean | string[]
-
-export interface OptionSpec {
-  type: 'string' | 'boolean'
-  /** may be given more than once (env: comma-separated; config: an array) */
-  multiple?: boolean
-  short?: string
-  /** shown in help after the flag, e.g. DIR */
-  valueName?: string
-  /** the value is a file or directory path: resolved against the config file's directory when it comes from there */
-  path?: boolean
-  /** no MESHDOC_* variable (e.g. --help) */
-  noEnv?: boolean
-  /** not settable from the config file (e.g. --config itself) */
-  noConfig?: boolean
-  default?: OptionValue
-  description: string
-}
-
-export interface PositionalSpec {
-  name: string
-  required: boolean
-  description: string
-}
-
-export interface CommandSpec {
-  name: string
-  summary: string
-  positionals: PositionalSpec[]
-  options: Record<string, OptionSpec>
-  /** extra paragraphs for --help */
-  details?: string[]
-  examples?: string[]
-}
+import type { CommandSpec, OptionSpec, OptionValue } from './option-spec.js'
 
 /** Options every command has. */
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
-import type { OptionSpec, OptionValue } from './args.js'
+import type { OptionSpec, OptionValue } from './option-spec.js'
 
 export type ConfigValues = Record<string, OptionValue>
 

@@ -1,8 +1,11 @@
 /**
- * What a command runs with: its parsed options and the process around it,
+ * What a command runs with: its parsed options, the process around it, and
+ * the platform (how to start a node, how to open a data directory's store),
  * passed in so that commands can run in-process in tests as well as in `bin/`.
  */
-import type { OptionValue } from './args.js'
+import type { MeshNode, MeshNodeOptions } from '../mesh-node.js'
+import type { StorageAdapter } from '../storage/types.js'
+import type { OptionValue } from './option-spec.js'
 
 export interface OutStream {
   write: (chunk: string | Uint8Array) => unknown
@@ -20,10 +23,22 @@ export interface CliIO {
   onStopSignal: (fn: (signal: string) => void) => () => void
 }
 
+/**
+ * What the CLI runs on, handed in by its entry (`bin/meshdoc.ts`, with
+ * `adapters/presets/cli.ts`): lib/ knows no adapter.
+ */
+export interface CliPlatform {
+  /** create and start a node (Node's `createMeshNode`) */
+  createMeshNode: (opts: MeshNodeOptions) => Promise<MeshNode>
+  /** the durable store kept in a directory (documents and identity; an FsStorageAdapter) */
+  openStorage: (dir: string) => StorageAdapter
+}
+
 export interface CommandContext {
   values: Record<string, OptionValue | undefined>
   positionals: string[]
   io: CliIO
+  platform: CliPlatform
 }
 
 /** The option as a string, or undefined. */

@@ -9,9 +9,9 @@ import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
 import { IDENTITY_KEY, loadOrCreateIdentity } from '../identity.js'
 import type { StorageAdapter } from '../storage/types.js'
+import type { CliPlatform } from './context.js'
 import { CliError } from './errors.js'
 
 export const DOCS_SUBDIR = 'docs'
@@ -29,14 +29,14 @@ export function docsDir (dataDir: string): string {
   return join(dataDir, DOCS_SUBDIR)
 }
 
-/** The data directory's store, creating the directory (0700) if needed. */
-export async function openStore (dataDir: string): Promise<FsStorageAdapter> {
+/** The data directory's store (the platform's, in `<data>/docs`), creating the directory (0700) if needed. */
+export async function openStore (platform: CliPlatform, dataDir: string): Promise<StorageAdapter> {
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
   } catch (err) {
     throw new CliError(`cannot create the data directory ${dataDir}: ${(err as { code?: string }).code ?? (err as Error).message}`)
   }
-  return new FsStorageAdapter(docsDir(dataDir))
+  return platform.openStorage(docsDir(dataDir))
 }
 
 /** True when other users may read or enter the data directory (it holds the identity key). */

@@ -29,6 +29,5 @@ export class CliError extends MeshdocError {
   readonly exitCode = 1
 }
 
-export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2

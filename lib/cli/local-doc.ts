@@ -5,13 +5,13 @@
  * fs adapter allows several writers).
  */
 import { existsSync } from 'node:fs'
-import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
 import type { DocHandle } from '../doc-handle.js'
-import { createMeshNode } from '../node.js'
+import type { CliPlatform } from './context.js'
 import { docsDir } from './data-dir.js'
 import { CliError } from './errors.js'
 
 export interface LocalDocOptions {
+  platform: CliPlatform
   dataDir: string
   meshKey?: string | undefined
   /** the data directory must already hold documents (default true) */
@@ -21,8 +21,8 @@ export interface LocalDocOptions {
 export async function withLocalDoc<T> (opts: LocalDocOptions, docId: string, fn: (h: DocHandle) => Promise<T>): Promise<T> {
   const dir = docsDir(opts.dataDir)
   if (opts.mustExist !== false && !existsSync(dir)) throw new CliError(`${opts.dataDir} holds no documents (no ${dir})`)
-  const node = await createMeshNode({
-    storage: new FsStorageAdapter(dir),
+  const node = await opts.platform.createMeshNode({
+    storage: opts.platform.openStorage(dir),
     antiEntropyIntervalMs: 0,
     ...(opts.meshKey !== undefined ? { meshKey: opts.meshKey } : {})
   })

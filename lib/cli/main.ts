@@ -3,8 +3,9 @@
  * errors to exit codes (0 ok, 1 failure, 2 usage or configuration error).
  */
 import { enable } from '@libp2p/logger'
-import { helpText, parseCommand, type CommandSpec, COMMON_OPTIONS } from './args.js'
-import type { CliIO, CommandContext } from './context.js'
+import { helpText, parseCommand, COMMON_OPTIONS } from './args.js'
+import type { CommandSpec } from './option-spec.js'
+import type { CliIO, CliPlatform, CommandContext } from './context.js'
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from './errors.js'
 import * as exportCmd from './commands/export.js'
 import * as gateway from './commands/gateway.js'
@@ -50,8 +51,8 @@ export function mainHelp (): string {
   return lines.join('\n') + '\n'
 }
 
-/** Run the CLI with `argv` (without node and script); resolves with the exit code. */
-export async function runCli (argv: string[], io: CliIO): Promise<number> {
+/** Run the CLI with `argv` (without node and script) on `platform`; resolves with the exit code. */
+export async function runCli (argv: string[], io: CliIO, platform: CliPlatform): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined) {
     io.stderr.write(mainHelp())
@@ -84,7 +85,7 @@ export async function runCli (argv: string[], io: CliIO): Promise<number> {
       const extra = io.env.DEBUG
       enable(extra !== undefined && extra.length > 0 ? `meshdoc:*,${extra}` : 'meshdoc:*')
     }
-    return await cmd.run({ values: parsed.values, positionals: parsed.positionals, io })
+    return await cmd.run({ values: parsed.values, positionals: parsed.positionals, io, platform })
   } catch (err) {
     return report(err, name, io, verbose)
   }

@@ -185,6 +185,34 @@ export class DocPersistence {
     return changed
   }
 
+  /**
+   * Commit on its own from now on: every finished transaction on the doc is
+   * absorbed, and one commit per microtask stores what changed (group
+   * commit). `saved` follows each successful commit, `failed` each failed one
+   * (the changes are kept for the next). Returns the function that stops it;
+   * absorbed changes are still stored by the next `flush()` or `close()`.
+   */
+  autoCommit (on: { saved: () => void, failed: (err: Error) => void }): () => void {
+    let scheduled = false
+    let stopped = false
+    const commit = (): void => {
+      scheduled = false
+      if (stopped) return
+      this.flush().then(() => { if (!stopped) on.saved() }, (err: Error) => { if (!stopped) on.failed(err) })
+    }
+    const onTransaction = (tr: Y.Transaction): void => {
+      if (this.absorb(tr) && !scheduled) {
+        scheduled = true
+        queueMicrotask(commit)
+      }
+    }
+    this.doc.on('afterTransactionCleanup', onTransaction)
+    return () => {
+      stopped = true
+      this.doc.off('afterTransactionCleanup', onTransaction)
+    }
+  }
+
   /** Anything absorbed but not yet committed? */
   get dirty (): boolean {
     return !this.batch.empty || this.raw.length > 0 || this.pendingDirty || this.queued !== null || this.inflight !== null

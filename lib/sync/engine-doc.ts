@@ -73,8 +73,6 @@ type BatchOrigin = string | null | undefined
 export class EngineDoc extends ObservableV2<EngineDocEvents> {
   batch = new UpdateBatch()
   batchOrigin: BatchOrigin = undefined
-  flushScheduled = false
-  saveScheduled = false
   /** set while applying a remote update that may release pending structs */
   releasing = false
   readonly sessions = new Map<string, DocSession>()

@@ -1,50 +1,74 @@
 /**
- * Short summaries of a document's state, cached on its EngineDoc and cleared by
- * the engine on every transaction:
+ * Short summaries of a document's state, cached on its EngineDoc and cleared
+ * on every transaction (`Fingerprints.invalidate`):
  * - the delete-set digest carried by SYNC1 (equal delete sets, equal digests);
  * - the fingerprint (state vector + digest) that session resumption compares;
  * - the delete ranges both are made from, which a SYNC2 answer also needs.
  * All cost O(delete set), so they are never computed per keystroke.
+ *
+ * SHA-256 comes from the platform preset (Node's is native and has no cold
+ * start); `@noble/hashes` runs everywhere and is the default. Both give the
+ * same bytes, so peers on different platforms agree.
  */
 import * as Y from 'yjs'
-import { sha256 } from './sha256.js'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
 import { deleteRangesOf, encodeDeleteRanges, type DeleteRanges } from '../yjs/update-batch.js'
 import type { EngineDoc } from './engine-doc.js'
-import { fingerprintOf } from './peer-memory.js'
 
-export function deleteSetDigest (doc: Y.Doc): Uint8Array {
-  return digestOfRanges(deleteRangesOf(doc))
-}
+/** A SHA-256 implementation: returns the 32-byte digest. */
+export type Sha256 = (data: Uint8Array) => Uint8Array
 
 /** the digest of an empty delete set, sha256([0x00]): a new, empty doc hashes nothing */
 export const EMPTY_DS_DIGEST: Uint8Array = Uint8Array.from([0x6e, 0x34, 0x0b, 0x9c, 0xff, 0xb3, 0x7a, 0x98]).subarray(0, DS_DIGEST_BYTES)
 
-function digestOfRanges (ranges: DeleteRanges): Uint8Array {
-  let empty = true
-  for (const r of ranges.values()) if (r.length > 0) { empty = false; break }
-  if (empty) return EMPTY_DS_DIGEST
-  return sha256(encodeDeleteRanges(ranges)).subarray(0, DS_DIGEST_BYTES)
-}
+export class Fingerprints {
+  constructor (private readonly sha256: Sha256 = nobleSha256) {}
 
-export function docFingerprint (doc: EngineDoc): string {
-  if (doc.fingerprint === undefined) {
-    doc.dsDigest = digestOfRanges(docDeleteRanges(doc))
-    doc.fingerprint = fingerprintOf(Y.encodeStateVector(doc.doc), doc.dsDigest)
+  /** The doc changed: drop what was cached. */
+  invalidate (doc: EngineDoc): void {
+    doc.fingerprint = undefined
+    doc.dsDigest = undefined
+    doc.deleteRanges = undefined
   }
-  return doc.fingerprint
-}
 
-/** The doc's whole delete set as ranges, cached with the fingerprint (a SYNC2 answer needs both). */
-export function docDeleteRanges (doc: EngineDoc): DeleteRanges {
-  // cleared with the fingerprint on every transaction (SyncEngine.onTransaction)
-  if (doc.deleteRanges === undefined) doc.deleteRanges = deleteRangesOf(doc.doc)
-  return doc.deleteRanges
-}
+  /** A short, stable summary of the doc's state: its state vector and delete-set digest. */
+  fingerprint (doc: EngineDoc): string {
+    if (doc.fingerprint === undefined) {
+      const digest = this.dsDigest(doc)
+      const sv = Y.encodeStateVector(doc.doc)
+      const buf = new Uint8Array(sv.length + digest.length)
+      buf.set(sv, 0)
+      buf.set(digest, sv.length)
+      doc.fingerprint = uint8ArrayToString(this.sha256(buf).subarray(0, 16), 'base16')
+    }
+    return doc.fingerprint
+  }
 
-export function docDsDigest (doc: EngineDoc): Uint8Array {
-  docFingerprint(doc)
-  return doc.dsDigest!
+  /** The digest of the doc's delete set, as SYNC1 carries it. */
+  dsDigest (doc: EngineDoc): Uint8Array {
+    doc.dsDigest ??= this.digestOfRanges(this.deleteRanges(doc))
+    return doc.dsDigest
+  }
+
+  /** The doc's whole delete set as ranges (a SYNC2 answer needs them too). */
+  deleteRanges (doc: EngineDoc): DeleteRanges {
+    doc.deleteRanges ??= deleteRangesOf(doc.doc)
+    return doc.deleteRanges
+  }
+
+  /** The digest of a doc's delete set, without caching (tests, tools). */
+  deleteSetDigest (doc: Y.Doc): Uint8Array {
+    return this.digestOfRanges(deleteRangesOf(doc))
+  }
+
+  private digestOfRanges (ranges: DeleteRanges): Uint8Array {
+    let empty = true
+    for (const r of ranges.values()) if (r.length > 0) { empty = false; break }
+    if (empty) return EMPTY_DS_DIGEST
+    return this.sha256(encodeDeleteRanges(ranges)).subarray(0, DS_DIGEST_BYTES)
+  }
 }
 
 export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {

@@ -3,8 +3,6 @@
  * changed, not what is held: per peer incarnation (its HELLO epoch), the
  * fingerprint of each doc's state that the peer acknowledged as stored.
  */
-import { sha256 } from './sha256.js'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 
 interface Remembered {
   epoch: string
@@ -44,12 +42,4 @@ export class PeerMemory {
   forgetDoc (peer: string, docKey: string): void {
     this.peers.get(peer)?.synced.delete(docKey)
   }
-}
-
-/** A short, stable summary of a doc's state: its state vector and delete-set digest. */
-export function fingerprintOf (stateVector: Uint8Array, dsDigest: Uint8Array): string {
-  const buf = new Uint8Array(stateVector.length + dsDigest.length)
-  buf.set(stateVector, 0)
-  buf.set(dsDigest, stateVector.length)
-  return uint8ArrayToString(sha256(buf).subarray(0, 16), 'base16')
 }

@@ -5,4 +5,4 @@
  * - `runStorageAdapterTests`: the StorageAdapter compliance suite (mocha).
  */
 export * from './memory-network.js'
-export * from '../storage/compliance.js'
+export * from './storage-compliance.js'

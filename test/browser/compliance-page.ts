@@ -3,7 +3,7 @@
  * Node adapters run) against IndexedDbStorageAdapter on the browser's real
  * IndexedDB, under mocha's browser build. Results land in `window.results`.
  */
-import { IndexedDbStorageAdapter } from '../../lib/browser.js'
+import { IndexedDbStorageAdapter } from '../../adapters/presets/browser.js'
 import { runStorageAdapterTests } from '../../lib/testing/index.js'
 
 let n = 0

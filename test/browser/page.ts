@@ -4,7 +4,7 @@
  * here uses the real browser preset: IndexedDB, WebSockets, WebRTC, tabs.
  */
 import * as Y from 'yjs'
-import { createMeshNode, type BrowserMeshNodeOptions, type DocHandle, type MeshNode } from '../../lib/browser.js'
+import { createMeshNode, type BrowserMeshNodeOptions, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
 
 let node: MeshNode | undefined
 const handles = new Map<string, DocHandle>()

@@ -10,7 +10,7 @@
  */
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
-import { createMeshNode, type DocHandle, type MeshNode } from '../../lib/index.js'
+import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/node.js'
 import { docFromUpdates, sameState } from './mesh-nodes.js'
 
 /** One edit the parent asks the child to make, in one transaction per `edit` request. */

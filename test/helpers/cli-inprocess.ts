@@ -4,6 +4,7 @@
  * process (exit codes, signals, the launcher), use cli-process.ts.
  */
 import { Readable } from 'node:stream'
+import { nodeCliPlatform } from '../../adapters/presets/cli.js'
 import { runCli } from '../../lib/cli/main.js'
 import type { OutStream } from '../../lib/cli/context.js'
 
@@ -30,6 +31,6 @@ export async function runInProcess (argv: string[], opts: { env?: NodeJS.Process
     env: opts.env ?? {},
     cwd: opts.cwd ?? process.cwd(),
     onStopSignal: () => () => {}
-  })
+  }, nodeCliPlatform)
   return { code, stdout: stdout.bytes.toString('utf8'), stderr: stderr.bytes.toString('utf8'), stdoutBytes: stdout.bytes }
 }

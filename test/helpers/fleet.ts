@@ -43,7 +43,12 @@ export async function startMember (name: string, args: string[], nodeArgs: strin
     })
   const ready = await Promise.race([next('ready'), exited.then(code => { throw new Error(`${name} exited with ${code} before ready`) })])
   return {
-    name, proc, log, next, acks, exited,
+    name,
+    proc,
+    log,
+    next,
+    acks,
+    exited,
     peerId: ready.peerId as string,
     addr: ready.addr as string,
     send: (msg) => { proc.stdin!.write(JSON.stringify(msg) + '\n') }

@@ -3,13 +3,12 @@
  * honest) peer would: feed frame bodies, record what the engine answers.
  */
 import * as Y from 'yjs'
-import { Awareness } from 'y-protocols/awareness'
 import { SyncEngine, type SyncEngineOptions } from '../../lib/sync/engine.js'
-import { EngineDoc } from '../../lib/sync/engine-doc.js'
-import { docKeyFor, docKeyHex } from '../../lib/protocol/doc-key.js'
+import type { EngineDoc } from '../../lib/sync/engine-doc.js'
 import { decodeFrame, encodeFrame, type Frame } from '../../lib/protocol/codec.js'
 import { MessageType } from '../../lib/protocol/constants.js'
 import type { PeerConnection } from '../../lib/sync/types.js'
+import { openEngineDoc } from './engine-doc.js'
 
 export interface Target {
   engine: SyncEngine
@@ -20,10 +19,8 @@ export interface Target {
 
 export function target (docId = 'doc', opts: SyncEngineOptions = {}): Target {
   const engine = new SyncEngine({ antiEntropyIntervalMs: 0, ...opts })
-  const doc = new Y.Doc()
-  const key = docKeyFor(docId)
-  const sync = new EngineDoc(docId, key, docKeyHex(key), doc, new Awareness(doc), undefined)
-  engine.addDoc(sync)
+  const sync = openEngineDoc(engine, docId)
+  const doc = sync.doc
   return { engine, sync, doc, close: () => { engine.stop(); sync.awareness.destroy(); doc.destroy() } }
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import * as Y from 'yjs'
-import { createMeshNode, PROTOCOL_ID, type MeshNode, type MeshNodeOptions } from '../../lib/index.js'
+import { createMeshNode, PROTOCOL_ID, type MeshNode, type MeshNodeOptions } from '../../adapters/presets/node.js'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
 

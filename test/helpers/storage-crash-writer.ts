@@ -16,7 +16,7 @@
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
 import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
-import { seeded } from '../../lib/storage/compliance.js'
+import { seeded } from '../../lib/testing/storage-compliance.js'
 import { DocPersistence } from '../../lib/storage/doc-persistence.js'
 import { CRASH_DOC, CRASH_STORE_OPTIONS, valueFor } from './storage-crash-shared.js'
 

@@ -1,7 +1,8 @@
 /** `meshdoc export DOC`: a stored document as JSON, or as a Yjs update. */
 import { writeFile } from 'node:fs/promises'
 import * as Y from 'yjs'
-import { DATA_OPTION, MESH_KEY_OPTION, type CommandSpec } from '../args.js'
+import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
+import type { CommandSpec } from '../option-spec.js'
 import { note, str, type CommandContext } from '../context.js'
 import { dataDirFrom } from '../data-dir.js'
 import { docToJSON, isEmptyDoc } from '../doc-json.js'
@@ -30,7 +31,7 @@ export const spec: CommandSpec = {
   ]
 }
 
-export async function run ({ values, positionals, io }: CommandContext): Promise<number> {
+export async function run ({ values, positionals, io, platform }: CommandContext): Promise<number> {
   const [docId] = positionals
   const out = str(values.out)
   const asUpdate = values.update === true
@@ -39,7 +40,7 @@ export async function run ({ values, positionals, io }: CommandContext): Promise
   }
   const dataDir = dataDirFrom(values.data, io.env, io.cwd)
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
-  const bytes = await withLocalDoc({ dataDir, meshKey }, docId, async (h) => {
+  const bytes = await withLocalDoc({ platform, dataDir, meshKey }, docId, async (h) => {
     if (isEmptyDoc(h.doc)) throw new CliError(`no document ${JSON.stringify(docId)} in ${dataDir} (or a different mesh key)`)
     return asUpdate ? Y.encodeStateAsUpdate(h.doc) : new TextEncoder().encode(JSON.stringify(docToJSON(h.doc), null, 2) + '\n')
   })

@@ -6,8 +6,8 @@
  */
 import { logger } from '../../log.js'
 import type { MeshNode, MeshNodeOptions } from '../../mesh-node.js'
-import { createMeshNode } from '../../node.js'
-import { DATA_OPTION, MESH_KEY_OPTION, type CommandSpec } from '../args.js'
+import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
+import type { CommandSpec } from '../option-spec.js'
 import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
@@ -56,7 +56,7 @@ export const spec: CommandSpec = {
   ]
 }
 
-export async function run ({ values, io }: CommandContext): Promise<number> {
+export async function run ({ values, io, platform }: CommandContext): Promise<number> {
   // everything that can be a usage or config error is checked before anything starts
   const dataDir = dataDirFrom(values.data, io.env, io.cwd)
   const listen = listenAddrs(list(values.listen), str(values['ws-port']))
@@ -69,7 +69,7 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
 
   const metrics = new NodeMetrics({ version })
-  const storage = timeCommits(await openStore(dataDir), metrics.observeCommit)
+  const storage = timeCommits(await openStore(platform, dataDir), metrics.observeCommit)
   const identity = await identityIn(storage)
   if (identity.created) note(io, `created a new identity in ${dataDir}`)
   if (await dataDirIsOpen(dataDir)) note(io, `warning: other users can read ${dataDir}, which holds the node's private key; run chmod 700 ${dataDir}`)
@@ -93,9 +93,9 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   }
   let node: MeshNode
   try {
-    node = await createMeshNode(opts)
+    node = await platform.createMeshNode(opts)
   } catch (err) {
-    await storage.close()
+    await storage.close?.()
     throw new CliError(`cannot start the node on ${listen.join(', ')}: ${listenFailure((err as Error).message)}`)
   }
   node.on('peer:connect', (p) => { log('peer connected %s', p) })

@@ -1,5 +1,6 @@
 /** `meshdoc id`: create or show the node identity (its PeerId). */
-import { DATA_OPTION, type CommandSpec } from '../args.js'
+import { DATA_OPTION } from '../args.js'
+import type { CommandSpec } from '../option-spec.js'
 import { note, type CommandContext } from '../context.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore } from '../data-dir.js'
 
@@ -15,9 +16,9 @@ export const spec: CommandSpec = {
   examples: ['meshdoc id --data /var/lib/meshdoc']
 }
 
-export async function run ({ values, io }: CommandContext): Promise<number> {
+export async function run ({ values, io, platform }: CommandContext): Promise<number> {
   const dataDir = dataDirFrom(values.data, io.env, io.cwd)
-  const storage = await openStore(dataDir)
+  const storage = await openStore(platform, dataDir)
   try {
     const id = await identityIn(storage)
     if (id.created) note(io, `created a new identity in ${dataDir}`)
@@ -25,7 +26,7 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
     if (values.json === true) io.stdout.write(JSON.stringify({ peerId: id.peerId, dataDir, created: id.created }) + '\n')
     else io.stdout.write(id.peerId + '\n')
   } finally {
-    await storage.close()
+    await storage.close?.()
   }
   return 0
 }

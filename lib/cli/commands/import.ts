@@ -2,7 +2,8 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import * as Y from 'yjs'
-import { DATA_OPTION, MESH_KEY_OPTION, type CommandSpec } from '../args.js'
+import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
+import type { CommandSpec } from '../option-spec.js'
 import { note, type CliIO, type CommandContext } from '../context.js'
 import { dataDirFrom } from '../data-dir.js'
 import { CliError } from '../errors.js'
@@ -57,7 +58,7 @@ async function readInput (file: string, io: CliIO, progress: Progress): Promise<
   return new Uint8Array(Buffer.concat(chunks))
 }
 
-export async function run ({ values, positionals, io }: CommandContext): Promise<number> {
+export async function run ({ values, positionals, io, platform }: CommandContext): Promise<number> {
   const [docId, file] = positionals
   const dataDir = dataDirFrom(values.data, io.env, io.cwd)
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
@@ -66,7 +67,7 @@ export async function run ({ values, positionals, io }: CommandContext): Promise
   const size = { bytes: update.byteLength, totalBytes: update.byteLength, docs: 0, totalDocs: 1 }
   if (update.byteLength === 0) throw new CliError(`${file} is empty`)
 
-  const result = await withLocalDoc({ dataDir, meshKey, mustExist: false }, docId, async (h) => {
+  const result = await withLocalDoc({ platform, dataDir, meshKey, mustExist: false }, docId, async (h) => {
     progress.update({ ...size, phase: 'validating' }, true)
     let checked: Uint8Array
     try {

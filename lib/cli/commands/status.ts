@@ -1,5 +1,5 @@
 /** `meshdoc status`: peers, open docs and sync lag of a running gateway, from its admin port. */
-import type { CommandSpec } from '../args.js'
+import type { CommandSpec } from '../option-spec.js'
 import { parseHostPort } from '../admin-server.js'
 import { str, type CommandContext } from '../context.js'
 import { CliError } from '../errors.js'
@@ -21,7 +21,7 @@ export const spec: CommandSpec = {
 export async function run ({ values, io }: CommandContext): Promise<number> {
   const at = parseHostPort(str(values.admin) ?? '127.0.0.1:9464')
   const timeout = Number(str(values.timeout))
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError(`--timeout must be a positive number of milliseconds`)
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of milliseconds')
   const host = at.host.includes(':') ? `[${at.host}]` : at.host
   const url = `http://${host}:${at.port}/status`
   let res: Response

@@ -1,5 +1,6 @@
 /**
- * meshdoc for browsers: the same API as in Node, with a browser preset.
+ * meshdoc for browsers (`meshdoc/browser`, built to `dist/browser.js`): the
+ * same API as in Node, with a browser preset.
  *
  * ```ts
  * import { createMeshNode } from 'meshdoc'        // bundlers pick this file (the `browser` condition)
@@ -18,16 +19,17 @@
  *   also offline (`tabs: false` turns it off).
  * No Node built-ins are imported from here.
  */
-import { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
-import { IndexedDbStorageAdapter } from '../adapters/indexeddb-storage/idb-adapter.js'
-import { browserLibp2pPreset } from '../adapters/libp2p/create-browser-libp2p.js'
-import { PeerExchangeDialer } from '../adapters/libp2p/peer-exchange.js'
-import { startMeshNode, type MeshNode, type MeshNodeOptions } from './mesh-node.js'
+import { startMeshNode, type MeshNode, type MeshNodeOptions } from '../../lib/mesh-node.js'
+import { TabChannel } from '../broadcast-channel/tab-channel.js'
+import { IndexedDbStorageAdapter } from '../indexeddb-storage/idb-adapter.js'
+import { browserLibp2pPreset } from '../libp2p/create-browser-libp2p.js'
+import { libp2pNetwork } from '../libp2p/network.js'
+import { PeerExchangeDialer } from '../libp2p/peer-exchange.js'
 
-export * from './core.js'
-export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } from '../adapters/indexeddb-storage/idb-adapter.js'
-export { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
-export { browserLibp2pPreset, type BrowserLibp2pOptions } from '../adapters/libp2p/create-browser-libp2p.js'
+export * from '../../lib/core.js'
+export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } from '../indexeddb-storage/idb-adapter.js'
+export { TabChannel } from '../broadcast-channel/tab-channel.js'
+export { browserLibp2pPreset, type BrowserLibp2pOptions } from '../libp2p/create-browser-libp2p.js'
 
 export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'swarmKey'> {
   /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
@@ -56,10 +58,13 @@ export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promis
   const privateKey = opts.privateKey ?? 'storage'
   const slot = privateKey === 'storage' ? await claimIdentitySlot(namespace) : undefined
   try {
-    return await startMeshNode({ ...opts, storage, privateKey }, browserLibp2pPreset({
-      ...(opts.webrtc !== undefined ? { webrtc: opts.webrtc } : {}),
-      ...(opts.rtcConfiguration !== undefined ? { rtcConfiguration: opts.rtcConfiguration } : {})
-    }), {
+    return await startMeshNode({ ...opts, storage, privateKey }, {
+      libp2p: browserLibp2pPreset({
+        ...(opts.webrtc !== undefined ? { webrtc: opts.webrtc } : {}),
+        ...(opts.rtcConfiguration !== undefined ? { rtcConfiguration: opts.rtcConfiguration } : {})
+      }),
+      network: libp2pNetwork
+    }, {
       ...(slot !== undefined ? { identitySlot: slot.slot } : {}),
       extraLinks: async (node, addPeer) => {
         const tabs = opts.tabs !== false && typeof BroadcastChannel === 'function' ? new TabChannel(namespace, node.peerId, addPeer) : undefined

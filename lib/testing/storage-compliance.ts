@@ -19,10 +19,10 @@
  * in browsers too.
  * Randomized cases are seeded: set MESHDOC_SEED to replay the seed a failure prints.
  */
-import assert from '../testing/assert.js'
+import assert from './assert.js'
 import * as Y from 'yjs'
-import { DocPersistence } from './doc-persistence.js'
-import type { StorageAdapter, StorageChunk, StorageKey } from './types.js'
+import { DocPersistence } from '../storage/doc-persistence.js'
+import type { StorageAdapter, StorageChunk, StorageKey } from '../storage/types.js'
 
 export interface StorageAdapterTestContext {
   /** a fresh, empty store */

@@ -1,0 +1,28 @@
+/**
+ * The network side of a meshdoc node on libp2p, for `PlatformPreset.network`:
+ * the sync transport (one link per peer, handed to the engine's `addPeer`),
+ * the bootstrap keeper and the discovery dialer, on any libp2p node (the
+ * preset's or the app's own). Shared by the Node and browser presets.
+ */
+import type { MeshNetwork, MeshNetworkInput } from '../../lib/mesh-node.js'
+import { DiscoveryDialer } from './discovery-dialer.js'
+import { KeepConnected } from './keep-connected.js'
+import { Libp2pSyncTransport } from './sync-transport.js'
+
+export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress }: MeshNetworkInput): MeshNetwork {
+  const transport = new Libp2pSyncTransport(libp2p, addPeer, { maxFrameBytes, onProgress })
+  const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], options.bootstrapBackoff)
+  const discovery = new DiscoveryDialer(libp2p)
+  return {
+    start: async () => {
+      await transport.start()
+      keeper.start()
+      discovery.start()
+    },
+    stopDialing: () => {
+      keeper.stop()
+      discovery.stop()
+    },
+    stop: async () => { await transport.stop() }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * meshdoc: offline-first, peer-to-peer sync of Yjs documents over libp2p.
+ *
+ * ```ts
+ * import { createMeshNode } from 'meshdoc'
+ * const node = await createMeshNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * const handle = await node.open('notes/2026-11-22')
+ * handle.doc.getText('body').insert(0, 'hello')
+ * ```
+ *
+ * This is the Node.js entry (built to `dist/index.js`): `createMeshNode` on
+ * the Node preset, libp2p over TCP and WebSockets (listening as well as
+ * dialling), optional mDNS and circuit-relay server, and node:crypto's
+ * SHA-256. Bundlers building for browsers resolve `meshdoc` to
+ * `adapters/presets/browser.ts` (the `browser` export condition).
+ */
+import { startMeshNode, type MeshNode, type MeshNodeOptions, type PlatformPreset } from '../../lib/mesh-node.js'
+import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
+import { libp2pNetwork } from '../libp2p/network.js'
+import { nodeSha256 } from './node-sha256.js'
+
+export * from '../../lib/core.js'
+
+const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256 }
+
+/** Create and start a meshdoc node. */
+export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+  return await startMeshNode(opts, nodePreset)
+}

@@ -1,0 +1,66 @@
+/**
+ * Acknowledgements, both ways. We ACK a peer's updates only once what we
+ * applied is durably stored (one ACK loop per session coalesces bursts; a
+ * failed commit acknowledges nothing). A peer's ACK tells us what it has
+ * stored: it drives `whenSynced` and "stored by the gateway".
+ */
+import * as Y from 'yjs'
+import { logger } from '../log.js'
+import type { AckFrame } from '../protocol/codec.js'
+import { MessageType } from '../protocol/constants.js'
+import type { SyncContext } from './context.js'
+import type { DocSession } from './doc-session.js'
+import type { EngineDoc } from './engine-doc.js'
+import type { PeerState } from './peers.js'
+
+const log = logger('sync')
+
+export class Acks {
+  /** ACK loops waiting for storage: a stopping node sends them before BYE */
+  private readonly waiting = new Set<Promise<void>>()
+
+  constructor (private readonly ctx: SyncContext) {}
+
+  /** ACK what this session has received, once it is durably stored. */
+  schedule (peer: PeerState, doc: EngineDoc, s: DocSession): void {
+    s.ackWanted = Math.max(s.ackWanted, s.recvContig)
+    if (s.ackLoop) return
+    s.ackLoop = true
+    const run = (): void => {
+      // seq and state vector are taken now: the commit below covers exactly what they claim
+      const target = s.ackWanted
+      const stateVector = Y.encodeStateVector(doc.doc)
+      const stored = doc.persistence?.flush() ?? Promise.resolve()
+      const loop = stored.then(() => {
+        if (peer.closed || this.ctx.sessions.get(peer, doc.keyHex) !== s) { s.ackLoop = false; return }
+        this.ctx.peers.send(peer, { type: MessageType.ACK, docKey: doc.key, seq: target, stateVector })
+        if (s.ackWanted > target) run()
+        else s.ackLoop = false
+      }, (err: Error) => {
+        // not stored: acknowledge nothing; anti-entropy retries later
+        s.ackLoop = false
+        log.error('not acknowledging %s to %s: %e', doc.id, peer.id, err)
+        doc.emit('error', [err])
+      })
+      this.waiting.add(loop)
+      void loop.finally(() => { this.waiting.delete(loop) })
+    }
+    run()
+  }
+
+  /** The peer's ACK: what it has stored of what we sent. */
+  receive (peer: PeerState, doc: EngineDoc, frame: AckFrame): void {
+    const s = this.ctx.sessions.get(peer, doc.keyHex)
+    if (s === undefined) return
+    // an ACK from an earlier session of this doc (closed and reopened while it was in flight)
+    if (frame.seq > s.sentSeq) { this.ctx.ignore('stale_ack'); return }
+    s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
+    s.remoteStateVector = frame.stateVector.slice()
+    doc.notifyStatus()
+  }
+
+  /** Wait until every ACK that waits on storage has been sent (or given up). */
+  async drain (): Promise<void> {
+    while (this.waiting.size > 0) await Promise.allSettled([...this.waiting])
+  }
+}

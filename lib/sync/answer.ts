@@ -1,0 +1,128 @@
+/**
+ * Asking and answering: our SYNC1 (state vector + delete-set digest), and the
+ * SYNC2 answer to a peer's. An answer that encodes above SPLIT_ANSWER_BYTES
+ * goes to a peer that accepts parts as SYNC2_PARTs ended by the SYNC2, each
+ * written at once, so that no frame (and no update a receiver must admit,
+ * 8 MiB by default) has to hold a whole big document.
+ */
+import * as Y from 'yjs'
+import { Access } from '../policy/types.js'
+import { ByeReason, DeniedReason, Features, MessageType, Sync1Flags } from '../protocol/constants.js'
+import { encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
+import type { AwarenessRelay } from './awareness-relay.js'
+import type { SyncContext } from './context.js'
+import type { DocSession } from './doc-session.js'
+import type { EngineDoc } from './engine-doc.js'
+import { equalBytes } from './fingerprint.js'
+import type { Outbound } from './outbound.js'
+import type { PeerState } from './peers.js'
+
+/** a SYNC2 at least this big is written at once, before anything else is computed */
+const EAGER_SYNC2_BYTES = 64 * 1024
+/**
+ * Answers above this are sent in parts of about PART_BYTES (never more than
+ * twice that unless one struct is bigger). Smaller answers stay whole: parts
+ * made the B4 join slower, not faster (docs/BENCHMARKS.md, "answers in parts").
+ */
+const SPLIT_ANSWER_BYTES = 4 * 1024 * 1024
+const PART_BYTES = 1024 * 1024
+/** room for a frame's own fields (version, type, doc key, seq, parts left, length) */
+const FRAME_OVERHEAD_BYTES = 64
+
+export class Answers {
+  constructor (
+    private readonly ctx: SyncContext,
+    private readonly outbound: Pick<Outbound, 'sendBatch'>,
+    private readonly awareness: Pick<AwarenessRelay, 'greet'>
+  ) {}
+
+  /** Ask the peer for what we lack (and tell it what we hold). */
+  sendSync1 (peer: PeerState, doc: EngineDoc, s: DocSession, flags: number): void {
+    s.sentSync1 = true
+    this.ctx.peers.send(peer, {
+      type: MessageType.SYNC1,
+      docKey: doc.key,
+      flags,
+      stateVector: Y.encodeStateVector(doc.doc),
+      dsDigest: this.ctx.fingerprints.dsDigest(doc)
+    })
+  }
+
+  /** Ask every peer that holds the doc (after dropping what we held back for it). */
+  resyncAll (doc: EngineDoc): void {
+    for (const s of doc.sessions.values()) {
+      const peer = this.ctx.peers.get(s.peer)
+      if (peer !== undefined && !peer.closed && s.remoteHolds) this.sendSync1(peer, doc, s, 0)
+    }
+  }
+
+  /** Open a session if need be and run a two-way SYNC round with the peer. */
+  repair (peer: PeerState, doc: EngineDoc): void {
+    if (peer.closed || this.ctx.access(peer.id, doc) === Access.NONE) return
+    const s = this.ctx.sessions.open(peer, doc)
+    if (s !== undefined) this.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
+  }
+
+  /** A peer's SYNC1: answer with what it lacks, ask back if we have not, greet a joiner. */
+  receiveSync1 (peer: PeerState, doc: EngineDoc, flags: number, sv: Uint8Array, digest: Uint8Array): void {
+    let since: Map<number, number>
+    try {
+      since = Y.decodeStateVector(sv)
+    } catch {
+      this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector')
+      return
+    }
+    // send what is queued to everyone else; for this peer the SYNC2 below covers it
+    this.outbound.sendBatch(doc)
+    const s = this.ctx.sessions.open(peer, doc)
+    if (s === undefined) {
+      this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
+      return
+    }
+    const joined = !s.remoteHolds
+    s.remoteHolds = true
+    s.owed = null
+    peer.owing.delete(s)
+    // A peer with an empty state vector holds no structs, so it has deleted
+    // nothing: it needs our whole delete set, and comparing digests is wasted work.
+    const fp = this.ctx.fingerprints
+    const deletes = since.size > 0 && equalBytes(fp.dsDigest(doc), digest) ? EMPTY_DELETES : fp.deleteRanges(doc)
+    this.answer(peer, doc, s, since, deletes)
+    if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
+    if (joined) this.awareness.greet(peer, doc)
+    doc.notifyStatus()
+  }
+
+  private answer (peer: PeerState, doc: EngineDoc, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
+    // Nearly every answer is small: encode it whole, and plan parts only when it
+    // turns out big (encoding a big one twice costs less than planning every one).
+    const whole = encodeUpdateV1(doc.doc, since, deletes)
+    const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
+    if ((peer.features & Features.SYNC2_PARTS) === 0 || whole.length <= Math.min(SPLIT_ANSWER_BYTES, limitBytes)) {
+      this.sendPart(peer, doc, s, whole, 0)
+      return
+    }
+    // parts are planned at PART_BYTES and never larger than twice that (unless
+    // one struct is): well inside what a receiver admits per update
+    const partBytes = Math.min(PART_BYTES, limitBytes)
+    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes) })
+    for (let update = parts.next(); update !== undefined; update = parts.next()) {
+      if (!this.sendPart(peer, doc, s, update, parts.left)) return
+    }
+  }
+
+  /** One frame of an answer (`partsLeft` 0: the SYNC2 that ends it). False if it could not be sent. */
+  private sendPart (peer: PeerState, doc: EngineDoc, s: DocSession, update: Uint8Array, partsLeft: number): boolean {
+    const seq = s.sentSeq + 1
+    const sent = partsLeft === 0
+      ? this.ctx.peers.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq, update })
+      : this.ctx.peers.send(peer, { type: MessageType.SYNC2_PART, docKey: doc.key, seq, partsLeft, update })
+    if (!sent) return false
+    s.sentSeq = seq
+    this.ctx.counters.updatesSent++
+    if (partsLeft > 0) this.ctx.counters.sync2PartsSent++
+    // a whole document (or a part of one) for a joiner: on the wire now, before anything else is computed
+    if (partsLeft > 0 || update.length >= EAGER_SYNC2_BYTES) this.ctx.peers.writeNow(peer)
+    return true
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Awareness (presence) in, out and on session end. Awareness is not stored
+ * and not acknowledged: a change is sent to every peer holding the doc except
+ * the one it came from, a joiner gets every state we know, and the states a
+ * peer announced are removed when its session ends (unless another session
+ * still announces them).
+ */
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { Access } from '../policy/types.js'
+import { ByeReason, MessageType } from '../protocol/constants.js'
+import { admitAwareness } from './admit.js'
+import type { SyncContext } from './context.js'
+import type { DocSession } from './doc-session.js'
+import type { EngineDoc } from './engine-doc.js'
+import type { PeerState } from './peers.js'
+import { PeerOrigin } from './types.js'
+
+/** Awareness changes made by the engine itself (peer gone); forwarded to everyone. */
+const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
+
+interface AwarenessChange { added: number[], updated: number[], removed: number[] }
+
+export class AwarenessRelay {
+  constructor (private readonly ctx: SyncContext) {}
+
+  /** Relay the doc's awareness changes from now on; returns the function that stops it. */
+  attach (doc: EngineDoc): () => void {
+    const onChange = (change: AwarenessChange, origin: unknown): void => { this.relay(doc, change, origin) }
+    doc.awareness.on('update', onChange)
+    return () => { doc.awareness.off('update', onChange) }
+  }
+
+  /** An AWARENESS frame from a peer that holds the doc. */
+  receive (peer: PeerState, doc: EngineDoc, update: Uint8Array): void {
+    const s = this.ctx.sessions.get(peer, doc.keyHex)
+    if (s === undefined || !s.remoteHolds) return
+    const refused = admitAwareness(s, update, this.ctx.limits)
+    if (refused !== undefined) {
+      this.ctx.peers.reject(peer, refused.code, refused.reason)
+      return
+    }
+    try {
+      awarenessProtocol.applyAwarenessUpdate(doc.awareness, update, s.origin)
+    } catch (err) {
+      this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, `malformed awareness update: ${(err as Error).message}`)
+    }
+  }
+
+  /** A peer joined the doc: tell it every state we know. */
+  greet (peer: PeerState, doc: EngineDoc): void {
+    const clients = [...doc.awareness.getStates().keys()]
+    if (clients.length === 0) return
+    this.ctx.peers.send(peer, { type: MessageType.AWARENESS, docKey: doc.key, update: awarenessProtocol.encodeAwarenessUpdate(doc.awareness, clients) })
+  }
+
+  /** A session ended: remove the states only that peer announced. */
+  sessionEnded (doc: EngineDoc, s: DocSession): void {
+    const stillKnown = new Set<number>()
+    for (const other of doc.sessions.values()) for (const c of other.awarenessClients) stillKnown.add(c)
+    const gone = [...s.awarenessClients].filter(c => !stillKnown.has(c) && c !== doc.awareness.clientID)
+    if (gone.length > 0) awarenessProtocol.removeAwarenessStates(doc.awareness, gone, AWARENESS_CLEANUP)
+  }
+
+  private relay (doc: EngineDoc, change: AwarenessChange, origin: unknown): void {
+    const changed = [...change.added, ...change.updated, ...change.removed]
+    if (changed.length === 0) return
+    const from = origin instanceof PeerOrigin ? origin.peer : null
+    if (from !== null) {
+      const s = doc.sessions.get(from)
+      if (s !== undefined) {
+        for (const c of [...change.added, ...change.updated]) s.awarenessClients.add(c)
+        for (const c of change.removed) s.awarenessClients.delete(c)
+      }
+    }
+    let update: Uint8Array | undefined
+    for (const s of doc.sessions.values()) {
+      if (!s.remoteHolds || s.peer === from) continue
+      const peer = this.ctx.peers.get(s.peer)
+      if (peer === undefined || peer.closed || this.ctx.access(s.peer, doc) === Access.NONE) continue
+      update ??= awarenessProtocol.encodeAwarenessUpdate(doc.awareness, changed)
+      this.ctx.peers.send(peer, { type: MessageType.AWARENESS, docKey: doc.key, update })
+    }
+  }
+}

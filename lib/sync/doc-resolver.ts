@@ -1,0 +1,119 @@
+/**
+ * Opening a doc by key for a peer (a gateway serving every stored doc): one
+ * path for both reasons a doc is opened, a peer's frame for a doc that is not
+ * open, and a returning peer that holds a doc which changed after we closed
+ * it. Frames for the doc wait while it opens, at most MAX_WAITING_FRAMES per
+ * peer. When the open finishes:
+ * - open (and still the same doc): the waiting frames are handled in order,
+ *   and a peer whose frames overflowed gets a two-way SYNC round instead, so
+ *   nothing it sent is lost for good;
+ * - failed, refused or replaced: every peer that asked (SYNC1) gets DENIED
+ *   unavailable, the error is logged, and nothing else is done.
+ * Overflowing frames are counted (`ignored.open_queue_overflow`).
+ */
+import { logger } from '../log.js'
+import type { DocFrame } from '../protocol/codec.js'
+import { DeniedReason, MessageType } from '../protocol/constants.js'
+import type { SyncContext } from './context.js'
+import type { EngineDoc } from './engine-doc.js'
+import type { PeerState } from './peers.js'
+
+const log = logger('sync')
+
+/** frames one peer may have waiting on one doc being opened */
+export const MAX_WAITING_FRAMES = 64
+
+/** Opens a doc that is not open (and `addDoc`s it); undefined if it will not be opened for this peer. */
+export type ResolveDoc = (peerId: string, keyHex: string) => Promise<EngineDoc | undefined>
+
+interface Waiting {
+  readonly frames: DocFrame[]
+  /** frames beyond MAX_WAITING_FRAMES, not kept */
+  overflowed: boolean
+  /** the doc key as the peer sent it, if it sent any frame */
+  docKey: Uint8Array | undefined
+  /** the peer asked for the doc (SYNC1): it must get an answer either way */
+  asked: boolean
+}
+
+export interface DocResolverHandlers {
+  /** handle a frame for a doc that is open now */
+  handle: (peer: PeerState, frame: DocFrame) => void
+  /** the peer lost frames while the doc opened: run a two-way SYNC round with it */
+  repair: (peer: PeerState, doc: EngineDoc) => void
+}
+
+export class DocResolver {
+  private readonly opening = new Map<string, Map<PeerState, Waiting>>()
+
+  constructor (
+    private readonly ctx: SyncContext,
+    private readonly resolveDoc: ResolveDoc,
+    private readonly handlers: DocResolverHandlers
+  ) {}
+
+  /** Is this doc being opened now? Frames for it must wait (`open`). */
+  isOpening (keyHex: string): boolean {
+    return this.opening.has(keyHex)
+  }
+
+  /**
+   * Open the doc for `peer`, then handle `frame` (if any). Joins an opening
+   * already running for the doc.
+   */
+  open (peer: PeerState, keyHex: string, frame?: DocFrame): void {
+    let waiting = this.opening.get(keyHex)
+    const first = waiting === undefined
+    if (waiting === undefined) {
+      waiting = new Map()
+      this.opening.set(keyHex, waiting)
+    }
+    let w = waiting.get(peer)
+    if (w === undefined) {
+      w = { frames: [], overflowed: false, docKey: undefined, asked: false }
+      waiting.set(peer, w)
+    }
+    if (frame !== undefined) {
+      w.docKey ??= frame.docKey
+      if (frame.type === MessageType.SYNC1) w.asked = true
+      if (w.frames.length < MAX_WAITING_FRAMES) {
+        w.frames.push(frame)
+      } else {
+        if (!w.overflowed) log('%s sent more than %d frames for %s while it opened; will resync', peer.id, MAX_WAITING_FRAMES, keyHex)
+        w.overflowed = true
+        this.ctx.ignore('open_queue_overflow')
+      }
+    }
+    if (first) void this.run(peer.id, keyHex)
+  }
+
+  private async run (peerId: string, keyHex: string): Promise<void> {
+    let doc: EngineDoc | undefined
+    try {
+      doc = await this.resolveDoc(peerId, keyHex)
+    } catch (err) {
+      log.error('opening %s for %s failed: %e', keyHex, peerId, err)
+    }
+    const waiting = this.opening.get(keyHex)
+    this.opening.delete(keyHex)
+    if (waiting === undefined) return
+    // the doc may have been closed (or replaced) again while the open finished
+    const open = doc !== undefined && this.ctx.doc(keyHex) === doc ? doc : undefined
+    for (const [peer, w] of waiting) {
+      if (peer.closed) continue
+      try {
+        if (open === undefined) {
+          if (w.asked && w.docKey !== undefined) this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: w.docKey, reason: DeniedReason.UNAVAILABLE })
+          continue
+        }
+        for (const f of w.frames) {
+          if (peer.closed) break
+          this.handlers.handle(peer, f)
+        }
+        if (w.overflowed && !peer.closed) this.handlers.repair(peer, open)
+      } catch (err) {
+        log.error('handling frames for %s from %s failed: %e', keyHex, peer.id, err)
+      }
+    }
+  }
+}

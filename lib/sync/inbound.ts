@@ -1,0 +1,131 @@
+/**
+ * A peer's UPDATE, SYNC2 or SYNC2_PART on its way into the Y.Doc: session and
+ * write-access checks, admission (size, strict V1 validation, authorship),
+ * the apply with storage told which bytes it carries, the pending-struct cap,
+ * receive-side seq bookkeeping, and what follows (a repair SYNC1, the ACK,
+ * progress events). Returns what became of the frame.
+ */
+import * as Y from 'yjs'
+import { logger } from '../log.js'
+import { Access } from '../policy/types.js'
+import type { Sync2Frame, Sync2PartFrame, UpdateFrame } from '../protocol/codec.js'
+import { ByeReason, DeniedReason, MessageType } from '../protocol/constants.js'
+import type { Acks } from './acks.js'
+import { admitUpdate, pendingBytes } from './admit.js'
+import type { Answers } from './answer.js'
+import type { SyncContext } from './context.js'
+import type { EngineDoc, DocSyncProgress } from './engine-doc.js'
+import type { PeerState } from './peers.js'
+
+const log = logger('sync')
+
+export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
+
+/**
+ * - `applied`: in the doc (and on its way to storage and the ACK)
+ * - `ignored`: a benign race (outside a session), counted in `ignored`
+ * - `refused`: the peer may not write; counted, DENIED once, the peer stays
+ * - `rejected`: a violation; the peer was closed with a reason
+ */
+export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
+
+export class Inbound {
+  constructor (
+    private readonly ctx: SyncContext,
+    private readonly answers: Pick<Answers, 'sendSync1' | 'resyncAll'>,
+    private readonly acks: Pick<Acks, 'schedule'>
+  ) {}
+
+  receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
+    const { type, seq } = frame
+    const s = this.ctx.sessions.get(peer, doc.keyHex)
+    if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
+      // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
+      this.ctx.ignore('out_of_session')
+      return 'ignored'
+    }
+    if (this.ctx.access(peer.id, doc) !== Access.WRITE) {
+      this.ctx.countRejection('forbidden')
+      if (!s.deniedWrites) {
+        s.deniedWrites = true
+        this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.READ_ONLY })
+      }
+      // still count the frame as received so the peer's acks stay meaningful
+      if (type === MessageType.SYNC2_PART) s.notePart(seq, false)
+      if (type === MessageType.SYNC2) { s.endAnswer(seq); s.gotSync2 = true; s.resyncInFlight = false }
+      return 'refused'
+    }
+    const admitted = admitUpdate(doc, peer.id, frame.update, this.ctx.limits)
+    if (!('bytes' in admitted)) {
+      if (admitted.counter !== undefined) this.ctx.countRejection(admitted.counter)
+      this.ctx.peers.reject(peer, admitted.code, admitted.reason)
+      return 'rejected'
+    }
+    const store = doc.doc.store
+    doc.releasing = store.pendingStructs !== null || store.pendingDs !== null
+    doc.persistence?.expectUpdate(s.origin, admitted.bytes)
+    try {
+      Y.applyUpdate(doc.doc, admitted.bytes, s.origin)
+    } catch (err) {
+      // decoded cleanly but failed to integrate: should not happen; never crash for it
+      doc.persistence?.applyFailed()
+      this.ctx.peers.reject(peer, ByeReason.MALFORMED_UPDATE, `update failed to apply: ${(err as Error).message}`)
+      return 'rejected'
+    } finally {
+      doc.releasing = false
+      doc.persistence?.expectUpdate(undefined)
+    }
+    this.capPending(doc)
+    this.ctx.counters.updatesApplied++
+    let progress: DocSyncProgress | undefined
+    if (type === MessageType.SYNC2) {
+      const parts = s.partsApplied
+      if (s.endAnswer(seq)) {
+        s.noteSync2Seq(seq)
+        s.gotSync2 = true
+        s.resyncInFlight = false
+      } else {
+        // a part of this answer was dropped or is missing: the SYNC2 cannot
+        // stand for everything before it. Ask once more; anti-entropy after that.
+        s.noteUpdateSeq(seq)
+        this.ctx.ignore('incomplete_answer')
+        if (!s.resyncInFlight) {
+          s.resyncInFlight = true
+          this.answers.sendSync1(peer, doc, s, 0)
+        }
+      }
+      if (parts > 0) progress = { peer: peer.id, parts: parts + 1, partsLeft: 0 }
+    } else {
+      s.noteUpdateSeq(seq)
+      if (type === MessageType.SYNC2_PART) {
+        s.notePart(seq, true)
+        this.ctx.counters.sync2PartsApplied++
+        progress = { peer: peer.id, parts: s.partsApplied, partsLeft: frame.partsLeft }
+      }
+    }
+    if (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
+      // missing dependencies: ask this peer for everything we lack. Not after a
+      // SYNC2: that already was its whole answer, and asking again would loop.
+      s.resyncInFlight = true
+      this.answers.sendSync1(peer, doc, s, 0)
+    }
+    // the parts of an answer are acknowledged with the SYNC2 that ends it: an
+    // ACK between parts would only make the next commit wait on a flush
+    if (type !== MessageType.SYNC2_PART) this.acks.schedule(peer, doc, s)
+    doc.notifyStatus()
+    if (progress !== undefined) doc.emit('progress', [progress])
+    return 'applied'
+  }
+
+  /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */
+  private capPending (doc: EngineDoc): void {
+    const store = doc.doc.store
+    const bytes = pendingBytes(doc)
+    if (bytes <= this.ctx.limits.maxPendingBytes) return
+    log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
+    this.ctx.countRejection('pending_overflow')
+    store.pendingStructs = null
+    store.pendingDs = null
+    this.answers.resyncAll(doc)
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * How sessions start (PROTOCOL §3.1): HELLO both ways, then offers (our SYNC1
+ * per doc the peer may see), or silent resumption when this very incarnation
+ * of the peer already stored a doc exactly as we hold it. Also what makes
+ * resumption possible: the fingerprints a leaving peer had stored
+ * (`PeerMemory`), and those of docs we closed, so a returning peer hears of
+ * docs that changed while they were closed.
+ */
+import * as Y from 'yjs'
+import { Access } from '../policy/types.js'
+import type { HelloFrame } from '../protocol/codec.js'
+import { ByeReason, MessageType, MIN_MAX_FRAME_BYTES, OUR_FEATURES } from '../protocol/constants.js'
+import { docKeyHex } from '../protocol/doc-key.js'
+import type { Answers } from './answer.js'
+import type { SyncContext } from './context.js'
+import type { DocResolver } from './doc-resolver.js'
+import type { EngineDoc } from './engine-doc.js'
+import { equalBytes } from './fingerprint.js'
+import { PeerMemory } from './peer-memory.js'
+import type { PeerState } from './peers.js'
+
+/** closed docs whose fingerprint we keep (oldest forgotten first) */
+const MAX_CLOSED_FINGERPRINTS = 200_000
+
+export interface SessionStartOptions {
+  /** random per process: peers resume sessions with us only while it is unchanged */
+  readonly epoch: Uint8Array
+  /** the largest frame body we accept, announced in HELLO */
+  readonly maxFrameBytes: number
+}
+
+export class SessionStart {
+  private readonly memory = new PeerMemory()
+  /** fingerprint of each doc when it was last closed, so a returning peer learns what changed */
+  private readonly closedFingerprints = new Map<string, string>()
+
+  constructor (
+    private readonly ctx: SyncContext,
+    private readonly answers: Pick<Answers, 'sendSync1'>,
+    private readonly resolver: Pick<DocResolver, 'open' | 'isOpening'> | undefined,
+    private readonly opts: SessionStartOptions
+  ) {}
+
+  /** A new connection: our HELLO, and from the dialer, SYNC1s right behind it. */
+  greet (peer: PeerState): void {
+    this.ctx.peers.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.opts.maxFrameBytes, features: OUR_FEATURES, epoch: this.opts.epoch })
+    // The side that opened the link speaks first: a peer we remember nothing of
+    // gets our SYNC1s right behind our HELLO (its HELLO could only tell us to
+    // resume sessions we do not have), which saves the HELLO round trip on a join.
+    if (peer.link.initiator === true && this.memory.syncedWith(peer.id) === undefined) {
+      for (const doc of this.ctx.docs()) this.offer(peer, doc)
+    }
+  }
+
+  /** The peer's HELLO. */
+  receiveHello (peer: PeerState, frame: HelloFrame): void {
+    if (peer.helloReceived) { this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'second HELLO'); return }
+    if (frame.maxFrameBytes < MIN_MAX_FRAME_BYTES) { this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'max frame size too small'); return }
+    peer.helloReceived = true
+    clearTimeout(peer.helloTimer)
+    peer.helloTimer = undefined
+    peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.opts.maxFrameBytes)
+    peer.features = frame.features
+    peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
+    // Offer after the frames that came with the HELLO: a joiner's SYNC1s
+    // often do, and answering them first puts the SYNC2 on the wire before
+    // we spend time on our own SYNC1s (see `runOffers`).
+    peer.offersPending = true
+    queueMicrotask(() => { this.runOffers(peer) })
+  }
+
+  /**
+   * The offers a HELLO asked for: resume or SYNC1 every doc, reopen docs that
+   * changed for this peer. Any frame but a SYNC1 runs them first, so an
+   * UPDATE on a resumed session is never mistaken for one outside a session.
+   */
+  runOffers (peer: PeerState): void {
+    if (!peer.offersPending || peer.closed) return
+    peer.offersPending = false
+    for (const doc of this.ctx.docs()) this.offer(peer, doc)
+    this.reopenChanged(peer)
+  }
+
+  /** A doc was opened: offer it to every peer past HELLO. */
+  offerToAll (doc: EngineDoc): void {
+    for (const peer of this.ctx.peers.values()) {
+      if (peer.helloReceived) this.offer(peer, doc)
+    }
+  }
+
+  /**
+   * Start a session: send our SYNC1 if the peer may see the doc — unless this
+   * very incarnation of the peer already stored the doc exactly as we hold it,
+   * in which case the session resumes silently (reconnects cost what changed).
+   */
+  offer (peer: PeerState, doc: EngineDoc): void {
+    // a doc opened only to serve peers is offered to peers known to hold it; others ask
+    if (doc.servedOnly && peer.remembered?.has(doc.keyHex) !== true) return
+    if (this.ctx.access(peer.id, doc) === Access.NONE) return
+    // already offered in this connection, or the peer's SYNC1 came first and we answered it
+    if (this.ctx.sessions.get(peer, doc.keyHex)?.sentSync1 === true) return
+    const s = this.ctx.sessions.open(peer, doc)
+    if (s === undefined) return
+    const remembered = peer.remembered?.get(doc.keyHex)
+    if (remembered !== undefined && remembered === this.ctx.fingerprints.fingerprint(doc)) {
+      s.remoteHolds = true
+      s.gotSync2 = true
+      this.ctx.counters.sessionsResumed++
+      return
+    }
+    this.answers.sendSync1(peer, doc, s, 0)
+  }
+
+  /**
+   * The connection is going (its sessions not yet ended): remember, per doc,
+   * the state this peer has stored when it has stored exactly ours, so the
+   * next connection can resume. Done here rather than per ACK: a fingerprint
+   * costs O(delete set).
+   */
+  peerLeaving (peer: PeerState): void {
+    if (peer.remembered === undefined) return
+    for (const s of peer.sessions.values()) {
+      const doc = this.ctx.doc(s.keyHex)
+      if (doc === undefined || !doc.isSyncedWith(peer.id) || s.remoteStateVector === undefined) continue
+      if (!equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))) continue
+      this.memory.record(peer.id, s.keyHex, this.ctx.fingerprints.fingerprint(doc))
+    }
+  }
+
+  /** A session ended while the peer stays: a later session must start with SYNC1. */
+  forget (peer: PeerState, keyHex: string): void {
+    if (!peer.closed) this.memory.forgetDoc(peer.id, keyHex)
+  }
+
+  /** A doc was closed: keep its fingerprint for peers that come back. */
+  docClosed (doc: EngineDoc): void {
+    if (this.closedFingerprints.size >= MAX_CLOSED_FINGERPRINTS) {
+      const oldest = this.closedFingerprints.keys().next().value
+      if (oldest !== undefined) this.closedFingerprints.delete(oldest)
+    }
+    this.closedFingerprints.delete(doc.keyHex)
+    this.closedFingerprints.set(doc.keyHex, this.ctx.fingerprints.fingerprint(doc))
+  }
+
+  /**
+   * Docs this peer holds (as we remember) that we have since closed, and that
+   * changed before we closed them: open them again so the peer hears of it.
+   */
+  private reopenChanged (peer: PeerState): void {
+    if (this.resolver === undefined || peer.remembered === undefined) return
+    for (const [keyHex, fp] of peer.remembered) {
+      if (this.ctx.doc(keyHex) !== undefined || this.resolver.isOpening(keyHex)) continue
+      const closed = this.closedFingerprints.get(keyHex)
+      if (closed === undefined || closed === fp) continue
+      this.resolver.open(peer, keyHex)
+    }
+  }
+}

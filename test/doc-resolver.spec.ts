@@ -1,0 +1,161 @@
+/**
+ * Opening a doc by key for a peer (lib/sync/doc-resolver.ts): a gateway that
+ * serves stored docs opens them when a peer asks, and again when a returning
+ * peer holds a doc that changed while it was closed. Both reasons share one
+ * queue of waiting frames and one set of rules: when the open fails, every
+ * peer that asked gets DENIED; frames past the queue's cap are counted and
+ * repaired with a SYNC round, never dropped silently.
+ */
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
+import { DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
+import { MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
+import type { EngineDoc } from '../lib/sync/engine-doc.js'
+import { SyncEngine } from '../lib/sync/engine.js'
+import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
+import { engineDocKey, openEngineDoc } from './helpers/engine-doc.js'
+
+const DOC_ID = 'sensors/7/log'
+const { key: KEY, keyHex: KEY_HEX } = engineDocKey(DOC_ID)
+
+class HeldLink implements PeerLink {
+  readonly queue: Uint8Array[] = []
+  writable = true
+  constructor (readonly initiator: boolean) {}
+  send (body: Uint8Array): void { this.queue.push(body) }
+  close (): void {}
+  frames (): Frame[] { return this.queue.map(b => decodeFrame(b)) }
+}
+
+/** A resolveDoc whose result the test decides, and when. */
+class ControlledOpen {
+  calls = 0
+  private settle: { resolve: (d: EngineDoc | undefined) => void, reject: (e: Error) => void } | undefined
+  readonly fn = async (): Promise<EngineDoc | undefined> => {
+    this.calls++
+    return await new Promise((resolve, reject) => { this.settle = { resolve, reject } })
+  }
+
+  resolve (doc: EngineDoc | undefined): void { this.settle?.resolve(doc) }
+  reject (err: Error): void { this.settle?.reject(err) }
+}
+
+/** One connection between two engines, delivered by hand. */
+class Wire {
+  readonly toB = new HeldLink(false)
+  readonly toA = new HeldLink(true)
+  readonly atA: PeerConnection
+  readonly atB: PeerConnection
+  constructor (a: SyncEngine, aId: string, b: SyncEngine, bId: string) {
+    // a dials b
+    this.atA = a.addPeer(bId, this.toB)
+    this.atB = b.addPeer(aId, this.toA)
+  }
+
+  async settle (): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await new Promise(resolve => setImmediate(resolve))
+      if (this.toA.queue.length === 0 && this.toB.queue.length === 0) return
+      for (const body of this.toB.queue.splice(0)) this.atB.receive(body)
+      for (const body of this.toA.queue.splice(0)) this.atA.receive(body)
+    }
+    throw new Error('never went quiet')
+  }
+
+  close (): void { this.atA.closed(); this.atB.closed() }
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+const engines: SyncEngine[] = []
+function engine (opts: ConstructorParameters<typeof SyncEngine>[0] = {}): SyncEngine {
+  const e = new SyncEngine({ antiEntropyIntervalMs: 0, ...opts })
+  engines.push(e)
+  return e
+}
+
+describe('opening docs by key for peers', () => {
+  afterEach(() => { for (const e of engines.splice(0)) e.stop() })
+
+  it('a failed reopen for a returning peer answers the SYNC1s queued behind it with DENIED', async () => {
+    const open = new ControlledOpen()
+    const gateway = engine({ resolveDoc: open.fn })
+    const gwDoc = openEngineDoc(gateway, DOC_ID)
+    gwDoc.doc.getText('t').insert(0, 'stored on the gateway')
+    const sensor = engine()
+    openEngineDoc(sensor, DOC_ID)
+
+    // the sensor syncs, leaves; the doc changes and is closed on the gateway
+    const first = new Wire(sensor, 'sensor', gateway, 'gateway')
+    await first.settle()
+    first.close()
+    gwDoc.doc.getText('t').insert(0, 'changed, ')
+    gateway.removeDoc(gwDoc)
+
+    // the sensor comes back: the gateway reopens the doc for it (and the test holds the open)
+    const again = new Wire(sensor, 'sensor', gateway, 'gateway')
+    await again.settle()
+    assert.equal(open.calls, 1, 'the returning peer made the gateway reopen the changed doc')
+
+    // another peer asks for the same doc while it opens
+    const asker = new HeldLink(true)
+    const atGateway = gateway.addPeer('asker', asker)
+    atGateway.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+    atGateway.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    await tick()
+    assert.equal(open.calls, 1, 'the SYNC1 waits behind the open already running')
+
+    open.reject(new Error('disk unplugged'))
+    await tick()
+    const denied = asker.frames().filter(f => f.type === MessageType.DENIED)
+    assert.equal(denied.length, 1, `the asker got an answer: ${JSON.stringify(asker.frames().map(f => f.type))}`)
+    assert.equal(denied[0]!.type === MessageType.DENIED && denied[0]!.reason, DeniedReason.UNAVAILABLE)
+  })
+
+  it('frames past the waiting cap are counted, and the peer gets a repair round once the doc is open', async () => {
+    const open = new ControlledOpen()
+    const gateway = engine({ resolveDoc: open.fn })
+    const link = new HeldLink(true)
+    const conn = gateway.addPeer('chatty', link)
+    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+    conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    // one edit per UPDATE, each depending on the one before
+    const source = new Y.Doc()
+    const updates: Uint8Array[] = []
+    source.on('update', (u: Uint8Array) => { updates.push(u) })
+    const total = MAX_WAITING_FRAMES + 10
+    for (let i = 0; i < total; i++) source.getText('t').insert(i, 'x')
+    updates.forEach((update, i) => { conn.receive(encodeFrame({ type: MessageType.UPDATE, docKey: KEY, seq: i + 1, update })) })
+    await tick()
+    assert.equal(open.calls, 1)
+    const overflow = total + 1 - MAX_WAITING_FRAMES
+    assert.equal(gateway.counters.ignored.open_queue_overflow, overflow, 'every frame that did not fit is counted')
+
+    const served = openEngineDoc(gateway, DOC_ID)
+    open.resolve(served)
+    await tick()
+    assert.equal(served.doc.getText('t').length, MAX_WAITING_FRAMES - 1, 'the frames that waited were applied in order')
+    const sync1s = link.frames().filter(f => f.type === MessageType.SYNC1)
+    assert.ok(sync1s.some(f => f.type === MessageType.SYNC1 && (f.flags & Sync1Flags.WANT_REPLY) !== 0),
+      'the peer is asked for a two-way round, which brings back what overflowed')
+    assert.ok(link.frames().some(f => f.type === MessageType.SYNC2), 'its SYNC1 was answered')
+  })
+
+  it('a doc closed again before its open finished is not served: the asker gets DENIED', async () => {
+    const open = new ControlledOpen()
+    const gateway = engine({ resolveDoc: open.fn })
+    const link = new HeldLink(true)
+    const conn = gateway.addPeer('asker', link)
+    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+    conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    await tick()
+    const served = openEngineDoc(gateway, DOC_ID)
+    gateway.removeDoc(served)
+    open.resolve(served)
+    await tick()
+    const frames = link.frames()
+    assert.ok(!frames.some(f => f.type === MessageType.SYNC2), 'nothing of the closed doc was served')
+    assert.equal(frames.at(-1)?.type, MessageType.DENIED, 'the SYNC1 that waited is answered')
+    assert.equal(KEY_HEX, engineDocKey(DOC_ID).keyHex)
+  })
+})
