@@ -5,7 +5,6 @@
  */
 export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress, type Libp2pPreset, type Libp2pPresetInput } from './mesh-node.js'
 export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
-export { Repo, type RepoOptions } from './repo.js'
 export { PeerOrigin, type PeerLink, type PeerConnection, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'
 export { policyFromRules, type PolicyRule, type PolicyRules } from './policy/rules.js'

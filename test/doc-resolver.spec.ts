@@ -68,6 +68,12 @@ class Wire {
 
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 const engines: SyncEngine[] = []
+const opened: EngineDoc[] = []
+function openDoc (e: SyncEngine): EngineDoc {
+  const d = openEngineDoc(e, DOC_ID)
+  opened.push(d)
+  return d
+}
 function engine (opts: ConstructorParameters<typeof SyncEngine>[0] = {}): SyncEngine {
   const e = new SyncEngine({ antiEntropyIntervalMs: 0, ...opts })
   engines.push(e)
@@ -75,15 +81,19 @@ function engine (opts: ConstructorParameters<typeof SyncEngine>[0] = {}): SyncEn
 }
 
 describe('opening docs by key for peers', () => {
-  afterEach(() => { for (const e of engines.splice(0)) e.stop() })
+  afterEach(() => {
+    for (const e of engines.splice(0)) e.stop()
+    // an Awareness runs an interval timer until destroyed
+    for (const d of opened.splice(0)) d.awareness.destroy()
+  })
 
   it('a failed reopen for a returning peer answers the SYNC1s queued behind it with DENIED', async () => {
     const open = new ControlledOpen()
     const gateway = engine({ resolveDoc: open.fn })
-    const gwDoc = openEngineDoc(gateway, DOC_ID)
+    const gwDoc = openDoc(gateway)
     gwDoc.doc.getText('t').insert(0, 'stored on the gateway')
     const sensor = engine()
-    openEngineDoc(sensor, DOC_ID)
+    openDoc(sensor)
 
     // the sensor syncs, leaves; the doc changes and is closed on the gateway
     const first = new Wire(sensor, 'sensor', gateway, 'gateway')
@@ -131,7 +141,7 @@ describe('opening docs by key for peers', () => {
     const overflow = total + 1 - MAX_WAITING_FRAMES
     assert.equal(gateway.counters.ignored.open_queue_overflow, overflow, 'every frame that did not fit is counted')
 
-    const served = openEngineDoc(gateway, DOC_ID)
+    const served = openDoc(gateway)
     open.resolve(served)
     await tick()
     assert.equal(served.doc.getText('t').length, MAX_WAITING_FRAMES - 1, 'the frames that waited were applied in order')
@@ -149,7 +159,7 @@ describe('opening docs by key for peers', () => {
     conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
     conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
     await tick()
-    const served = openEngineDoc(gateway, DOC_ID)
+    const served = openDoc(gateway)
     gateway.removeDoc(served)
     open.resolve(served)
     await tick()

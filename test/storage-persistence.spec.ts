@@ -321,4 +321,40 @@ describe('DocPersistence', () => {
     assert.ok(await mem.load([DOC, 'r', '0-garbage']) !== undefined)
     assert.equal((await reload(mem)).getMap('m').get('k'), 1)
   })
+
+  describe('autoCommit', () => {
+    it('commits each burst of transactions once, says saved after the commit, and failed when it fails', async () => {
+      const store = new InstrumentedAdapter(new MemoryStorageAdapter())
+      const doc = new Y.Doc()
+      const p = new DocPersistence(store, DOC, doc)
+      await p.load()
+      const events: string[] = []
+      const stop = p.autoCommit({ saved: () => { events.push('saved') }, failed: (err) => { events.push(`failed: ${err.name}`) } })
+      for (let i = 0; i < 50; i++) doc.getText('t').insert(i, 'x')
+      assert.deepEqual(events, [], 'nothing is said before the commit')
+      await until(() => events.length > 0)
+      assert.deepEqual(events, ['saved'], 'fifty transactions in one tick: one commit')
+      assert.equal(store.calls.filter(c => c.op === 'save' && c.phase === 'done').length, 1)
+      assert.equal((await reload(store)).getText('t').length, 50, 'saved means stored')
+
+      store.beforeSave = async () => { throw new Error('disk full') }
+      doc.getText('t').insert(0, 'y')
+      await until(() => events.length > 1)
+      assert.equal(events[1], 'failed: StorageError')
+      assert.ok(p.dirty, 'the failed change is kept for the next commit')
+
+      store.beforeSave = undefined
+      stop()
+      doc.getText('t').insert(0, 'z')
+      await tick(); await tick()
+      assert.equal(events.length, 2, 'stopped: no more events')
+      await p.flush()
+      assert.ok((await reload(store)).getText('t').toString().includes('y'), 'the change absorbed before stop() is still stored by flush()')
+    })
+  })
 })
+
+async function until (cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await tick()
+  assert.ok(cond(), 'condition never held')
+}

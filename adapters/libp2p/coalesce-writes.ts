@@ -5,7 +5,8 @@
  * the 2-byte length and the ciphertext, and `@libp2p/tcp` (like the WebSocket
  * transport) writes every chunk of a list separately. A keystroke therefore cost
  * two `write` syscalls per frame, and the receiver often woke for the 2-byte
- * length alone and then again, 0.1–0.5 ms later, for the body (bench P2).
+ * length alone and then again for the body (docs/BENCHMARKS.md, "Small
+ * frames (P2)").
  *
  * `coalesceWrites(noise())` gives the encrypter a connection whose `send`
  * joins a small list into one buffer first. Large lists (bulk transfers) pass

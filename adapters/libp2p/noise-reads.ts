@@ -6,8 +6,8 @@
  * signals "fewer than 2 bytes buffered" by *constructing and throwing* a
  * RangeError that the decoder catches. That happens at the end of every read
  * that ends on a message boundary, which is nearly every read: a new Error
- * captures a stack trace each time (bench P2: 25 ms of a gateway's CPU over 200
- * keystrokes, more than the sync engine's own receive path).
+ * captures a stack trace each time, which cost a gateway more CPU than the
+ * sync engine's own receive path (docs/BENCHMARKS.md, "Small frames (P2)").
  *
  * `quietShortReads(noise())` gives each secured connection a length decoder
  * that throws one preallocated RangeError instead. The decoder's contract is

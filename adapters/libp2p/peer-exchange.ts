@@ -63,7 +63,7 @@ async function readAnswer (stream: Stream): Promise<string[]> {
       } catch (err) {
         clearTimeout(timer)
         stream.abort(err as Error)
-        reject(err as Error)
+        reject(err instanceof Error ? err : new Error(String(err)))
       }
     })
     stream.addEventListener('close', () => { clearTimeout(timer); reject(new Error('closed before answering')) })

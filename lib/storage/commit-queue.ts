@@ -120,4 +120,3 @@ export class CommitQueue<W> {
     for (const g of group) g.resolve()
   }
 }
-

@@ -22,7 +22,7 @@ const EAGER_SYNC2_BYTES = 64 * 1024
 /**
  * Answers above this are sent in parts of about PART_BYTES (never more than
  * twice that unless one struct is bigger). Smaller answers stay whole: parts
- * made the B4 join slower, not faster (docs/BENCHMARKS.md, "answers in parts").
+ * made the B4 join slower, not faster (docs/BENCHMARKS.md, "Answers in parts: a capability, not a speed-up").
  */
 const SPLIT_ANSWER_BYTES = 4 * 1024 * 1024
 const PART_BYTES = 1024 * 1024

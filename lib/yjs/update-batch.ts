@@ -2,7 +2,8 @@
  * Encode "what changed since X" without a per-transaction `update` listener.
  *
  * Yjs encodes a V1/V2 update for every transaction as soon as anyone listens
- * for `update`, which roughly doubles the cost of a keystroke burst. Instead we
+ * for `update`, which makes a keystroke burst markedly dearer (the B4 replay
+ * figures are in docs/BENCHMARKS.md, "Figures formerly in code comments"). Instead we
  * record, per transaction, only where the batch starts (the state vector before
  * the first transaction) and the delete ranges the transactions produced, and
  * encode one V1 update per batch straight from the struct store.

@@ -10,8 +10,10 @@
  *   await loadEngineDoc(engine, 'notes/a', { storage })      stored: persistence loaded first
  *   reopenEngineDoc(engine, sync)                            the app opens a closed doc again
  *
- * Closing stays with the test (`engine.removeDoc(sync)`, or `engine.stop()`
- * and `sync.awareness.destroy()`), since tests close docs in different ways.
+ * Closing stays with the test (`engine.removeDoc(sync)`, or `engine.stop()`),
+ * since tests close docs in different ways. The test also destroys the
+ * awareness, the one made here included (`sync.awareness.destroy()`): it runs
+ * an interval timer, and a mocha process with one left running never exits.
  */
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
