@@ -7,7 +7,7 @@
 import * as Y from 'yjs'
 import { logger } from '../log.js'
 import type { AckFrame } from '../protocol/codec.js'
-import { MessageType } from '../protocol/constants.js'
+import { ByeReason, MessageType } from '../protocol/constants.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
@@ -54,9 +54,37 @@ export class Acks {
     if (s === undefined) return
     // an ACK from an earlier session of this doc (closed and reopened while it was in flight)
     if (frame.seq > s.sentSeq) { this.ctx.ignore('stale_ack'); return }
+    const stored = this.storedOfOurs(doc, frame.stateVector)
+    if (stored === undefined) {
+      this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector in ACK')
+      return
+    }
     s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
-    s.remoteStateVector = frame.stateVector.slice()
+    s.remoteStateVector = stored
     doc.notifyStatus()
+  }
+
+  /**
+   * What the peer says it stored, of the clients we hold: the state vector is
+   * decoded (a malformed one is undefined), and clients we do not hold are
+   * left out, so what we keep per session is never larger than our own state
+   * vector, whatever the peer sends (and with any seq, 0 included).
+   */
+  private storedOfOurs (doc: EngineDoc, sv: Uint8Array): Uint8Array | undefined {
+    let clocks: Map<number, number>
+    try {
+      clocks = Y.decodeStateVector(sv)
+    } catch {
+      return undefined
+    }
+    const ours = doc.doc.store.clients
+    let foreign = false
+    for (const client of clocks.keys()) {
+      if (!ours.has(client)) { foreign = true; break }
+    }
+    if (!foreign) return sv.slice()
+    for (const client of [...clocks.keys()]) if (!ours.has(client)) clocks.delete(client)
+    return Y.encodeStateVector(clocks)
   }
 
   /** Wait until every ACK that waits on storage has been sent (or given up). */

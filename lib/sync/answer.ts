@@ -4,10 +4,22 @@
  * goes to a peer that accepts parts as SYNC2_PARTs ended by the SYNC2, each
  * written at once, so that no frame (and no update a receiver must admit,
  * 8 MiB by default) has to hold a whole big document.
+ *
+ * What a peer's SYNC1s can make us do is bounded, so a reader cannot turn tiny
+ * frames into unbounded queues or encodes:
+ * - **One answer outstanding per (peer, doc).** An answer stays outstanding
+ *   until, after the tick it was queued in, the link is writable. A SYNC1 that
+ *   comes meanwhile (or while the link is not writable) is not answered: it is
+ *   kept, the latest one only, and answered once the answer before it is out.
+ *   A peer that stops reading therefore holds at most one answer per doc in
+ *   our queues, whatever it sends.
+ * - **Answers are cached per doc version**: the same state vector against an
+ *   unchanged doc is answered from the last encode.
  */
 import * as Y from 'yjs'
 import { Access } from '../policy/types.js'
 import { ByeReason, DeniedReason, Features, MessageType, Sync1Flags } from '../protocol/constants.js'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
 import type { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
@@ -28,8 +40,21 @@ const SPLIT_ANSWER_BYTES = 4 * 1024 * 1024
 const PART_BYTES = 1024 * 1024
 /** room for a frame's own fields (version, type, doc key, seq, parts left, length) */
 const FRAME_OVERHEAD_BYTES = 64
+/** state vectors longer than this are not used as cache keys */
+const MAX_CACHE_KEY_BYTES = 4096
+
+/** the last whole answer encoded for a doc: for this doc version, this state vector and delete choice */
+interface CachedAnswer {
+  version: number
+  key: string
+  update: Uint8Array
+}
 
 export class Answers {
+  private readonly cache = new WeakMap<EngineDoc, CachedAnswer>()
+  /** peers whose outstanding answers are looked at again after this tick */
+  private readonly settling = new Set<PeerState>()
+
   constructor (
     private readonly ctx: SyncContext,
     private readonly outbound: Pick<Outbound, 'sendBatch'>,
@@ -72,13 +97,20 @@ export class Answers {
       this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector')
       return
     }
-    // send what is queued to everyone else; for this peer the SYNC2 below covers it
-    this.outbound.sendBatch(doc)
     const s = this.ctx.sessions.open(peer, doc)
     if (s === undefined) {
       this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
       return
     }
+    if (s.answerOutstanding || !peer.link.writable) {
+      // answered once the answer before it is out (settle / drained): the latest state vector wins
+      if (s.deferredSync1 !== undefined) this.ctx.ignore('sync1_coalesced')
+      s.deferredSync1 = { flags: flags | (s.deferredSync1?.flags ?? 0), stateVector: sv.slice(), dsDigest: digest.slice() }
+      peer.answering.add(s)
+      return
+    }
+    // send what is queued to everyone else; for this peer the SYNC2 below covers it
+    this.outbound.sendBatch(doc)
     const joined = !s.remoteHolds
     s.remoteHolds = true
     s.owed = null
@@ -87,16 +119,50 @@ export class Answers {
     // nothing: it needs our whole delete set, and comparing digests is wasted work.
     const fp = this.ctx.fingerprints
     const deletes = since.size > 0 && equalBytes(fp.dsDigest(doc), digest) ? EMPTY_DELETES : fp.deleteRanges(doc)
-    this.answer(peer, doc, s, since, deletes)
+    this.answer(peer, doc, s, since, sv, deletes)
+    s.answered = { version: doc.version, stateVector: sv.slice() }
+    s.answerOutstanding = true
+    peer.answering.add(s)
+    if (!this.settling.has(peer)) {
+      this.settling.add(peer)
+      queueMicrotask(() => { this.settle(peer) })
+    }
     if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
     if (joined) this.awareness.greet(peer, doc)
     doc.notifyStatus()
   }
 
-  private answer (peer: PeerState, doc: EngineDoc, s: DocSession, since: Map<number, number>, deletes: DeleteRanges): void {
+  /**
+   * After the tick an answer went out in, and whenever the link drains: the
+   * answers that are out are no longer outstanding, and a SYNC1 that waited
+   * for one is answered now (while the link stays writable).
+   */
+  settle (peer: PeerState): void {
+    this.settling.delete(peer)
+    if (peer.closed || !peer.link.writable) return
+    for (const s of [...peer.answering]) {
+      if (!peer.link.writable || peer.closed) return
+      s.answerOutstanding = false
+      peer.answering.delete(s)
+      const waiting = s.deferredSync1
+      s.deferredSync1 = undefined
+      const doc = this.ctx.doc(s.keyHex)
+      if (waiting === undefined || doc === undefined || this.ctx.sessions.get(peer, s.keyHex) !== s) continue
+      const last = s.answered
+      if (last !== undefined && last.version === doc.version && equalBytes(last.stateVector, waiting.stateVector)) {
+        // the answer already sent answers this one too (same question, same doc)
+        this.ctx.ignore('sync1_answered')
+        if ((waiting.flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
+        continue
+      }
+      this.receiveSync1(peer, doc, waiting.flags, waiting.stateVector, waiting.dsDigest)
+    }
+  }
+
+  private answer (peer: PeerState, doc: EngineDoc, s: DocSession, since: Map<number, number>, sv: Uint8Array, deletes: DeleteRanges): void {
     // Nearly every answer is small: encode it whole, and plan parts only when it
     // turns out big (encoding a big one twice costs less than planning every one).
-    const whole = encodeUpdateV1(doc.doc, since, deletes)
+    const whole = this.encodeWhole(doc, since, sv, deletes)
     const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
     if ((peer.features & Features.SYNC2_PARTS) === 0 || whole.length <= Math.min(SPLIT_ANSWER_BYTES, limitBytes)) {
       this.sendPart(peer, doc, s, whole, 0)
@@ -109,6 +175,20 @@ export class Answers {
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendPart(peer, doc, s, update, parts.left)) return
     }
+  }
+
+  /** The whole answer to `since`, from the cache when the doc has not changed since the same question. */
+  private encodeWhole (doc: EngineDoc, since: Map<number, number>, sv: Uint8Array, deletes: DeleteRanges): Uint8Array {
+    if (sv.length > MAX_CACHE_KEY_BYTES) return encodeUpdateV1(doc.doc, since, deletes)
+    const key = `${deletes === EMPTY_DELETES ? 'n' : 'd'}${uint8ArrayToString(sv, 'base64')}`
+    const cached = this.cache.get(doc)
+    if (cached !== undefined && cached.version === doc.version && cached.key === key) {
+      this.ctx.counters.answersCached++
+      return cached.update
+    }
+    const update = encodeUpdateV1(doc.doc, since, deletes)
+    this.cache.set(doc, { version: doc.version, key, update })
+    return update
   }
 
   /** One frame of an answer (`partsLeft` 0: the SYNC2 that ends it). False if it could not be sent. */

@@ -45,12 +45,19 @@ export interface DocResolverHandlers {
 
 export class DocResolver {
   private readonly opening = new Map<string, Map<PeerState, Waiting>>()
+  /** docs being opened on behalf of each peer (counted against its docs cap) */
+  private readonly perPeer = new Map<PeerState, number>()
 
   constructor (
     private readonly ctx: SyncContext,
     private readonly resolveDoc: ResolveDoc,
     private readonly handlers: DocResolverHandlers
   ) {}
+
+  /** How many docs are being opened for this peer now. */
+  openingFor (peer: PeerState): number {
+    return this.perPeer.get(peer) ?? 0
+  }
 
   /** Is this doc being opened now? Frames for it must wait (`open`). */
   isOpening (keyHex: string): boolean {
@@ -72,6 +79,7 @@ export class DocResolver {
     if (w === undefined) {
       w = { frames: [], overflowed: false, docKey: undefined, asked: false }
       waiting.set(peer, w)
+      this.perPeer.set(peer, this.openingFor(peer) + 1)
     }
     if (frame !== undefined) {
       w.docKey ??= frame.docKey
@@ -97,6 +105,11 @@ export class DocResolver {
     const waiting = this.opening.get(keyHex)
     this.opening.delete(keyHex)
     if (waiting === undefined) return
+    for (const peer of waiting.keys()) {
+      const n = this.openingFor(peer) - 1
+      if (n > 0) this.perPeer.set(peer, n)
+      else this.perPeer.delete(peer)
+    }
     // the doc may have been closed (or replaced) again while the open finished
     const open = doc !== undefined && this.ctx.doc(keyHex) === doc ? doc : undefined
     for (const [peer, w] of waiting) {

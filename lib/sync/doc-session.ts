@@ -5,6 +5,13 @@
 import type { UpdateBatch } from '../yjs/update-batch.js'
 import { PeerOrigin } from './types.js'
 
+export interface DeferredSync1 {
+  /** the flags of every SYNC1 it stands for, OR-ed */
+  flags: number
+  stateVector: Uint8Array
+  dsDigest: Uint8Array
+}
+
 export class DocSession {
   readonly origin: PeerOrigin
   /** the peer sent us SYNC1 for this doc: it holds it, updates flow to it */
@@ -40,6 +47,12 @@ export class DocSession {
   private partsGap = false
   /** the peer told us our writes are refused: do not expect ACKs */
   readOnlyRemote = false
+  /** our answer to the peer's SYNC1 may still be on its way out (see answer.ts) */
+  answerOutstanding = false
+  /** the latest SYNC1 that came while an answer was outstanding, answered once it is not */
+  deferredSync1: DeferredSync1 | undefined
+  /** what our last answer answered: the doc version and the peer's state vector */
+  answered: { version: number, stateVector: Uint8Array } | undefined
 
   constructor (readonly peer: string, readonly keyHex: string) {
     this.origin = new PeerOrigin(peer)

@@ -16,7 +16,7 @@ export interface PeerDocStatus {
   peer: string
   /** the peer has acknowledged, as durably stored, everything we have sent it */
   synced: boolean
-  /** the state vector the peer last acknowledged (V1 encoding) */
+  /** the state vector the peer last acknowledged (V1 encoding), of the clients this node holds */
   storedStateVector: Uint8Array | undefined
 }
 
@@ -73,6 +73,8 @@ type BatchOrigin = string | null | undefined
 export class EngineDoc extends ObservableV2<EngineDocEvents> {
   batch = new UpdateBatch()
   batchOrigin: BatchOrigin = undefined
+  /** bumped on every transaction: what was computed from the doc's state is stale once it moves */
+  version = 0
   /** set while applying a remote update that may release pending structs */
   releasing = false
   readonly sessions = new Map<string, DocSession>()

@@ -76,7 +76,7 @@ const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, Message
 export class SyncEngine {
   readonly limits: Limits
   readonly counters: EngineCounters = {
-    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, updatesForwarded: 0, sessionsResumed: 0, sync2PartsSent: 0, sync2PartsApplied: 0, rejected: {}, ignored: {}
+    framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, updatesApplied: 0, updatesSent: 0, peersConnected: 0, updatesForwarded: 0, sessionsResumed: 0, sync2PartsSent: 0, sync2PartsApplied: 0, answersCached: 0, rejected: {}, ignored: {}
   }
 
   /** random per process: peers resume sessions with us only while it is unchanged */
@@ -215,6 +215,7 @@ export class SyncEngine {
       }
     })
     const onTransaction = (tr: Y.Transaction): void => {
+      doc.version++
       this.fingerprints.invalidate(doc)
       this.outbound.record(doc, tr)
     }
@@ -259,7 +260,10 @@ export class SyncEngine {
     return {
       receive: (body) => { this.receive(peer, body) },
       delivered: () => { this.outbound.delivered() },
-      drained: () => { this.outbound.drained(peer) },
+      drained: () => {
+        this.answers.settle(peer)
+        this.outbound.drained(peer)
+      },
       closed: () => { this.peers.remove(peer) },
       fail: (code, message) => { this.peers.reject(peer, code, message) }
     }
@@ -331,6 +335,12 @@ export class SyncEngine {
     const keyHex = docKeyHex(frame.docKey)
     const doc = this.docs.get(keyHex)
     if (doc === undefined && this.resolver !== undefined && (OPENS_DOC.has(frame.type) || this.resolver.isOpening(keyHex))) {
+      // the docs cap counts docs being opened for the peer too, and holds before anything is loaded
+      if (!this.resolver.isOpening(keyHex) && peer.sessions.size + this.resolver.openingFor(peer) >= this.limits.maxDocsPerPeer) {
+        this.countRejection('too_many_docs')
+        if (frame.type === MessageType.SYNC1) this.peers.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
+        return
+      }
       this.resolver.open(peer, keyHex, frame)
       return
     }

@@ -22,6 +22,8 @@ export interface PeerState {
   readonly sessions: Map<string, DocSession>
   /** sessions whose peer is owed coalesced updates, sent when the link drains */
   readonly owing: Set<DocSession>
+  /** sessions with an answer outstanding or a SYNC1 waiting for one (answer.ts) */
+  readonly answering: Set<DocSession>
   helloReceived: boolean
   /** the largest frame body the peer accepts (from its HELLO) */
   maxFrameBytes: number
@@ -84,6 +86,7 @@ export class Peers {
       link,
       sessions: new Map(),
       owing: new Set(),
+      answering: new Set(),
       helloReceived: false,
       maxFrameBytes: MIN_MAX_FRAME_BYTES,
       features: 0,
@@ -112,6 +115,7 @@ export class Peers {
     this.opts.counters.peersConnected = this.byId.size
     this.opts.onGone(peer)
     peer.owing.clear()
+    peer.answering.clear()
     log('peer %s disconnected', peer.id)
   }
 

@@ -44,6 +44,7 @@ export class Sessions {
   end (peer: PeerState, doc: EngineDoc, s: DocSession, notify: boolean): void {
     if (peer.sessions.get(doc.keyHex) === s) peer.sessions.delete(doc.keyHex)
     peer.owing.delete(s)
+    peer.answering.delete(s)
     if (doc.sessions.get(peer.id) === s) doc.sessions.delete(peer.id)
     if (notify && !peer.closed) this.opts.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
     this.opts.onEnd(peer, doc, s)

@@ -74,6 +74,8 @@ export interface EngineCounters {
   /** SYNC2_PART frames sent and applied: answers too big for one frame, sent in parts */
   sync2PartsSent: number
   sync2PartsApplied: number
+  /** SYNC1 answers served from the per-doc cache (the doc had not changed since the same question) */
+  answersCached: number
   /** violations and refusals, by reason name (e.g. `malformed_update`) */
   rejected: Record<string, number>
   /** benign races that were dropped, by name (`stale_ack`, `out_of_session`) */

@@ -25,7 +25,7 @@ export class ChildNode {
   exit: ExitInfo | undefined
 
   constructor (readonly name: string) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], {
+    this.proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD_SCRIPT], {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe']
     })

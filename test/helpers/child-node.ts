@@ -31,6 +31,8 @@ export interface ChildRequests {
   waitForState: { args: { doc: string, update: string, timeout: number }, result: null }
   whenSynced: { args: { doc: string, peer?: string, timeout: number }, result: null }
   peers: { args: Record<string, never>, result: string[] }
+  /** this process's memory after a full garbage collection, in bytes, and the node's counters */
+  health: { args: Record<string, never>, result: { rss: number, heapUsed: number, stats: MeshNode['stats'] } }
   stop: { args: Record<string, never>, result: null }
 }
 
@@ -95,6 +97,11 @@ async function run (cmd: string, args: any): Promise<unknown> {
       return null
     case 'peers':
       return node!.peers
+    case 'health': {
+      (globalThis as { gc?: () => void }).gc?.()
+      const m = process.memoryUsage()
+      return { rss: m.rss, heapUsed: m.heapUsed, stats: node!.stats }
+    }
     case 'stop':
       await node?.stop()
       handles.clear()

@@ -1,0 +1,198 @@
+/**
+ * What one admitted peer, even a reader, can make a node queue, compute or
+ * keep (docs/SECURITY.md, "Bounded per peer"). The engine is driven through
+ * its transport seam with frames encoded from docs/PROTOCOL.md; each attack
+ * here worked before these bounds (issue 13's table) and is refused now.
+ */
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
+import { ByeReason, DeniedReason, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
+import type { EngineDoc } from '../lib/sync/engine-doc.js'
+import { SyncEngine } from '../lib/sync/engine.js'
+import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
+import { openEngineDoc } from './helpers/engine-doc.js'
+import { hello } from './helpers/hostile-peer.js'
+
+const DOC_ID = 'plant/boiler-3'
+
+/** A link whose writability the test controls; records what the engine sends. */
+class ControlledLink implements PeerLink {
+  readonly frames: Frame[] = []
+  bytes = 0
+  writable = true
+  closed = false
+  send (body: Uint8Array): void { this.bytes += body.length; this.frames.push(decodeFrame(body)) }
+  close (): void { this.closed = true }
+  count (type: number): number { return this.frames.filter(f => f.type === type).length }
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+interface Victim { engine: SyncEngine, sync: EngineDoc }
+const made: Victim[] = []
+
+/** A node holding a doc of about `kb` KiB. */
+function victim (kb: number, opts: ConstructorParameters<typeof SyncEngine>[0] = {}): Victim {
+  const engine = new SyncEngine({ antiEntropyIntervalMs: 0, ...opts })
+  const sync = openEngineDoc(engine, DOC_ID)
+  const text = sync.doc.getText('t')
+  const line = 'x'.repeat(1023) + '\n'
+  sync.doc.transact(() => { for (let i = 0; i < kb; i++) text.insert(text.length, line) })
+  made.push({ engine, sync })
+  return { engine, sync }
+}
+
+function connect (v: Victim, id: string): { conn: PeerConnection, link: ControlledLink, send: (f: Frame) => void } {
+  const link = new ControlledLink()
+  const conn = v.engine.addPeer(id, link)
+  conn.receive(encodeFrame(hello))
+  return { conn, link, send: (f) => { conn.receive(encodeFrame(f)) } }
+}
+
+const sync1 = (key: Uint8Array, sv: Uint8Array, flags = 0): Frame =>
+  ({ type: MessageType.SYNC1, docKey: key, flags, stateVector: sv, dsDigest: new Uint8Array(8) })
+const emptySv = Y.encodeStateVector(new Y.Doc())
+
+describe('bounded per peer', () => {
+  afterEach(() => {
+    for (const v of made.splice(0)) { v.engine.stop(); v.sync.awareness.destroy() }
+  })
+
+  describe('SYNC1 floods', () => {
+    it('500 SYNC1s for a 2 MiB doc in one read get one answer and one encode', async () => {
+      const v = victim(2048)
+      const reader = connect(v, 'reader')
+      await tick()
+      const before = reader.link.count(MessageType.SYNC2)
+      for (let i = 0; i < 500; i++) reader.send(sync1(v.sync.key, emptySv))
+      await tick(); await tick()
+      assert.equal(reader.link.count(MessageType.SYNC2) - before, 1, 'one answer for the same question')
+      assert.ok(reader.link.bytes < 3 * 1024 * 1024, `queued for the reader: ${reader.link.bytes} B`)
+      assert.equal(v.engine.counters.ignored.sync1_coalesced, 498, 'the waiting SYNC1s were coalesced into one')
+      assert.equal(v.engine.counters.ignored.sync1_answered, 1, 'and that one was already answered')
+    })
+
+    it('a reader that stops reading holds at most one answer per doc, whatever it sends', async () => {
+      const v = victim(2048)
+      const reader = connect(v, 'reader')
+      await tick()
+      reader.send(sync1(v.sync.key, emptySv))
+      assert.equal(reader.link.count(MessageType.SYNC2), 1)
+      reader.link.writable = false // its window is full: it does not read
+      for (let i = 0; i < 300; i++) {
+        // a different question each time, in separate reads: nothing can be answered from the last one
+        const d = new Y.Doc()
+        d.getText('t').insert(0, String(i))
+        reader.send(sync1(v.sync.key, Y.encodeStateVector(d)))
+        await tick()
+      }
+      assert.equal(reader.link.count(MessageType.SYNC2), 1, 'nothing more is queued while the peer does not read')
+      assert.ok(reader.link.bytes < 3 * 1024 * 1024)
+      reader.link.writable = true
+      reader.conn.drained()
+      assert.equal(reader.link.count(MessageType.SYNC2), 2, 'once it reads again, the latest question is answered, once')
+      await tick()
+      assert.equal(reader.link.count(MessageType.SYNC2), 2)
+    })
+
+    it('the same question against an unchanged doc is answered from the cache; a change makes a new answer', async () => {
+      const v = victim(256)
+      const reader = connect(v, 'reader')
+      await tick()
+      for (let i = 0; i < 20; i++) { reader.send(sync1(v.sync.key, emptySv)); await tick() }
+      assert.equal(reader.link.count(MessageType.SYNC2), 20, 'asked in separate ticks, each is answered')
+      assert.equal(v.engine.counters.answersCached, 19, 'but encoded once')
+      v.sync.doc.getText('t').insert(0, 'new')
+      await tick()
+      reader.send(sync1(v.sync.key, emptySv))
+      const last = reader.link.frames.filter(f => f.type === MessageType.SYNC2).at(-1)
+      assert.ok(last !== undefined && last.type === MessageType.SYNC2)
+      const replica = new Y.Doc()
+      Y.applyUpdate(replica, last.update)
+      assert.equal(replica.getText('t').toString(), v.sync.doc.getText('t').toString(), 'the answer after a change carries it')
+      assert.equal(v.engine.counters.answersCached, 19)
+    })
+
+    it('an honest peer that asks again after reading gets a fresh answer (WANT_REPLY honoured)', async () => {
+      const v = victim(16)
+      const peer = connect(v, 'honest')
+      await tick()
+      peer.send(sync1(v.sync.key, emptySv, Sync1Flags.WANT_REPLY))
+      await tick()
+      const sync1sBefore = peer.link.count(MessageType.SYNC1)
+      peer.send(sync1(v.sync.key, emptySv, Sync1Flags.WANT_REPLY))
+      assert.equal(peer.link.count(MessageType.SYNC2), 2)
+      assert.equal(peer.link.count(MessageType.SYNC1), sync1sBefore + 1, 'WANT_REPLY gets our SYNC1')
+    })
+  })
+
+  describe('ACKs', () => {
+    it('an ACK with seq 0 and a state vector of 100,000 clients keeps no more than our own state vector', async () => {
+      const v = victim(4)
+      const reader = connect(v, 'reader')
+      reader.send(sync1(v.sync.key, emptySv))
+      await tick()
+      const clocks = new Map<number, number>()
+      for (let c = 1; c <= 100_000; c++) clocks.set(c * 7 + 1, c)
+      clocks.set(v.sync.doc.clientID, 1)
+      const huge = Y.encodeStateVector(clocks)
+      assert.ok(huge.length > 400_000)
+      for (let i = 0; i < 16; i++) reader.send({ type: MessageType.ACK, docKey: v.sync.key, seq: 0, stateVector: huge })
+      const kept = v.sync.sessions.get('reader')?.remoteStateVector
+      assert.ok(kept !== undefined)
+      assert.ok(kept.length <= Y.encodeStateVector(v.sync.doc).length, `kept ${kept.length} B`)
+      assert.deepEqual(Y.decodeStateVector(kept), new Map([[v.sync.doc.clientID, 1]]), 'what it stored of ours, no more')
+      assert.equal(reader.link.closed, false, 'a big but well-formed state vector is not a violation')
+    })
+
+    it('an ACK whose state vector does not decode closes the peer with protocol_error', async () => {
+      const v = victim(4)
+      const reader = connect(v, 'reader')
+      reader.send(sync1(v.sync.key, emptySv))
+      await tick()
+      reader.send({ type: MessageType.ACK, docKey: v.sync.key, seq: 0, stateVector: Uint8Array.of(0xff, 0xff, 0xff) })
+      assert.equal(reader.link.closed, true)
+      assert.equal(v.engine.counters.rejected.protocol_error, 1)
+      const bye = reader.link.frames.at(-1)
+      assert.ok(bye?.type === MessageType.BYE && bye.reason === ByeReason.PROTOCOL_ERROR)
+    })
+  })
+
+  describe('docs opened for a peer', () => {
+    it('the per-peer docs cap holds before a doc is opened: 50 keys, cap 5, 5 opens', async () => {
+      let opens = 0
+      const engine = new SyncEngine({
+        antiEntropyIntervalMs: 0,
+        limits: { maxDocsPerPeer: 5 },
+        resolveDoc: async (_peer, keyHex) => {
+          opens++
+          await tick()
+          const doc = new Y.Doc()
+          const { EngineDoc } = await import('../lib/sync/engine-doc.js')
+          const { Awareness } = await import('y-protocols/awareness')
+          const sync = new EngineDoc(`key:${keyHex}`, Uint8Array.from(Buffer.from(keyHex, 'hex')), keyHex, doc, new Awareness(doc), undefined)
+          sync.servedOnly = true
+          engine.addDoc(sync)
+          made.push({ engine, sync })
+          return sync
+        }
+      })
+      const link = new ControlledLink()
+      const conn = engine.addPeer('scanner', link)
+      conn.receive(encodeFrame(hello))
+      for (let i = 0; i < 50; i++) {
+        const key = crypto.getRandomValues(new Uint8Array(16))
+        conn.receive(encodeFrame(sync1(key, emptySv)))
+      }
+      for (let i = 0; i < 5; i++) await tick()
+      assert.equal(opens, 5, 'no doc is loaded past the cap')
+      assert.equal(engine.counters.rejected.too_many_docs, 45)
+      const denied = link.frames.filter(f => f.type === MessageType.DENIED)
+      assert.equal(denied.length, 45)
+      assert.ok(denied.every(f => f.type === MessageType.DENIED && f.reason === DeniedReason.UNAVAILABLE))
+      assert.equal(link.count(MessageType.SYNC2), 5, 'the docs within the cap are served')
+      engine.stop()
+    })
+  })
+})
