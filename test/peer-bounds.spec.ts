@@ -11,6 +11,7 @@ import { ByeReason, DeniedReason, MessageType, Sync1Flags } from '../lib/protoco
 import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
+import * as encoding from 'lib0/encoding'
 import { openEngineDoc } from './helpers/engine-doc.js'
 import { hello } from './helpers/hostile-peer.js'
 
@@ -193,6 +194,112 @@ describe('bounded per peer', () => {
       assert.ok(denied.every(f => f.type === MessageType.DENIED && f.reason === DeniedReason.UNAVAILABLE))
       assert.equal(link.count(MessageType.SYNC2), 5, 'the docs within the cap are served')
       engine.stop()
+    })
+  })
+
+  describe('presence (awareness)', () => {
+    /** an awareness update in y-protocols' format: [clientID, clock, state] */
+    const presence = (entries: Array<[number, number, unknown]>): Uint8Array => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, entries.length)
+      for (const [client, clock, state] of entries) {
+        encoding.writeVarUint(e, client)
+        encoding.writeVarUint(e, clock)
+        encoding.writeVarString(e, JSON.stringify(state))
+      }
+      return encoding.toUint8Array(e)
+    }
+    const joined = async (v: Victim, id: string): Promise<ReturnType<typeof connect>> => {
+      const p = connect(v, id)
+      p.send(sync1(v.sync.key, emptySv))
+      await tick()
+      return p
+    }
+
+    it('removals of clients nobody introduced keep nothing: 100,000 null states, no growth', async () => {
+      const v = victim(1)
+      const reader = await joined(v, 'reader')
+      for (let round = 0; round < 100; round++) {
+        const entries: Array<[number, number, unknown]> = []
+        for (let i = 0; i < 1000; i++) entries.push([10_000 + round * 1000 + i, 1, null])
+        reader.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(entries) })
+      }
+      await tick()
+      assert.ok(v.sync.awareness.meta.size <= 1, `y-protocols keeps ${v.sync.awareness.meta.size} clocks`)
+      assert.equal(v.engine.counters.rejected.awareness_unknown_removal, 100_000)
+      assert.equal(reader.link.closed, false)
+    })
+
+    it("no peer speaks for this node's own client, or for a client another peer introduced (clock 2^53)", async () => {
+      const v = victim(1)
+      v.sync.awareness.setLocalState({ user: 'victim' })
+      const honest = await joined(v, 'honest')
+      honest.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence([[777, 1, { user: 'alice' }]]) })
+      assert.deepEqual(v.sync.awareness.getStates().get(777), { user: 'alice' })
+      const attacker = await joined(v, 'attacker')
+      attacker.send({
+        type: MessageType.AWARENESS,
+        docKey: v.sync.key,
+        update: presence([[v.sync.awareness.clientID, 2 ** 53, { user: 'forged' }], [777, 2 ** 53, { user: 'forged' }]])
+      })
+      assert.deepEqual(v.sync.awareness.getLocalState(), { user: 'victim' }, 'our own presence is ours')
+      assert.deepEqual(v.sync.awareness.getStates().get(777), { user: 'alice' }, "alice's presence is alice's peer's")
+      honest.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence([[777, 2, { user: 'alice', cursor: 3 }]]) })
+      assert.deepEqual(v.sync.awareness.getStates().get(777), { user: 'alice', cursor: 3 }, 'and it still moves')
+      assert.equal(v.engine.counters.rejected.awareness_own_client, 1)
+      assert.equal(v.engine.counters.rejected.awareness_not_owner, 1)
+      // a clock past 2^40 is refused for a client of its own too
+      attacker.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence([[888, 2 ** 53, { user: 'm' }]]) })
+      assert.equal(v.sync.awareness.getStates().has(888), false)
+      assert.equal(v.engine.counters.rejected.awareness_clock, 1)
+      assert.equal(attacker.link.closed, false, 'left out, not a reason to drop the link')
+    })
+
+    it('a gateway relaying 1,000 people present is not taken for a flood', async () => {
+      const v = victim(1)
+      const gateway = await joined(v, 'gateway')
+      const crowd: Array<[number, number, unknown]> = []
+      for (let i = 0; i < 1000; i++) crowd.push([50_000 + i, 1, { user: `person ${i}` }])
+      gateway.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(crowd) })
+      assert.equal(gateway.link.closed, false)
+      assert.equal(v.sync.awareness.getStates().size, 1001)
+      // and edits still flow from it
+      const src = new Y.Doc()
+      src.getText('t').insert(0, 'still syncing')
+      gateway.send({ type: MessageType.UPDATE, docKey: v.sync.key, seq: 1, update: Y.encodeStateAsUpdate(src) })
+      assert.ok(v.sync.doc.getText('t').toString().includes('still syncing'))
+    })
+
+    it('one peer speaks for at most 1,024 clients per doc; the rest is left out and counted, the peer stays', async () => {
+      const v = victim(1)
+      const flood = await joined(v, 'flood')
+      for (let round = 0; round < 5; round++) {
+        const entries: Array<[number, number, unknown]> = []
+        for (let i = 0; i < 1000; i++) entries.push([100_000 + round * 1000 + i, 1, { n: i }])
+        flood.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(entries) })
+      }
+      assert.equal(v.sync.awareness.getStates().size, 1 + 1024)
+      assert.equal(v.engine.counters.rejected.awareness_over_cap, 5000 - 1024)
+      assert.equal(flood.link.closed, false)
+      // an update naming more clients than a doc may hold is refused whole
+      const huge: Array<[number, number, unknown]> = []
+      for (let i = 0; i < 4097; i++) huge.push([900_000 + i, 1, {}])
+      flood.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(huge) })
+      assert.equal(flood.link.closed, true)
+    })
+
+    it('clients that come and go leave no clocks behind', async () => {
+      const v = victim(1)
+      const peer = await joined(v, 'churn')
+      for (let round = 0; round < 50; round++) {
+        const ids = Array.from({ length: 200 }, (_, i) => 200_000 + round * 200 + i)
+        peer.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(ids.map(c => [c, 1, { here: true }])) })
+        peer.send({ type: MessageType.AWARENESS, docKey: v.sync.key, update: presence(ids.map(c => [c, 2, null])) })
+        await tick()
+      }
+      assert.equal(peer.link.closed, false)
+      assert.equal(v.sync.awareness.getStates().size, 1)
+      assert.ok(v.sync.awareness.meta.size <= 1, `${v.sync.awareness.meta.size} clocks kept for 10,000 departed clients`)
     })
   })
 })

@@ -11,8 +11,16 @@ export interface Limits {
   maxPendingBytes: number
   /** documents one peer may hold sessions for at once (default 10,000) */
   maxDocsPerPeer: number
-  /** awareness clients one peer may introduce per document (default 256) */
+  /**
+   * awareness clients one peer may speak for per document (default 1,024);
+   * entries past it are left out and counted, the peer stays
+   */
   maxAwarenessClientsPerPeer: number
+  /**
+   * awareness clients one document holds, and the most one awareness update may
+   * name (default 4,096): past it new clients are left out; an update naming more is refused
+   */
+  maxAwarenessClientsPerDoc: number
   /** bytes of one awareness state (default 16 KiB) */
   maxAwarenessStateBytes: number
   /**
@@ -33,7 +41,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxNestingDepth: 64,
   maxPendingBytes: 4 * 1024 * 1024,
   maxDocsPerPeer: 10_000,
-  maxAwarenessClientsPerPeer: 256,
+  maxAwarenessClientsPerPeer: 1024,
+  maxAwarenessClientsPerDoc: 4096,
   maxAwarenessStateBytes: 16 * 1024,
   framesPerSecond: 10_000,
   frameBurst: 50_000,

@@ -5,7 +5,7 @@
  */
 import { InvalidUpdateError, ProtocolError } from '../errors.js'
 import { ByeReason } from '../protocol/constants.js'
-import { checkAwarenessUpdate } from '../security/awareness-guard.js'
+import { encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from '../security/awareness-guard.js'
 import type { Limits } from '../security/limits.js'
 import { validateUpdate } from '../security/validate-update.js'
 import type { DocSession } from './doc-session.js'
@@ -34,19 +34,63 @@ export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, l
   return { bytes: checked.bytes }
 }
 
-/** An awareness update within the caps for this session — or why not. */
-export function admitAwareness (s: DocSession, update: Uint8Array, limits: Limits): Refusal | undefined {
-  let clients: number[]
+/** Awareness clocks above this are refused: y-protocols adds 1 to them, and past 2^53 that stops counting. */
+export const MAX_AWARENESS_CLOCK = 2 ** 40
+
+/** Why entries of an awareness update were left out (each counted under its name). */
+export type AwarenessDrop = 'awareness_own_client' | 'awareness_not_owner' | 'awareness_unknown_removal' | 'awareness_clock' | 'awareness_over_cap'
+
+export interface AdmittedAwareness {
+  /** the entries the sender may send, as an awareness update (undefined: none) */
+  update: Uint8Array | undefined
+  /** entries left out, by reason */
+  dropped: Partial<Record<AwarenessDrop, number>>
+}
+
+/**
+ * The part of a peer's awareness update that it may send, or why the whole
+ * update is refused (malformed, too many entries for one doc, a state too
+ * big). A peer speaks only for the clients it introduced on this doc: never
+ * for this node's own client, never for a client another peer introduced, and
+ * a removal of a client nobody introduced carries nothing (y-protocols would
+ * keep its clock forever). It may introduce at most `maxAwarenessClientsPerPeer`
+ * clients, and the doc holds at most `maxAwarenessClientsPerDoc`: entries past
+ * either are left out, and the peer stays connected, so a gateway relaying a
+ * crowd is never taken for a flood.
+ */
+export function admitAwareness (doc: EngineDoc, s: DocSession, update: Uint8Array, limits: Limits): AdmittedAwareness | Refusal {
+  let entries: AwarenessEntry[]
   try {
-    clients = checkAwarenessUpdate(update, limits.maxAwarenessClientsPerPeer, limits.maxAwarenessStateBytes)
+    entries = parseAwarenessUpdate(update, limits.maxAwarenessClientsPerDoc, limits.maxAwarenessStateBytes)
   } catch (err) {
     return { code: err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, reason: (err as Error).message }
   }
-  const introduced = clients.filter(c => !s.awarenessClients.has(c)).length
-  if (s.awarenessClients.size + introduced > limits.maxAwarenessClientsPerPeer) {
-    return { code: ByeReason.LIMIT_EXCEEDED, reason: 'too many awareness clients' }
+  const dropped: AdmittedAwareness['dropped'] = {}
+  const drop = (why: AwarenessDrop): void => { dropped[why] = (dropped[why] ?? 0) + 1 }
+  const owners = new Map<number, DocSession>()
+  for (const other of doc.sessions.values()) {
+    if (other !== s) for (const c of other.awarenessClients) owners.set(c, other)
   }
-  return undefined
+  const states = doc.awareness.getStates()
+  let owned = s.awarenessClients.size
+  let present = states.size
+  const kept: AwarenessEntry[] = []
+  for (const e of entries) {
+    if (e.clientID === doc.awareness.clientID) { drop('awareness_own_client'); continue }
+    if (owners.has(e.clientID)) { drop('awareness_not_owner'); continue }
+    if (e.clock > MAX_AWARENESS_CLOCK) { drop('awareness_clock'); continue }
+    const mine = s.awarenessClients.has(e.clientID)
+    if (e.removal) {
+      if (!mine && !states.has(e.clientID)) { drop('awareness_unknown_removal'); continue }
+    } else if (!mine) {
+      if (owned >= limits.maxAwarenessClientsPerPeer || (!states.has(e.clientID) && present >= limits.maxAwarenessClientsPerDoc)) { drop('awareness_over_cap'); continue }
+      owned++
+      if (!states.has(e.clientID)) present++
+    }
+    kept.push(e)
+  }
+  const unchanged = kept.length === entries.length
+  return { update: kept.length === 0 ? undefined : unchanged ? update : encodeAwarenessEntries(kept), dropped }
 }
 
 /** Bytes Yjs holds as pending (gapped) structs and deletions for this doc. */

@@ -34,13 +34,17 @@ export class AwarenessRelay {
   receive (peer: PeerState, doc: EngineDoc, update: Uint8Array): void {
     const s = this.ctx.sessions.get(peer, doc.keyHex)
     if (s === undefined || !s.remoteHolds) return
-    const refused = admitAwareness(s, update, this.ctx.limits)
-    if (refused !== undefined) {
-      this.ctx.peers.reject(peer, refused.code, refused.reason)
+    const admitted = admitAwareness(doc, s, update, this.ctx.limits)
+    if ('code' in admitted) {
+      this.ctx.peers.reject(peer, admitted.code, admitted.reason)
       return
     }
+    for (const [why, n] of Object.entries(admitted.dropped)) {
+      for (let i = 0; i < n; i++) this.ctx.countRejection(why)
+    }
+    if (admitted.update === undefined) return
     try {
-      awarenessProtocol.applyAwarenessUpdate(doc.awareness, update, s.origin)
+      awarenessProtocol.applyAwarenessUpdate(doc.awareness, admitted.update, s.origin)
     } catch (err) {
       this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, `malformed awareness update: ${(err as Error).message}`)
     }
@@ -71,6 +75,17 @@ export class AwarenessRelay {
         for (const c of [...change.added, ...change.updated]) s.awarenessClients.add(c)
         for (const c of change.removed) s.awarenessClients.delete(c)
       }
+    }
+    // y-protocols keeps the clock of every client that ever left, forever: forget
+    // it, so peers that come and go (or a flood of fresh clients) leave nothing
+    // behind. A late, older update may then show a departed client again, until
+    // its timeout (30 s) removes it once more.
+    // Done after this event's listeners ran (they may encode the removal, which reads the clock).
+    if (change.removed.length > 0) {
+      const removed = change.removed.filter(c => c !== doc.awareness.clientID)
+      queueMicrotask(() => {
+        for (const c of removed) if (!doc.awareness.states.has(c)) doc.awareness.meta.delete(c)
+      })
     }
     let update: Uint8Array | undefined
     for (const s of doc.sessions.values()) {
