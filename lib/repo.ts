@@ -20,7 +20,8 @@ const log = logger('repo')
 /** The id under which the policy sees a doc known only by its key. */
 export const keyOnlyDocId = (keyHex: string): string => `key:${keyHex}`
 
-export interface RepoOptions extends PersistenceOptions {
+/** The persistence's pending cap is the engine's (`limits.maxPendingBytes`), so it is not set here. */
+export interface RepoOptions extends Omit<PersistenceOptions, 'maxPendingBytes'> {
   engine: SyncEngine
   storage: StorageAdapter
   meshKey?: Uint8Array
@@ -108,11 +109,17 @@ export class Repo {
 
   private async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<EngineDoc> {
     const doc = new Y.Doc()
-    const persistence = new DocPersistence(this.opts.storage, keyHex, doc, this.opts)
-    await persistence.load()
+    const engine = this.opts.engine
+    const persistence = new DocPersistence(this.opts.storage, keyHex, doc, { ...this.opts, maxPendingBytes: engine.limits.maxPendingBytes })
+    const { droppedPendingBytes } = await persistence.load()
+    if (droppedPendingBytes > 0) {
+      // the cap holds on load as it does for updates from peers, and is counted the same way
+      log('dropped %d bytes of stored pending structs of %s past the cap', droppedPendingBytes, docId)
+      engine.counters.rejected.pending_overflow = (engine.counters.rejected.pending_overflow ?? 0) + 1
+    }
     const sync = new EngineDoc(docId, key, keyHex, doc, new Awareness(doc), persistence)
     sync.servedOnly = servedOnly
-    this.opts.engine.addDoc(sync)
+    engine.addDoc(sync)
     return sync
   }
 

@@ -18,7 +18,7 @@ import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import * as prng from 'lib0/prng'
 import { nodeSha256 } from '../adapters/presets/node-sha256.js'
-import { openEngineDoc } from './helpers/engine-doc.js'
+import { openEngineDoc, reopenEngineDoc } from './helpers/engine-doc.js'
 
 const DOC_ID = 'notes/session-start'
 
@@ -151,6 +151,25 @@ describe('session start', () => {
     assert.ok(b.engine.counters.sessionsResumed >= 1 && a.engine.counters.sessionsResumed >= 1)
     await again.settle()
     assert.ok(a.sync.isSyncedWith('b'))
+  })
+
+  it('a doc we refused on this connection is offered with a SYNC1 when it opens, never resumed silently (fuzz seed 331)', async () => {
+    const a = side('a', 'shared')
+    const d = side('d')
+    const first = new Wire(a, d)
+    await first.settle()
+    first.close() // both remember the other as in sync
+    a.engine.removeDoc(a.sync) // a's app closes the doc while apart
+    d.sync.doc.getText('t').insert(0, 'from d, ') // d changes: it will not resume, it asks
+    const again = new Wire(a, d)
+    await again.settle() // d's SYNC1 meets a closed doc: DENIED, and d ends its session
+    assert.equal(d.sync.sessions.has('a'), false)
+    a.sync = reopenEngineDoc(a.engine, a.sync) // a's app opens the doc again, unchanged since a left
+    a.sync.doc.getText('t').insert(a.sync.doc.getText('t').length, ' and from a')
+    await again.settle()
+    assert.equal(text(a), text(d), 'both edits reach both sides')
+    assert.equal(text(a), 'from d, shared and from a')
+    assert.ok(a.sync.isSyncedWith('d') && d.sync.isSyncedWith('a'))
   })
 
   it('the empty delete-set digest constant is sha256([0x00]), and an empty doc hashes to it', () => {

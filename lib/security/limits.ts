@@ -32,6 +32,14 @@ export interface Limits {
   /** token bucket per peer: sustained bytes per second, and burst (defaults 32 MiB / 64 MiB) */
   bytesPerSecond: number
   byteBurst: number
+  /**
+   * answer bytes (SYNC2 and parts) a peer's SYNC1s may cost per second, and
+   * burst (defaults 64 MiB/s, 256 MiB): past it, its SYNC1s wait (coalesced)
+   * until the budget refills; one answer may exceed the burst (a big doc) and
+   * is paid back before the next
+   */
+  answerBytesPerSecond: number
+  answerByteBurst: number
   /** a peer must send HELLO within this many ms (default 10 s) */
   helloTimeoutMs: number
 }
@@ -48,5 +56,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   frameBurst: 50_000,
   bytesPerSecond: 32 * 1024 * 1024,
   byteBurst: 64 * 1024 * 1024,
+  answerBytesPerSecond: 64 * 1024 * 1024,
+  answerByteBurst: 256 * 1024 * 1024,
   helloTimeoutMs: 10_000
 })

@@ -9,11 +9,27 @@ export class TokenBucket {
   }
 
   take (n: number): boolean {
-    const t = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + (t - this.last) / 1000 * this.rate)
-    this.last = t
+    this.refill()
     if (this.tokens < n) return false
     this.tokens -= n
     return true
+  }
+
+  /** Spend `n` whatever is left: the bucket may go into debt, paid back at `rate`. */
+  spend (n: number): void {
+    this.refill()
+    this.tokens -= n
+  }
+
+  /** Milliseconds until the bucket is out of debt (0: it is). */
+  waitMs (): number {
+    this.refill()
+    return this.tokens > 0 ? 0 : Math.ceil((-this.tokens + 1) / this.rate * 1000)
+  }
+
+  private refill (): void {
+    const t = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + (t - this.last) / 1000 * this.rate)
+    this.last = t
   }
 }

@@ -17,9 +17,16 @@
  *   next attempt: nothing is acknowledged that is not stored.
  * - Remote updates whose structs Yjs keeps pending (missing dependencies) are
  *   stored too, so an ACK never covers something that lives only in memory.
+ * - Pending structs are capped in storage as in memory (`maxPendingBytes`):
+ *   when the engine drops them (`pendingDropped()`), or a load brings back
+ *   more than the cap (dropped there, and counted by the caller), a compaction
+ *   follows at once, whatever the record count. Its snapshot is the doc as it
+ *   is now (integrated state plus what is pending now), so the records still
+ *   carrying the dropped structs go, and they do not load again.
  * - Compaction writes the snapshot, waits for it to commit, and only then
  *   deletes, in bounded batches, exactly the chunks this instance loaded or
- *   wrote: everything it deletes is inside the snapshot. Another writer's
+ *   wrote: everything it deletes is inside the snapshot (but pending structs
+ *   dropped for the cap, see above). Another writer's
  *   chunks that it never read are never touched, so two writers (tabs,
  *   processes) can compact the same doc at the same time and lose nothing.
  * - Commits keep flowing while a compaction runs.
@@ -29,6 +36,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import { StorageError } from '../errors.js'
 import { logger } from '../log.js'
+import { DEFAULT_LIMITS } from '../security/limits.js'
 import { UpdateBatch } from '../yjs/update-batch.js'
 import type { StorageAdapter, StorageKey } from './types.js'
 
@@ -43,6 +51,12 @@ export interface PersistenceOptions {
   compactAfterRecords?: number
   /** Chunks deleted together in one step of a compaction (default 256). */
   compactBatchSize?: number
+  /**
+   * Pending (gapped) structs and deletions a load may leave in the doc: past
+   * this they are dropped, as the engine drops them at run time, and storage
+   * is compacted without them (default: `maxPendingBytes` of the default limits, 4 MiB).
+   */
+  maxPendingBytes?: number
 }
 
 let counter = 0
@@ -70,8 +84,12 @@ export class DocPersistence {
   private queued: Promise<void> | null = null
   private inflight: Promise<void> | null = null
   private compaction: Promise<void> | null = null
+  /** pending structs were dropped that stored chunks may still carry: compact them away */
+  private purgeWanted = false
+  private purging: Promise<void> | null = null
   private readonly compactAfter: number
   private readonly compactBatch: number
+  private readonly maxPending: number
   /** Called after each successful commit. */
   onCommit: (() => void) | undefined
 
@@ -83,10 +101,17 @@ export class DocPersistence {
   ) {
     this.compactAfter = Math.max(1, opts.compactAfterRecords ?? 256)
     this.compactBatch = Math.max(1, opts.compactBatchSize ?? 256)
+    this.maxPending = opts.maxPendingBytes ?? DEFAULT_LIMITS.maxPendingBytes
   }
 
-  /** Apply everything stored for this doc. Transactions carry `this` as origin. */
-  async load (): Promise<void> {
+  /**
+   * Apply everything stored for this doc. Transactions carry `this` as origin.
+   * Pending structs past `maxPendingBytes` are dropped after the chunk that
+   * brought them over (as the engine drops them after an update), and storage
+   * is then compacted without them; `droppedPendingBytes` says how many bytes
+   * were dropped (0: none), for the caller to count.
+   */
+  async load (): Promise<{ droppedPendingBytes: number }> {
     let chunks
     try {
       chunks = await this.adapter.loadRange([this.docKey])
@@ -96,25 +121,54 @@ export class DocPersistence {
     // snapshots first, then records oldest first: fewest structs wait for dependencies
     const order = (k: StorageKey): string => `${k[1] === 's' ? 0 : 1}${k[2] ?? ''}`
     chunks.sort((a, b) => order(a.key) < order(b.key) ? -1 : order(a.key) > order(b.key) ? 1 : 0)
+    let dropped = 0
     Y.transact(this.doc, () => {
       for (const c of chunks) {
         const kind = c.key[1]
         if (c.key.length !== 3 || (kind !== 'r' && kind !== 's')) continue
         try {
           applyChunk(this.doc, c.data, this)
+          this.remember(c.key)
+          if (kind === 'r') this.records++
         } catch (err) {
           // not remembered, so never deleted: a later version may read it
           log.error('skipping unreadable chunk %s: %e', c.key.join('/'), err)
-          continue
         }
-        this.remember(c.key)
-        if (kind === 'r') this.records++
+        // the pending cap holds on load as at run time (an unreadable chunk may have applied in part)
+        const store = this.doc.store
+        const pending = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+        if (pending > this.maxPending) {
+          store.pendingStructs = null
+          store.pendingDs = null
+          dropped += pending
+        }
       }
     }, this)
     // whatever Yjs still holds back came from storage: it is stored already
     this.storedPending = this.doc.store.pendingStructs?.update ?? null
     this.storedPendingDs = this.doc.store.pendingDs
-    if (this.records >= this.compactAfter) this.startCompaction()
+    if (dropped > 0) {
+      log('dropped %d bytes of pending structs loading %s (cap %d); compacting them away', dropped, this.docKey, this.maxPending)
+      this.purgeWanted = true
+      this.startPurge()
+    } else if (this.records >= this.compactAfter) this.startCompaction()
+    return { droppedPendingBytes: dropped }
+  }
+
+  /**
+   * The doc's pending structs were dropped (the engine's cap): stored chunks
+   * that carry them must not bring them back on the next load. Commits what
+   * was absorbed, then compacts every chunk this instance knows into a
+   * snapshot of the doc as it is now (integrated state plus what is pending
+   * now), whatever the record count. Drops while this runs make it run once more.
+   */
+  pendingDropped (): void {
+    const store = this.doc.store
+    this.storedPending = store.pendingStructs?.update ?? null
+    this.storedPendingDs = store.pendingDs
+    if (this.storedPending === null && this.storedPendingDs === null) this.pendingDirty = false
+    this.purgeWanted = true
+    this.startPurge()
   }
 
   /** True when the doc had nothing stored (after `load`). */
@@ -272,7 +326,8 @@ export class DocPersistence {
     this.remember(key)
     this.records++
     this.onCommit?.()
-    if (this.records >= this.compactAfter) this.startCompaction()
+    if (this.purgeWanted) this.startPurge()
+    else if (this.records >= this.compactAfter) this.startCompaction()
   }
 
   private startCompaction (): void {
@@ -280,22 +335,50 @@ export class DocPersistence {
     this.compact().catch(err => { log.error('compaction of %s failed (nothing lost): %e', this.docKey, err) })
   }
 
+  /** Run `purge` unless it runs; a failed one is tried again after the next successful commit. */
+  private startPurge (): void {
+    if (this.purging !== null || !this.purgeWanted) return
+    const p: Promise<void> = this.purge()
+      .catch(err => { log.error('compacting dropped pending structs of %s away failed (retried after the next commit): %e', this.docKey, err) })
+      .finally(() => { if (this.purging === p) this.purging = null })
+    this.purging = p
+  }
+
+  private async purge (): Promise<void> {
+    while (this.purgeWanted) {
+      this.purgeWanted = false
+      try {
+        // the records that carried the dropped structs are committed (and known) first,
+        await this.flush()
+        // a compaction already running may have encoded them into its snapshot: after it,
+        while (this.compaction !== null) await this.compaction.catch(() => {})
+        // one that folds everything known, that snapshot included
+        await this.compact(true)
+      } catch (err) {
+        this.purgeWanted = true
+        throw err
+      }
+    }
+  }
+
   /**
    * Fold every chunk this instance knows into one snapshot, then delete them.
    * Safe to call at any time and alongside commits; concurrent calls share one run.
+   * `rewrite`: even a lone snapshot is written again (it may carry dropped pending structs).
    */
-  compact (): Promise<void> {
+  compact (rewrite = false): Promise<void> {
     if (this.compaction !== null) return this.compaction
-    const p = this.runCompaction().finally(() => { if (this.compaction === p) this.compaction = null })
+    const p = this.runCompaction(rewrite).finally(() => { if (this.compaction === p) this.compaction = null })
     this.compaction = p
     return p
   }
 
-  private async runCompaction (): Promise<void> {
+  private async runCompaction (rewrite: boolean): Promise<void> {
     // old snapshots first: they are the big ones, so a compaction cut short by a
     // crash still frees most of the space, and repeated crashes cannot pile them up
     const old = [...this.known.values()].sort((a, b) => (a[1] === 's' ? 0 : 1) - (b[1] === 's' ? 0 : 1))
-    if (old.length === 1 && old[0][1] === 's') return
+    if (old.length === 1 && old[0][1] === 's' && !rewrite) return
+    if (old.length === 0 && rewrite) return // nothing stored carries what was dropped
     const snapshot = Y.encodeStateAsUpdateV2(this.doc)
     const key: StorageKey = [this.docKey, 's', uniqueId()]
     try {
@@ -318,11 +401,14 @@ export class DocPersistence {
     log('compacted %s: %d chunks into a snapshot of %d bytes', this.docKey, old.length, snapshot.length)
   }
 
-  /** Flush what is pending, then wait for a running compaction. */
+  /** Flush what is pending, and wait for a running compaction (and one a last commit starts). */
   async close (): Promise<void> {
-    await this.flush()
-    while (this.compaction !== null) await this.compaction.catch(() => {})
-    await this.flush()
+    for (;;) {
+      await this.flush()
+      const running = this.purging ?? this.compaction
+      if (running === null) return
+      await running.catch(() => {})
+    }
   }
 
   private remember (key: StorageKey): void {

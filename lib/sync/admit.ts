@@ -37,14 +37,23 @@ export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, l
 /** Awareness clocks above this are refused: y-protocols adds 1 to them, and past 2^53 that stops counting. */
 export const MAX_AWARENESS_CLOCK = 2 ** 40
 
-/** Why entries of an awareness update were left out (each counted under its name). */
+/**
+ * Why entries of an awareness update were left out. The first three also
+ * happen in honest meshes (a state reaches a node by two paths, or comes back
+ * to its own node) and are counted as `ignored`; the last two as `rejected`.
+ */
 export type AwarenessDrop = 'awareness_own_client' | 'awareness_not_owner' | 'awareness_unknown_removal' | 'awareness_clock' | 'awareness_over_cap'
+export const BENIGN_AWARENESS_DROPS: ReadonlySet<AwarenessDrop> = new Set(['awareness_own_client', 'awareness_not_owner', 'awareness_unknown_removal'])
 
 export interface AdmittedAwareness {
   /** the entries the sender may send, as an awareness update (undefined: none) */
   update: Uint8Array | undefined
   /** entries left out, by reason */
   dropped: Partial<Record<AwarenessDrop, number>>
+  /** present clients another peer speaks for that this one also announced (it may take them over later) */
+  seen: number[]
+  /** clients this one no longer announces */
+  unseen: number[]
 }
 
 /**
@@ -66,6 +75,8 @@ export function admitAwareness (doc: EngineDoc, s: DocSession, update: Uint8Arra
     return { code: err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, reason: (err as Error).message }
   }
   const dropped: AdmittedAwareness['dropped'] = {}
+  const seen: number[] = []
+  const unseen: number[] = []
   const drop = (why: AwarenessDrop): void => { dropped[why] = (dropped[why] ?? 0) + 1 }
   const owners = new Map<number, DocSession>()
   for (const other of doc.sessions.values()) {
@@ -77,7 +88,12 @@ export function admitAwareness (doc: EngineDoc, s: DocSession, update: Uint8Arra
   const kept: AwarenessEntry[] = []
   for (const e of entries) {
     if (e.clientID === doc.awareness.clientID) { drop('awareness_own_client'); continue }
-    if (owners.has(e.clientID)) { drop('awareness_not_owner'); continue }
+    if (owners.has(e.clientID)) {
+      drop('awareness_not_owner')
+      if (e.removal) unseen.push(e.clientID)
+      else if (states.has(e.clientID)) seen.push(e.clientID)
+      continue
+    }
     if (e.clock > MAX_AWARENESS_CLOCK) { drop('awareness_clock'); continue }
     const mine = s.awarenessClients.has(e.clientID)
     if (e.removal) {
@@ -90,7 +106,7 @@ export function admitAwareness (doc: EngineDoc, s: DocSession, update: Uint8Arra
     kept.push(e)
   }
   const unchanged = kept.length === entries.length
-  return { update: kept.length === 0 ? undefined : unchanged ? update : encodeAwarenessEntries(kept), dropped }
+  return { update: kept.length === 0 ? undefined : unchanged ? update : encodeAwarenessEntries(kept), dropped, seen, unseen }
 }
 
 /** Bytes Yjs holds as pending (gapped) structs and deletions for this doc. */

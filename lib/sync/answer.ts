@@ -54,6 +54,8 @@ export class Answers {
   private readonly cache = new WeakMap<EngineDoc, CachedAnswer>()
   /** peers whose outstanding answers are looked at again after this tick */
   private readonly settling = new Set<PeerState>()
+  /** peers whose answers wait for their answer budget to refill */
+  private readonly waiting = new Map<PeerState, ReturnType<typeof setTimeout>>()
 
   constructor (
     private readonly ctx: SyncContext,
@@ -102,11 +104,15 @@ export class Answers {
       this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
       return
     }
-    if (s.answerOutstanding || !peer.link.writable) {
-      // answered once the answer before it is out (settle / drained): the latest state vector wins
+    const wait = peer.answerBucket.waitMs()
+    if (s.answerOutstanding || !peer.link.writable || wait > 0) {
+      // answered once the answer before it is out (settle / drained) and the
+      // peer's answer budget allows: the latest state vector wins
       if (s.deferredSync1 !== undefined) this.ctx.ignore('sync1_coalesced')
       s.deferredSync1 = { flags: flags | (s.deferredSync1?.flags ?? 0), stateVector: sv.slice(), dsDigest: digest.slice() }
       peer.answering.add(s)
+      if (wait > 0) this.settleLater(peer, wait)
+      else this.settleSoon(peer)
       return
     }
     // send what is queued to everyone else; for this peer the SYNC2 below covers it
@@ -123,13 +129,30 @@ export class Answers {
     s.answered = { version: doc.version, stateVector: sv.slice() }
     s.answerOutstanding = true
     peer.answering.add(s)
-    if (!this.settling.has(peer)) {
-      this.settling.add(peer)
-      queueMicrotask(() => { this.settle(peer) })
-    }
+    this.settleSoon(peer)
     if (!s.sentSync1 || (flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
     if (joined) this.awareness.greet(peer, doc)
     doc.notifyStatus()
+  }
+
+  /** Settle after this tick (the link may be written out by then). */
+  private settleSoon (peer: PeerState): void {
+    if (this.settling.has(peer)) return
+    this.settling.add(peer)
+    queueMicrotask(() => { this.settle(peer) })
+  }
+
+  /** The peer's answer budget is spent: settle once it has refilled. */
+  private settleLater (peer: PeerState, ms: number): void {
+    if (this.waiting.has(peer)) return
+    this.ctx.ignore('answer_throttled')
+    const timer = setTimeout(() => {
+      this.waiting.delete(peer)
+      this.settle(peer)
+    }, ms)
+    // never keeps a process alive on its own (browsers return a number)
+    ;(timer as { unref?: () => void }).unref?.()
+    this.waiting.set(peer, timer)
   }
 
   /**
@@ -142,6 +165,10 @@ export class Answers {
     if (peer.closed || !peer.link.writable) return
     for (const s of [...peer.answering]) {
       if (!peer.link.writable || peer.closed) return
+      if (s.deferredSync1 !== undefined) {
+        const wait = peer.answerBucket.waitMs()
+        if (wait > 0) { s.answerOutstanding = false; this.settleLater(peer, wait); continue }
+      }
       s.answerOutstanding = false
       peer.answering.delete(s)
       const waiting = s.deferredSync1
@@ -198,6 +225,7 @@ export class Answers {
       ? this.ctx.peers.send(peer, { type: MessageType.SYNC2, docKey: doc.key, seq, update })
       : this.ctx.peers.send(peer, { type: MessageType.SYNC2_PART, docKey: doc.key, seq, partsLeft, update })
     if (!sent) return false
+    peer.answerBucket.spend(update.length)
     s.sentSeq = seq
     this.ctx.counters.updatesSent++
     if (partsLeft > 0) this.ctx.counters.sync2PartsSent++

@@ -8,7 +8,7 @@
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { Access } from '../policy/types.js'
 import { ByeReason, MessageType } from '../protocol/constants.js'
-import { admitAwareness } from './admit.js'
+import { admitAwareness, BENIGN_AWARENESS_DROPS, type AwarenessDrop } from './admit.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
@@ -20,7 +20,13 @@ const AWARENESS_CLEANUP = Symbol('meshdoc:awareness-cleanup')
 
 interface AwarenessChange { added: number[], updated: number[], removed: number[] }
 
+/** how long the clock of a departed client is kept (y-protocols times states out after 30 s) */
+const DEPARTED_KEEP_MS = 60_000
+
 export class AwarenessRelay {
+  /** per doc: clients that left, oldest first, with when */
+  private readonly departed = new WeakMap<EngineDoc, Map<number, number>>()
+
   constructor (private readonly ctx: SyncContext) {}
 
   /** Relay the doc's awareness changes from now on; returns the function that stops it. */
@@ -39,9 +45,12 @@ export class AwarenessRelay {
       this.ctx.peers.reject(peer, admitted.code, admitted.reason)
       return
     }
-    for (const [why, n] of Object.entries(admitted.dropped)) {
-      for (let i = 0; i < n; i++) this.ctx.countRejection(why)
+    for (const [why, n] of Object.entries(admitted.dropped) as Array<[AwarenessDrop, number]>) {
+      const count = BENIGN_AWARENESS_DROPS.has(why) ? this.ctx.ignore : this.ctx.countRejection
+      for (let i = 0; i < n; i++) count(why)
     }
+    for (const c of admitted.seen) s.awarenessSeen.add(c)
+    for (const c of admitted.unseen) s.awarenessSeen.delete(c)
     if (admitted.update === undefined) return
     try {
       awarenessProtocol.applyAwarenessUpdate(doc.awareness, admitted.update, s.origin)
@@ -60,9 +69,40 @@ export class AwarenessRelay {
   /** A session ended: remove the states only that peer announced. */
   sessionEnded (doc: EngineDoc, s: DocSession): void {
     const stillKnown = new Set<number>()
-    for (const other of doc.sessions.values()) for (const c of other.awarenessClients) stillKnown.add(c)
+    for (const other of doc.sessions.values()) {
+      for (const c of other.awarenessClients) stillKnown.add(c)
+      for (const c of other.awarenessSeen) stillKnown.add(c)
+    }
     const gone = [...s.awarenessClients].filter(c => !stillKnown.has(c) && c !== doc.awareness.clientID)
     if (gone.length > 0) awarenessProtocol.removeAwarenessStates(doc.awareness, gone, AWARENESS_CLEANUP)
+  }
+
+  /**
+   * y-protocols keeps the clock of every client that ever left, forever, so
+   * peers that come and go (or a flood of fresh clients) would grow it without
+   * end. The clock is also what stops a departed state that is still in
+   * flight from coming back and circling the mesh, so it is kept for
+   * DEPARTED_KEEP_MS, and for at most `maxAwarenessClientsPerDoc` departed
+   * clients (the oldest forgotten first).
+   */
+  private forgetDeparted (doc: EngineDoc, removed: number[]): void {
+    let departed = this.departed.get(doc)
+    if (departed === undefined) {
+      departed = new Map()
+      this.departed.set(doc, departed)
+    }
+    const now = Date.now()
+    for (const c of removed) {
+      if (c === doc.awareness.clientID) continue
+      departed.delete(c)
+      departed.set(c, now)
+    }
+    for (const [c, at] of departed) {
+      if (now - at < DEPARTED_KEEP_MS && departed.size <= this.ctx.limits.maxAwarenessClientsPerDoc) break
+      departed.delete(c)
+      // forgotten after this event's listeners ran: they may encode the removal, which reads the clock
+      queueMicrotask(() => { if (!doc.awareness.states.has(c)) doc.awareness.meta.delete(c) })
+    }
   }
 
   private relay (doc: EngineDoc, change: AwarenessChange, origin: unknown): void {
@@ -76,17 +116,9 @@ export class AwarenessRelay {
         for (const c of change.removed) s.awarenessClients.delete(c)
       }
     }
-    // y-protocols keeps the clock of every client that ever left, forever: forget
-    // it, so peers that come and go (or a flood of fresh clients) leave nothing
-    // behind. A late, older update may then show a departed client again, until
-    // its timeout (30 s) removes it once more.
-    // Done after this event's listeners ran (they may encode the removal, which reads the clock).
-    if (change.removed.length > 0) {
-      const removed = change.removed.filter(c => c !== doc.awareness.clientID)
-      queueMicrotask(() => {
-        for (const c of removed) if (!doc.awareness.states.has(c)) doc.awareness.meta.delete(c)
-      })
-    }
+    // a client that left is announced by nobody any more
+    for (const c of change.removed) for (const other of doc.sessions.values()) other.awarenessSeen.delete(c)
+    if (change.removed.length > 0) this.forgetDeparted(doc, change.removed)
     let update: Uint8Array | undefined
     for (const s of doc.sessions.values()) {
       if (!s.remoteHolds || s.peer === from) continue

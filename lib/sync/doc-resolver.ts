@@ -13,7 +13,7 @@
  */
 import { logger } from '../log.js'
 import type { DocFrame } from '../protocol/codec.js'
-import { DeniedReason, MessageType } from '../protocol/constants.js'
+import { MessageType } from '../protocol/constants.js'
 import type { SyncContext } from './context.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -39,6 +39,8 @@ interface Waiting {
 export interface DocResolverHandlers {
   /** handle a frame for a doc that is open now */
   handle: (peer: PeerState, frame: DocFrame) => void
+  /** answer a peer's SYNC1 for a doc that will not be served: DENIED unavailable */
+  refuse: (peer: PeerState, docKey: Uint8Array) => void
   /** the peer lost frames while the doc opened: run a two-way SYNC round with it */
   repair: (peer: PeerState, doc: EngineDoc) => void
 }
@@ -116,7 +118,7 @@ export class DocResolver {
       if (peer.closed) continue
       try {
         if (open === undefined) {
-          if (w.asked && w.docKey !== undefined) this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: w.docKey, reason: DeniedReason.UNAVAILABLE })
+          if (w.asked && w.docKey !== undefined) this.handlers.refuse(peer, w.docKey)
           continue
         }
         for (const f of w.frames) {

@@ -35,8 +35,10 @@ export class DocSession {
   ackLoop = false
   /** updates coalesced while the link is not writable */
   owed: UpdateBatch | null = null
-  /** awareness clientIDs this peer told us about */
+  /** awareness clientIDs this peer speaks for (it introduced them; see admitAwareness) */
   readonly awarenessClients = new Set<number>()
+  /** present clientIDs another peer speaks for that this one announced too (a second path) */
+  readonly awarenessSeen = new Set<number>()
   /** refusals already reported for this session (avoid DENIED storms) */
   deniedWrites = false
   /** SYNC2_PARTs of the answer now arriving, applied so far */

@@ -149,6 +149,7 @@ export class SyncEngine {
       ? undefined
       : new DocResolver(ctx, opts.resolveDoc, {
         handle: (peer, frame) => { this.guarded(peer, () => { this.handleDocFrame(peer, frame) }) },
+        refuse: (peer, docKey) => { this.refuse(peer, docKey) },
         repair: (peer, doc) => { this.answers.repair(peer, doc) }
       })
     this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes })
@@ -338,7 +339,7 @@ export class SyncEngine {
       // the docs cap counts docs being opened for the peer too, and holds before anything is loaded
       if (!this.resolver.isOpening(keyHex) && peer.sessions.size + this.resolver.openingFor(peer) >= this.limits.maxDocsPerPeer) {
         this.countRejection('too_many_docs')
-        if (frame.type === MessageType.SYNC1) this.peers.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
+        if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
         return
       }
       this.resolver.open(peer, keyHex, frame)
@@ -346,7 +347,7 @@ export class SyncEngine {
     }
     if (doc === undefined || this.accessFor(peer.id, doc.id) === Access.NONE) {
       // unknown and forbidden look the same from outside
-      if (frame.type === MessageType.SYNC1) this.peers.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.UNAVAILABLE })
+      if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
       if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
       return
     }
@@ -359,6 +360,17 @@ export class SyncEngine {
       case MessageType.AWARENESS: return this.awareness.receive(peer, doc, frame.update)
       case MessageType.DENIED: return this.receiveDenied(peer, doc, frame)
     }
+  }
+
+  /**
+   * DENIED `unavailable` for a doc we do not serve this peer now. The peer ends
+   * its session and forgets what we stored, so we forget what it stored too:
+   * should we open the doc later on this connection, it must start with a
+   * SYNC1, never resume silently (the peer would not know we hold it).
+   */
+  private refuse (peer: PeerState, docKey: Uint8Array): void {
+    this.peers.send(peer, { type: MessageType.DENIED, docKey, reason: DeniedReason.UNAVAILABLE })
+    this.start.forget(peer, docKeyHex(docKey))
   }
 
   /** The peer refused a doc: read-only (our writes are refused) or not at all (the session ends). */

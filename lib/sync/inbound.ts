@@ -39,7 +39,8 @@ export class Inbound {
   receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
     const { type, seq } = frame
     const s = this.ctx.sessions.get(peer, doc.keyHex)
-    if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds)) {
+    // a peer whose SYNC1 waits for its answer (answer.ts) holds the doc already: its updates count
+    if (s === undefined || (type === MessageType.UPDATE && !s.remoteHolds && s.deferredSync1 === undefined)) {
       // e.g. in flight while we closed and reopened the doc; the SYNC exchange covers it
       this.ctx.ignore('out_of_session')
       return 'ignored'
@@ -126,6 +127,7 @@ export class Inbound {
     this.ctx.countRejection('pending_overflow')
     store.pendingStructs = null
     store.pendingDs = null
+    doc.persistence?.pendingDropped() // stored records carry them too: compacted away, never loaded again
     this.answers.resyncAll(doc)
   }
 }

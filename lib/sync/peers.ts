@@ -32,6 +32,8 @@ export interface PeerState {
   closed: boolean
   readonly frameBucket: TokenBucket
   readonly byteBucket: TokenBucket
+  /** the work its SYNC1s cause: answer bytes sent (answer.ts) */
+  readonly answerBucket: TokenBucket
   helloTimer: ReturnType<typeof setTimeout> | undefined
   /** doc key -> fingerprint this peer had stored when we last knew (this incarnation) */
   remembered: Map<string, string> | undefined
@@ -93,6 +95,7 @@ export class Peers {
       closed: false,
       frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
       byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.opts.maxFrameBytes)),
+      answerBucket: new TokenBucket(lim.answerBytesPerSecond, lim.answerByteBurst),
       helloTimer: undefined,
       remembered: undefined,
       offersPending: false
