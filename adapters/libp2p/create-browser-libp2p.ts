@@ -36,6 +36,9 @@ export interface BrowserLibp2pOptions {
  * libp2p's browser default refuses to dial ws:// and private addresses. An
  * offline-first app talks to a gateway on the LAN or on localhost, so we
  * allow every address, and keep the allow-list when one is given.
+ * No per-host connection limits as in create-libp2p.ts: a browser listens on
+ * no TCP or WebSocket port, and inbound WebRTC connections come through a
+ * relay, with no host address to count (libp2p's browser defaults apply).
  */
 function browserGater (allowPeers: string[] | undefined): ConnectionGater {
   return { ...(allowPeers !== undefined ? allowListGater(allowPeers) : {}), denyDialMultiaddr: () => false }

@@ -3,8 +3,10 @@
  * always Noise, yamux. Membership guards: an optional allow-list of PeerIds
  * (enforced by the connection gater, for every transport) and an optional
  * swarm key (libp2p pnet: an extra layer only, see docs/SECURITY.md).
+ * Inbound connections per host: a rate, and a share of the handshake slots
+ * (docs/SECURITY.md, "Sessions").
  */
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, MultiaddrConnection, PrivateKey } from '@libp2p/interface'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
@@ -12,6 +14,8 @@ import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-re
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { logger } from '../../lib/log.js'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
 import { servePeerExchange } from './peer-exchange.js'
@@ -24,13 +28,27 @@ export interface DefaultLibp2pOptions {
   allowPeers?: string[]
   /** a libp2p pnet swarm key (the `/key/swarm/psk/1.0.0/` text file's bytes) */
   swarmKey?: Uint8Array
-  /** inbound connections per second accepted from one host (default 20: devices behind one NAT share a host) */
+  /** inbound connections per second accepted from one host (default 20, see INBOUND_CONNECTIONS_PER_HOST_PER_SECOND) */
   inboundConnectionThreshold?: number
   /** find peers on the LAN with mDNS (a serviceTag keeps separate fleets apart) */
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
   /** run a circuit-relay v2 server, so peers that cannot reach each other (browsers) can via us */
   relayServer?: boolean
 }
+
+const log = logger('libp2p')
+
+/**
+ * Inbound connections accepted per second from one host (IP address); more
+ * are closed on accept, before any handshake (libp2p's
+ * `inboundConnectionThreshold`). Not libp2p's 5: devices behind one NAT share
+ * a host, and all of them redial a gateway that restarts.
+ */
+const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 20
+/** Inbound connections in their handshake (accepted, Noise and yamux not yet done) at once, all hosts together. */
+const MAX_PENDING_UPGRADES = 16
+/** ... and from one host: a quarter, so that one host can never take every slot. */
+const PENDING_UPGRADES_PER_HOST = 4
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
   return await createLibp2p({
@@ -40,7 +58,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     // Noise and yamux, tuned for many small frames (see tuning.ts)
     connectionEncrypters: [meshNoise()],
     streamMuxers: [meshYamux()],
-    ...(opts.allowPeers !== undefined ? { connectionGater: allowListGater(opts.allowPeers) } : {}),
+    connectionGater: inboundGater(opts.allowPeers),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false
       ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
@@ -50,10 +68,67 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     },
     connectionManager: {
       maxConnections: 1024,
-      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? 20,
-      maxIncomingPendingConnections: 16
+      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      maxIncomingPendingConnections: MAX_PENDING_UPGRADES
     }
   })
+}
+
+/** The allow-list (if any), and one host's share of the handshake slots. */
+function inboundGater (allowPeers: string[] | undefined): ConnectionGater {
+  const allow = allowPeers !== undefined ? allowListGater(allowPeers) : {}
+  const perHost = pendingUpgradesPerHost(PENDING_UPGRADES_PER_HOST)
+  return {
+    ...allow,
+    denyInboundConnection: perHost.denyInboundConnection,
+    denyInboundUpgradedConnection: async (peer, maConn) => {
+      perHost.upgraded(maConn)
+      return await allow.denyInboundUpgradedConnection?.(peer, maConn) ?? false
+    }
+  }
+}
+
+/** The IP address of a TCP or WebSocket connection's remote end (undefined for other transports). */
+function hostOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+}
+
+/**
+ * libp2p caps the inbound connections still in their handshake for all hosts
+ * together (`maxIncomingPendingConnections`), and a connection that never
+ * finishes its handshake keeps its slot for the 10 s upgrade timeout: one
+ * host opening TCP connections and sending nothing would keep every other
+ * peer out. This refuses a host's connection, at accept time, while `max` of
+ * its connections are in their handshake; a slot is free again once the
+ * connection is upgraded or closed.
+ */
+function pendingUpgradesPerHost (max: number): { denyInboundConnection: (maConn: MultiaddrConnection) => boolean, upgraded: (maConn: MultiaddrConnection) => void } {
+  const pending = new Map<string, number>()
+  const release = new WeakMap<MultiaddrConnection, () => void>()
+  return {
+    denyInboundConnection: (maConn) => {
+      const host = hostOf(maConn.remoteAddr)
+      if (host === undefined) return false
+      const n = pending.get(host) ?? 0
+      if (n >= max) {
+        log('refusing a connection from %s: %d of its connections are in their handshake already', host, n)
+        return true
+      }
+      pending.set(host, n + 1)
+      let done = false
+      const free = (): void => {
+        if (done) return
+        done = true
+        const left = (pending.get(host) ?? 1) - 1
+        if (left > 0) pending.set(host, left)
+        else pending.delete(host)
+      }
+      release.set(maConn, free)
+      maConn.addEventListener('close', free, { once: true })
+      return false
+    },
+    upgraded: (maConn) => { release.get(maConn)?.() }
+  }
 }
 
 /**

@@ -43,7 +43,7 @@ const source: RoleFactory = async () => {
       dials: async ({ addr, count }: { addr: string, count: number }) => {
         const ma = multiaddr(addr)
         const times: number[] = []
-        // stay under the listener's per-host inbound rate limit (connectionManager.inboundConnectionThreshold, 5/s)
+        // stay under the listener's per-host inbound rate limit (connectionManager.inboundConnectionThreshold, 20/s; docs/SECURITY.md item 8)
         await sleep(1100)
         for (let i = 0; i < count; i++) {
           if (i > 0) await sleep(300)

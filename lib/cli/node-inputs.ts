@@ -5,7 +5,6 @@
  * A bad file is a `ConfigError` that names it.
  */
 import { readFileSync } from 'node:fs'
-import { docKeyFor, docKeyHex } from '../protocol/doc-key.js'
 import { policyFromRules, type PolicyRules } from '../policy/rules.js'
 import type { Policy } from '../policy/types.js'
 import { ConfigError } from './errors.js'
@@ -46,9 +45,13 @@ export function swarmKeyFrom (file: unknown): Uint8Array | undefined {
  * A gateway serves docs it never opened by id, and the policy sees those as
  * `key:<hex>` (it only learns the doc's key). So every exact doc id in a rule
  * also matches that doc's key form, computed with `meshKey`. Glob patterns
- * cannot be turned into keys: `**` matches key-only docs too, `key:*` only them.
+ * cannot be turned into keys: `**` matches key-only docs too, `key:*` only
+ * them, and `secret/**` never. Rules whose answer for a doc served by key
+ * could be more than for its id (`secret/**` none, then `**` read) are a
+ * ConfigError; globs that grant access but never match a doc served by key
+ * are passed to `warn`.
  */
-export function policyFrom (file: unknown, meshKey?: string): Policy | undefined {
+export function policyFrom (file: unknown, meshKey?: string, warn?: (line: string) => void): Policy | undefined {
   if (typeof file !== 'string') return undefined
   const what = 'policy file'
   let json: unknown
@@ -70,13 +73,12 @@ export function policyFrom (file: unknown, meshKey?: string): Policy | undefined
   if (rules.default !== undefined && !['none', 'read', 'write'].includes(rules.default)) {
     throw new ConfigError(file, '"default" must be none, read or write', undefined, what)
   }
-  const key = meshKey !== undefined ? new TextEncoder().encode(meshKey) : undefined
-  const withKeys = (docs: string | string[]): string[] => {
-    const list = Array.isArray(docs) ? docs : [docs]
-    return [...list, ...list.filter(d => !d.includes('*') && !d.startsWith('key:')).map(d => `key:${docKeyHex(docKeyFor(d, key))}`)]
-  }
   try {
-    return policyFromRules({ ...rules, rules: rules.rules.map(r => ({ ...r, docs: withKeys(r.docs) })) })
+    return policyFromRules(rules, {
+      servesByKey: true,
+      ...(meshKey !== undefined ? { meshKey } : {}),
+      warn: (message) => { warn?.(`${what} ${file}: ${message}`) }
+    })
   } catch (err) {
     throw new ConfigError(file, (err as Error).message, undefined, what)
   }

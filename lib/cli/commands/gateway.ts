@@ -65,7 +65,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const adminAt = adminArg === 'none' ? undefined : parseHostPort(adminArg)
   const allow = list(values.allow)
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
-  const policy = policyFrom(values.policy, meshKey)
+  const policy = policyFrom(values.policy, meshKey, line => { note(io, `warning: ${line}`) })
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
 
   const metrics = new NodeMetrics({ version })

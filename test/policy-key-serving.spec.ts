@@ -1,0 +1,106 @@
+/**
+ * Policy rules on a node that serves documents by key (a gateway): a doc it
+ * never opened by id reaches the policy as `key:<hex>`. Rules whose answer for
+ * such a doc could be more than for the same doc by id are refused; globs that
+ * grant access but never match one are warned about; exact ids keep working.
+ */
+import assert from 'node:assert/strict'
+import { checkRulesForKeyServing, KeyServingPolicyError, policyFromRules, type PolicyRules } from '../lib/policy/rules.js'
+import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
+
+const keyOf = (docId: string, meshKey?: string): string =>
+  `key:${docKeyHex(docKeyFor(docId, meshKey !== undefined ? new TextEncoder().encode(meshKey) : undefined))}`
+
+function refused (config: PolicyRules): KeyServingPolicyError {
+  try {
+    policyFromRules(config, { servesByKey: true })
+  } catch (err) {
+    assert.ok(err instanceof KeyServingPolicyError, String(err))
+    return err
+  }
+  assert.fail(`not refused: ${JSON.stringify(config)}`)
+}
+
+describe('policy rules on a node that serves documents by key', () => {
+  it('a deny glob followed by a broader grant is refused: it would give secret/ documents served by key to anyone', () => {
+    const config: PolicyRules = { rules: [{ peers: '*', docs: 'secret/**', access: 'none' }, { peers: '*', docs: '**', access: 'read' }] }
+    // the hole, as it is without the option: by id the doc is denied, by key it is readable
+    const plain = policyFromRules(config)
+    assert.equal(plain('anyone', 'secret/plan'), 'none')
+    assert.equal(plain('anyone', keyOf('secret/plan')), 'read')
+
+    const err = refused(config)
+    assert.match(err.message, /rule 0 \("secret\/\*\*": none\) never matches a document served by key \(seen as key:<hex>\), so such a document falls through to rule 1 \("\*\*": read\) and gets read access instead of none/)
+    assert.match(err.message, /name the documents such a rule covers by exact id/)
+    assert.equal(err.problems.length, 1)
+  })
+
+  it('the other shapes of the same hole are refused too', () => {
+    // a deny glob, then a default that grants
+    assert.match(refused({ default: 'read', rules: [{ peers: '*', docs: 'secret/**', access: 'none' }] }).message,
+      /rule 0 .* falls through to the default \(read\)/)
+    // a read-only glob, then write for everything: key forms would be writable
+    assert.match(refused({ rules: [{ peers: '*', docs: 'archive/**', access: 'read' }, { peers: '*', docs: '**', access: 'write' }] }).message,
+      /gets write access instead of read/)
+    // "*" (one segment) matches every key form, "key:<hex>" has no "/": it would grant a/b by key
+    assert.match(refused({ default: 'none', rules: [{ peers: '*', docs: '*', access: 'read' }] }).message,
+      /rule 0 \("\*": read\) also matches documents served by key/)
+    assert.match(refused({ rules: [{ peers: '*', docs: '*', access: 'write' }, { peers: '*', docs: 'secret/**', access: 'none' }] }).message,
+      /gives write access to documents that rule 1 \("secret\/\*\*": none\) gives none/)
+    // a deny glob for one peer, a grant for everyone after it: that peer's class is refused
+    assert.match(refused({ rules: [{ peers: ['mallory'], docs: 'secret/**', access: 'none' }, { peers: '*', docs: '**', access: 'read' }] }).message,
+      /rule 0 .* falls through to rule 1/)
+  })
+
+  it('rules that read the same for a doc served by key are accepted', () => {
+    const ok = (config: PolicyRules): void => {
+      assert.deepEqual(checkRulesForKeyServing(config).refused, [], JSON.stringify(config))
+      policyFromRules(config, { servesByKey: true })
+    }
+    // exact ids: they also match their key form
+    ok({ rules: [{ peers: '*', docs: ['secret/plan', 'secret/keys'], access: 'none' }, { peers: '*', docs: '**', access: 'read' }] })
+    // a glob that only ever narrows further: default none after a read glob
+    ok({ default: 'none', rules: [{ peers: '*', docs: 'public/**', access: 'read' }] })
+    // rules for disjoint peers do not meet
+    ok({ rules: [{ peers: ['alice'], docs: 'secret/**', access: 'none' }, { peers: ['bob'], docs: '**', access: 'read' }] })
+    // a deny glob after "**" is never reached
+    ok({ rules: [{ peers: '*', docs: '**', access: 'read' }, { peers: '*', docs: 'secret/**', access: 'none' }] })
+    // "key:*" names documents served by key on purpose
+    ok({ default: 'none', rules: [{ peers: ['gw'], docs: '**', access: 'write' }, { peers: '*', docs: 'key:*', access: 'read' }] })
+  })
+
+  it('exact ids match their key form (with the mesh key) and a deny by exact id holds for a doc served by key', () => {
+    const policy = policyFromRules({
+      default: 'none',
+      rules: [
+        { peers: '*', docs: 'secret/plan', access: 'none' },
+        { peers: ['writer'], docs: 'notes/today', access: 'write' },
+        { peers: '*', docs: '**', access: 'read' }
+      ]
+    }, { servesByKey: true, meshKey: 'fleet secret' })
+    assert.equal(policy('anyone', keyOf('secret/plan', 'fleet secret')), 'none')
+    assert.equal(policy('anyone', keyOf('secret/other', 'fleet secret')), 'read')
+    assert.equal(policy('writer', keyOf('notes/today', 'fleet secret')), 'write')
+    assert.equal(policy('writer', keyOf('notes/today')), 'read', 'the key form depends on the mesh key')
+    assert.equal(policy('anyone', 'secret/plan'), 'none', 'by id, as before')
+  })
+
+  it('a glob that grants access but can never match a doc served by key is a warning that says what works', () => {
+    const warnings: string[] = []
+    const policy = policyFromRules({
+      default: 'none',
+      rules: [
+        { peers: ['dashboard'], docs: ['sensors/dev-1', 'public/**'], access: 'read' },
+        { peers: ['sensor'], docs: 'sensors/*', access: 'write' },
+        { peers: '*', docs: 'trash/**', access: 'none' }
+      ]
+    }, { servesByKey: true, warn: w => warnings.push(w) })
+    assert.deepEqual(warnings, [
+      'rule 0 ("public/**": read) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document',
+      'rule 1 ("sensors/*": write) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document'
+    ])
+    assert.equal(policy('dashboard', keyOf('sensors/dev-1')), 'read')
+    assert.equal(policy('dashboard', 'public/x'), 'read', 'documents opened by id still match the glob')
+    assert.deepEqual(checkRulesForKeyServing({ rules: [{ peers: '*', docs: '**', access: 'write' }] }), { refused: [], warnings: [] })
+  })
+})
