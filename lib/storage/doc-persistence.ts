@@ -5,10 +5,8 @@
  * Layout under the adapter (docKey is the hex doc key, never the doc id):
  *   [docKey, 'r', id]  one record: everything one commit carried
  *   [docKey, 's', id]  one snapshot: the whole doc as a V2 update
- * `id` sorts by creation time and is unique across writers. Every chunk starts
- * with a one-byte tag: 1 = V1 update, 2 = V2 update, 3 = parts (a varuint
- * count, then per part a tag byte, a varuint length and the bytes), used when a
- * commit also carries structs Yjs holds back for missing dependencies.
+ * `id` sorts by creation time and is unique across writers; how one chunk is
+ * laid out is in `chunk-format.ts`.
  *
  * The rules that make it safe:
  * - `flush()` resolves only after the adapter committed every change absorbed
@@ -32,19 +30,14 @@
  * - Commits keep flowing while a compaction runs.
  */
 import * as Y from 'yjs'
-import * as decoding from 'lib0/decoding'
-import * as encoding from 'lib0/encoding'
 import { StorageError } from '../errors.js'
 import { logger } from '../log.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
 import { UpdateBatch } from '../yjs/update-batch.js'
+import { applyChunk, encodeParts, tagged, TAG_V1, TAG_V2, uniqueId, type Part } from './chunk-format.js'
 import type { StorageAdapter, StorageKey } from './types.js'
 
 const log = logger('storage')
-
-const TAG_V1 = 1
-const TAG_V2 = 2
-const TAG_PARTS = 3
 
 export interface PersistenceOptions {
   /** Compact after this many records have accumulated (default 256). */
@@ -58,12 +51,6 @@ export interface PersistenceOptions {
    */
   maxPendingBytes?: number
 }
-
-let counter = 0
-const uniqueId = (): string =>
-  `${Date.now().toString(36).padStart(9, '0')}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`
-
-type Part = [tag: number, bytes: Uint8Array]
 
 export class DocPersistence {
   private batch = new UpdateBatch()
@@ -430,47 +417,4 @@ function sameBytes (a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null || a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
-}
-
-function tagged (tag: number, bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length + 1)
-  out[0] = tag
-  out.set(bytes, 1)
-  return out
-}
-
-function encodeParts (parts: Part[]): Uint8Array {
-  if (parts.length === 1) return tagged(parts[0][0], parts[0][1])
-  const enc = encoding.createEncoder()
-  encoding.writeUint8(enc, TAG_PARTS)
-  encoding.writeVarUint(enc, parts.length)
-  for (const [tag, bytes] of parts) {
-    encoding.writeUint8(enc, tag)
-    encoding.writeVarUint8Array(enc, bytes)
-  }
-  return encoding.toUint8Array(enc)
-}
-
-function applyChunk (doc: Y.Doc, data: Uint8Array, origin: unknown): void {
-  const body = data.subarray(1)
-  if (data[0] === TAG_V1) Y.applyUpdate(doc, body, origin)
-  else if (data[0] === TAG_V2) Y.applyUpdateV2(doc, body, origin)
-  else if (data[0] === TAG_PARTS) {
-    const dec = decoding.createDecoder(body)
-    const n = decoding.readVarUint(dec)
-    const parts: Part[] = []
-    for (let i = 0; i < n; i++) parts.push([decoding.readUint8(dec), decoding.readVarUint8Array(dec)])
-    if (decoding.hasContent(dec)) throw new Error('trailing bytes after the parts of a chunk')
-    // one unreadable part must not cost the others (each is an update of its own)
-    let failed: unknown
-    for (const [tag, bytes] of parts) {
-      try {
-        if (tag === TAG_PARTS) throw new Error('nested parts')
-        applyChunk(doc, tagged(tag, bytes), origin)
-      } catch (err) {
-        failed ??= err
-      }
-    }
-    if (failed !== undefined) throw failed
-  } else throw new Error(`unknown chunk tag ${data[0]}`)
 }
