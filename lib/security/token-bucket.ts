@@ -21,8 +21,9 @@ export class TokenBucket {
     this.tokens -= n
   }
 
-  /** Milliseconds until the bucket is out of debt (0: it is). */
+  /** Milliseconds until the bucket is out of debt (0: it is; a rate of 0 or less means no limit). */
   waitMs (): number {
+    if (!(this.rate > 0)) return 0
     this.refill()
     return this.tokens > 0 ? 0 : Math.ceil((-this.tokens + 1) / this.rate * 1000)
   }

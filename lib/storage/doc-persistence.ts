@@ -39,6 +39,9 @@ import type { StorageAdapter, StorageKey } from './types.js'
 
 const log = logger('storage')
 
+/** compactions that remove dropped pending structs run at most this often */
+const PURGE_INTERVAL_MS = 5_000
+
 export interface PersistenceOptions {
   /** Compact after this many records have accumulated (default 256). */
   compactAfterRecords?: number
@@ -74,6 +77,11 @@ export class DocPersistence {
   /** pending structs were dropped that stored chunks may still carry: compact them away */
   private purgeWanted = false
   private purging: Promise<void> | null = null
+  private lastPurgeAt = 0
+  private purgeTimer: ReturnType<typeof setTimeout> | undefined
+  /** ends a purge's wait at once (close) */
+  private closeWakes: (() => void) | undefined
+  private closing = false
   private readonly compactAfter: number
   private readonly compactBatch: number
   private readonly maxPending: number
@@ -121,14 +129,15 @@ export class DocPersistence {
           // not remembered, so never deleted: a later version may read it
           log.error('skipping unreadable chunk %s: %e', c.key.join('/'), err)
         }
-        // the pending cap holds on load as at run time (an unreadable chunk may have applied in part)
-        const store = this.doc.store
-        const pending = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
-        if (pending > this.maxPending) {
-          store.pendingStructs = null
-          store.pendingDs = null
-          dropped += pending
-        }
+      }
+      // the pending cap holds on load as at run time, for what is still pending once
+      // every chunk is in (a later record may release what an earlier one left pending)
+      const store = this.doc.store
+      const pending = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+      if (pending > this.maxPending) {
+        store.pendingStructs = null
+        store.pendingDs = null
+        dropped = pending
       }
     }, this)
     // whatever Yjs still holds back came from storage: it is stored already
@@ -333,6 +342,13 @@ export class DocPersistence {
 
   private async purge (): Promise<void> {
     while (this.purgeWanted) {
+      // a writer that keeps overflowing the cap makes this rewrite the doc's snapshot:
+      // at most once per PURGE_INTERVAL_MS, however often it overflows (a closing doc does not wait)
+      const wait = this.lastPurgeAt + PURGE_INTERVAL_MS - Date.now()
+      if (wait > 0 && !this.closing) await new Promise<void>(resolve => { this.purgeTimer = setTimeout(resolve, wait); this.closeWakes = resolve })
+      this.purgeTimer = undefined
+      this.closeWakes = undefined
+      this.lastPurgeAt = Date.now()
       this.purgeWanted = false
       try {
         // the records that carried the dropped structs are committed (and known) first,
@@ -390,6 +406,9 @@ export class DocPersistence {
 
   /** Flush what is pending, and wait for a running compaction (and one a last commit starts). */
   async close (): Promise<void> {
+    this.closing = true
+    if (this.purgeTimer !== undefined) clearTimeout(this.purgeTimer)
+    this.closeWakes?.()
     for (;;) {
       await this.flush()
       const running = this.purging ?? this.compaction

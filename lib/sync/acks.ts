@@ -77,12 +77,8 @@ export class Acks {
     } catch {
       return undefined
     }
+    // re-encoded, never kept as sent: the decoder ignores trailing bytes
     const ours = doc.doc.store.clients
-    let foreign = false
-    for (const client of clocks.keys()) {
-      if (!ours.has(client)) { foreign = true; break }
-    }
-    if (!foreign) return sv.slice()
     for (const client of [...clocks.keys()]) if (!ours.has(client)) clocks.delete(client)
     return Y.encodeStateVector(clocks)
   }

@@ -17,8 +17,9 @@
  *   unchanged doc is answered from the last encode.
  */
 import * as Y from 'yjs'
+import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
-import { ByeReason, DeniedReason, Features, MessageType, Sync1Flags } from '../protocol/constants.js'
+import { ByeReason, Features, MessageType, Sync1Flags } from '../protocol/constants.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
 import type { AwarenessRelay } from './awareness-relay.js'
@@ -42,6 +43,19 @@ const PART_BYTES = 1024 * 1024
 const FRAME_OVERHEAD_BYTES = 64
 /** state vectors longer than this are not used as cache keys */
 const MAX_CACHE_KEY_BYTES = 4096
+/** answers above this are not cached */
+const MAX_CACHED_ANSWER_BYTES = 1024 * 1024
+
+/** The clients of `since` that the doc holds, encoded (the bytes as sent when they are all ours). */
+function ofOurs (doc: EngineDoc, since: Map<number, number>, sv: Uint8Array): Uint8Array {
+  const ours = doc.doc.store.clients
+  let foreign = false
+  for (const client of since.keys()) if (!ours.has(client)) { foreign = true; break }
+  if (!foreign && sv.length <= 16 * since.size + 8) return sv.slice()
+  const kept = new Map<number, number>()
+  for (const [client, clock] of since) if (ours.has(client)) kept.set(client, clock)
+  return Y.encodeStateVector(kept)
+}
 
 /** the last whole answer encoded for a doc: for this doc version, this state vector and delete choice */
 interface CachedAnswer {
@@ -49,6 +63,8 @@ interface CachedAnswer {
   key: string
   update: Uint8Array
 }
+
+const log = logger('sync')
 
 export class Answers {
   private readonly cache = new WeakMap<EngineDoc, CachedAnswer>()
@@ -60,7 +76,9 @@ export class Answers {
   constructor (
     private readonly ctx: SyncContext,
     private readonly outbound: Pick<Outbound, 'sendBatch'>,
-    private readonly awareness: Pick<AwarenessRelay, 'greet'>
+    private readonly awareness: Pick<AwarenessRelay, 'greet'>,
+    /** DENIED unavailable, and the peer's memory of the doc forgotten (engine.ts `refuse`) */
+    private readonly refuse: (peer: PeerState, docKey: Uint8Array) => void
   ) {}
 
   /** Ask the peer for what we lack (and tell it what we hold). */
@@ -101,19 +119,26 @@ export class Answers {
     }
     const s = this.ctx.sessions.open(peer, doc)
     if (s === undefined) {
-      this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
+      this.refuse(peer, doc.key)
       return
     }
+    // what we keep of the question is never bigger than our own state vector, whatever the peer sent
+    const question = ofOurs(doc, since, sv)
     const wait = peer.answerBucket.waitMs()
     if (s.answerOutstanding || !peer.link.writable || wait > 0) {
       // answered once the answer before it is out (settle / drained) and the
       // peer's answer budget allows: the latest state vector wins
       if (s.deferredSync1 !== undefined) this.ctx.ignore('sync1_coalesced')
-      s.deferredSync1 = { flags: flags | (s.deferredSync1?.flags ?? 0), stateVector: sv.slice(), dsDigest: digest.slice() }
+      s.deferredSync1 = { flags: flags | (s.deferredSync1?.flags ?? 0), stateVector: question, dsDigest: digest.slice() }
       peer.answering.add(s)
       if (wait > 0) this.settleLater(peer, wait)
       else this.settleSoon(peer)
       return
+    }
+    // this answer also answers a question still waiting from before (its flags still count)
+    if (s.deferredSync1 !== undefined) {
+      flags |= s.deferredSync1.flags
+      s.deferredSync1 = undefined
     }
     // send what is queued to everyone else; for this peer the SYNC2 below covers it
     this.outbound.sendBatch(doc)
@@ -126,7 +151,7 @@ export class Answers {
     const fp = this.ctx.fingerprints
     const deletes = since.size > 0 && equalBytes(fp.dsDigest(doc), digest) ? EMPTY_DELETES : fp.deleteRanges(doc)
     this.answer(peer, doc, s, since, sv, deletes)
-    s.answered = { version: doc.version, stateVector: sv.slice() }
+    s.answered = { version: doc.version, stateVector: question }
     s.answerOutstanding = true
     peer.answering.add(s)
     this.settleSoon(peer)
@@ -175,14 +200,23 @@ export class Answers {
       s.deferredSync1 = undefined
       const doc = this.ctx.doc(s.keyHex)
       if (waiting === undefined || doc === undefined || this.ctx.sessions.get(peer, s.keyHex) !== s) continue
-      const last = s.answered
-      if (last !== undefined && last.version === doc.version && equalBytes(last.stateVector, waiting.stateVector)) {
-        // the answer already sent answers this one too (same question, same doc)
-        this.ctx.ignore('sync1_answered')
-        if ((waiting.flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
-        continue
+      try {
+        // the policy may have changed while the question waited
+        if (this.ctx.access(peer.id, doc) === Access.NONE) { this.refuse(peer, doc.key); continue }
+        const last = s.answered
+        if (last !== undefined && last.version === doc.version && equalBytes(last.stateVector, waiting.stateVector)) {
+          // the answer already sent answers this one too (same question, same doc)
+          this.ctx.ignore('sync1_answered')
+          if ((waiting.flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
+          continue
+        }
+        this.receiveSync1(peer, doc, waiting.flags, waiting.stateVector, waiting.dsDigest)
+      } catch (err) {
+        // as a frame handler would: this peer is closed, the process keeps serving the others
+        log.error('answering %s for %s failed: %e', doc.id, peer.id, err)
+        this.ctx.peers.reject(peer, ByeReason.INTERNAL, 'internal error')
+        return
       }
-      this.receiveSync1(peer, doc, waiting.flags, waiting.stateVector, waiting.dsDigest)
     }
   }
 
@@ -214,7 +248,9 @@ export class Answers {
       return cached.update
     }
     const update = encodeUpdateV1(doc.doc, since, deletes)
-    this.cache.set(doc, { version: doc.version, key, update })
+    // big answers are not kept: a joiner's whole doc would stay pinned until the next answer
+    if (update.length <= MAX_CACHED_ANSWER_BYTES) this.cache.set(doc, { version: doc.version, key, update })
+    else this.cache.delete(doc)
     return update
   }
 

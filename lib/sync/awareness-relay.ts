@@ -39,7 +39,8 @@ export class AwarenessRelay {
   /** An AWARENESS frame from a peer that holds the doc. */
   receive (peer: PeerState, doc: EngineDoc, update: Uint8Array): void {
     const s = this.ctx.sessions.get(peer, doc.keyHex)
-    if (s === undefined || !s.remoteHolds) return
+    // a peer whose SYNC1 waits for its answer (answer.ts) holds the doc already
+    if (s === undefined || (!s.remoteHolds && s.deferredSync1 === undefined)) return
     const admitted = admitAwareness(doc, s, update, this.ctx.limits)
     if ('code' in admitted) {
       this.ctx.peers.reject(peer, admitted.code, admitted.reason)
@@ -116,8 +117,14 @@ export class AwarenessRelay {
         for (const c of change.removed) s.awarenessClients.delete(c)
       }
     }
-    // a client that left is announced by nobody any more
-    for (const c of change.removed) for (const other of doc.sessions.values()) other.awarenessSeen.delete(c)
+    // a client that left (whoever removed it: its peer, or y-protocols' timeout)
+    // is spoken for and announced by nobody any more
+    for (const c of change.removed) {
+      for (const other of doc.sessions.values()) {
+        other.awarenessClients.delete(c)
+        other.awarenessSeen.delete(c)
+      }
+    }
     if (change.removed.length > 0) this.forgetDeparted(doc, change.removed)
     let update: Uint8Array | undefined
     for (const s of doc.sessions.values()) {

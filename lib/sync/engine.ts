@@ -142,7 +142,7 @@ export class SyncEngine {
     }
     this.outbound = new Outbound(ctx, opts.maxBatchTransactions ?? 512)
     this.awareness = new AwarenessRelay(ctx)
-    this.answers = new Answers(ctx, this.outbound, this.awareness)
+    this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
     this.acks = new Acks(ctx)
     this.inbound = new Inbound(ctx, this.answers, this.acks)
     this.resolver = opts.resolveDoc === undefined
