@@ -22,6 +22,8 @@ import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
 import { keyOnlyDocId, Repo } from './repo.js'
 import { SyncEngine } from './sync/engine.js'
+import type { DocResolver } from './sync/doc-resolver.js'
+import type { ServingRepo } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
 
 const log = logger('node')
@@ -250,6 +252,8 @@ export interface PlatformPreset {
   network: (input: MeshNetworkInput) => MeshNetwork
   /** SHA-256 for digests and fingerprints, e.g. a native one (default: a portable one) */
   sha256?: (data: Uint8Array) => Uint8Array
+  /** what serving stored docs by key for peers takes (`serveAllDocs`); only platforms that serve by key bring it (Node) */
+  serving?: { DocResolver: typeof DocResolver, ServingRepo: typeof ServingRepo }
 }
 
 /** @internal the platform-independent part of `createMeshNode` */
@@ -276,29 +280,36 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     ...(privateKey !== undefined && privateKey !== 'storage' ? { privateKey } : {}),
     ...(swarmKey !== undefined ? { swarmKey } : {})
   })
-  let repo: Repo | undefined
+  // serving stored docs by key is a gateway's job: the Node preset brings its parts
+  const serving = opts.serveAllDocs === true
+    ? preset.serving ?? unsupported('serveAllDocs needs the Node entry of meshdoc')
+    : undefined
+  let served: ServingRepo | undefined
   const engine: SyncEngine = new SyncEngine({
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     sha256: preset.sha256,
     ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
     ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
-    ...(opts.serveAllDocs === true
+    ...(serving !== undefined
       ? {
+          docResolver: serving.DocResolver,
           resolveDoc: async (peer: string, keyHex: string) =>
-            engine.accessFor(peer, keyOnlyDocId(keyHex)) === 'none' ? undefined : await repo?.openByKey(keyHex)
+            engine.accessFor(peer, keyOnlyDocId(keyHex)) === 'none' ? undefined : await served?.openByKey(keyHex)
         }
       : {}),
     ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
   })
-  repo = new Repo({
+  const repoOptions = {
     engine,
     storage,
     ...(opts.idleUnloadMs !== undefined ? { idleUnloadMs: opts.idleUnloadMs } : {}),
     ...(meshKey !== undefined ? { meshKey } : {}),
     ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
-  })
+  }
+  served = serving !== undefined ? new serving.ServingRepo(repoOptions) : undefined
+  const repo = served ?? new Repo(repoOptions)
   let node: MeshNode | undefined
   const addPeer = (peer: string, link: PeerLink): PeerConnection => engine.addPeer(peer, link)
   const network = preset.network({
@@ -314,4 +325,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   await network.start()
   if (start.extraLinks !== undefined) node.extras.push(await start.extraLinks(node, addPeer))
   return node
+}
+
+function unsupported (what: string): never {
+  throw new TypeError(what)
 }

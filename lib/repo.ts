@@ -1,11 +1,11 @@
 /**
- * The open documents. Apps open docs by id and get one DocHandle per open doc;
- * a serving node (a gateway) may also open docs by key when a peer asks for
- * one it does not have open, and unloads those again when they go idle.
+ * The open documents. Apps open docs by id and get one DocHandle per open doc.
+ * A serving node (a gateway) also opens docs by key when a peer asks for one
+ * it does not have open: that is `ServingRepo` (serving-repo.ts), which the
+ * Node preset brings, so browser bundles leave it out.
  */
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
-import { fromString } from 'uint8arrays/from-string'
 import { ClosedError } from './errors.js'
 import { DocHandle } from './doc-handle.js'
 import { logger } from './log.js'
@@ -29,20 +29,12 @@ export interface RepoOptions extends Omit<PersistenceOptions, 'maxPendingBytes'>
   idleUnloadMs?: number
 }
 
-interface Served { sync: EngineDoc, idleSince: number }
-
 export class Repo {
   /** docs the app opened, by id */
   private readonly byId = new Map<string, Promise<DocHandle>>()
-  /** docs opened for peers, by key */
-  private readonly served = new Map<string, Promise<Served | undefined>>()
-  private stopped = false
-  private sweeper: ReturnType<typeof setInterval> | undefined
-  private readonly idleMs: number
+  protected stopped = false
 
-  constructor (private readonly opts: RepoOptions) {
-    this.idleMs = opts.idleUnloadMs ?? 60_000
-  }
+  constructor (protected readonly opts: RepoOptions) {}
 
   /** Open (or return the already open) document `docId`. */
   async open (docId: string): Promise<DocHandle> {
@@ -62,42 +54,18 @@ export class Repo {
     return [...this.byId.keys()]
   }
 
-  /** Number of docs open for peers only (by key). */
+  /** Number of docs open for peers only (by key; see ServingRepo). */
   get servedCount (): number {
-    return this.served.size
+    return 0
   }
 
-  /**
-   * Open a doc by key for a peer (gateway mode): from storage if it is stored,
-   * empty otherwise. Resolves with the engine's EngineDoc, already added.
-   */
-  async openByKey (keyHex: string): Promise<EngineDoc | undefined> {
-    if (this.stopped) return undefined
-    let p = this.served.get(keyHex)
-    if (p === undefined) {
-      p = this.loadByKey(keyHex)
-      this.served.set(keyHex, p)
-      this.startSweeper()
-    }
-    return (await p)?.sync
-  }
-
-  private async loadByKey (keyHex: string): Promise<Served | undefined> {
-    const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex, true)
-    if (this.stopped) { await this.dispose(sync); return undefined }
-    return { sync, idleSince: Date.now() }
-  }
+  /** Before the app opens the doc with this key (a ServingRepo closes its served copy). */
+  protected async beforeOpen (_keyHex: string): Promise<void> {}
 
   private async load (docId: string): Promise<DocHandle> {
     const key = docKeyFor(docId, this.opts.meshKey)
     const keyHex = docKeyHex(key)
-    // a doc served by key becomes the app's: close the served copy first (it is flushed)
-    const served = this.served.get(keyHex)
-    if (served !== undefined) {
-      this.served.delete(keyHex)
-      const s = await served
-      if (s !== undefined) await this.dispose(s.sync)
-    }
+    await this.beforeOpen(keyHex)
     const sync = await this.build(docId, key, keyHex)
     log('opened %s (%s)', docId, keyHex)
     return new DocHandle(sync, async () => {
@@ -107,7 +75,7 @@ export class Repo {
     })
   }
 
-  private async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<EngineDoc> {
+  protected async build (docId: string, key: Uint8Array, keyHex: string, servedOnly = false): Promise<EngineDoc> {
     const doc = new Y.Doc()
     const engine = this.opts.engine
     const persistence = new DocPersistence(this.opts.storage, keyHex, doc, { ...this.opts, maxPendingBytes: engine.limits.maxPendingBytes })
@@ -123,7 +91,7 @@ export class Repo {
     return sync
   }
 
-  private async dispose (sync: EngineDoc): Promise<void> {
+  protected async dispose (sync: EngineDoc): Promise<void> {
     if (sync.closed) return
     sync.closed = true
     this.opts.engine.removeDoc(sync)
@@ -137,40 +105,10 @@ export class Repo {
     }
   }
 
-  private startSweeper (): void {
-    if (this.sweeper !== undefined || this.stopped) return
-    this.sweeper = setInterval(() => { void this.sweep() }, Math.max(1000, this.idleMs / 2))
-  }
-
-  /** Unload docs opened for peers that no peer has held for `idleUnloadMs`. */
-  async sweep (now = Date.now()): Promise<number> {
-    let unloaded = 0
-    for (const [key, p] of this.served) {
-      const s = await p
-      if (s === undefined) { this.served.delete(key); continue }
-      if (s.sync.sessions.size > 0 || (s.sync.persistence?.dirty ?? false)) { s.idleSince = now; continue }
-      if (now - s.idleSince < this.idleMs) continue
-      this.served.delete(key)
-      await this.dispose(s.sync)
-      unloaded++
-    }
-    if (this.served.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper)
-      this.sweeper = undefined
-    }
-    if (unloaded > 0) log('unloaded %d idle docs', unloaded)
-    return unloaded
-  }
-
   /** Close every open document (flushing each). */
   async stop (): Promise<void> {
     this.stopped = true
-    if (this.sweeper !== undefined) clearInterval(this.sweeper)
-    this.sweeper = undefined
     const handles = await Promise.allSettled([...this.byId.values()])
     await Promise.all(handles.map(async r => { if (r.status === 'fulfilled') await r.value.close() }))
-    const served = await Promise.allSettled([...this.served.values()])
-    this.served.clear()
-    await Promise.all(served.map(async r => { if (r.status === 'fulfilled' && r.value !== undefined) await this.dispose(r.value.sync) }))
   }
 }

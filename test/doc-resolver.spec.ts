@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
-import { MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
+import { DocResolver, MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
 import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
@@ -89,7 +89,7 @@ describe('opening docs by key for peers', () => {
 
   it('a failed reopen for a returning peer answers the SYNC1s queued behind it with DENIED', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn })
+    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
     const gwDoc = openDoc(gateway)
     gwDoc.doc.getText('t').insert(0, 'stored on the gateway')
     const sensor = engine()
@@ -124,7 +124,7 @@ describe('opening docs by key for peers', () => {
 
   it('frames past the waiting cap are counted, and the peer gets a repair round once the doc is open', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn })
+    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
     const link = new HeldLink(true)
     const conn = gateway.addPeer('chatty', link)
     conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
@@ -153,7 +153,7 @@ describe('opening docs by key for peers', () => {
 
   it('a doc closed again before its open finished is not served: the asker gets DENIED', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn })
+    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
     const link = new HeldLink(true)
     const conn = gateway.addPeer('asker', link)
     conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))

@@ -10,6 +10,7 @@ import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { ByeReason, DeniedReason, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
 import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
+import { DocResolver } from '../lib/sync/doc-resolver.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import * as encoding from 'lib0/encoding'
 import { openEngineDoc } from './helpers/engine-doc.js'
@@ -207,6 +208,7 @@ describe('bounded per peer', () => {
       const engine = new SyncEngine({
         antiEntropyIntervalMs: 0,
         limits: { maxDocsPerPeer: 5 },
+        docResolver: DocResolver,
         resolveDoc: async (_peer, keyHex) => {
           opens++
           await tick()

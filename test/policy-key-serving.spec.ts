@@ -5,7 +5,8 @@
  * grant access but never match one are warned about; exact ids keep working.
  */
 import assert from 'node:assert/strict'
-import { checkRulesForKeyServing, KeyServingPolicyError, policyFromRules, type PolicyRules } from '../lib/policy/rules.js'
+import { checkRulesForKeyServing, KeyServingPolicyError, keyServingPolicyFromRules } from '../lib/policy/key-serving.js'
+import { policyFromRules, type PolicyRules } from '../lib/policy/rules.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 
 const keyOf = (docId: string, meshKey?: string): string =>
@@ -13,7 +14,7 @@ const keyOf = (docId: string, meshKey?: string): string =>
 
 function refused (config: PolicyRules): KeyServingPolicyError {
   try {
-    policyFromRules(config, { servesByKey: true })
+    keyServingPolicyFromRules(config)
   } catch (err) {
     assert.ok(err instanceof KeyServingPolicyError, String(err))
     return err
@@ -55,7 +56,7 @@ describe('policy rules on a node that serves documents by key', () => {
   it('rules that read the same for a doc served by key are accepted', () => {
     const ok = (config: PolicyRules): void => {
       assert.deepEqual(checkRulesForKeyServing(config).refused, [], JSON.stringify(config))
-      policyFromRules(config, { servesByKey: true })
+      keyServingPolicyFromRules(config)
     }
     // exact ids: they also match their key form
     ok({ rules: [{ peers: '*', docs: ['secret/plan', 'secret/keys'], access: 'none' }, { peers: '*', docs: '**', access: 'read' }] })
@@ -70,14 +71,14 @@ describe('policy rules on a node that serves documents by key', () => {
   })
 
   it('exact ids match their key form (with the mesh key) and a deny by exact id holds for a doc served by key', () => {
-    const policy = policyFromRules({
+    const policy = keyServingPolicyFromRules({
       default: 'none',
       rules: [
         { peers: '*', docs: 'secret/plan', access: 'none' },
         { peers: ['writer'], docs: 'notes/today', access: 'write' },
         { peers: '*', docs: '**', access: 'read' }
       ]
-    }, { servesByKey: true, meshKey: 'fleet secret' })
+    }, { meshKey: 'fleet secret' })
     assert.equal(policy('anyone', keyOf('secret/plan', 'fleet secret')), 'none')
     assert.equal(policy('anyone', keyOf('secret/other', 'fleet secret')), 'read')
     assert.equal(policy('writer', keyOf('notes/today', 'fleet secret')), 'write')
@@ -87,14 +88,14 @@ describe('policy rules on a node that serves documents by key', () => {
 
   it('a glob that grants access but can never match a doc served by key is a warning that says what works', () => {
     const warnings: string[] = []
-    const policy = policyFromRules({
+    const policy = keyServingPolicyFromRules({
       default: 'none',
       rules: [
         { peers: ['dashboard'], docs: ['sensors/dev-1', 'public/**'], access: 'read' },
         { peers: ['sensor'], docs: 'sensors/*', access: 'write' },
         { peers: '*', docs: 'trash/**', access: 'none' }
       ]
-    }, { servesByKey: true, warn: w => warnings.push(w) })
+    }, { warn: w => warnings.push(w) })
     assert.deepEqual(warnings, [
       'rule 0 ("public/**": read) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document',
       'rule 1 ("sensors/*": write) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document'

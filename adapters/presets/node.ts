@@ -18,10 +18,14 @@ import { startMeshNode, type MeshNode, type MeshNodeOptions, type PlatformPreset
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
+import { DocResolver } from '../../lib/sync/doc-resolver.js'
+import { ServingRepo } from '../../lib/serving-repo.js'
 
 export * from '../../lib/core.js'
+// gateways only (a browser never serves docs by key): kept out of the browser entry
+export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 
-const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256 }
+const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256, serving: { DocResolver, ServingRepo } }
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {

@@ -5,7 +5,8 @@
  * A bad file is a `ConfigError` that names it.
  */
 import { readFileSync } from 'node:fs'
-import { policyFromRules, type PolicyRules } from '../policy/rules.js'
+import { keyServingPolicyFromRules } from '../policy/key-serving.js'
+import type { PolicyRules } from '../policy/rules.js'
 import type { Policy } from '../policy/types.js'
 import { ConfigError } from './errors.js'
 
@@ -74,8 +75,7 @@ export function policyFrom (file: unknown, meshKey?: string, warn?: (line: strin
     throw new ConfigError(file, '"default" must be none, read or write', undefined, what)
   }
   try {
-    return policyFromRules(rules, {
-      servesByKey: true,
+    return keyServingPolicyFromRules(rules, {
       ...(meshKey !== undefined ? { meshKey } : {}),
       warn: (message) => { warn?.(`${what} ${file}: ${message}`) }
     })

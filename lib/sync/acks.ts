@@ -9,6 +9,7 @@ import { logger } from '../log.js'
 import type { AckFrame } from '../protocol/codec.js'
 import { ByeReason, MessageType } from '../protocol/constants.js'
 import type { SyncContext } from './context.js'
+import { ourStateVector } from './fingerprint.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -78,9 +79,7 @@ export class Acks {
       return undefined
     }
     // re-encoded, never kept as sent: the decoder ignores trailing bytes
-    const ours = doc.doc.store.clients
-    for (const client of [...clocks.keys()]) if (!ours.has(client)) clocks.delete(client)
-    return Y.encodeStateVector(clocks)
+    return ourStateVector(doc, clocks)
   }
 
   /** Wait until every ACK that waits on storage has been sent (or given up). */

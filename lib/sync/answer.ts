@@ -26,7 +26,7 @@ import type { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
-import { equalBytes } from './fingerprint.js'
+import { equalBytes, ourStateVector } from './fingerprint.js'
 import type { Outbound } from './outbound.js'
 import type { PeerState } from './peers.js'
 
@@ -45,17 +45,6 @@ const FRAME_OVERHEAD_BYTES = 64
 const MAX_CACHE_KEY_BYTES = 4096
 /** answers above this are not cached */
 const MAX_CACHED_ANSWER_BYTES = 1024 * 1024
-
-/** The clients of `since` that the doc holds, encoded (the bytes as sent when they are all ours). */
-function ofOurs (doc: EngineDoc, since: Map<number, number>, sv: Uint8Array): Uint8Array {
-  const ours = doc.doc.store.clients
-  let foreign = false
-  for (const client of since.keys()) if (!ours.has(client)) { foreign = true; break }
-  if (!foreign && sv.length <= 16 * since.size + 8) return sv.slice()
-  const kept = new Map<number, number>()
-  for (const [client, clock] of since) if (ours.has(client)) kept.set(client, clock)
-  return Y.encodeStateVector(kept)
-}
 
 /** the last whole answer encoded for a doc: for this doc version, this state vector and delete choice */
 interface CachedAnswer {
@@ -123,7 +112,7 @@ export class Answers {
       return
     }
     // what we keep of the question is never bigger than our own state vector, whatever the peer sent
-    const question = ofOurs(doc, since, sv)
+    const question = ourStateVector(doc, since)
     const wait = peer.answerBucket.waitMs()
     if (s.answerOutstanding || !peer.link.writable || wait > 0) {
       // answered once the answer before it is out (settle / drained) and the

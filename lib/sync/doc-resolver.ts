@@ -10,6 +10,10 @@
  * - failed, refused or replaced: every peer that asked (SYNC1) gets DENIED
  *   unavailable, the error is logged, and nothing else is done.
  * Overflowing frames are counted (`ignored.open_queue_overflow`).
+ *
+ * Only nodes that serve by key need this (Node gateways): the Node preset
+ * hands the class to the engine (`SyncEngineOptions.docResolver`), so browser
+ * bundles leave it out.
  */
 import { logger } from '../log.js'
 import type { DocFrame } from '../protocol/codec.js'
@@ -45,8 +49,13 @@ export interface DocResolverHandlers {
   repair: (peer: PeerState, doc: EngineDoc) => void
 }
 
+/** closed docs whose fingerprint we keep (oldest forgotten first) */
+const MAX_CLOSED_FINGERPRINTS = 200_000
+
 export class DocResolver {
   private readonly opening = new Map<string, Map<PeerState, Waiting>>()
+  /** fingerprint of each doc when it was last closed, so a returning peer learns what changed */
+  private readonly closedFingerprints = new Map<string, string>()
   /** docs being opened on behalf of each peer (counted against its docs cap) */
   private readonly perPeer = new Map<PeerState, number>()
 
@@ -55,6 +64,30 @@ export class DocResolver {
     private readonly resolveDoc: ResolveDoc,
     private readonly handlers: DocResolverHandlers
   ) {}
+
+  /** A doc was closed: keep its fingerprint for peers that come back. */
+  docClosed (doc: EngineDoc): void {
+    if (this.closedFingerprints.size >= MAX_CLOSED_FINGERPRINTS) {
+      const oldest = this.closedFingerprints.keys().next().value
+      if (oldest !== undefined) this.closedFingerprints.delete(oldest)
+    }
+    this.closedFingerprints.delete(doc.keyHex)
+    this.closedFingerprints.set(doc.keyHex, this.ctx.fingerprints.fingerprint(doc))
+  }
+
+  /**
+   * Docs a returning peer holds (as we remember: doc key -> fingerprint) that
+   * we have since closed, and that changed before we closed them: open them
+   * again so the peer hears of it.
+   */
+  reopenChanged (peer: PeerState, remembered: ReadonlyMap<string, string>): void {
+    for (const [keyHex, fp] of remembered) {
+      if (this.ctx.doc(keyHex) !== undefined || this.isOpening(keyHex)) continue
+      const closed = this.closedFingerprints.get(keyHex)
+      if (closed === undefined || closed === fp) continue
+      this.open(peer, keyHex)
+    }
+  }
 
   /** How many docs are being opened for this peer now. */
   openingFor (peer: PeerState): number {

@@ -32,7 +32,7 @@ import { AntiEntropy } from './anti-entropy.js'
 import { Answers } from './answer.js'
 import { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
-import { DocResolver, type ResolveDoc } from './doc-resolver.js'
+import type { DocResolver, ResolveDoc } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
 import { Fingerprints, type Sha256 } from './fingerprint.js'
 import { Inbound } from './inbound.js'
@@ -66,6 +66,8 @@ export interface SyncEngineOptions {
    * and resolve with it, e.g. a gateway serving every stored doc by key.
    */
   resolveDoc?: ResolveDoc
+  /** the class that opens docs by key (lib/sync/doc-resolver.ts); required with `resolveDoc`, handed in so that nodes which never serve by key (browsers) do not bundle it */
+  docResolver?: typeof DocResolver
   /** SHA-256 for digests and fingerprints (default: @noble/hashes; the Node preset passes node:crypto's) */
   sha256?: Sha256
 }
@@ -145,9 +147,11 @@ export class SyncEngine {
     this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
     this.acks = new Acks(ctx)
     this.inbound = new Inbound(ctx, this.answers, this.acks)
-    this.resolver = opts.resolveDoc === undefined
+    const Resolver = opts.docResolver
+    if (opts.resolveDoc !== undefined && Resolver === undefined) throw new TypeError('resolveDoc needs docResolver')
+    this.resolver = opts.resolveDoc === undefined || Resolver === undefined
       ? undefined
-      : new DocResolver(ctx, opts.resolveDoc, {
+      : new Resolver(ctx, opts.resolveDoc, {
         handle: (peer, frame) => { this.guarded(peer, () => { this.handleDocFrame(peer, frame) }) },
         refuse: (peer, docKey) => { this.refuse(peer, docKey) },
         repair: (peer, doc) => { this.answers.repair(peer, doc) }
@@ -243,7 +247,7 @@ export class SyncEngine {
     this.detach.get(doc.keyHex)?.()
     this.detach.delete(doc.keyHex)
     this.docs.delete(doc.keyHex)
-    this.start.docClosed(doc)
+    this.resolver?.docClosed(doc)
   }
 
   /** Send the outgoing batch of `doc` now instead of on the next microtask. */

@@ -76,3 +76,14 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
+
+/**
+ * The clocks of the clients this doc holds, encoded as a state vector: what
+ * we keep of a peer's state vector is never bigger than our own, whatever it sent.
+ */
+export function ourStateVector (doc: EngineDoc, clocks: Map<number, number>): Uint8Array {
+  const ours = doc.doc.store.clients
+  const kept = new Map<number, number>()
+  for (const [client, clock] of clocks) if (ours.has(client)) kept.set(client, clock)
+  return Y.encodeStateVector(kept)
+}

@@ -19,9 +19,6 @@ import { equalBytes } from './fingerprint.js'
 import { PeerMemory } from './peer-memory.js'
 import type { PeerState } from './peers.js'
 
-/** closed docs whose fingerprint we keep (oldest forgotten first) */
-const MAX_CLOSED_FINGERPRINTS = 200_000
-
 export interface SessionStartOptions {
   /** random per process: peers resume sessions with us only while it is unchanged */
   readonly epoch: Uint8Array
@@ -31,13 +28,11 @@ export interface SessionStartOptions {
 
 export class SessionStart {
   private readonly memory = new PeerMemory()
-  /** fingerprint of each doc when it was last closed, so a returning peer learns what changed */
-  private readonly closedFingerprints = new Map<string, string>()
 
   constructor (
     private readonly ctx: SyncContext,
     private readonly answers: Pick<Answers, 'sendSync1'>,
-    private readonly resolver: Pick<DocResolver, 'open' | 'isOpening'> | undefined,
+    private readonly resolver: Pick<DocResolver, 'reopenChanged'> | undefined,
     private readonly opts: SessionStartOptions
   ) {}
 
@@ -78,7 +73,7 @@ export class SessionStart {
     if (!peer.offersPending || peer.closed) return
     peer.offersPending = false
     for (const doc of this.ctx.docs()) this.offer(peer, doc)
-    this.reopenChanged(peer)
+    if (peer.remembered !== undefined) this.resolver?.reopenChanged(peer, peer.remembered)
   }
 
   /** A doc was opened: offer it to every peer past HELLO. */
@@ -130,29 +125,5 @@ export class SessionStart {
   /** A session ended while the peer stays: a later session must start with SYNC1. */
   forget (peer: PeerState, keyHex: string): void {
     if (!peer.closed) this.memory.forgetDoc(peer.id, keyHex)
-  }
-
-  /** A doc was closed: keep its fingerprint for peers that come back. */
-  docClosed (doc: EngineDoc): void {
-    if (this.closedFingerprints.size >= MAX_CLOSED_FINGERPRINTS) {
-      const oldest = this.closedFingerprints.keys().next().value
-      if (oldest !== undefined) this.closedFingerprints.delete(oldest)
-    }
-    this.closedFingerprints.delete(doc.keyHex)
-    this.closedFingerprints.set(doc.keyHex, this.ctx.fingerprints.fingerprint(doc))
-  }
-
-  /**
-   * Docs this peer holds (as we remember) that we have since closed, and that
-   * changed before we closed them: open them again so the peer hears of it.
-   */
-  private reopenChanged (peer: PeerState): void {
-    if (this.resolver === undefined || peer.remembered === undefined) return
-    for (const [keyHex, fp] of peer.remembered) {
-      if (this.ctx.doc(keyHex) !== undefined || this.resolver.isOpening(keyHex)) continue
-      const closed = this.closedFingerprints.get(keyHex)
-      if (closed === undefined || closed === fp) continue
-      this.resolver.open(peer, keyHex)
-    }
   }
 }

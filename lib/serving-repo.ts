@@ -1,0 +1,95 @@
+/**
+ * The open documents of a serving node (a gateway, `serveAllDocs`): besides
+ * the docs the app opens by id, docs opened by key when a peer asks for one
+ * that is not open (from storage if stored, empty otherwise), unloaded again
+ * after `idleUnloadMs` without a session. Node only (the Node preset brings
+ * it): browsers never serve by key.
+ */
+import { fromString } from 'uint8arrays/from-string'
+import { logger } from './log.js'
+import { keyOnlyDocId, Repo, type RepoOptions } from './repo.js'
+import type { EngineDoc } from './sync/engine-doc.js'
+
+const log = logger('repo')
+
+interface Served { sync: EngineDoc, idleSince: number }
+
+export class ServingRepo extends Repo {
+  /** docs opened for peers, by key */
+  private readonly served = new Map<string, Promise<Served | undefined>>()
+  private sweeper: ReturnType<typeof setInterval> | undefined
+  private readonly idleMs: number
+
+  constructor (opts: RepoOptions) {
+    super(opts)
+    this.idleMs = opts.idleUnloadMs ?? 60_000
+  }
+
+  override get servedCount (): number {
+    return this.served.size
+  }
+
+  /**
+   * Open a doc by key for a peer: from storage if it is stored, empty
+   * otherwise. Resolves with the engine's EngineDoc, already added.
+   */
+  async openByKey (keyHex: string): Promise<EngineDoc | undefined> {
+    if (this.stopped) return undefined
+    let p = this.served.get(keyHex)
+    if (p === undefined) {
+      p = this.loadByKey(keyHex)
+      this.served.set(keyHex, p)
+      this.startSweeper()
+    }
+    return (await p)?.sync
+  }
+
+  private async loadByKey (keyHex: string): Promise<Served | undefined> {
+    const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex, true)
+    if (this.stopped) { await this.dispose(sync); return undefined }
+    return { sync, idleSince: Date.now() }
+  }
+
+  /** A doc served by key becomes the app's: close the served copy first (it is flushed). */
+  protected override async beforeOpen (keyHex: string): Promise<void> {
+    const served = this.served.get(keyHex)
+    if (served === undefined) return
+    this.served.delete(keyHex)
+    const s = await served
+    if (s !== undefined) await this.dispose(s.sync)
+  }
+
+  private startSweeper (): void {
+    if (this.sweeper !== undefined || this.stopped) return
+    this.sweeper = setInterval(() => { void this.sweep() }, Math.max(1000, this.idleMs / 2))
+  }
+
+  /** Unload docs opened for peers that no peer has held for `idleUnloadMs`. */
+  async sweep (now = Date.now()): Promise<number> {
+    let unloaded = 0
+    for (const [key, p] of this.served) {
+      const s = await p
+      if (s === undefined) { this.served.delete(key); continue }
+      if (s.sync.sessions.size > 0 || (s.sync.persistence?.dirty ?? false)) { s.idleSince = now; continue }
+      if (now - s.idleSince < this.idleMs) continue
+      this.served.delete(key)
+      await this.dispose(s.sync)
+      unloaded++
+    }
+    if (this.served.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+    if (unloaded > 0) log('unloaded %d idle docs', unloaded)
+    return unloaded
+  }
+
+  override async stop (): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.sweeper = undefined
+    await super.stop()
+    const served = await Promise.allSettled([...this.served.values()])
+    this.served.clear()
+    await Promise.all(served.map(async r => { if (r.status === 'fulfilled' && r.value !== undefined) await this.dispose(r.value.sync) }))
+  }
+}
