@@ -66,6 +66,15 @@ class Wire {
   close (): void { this.atA.closed(); this.atB.closed() }
 }
 
+/** A peer (driven by hand) that says HELLO and asks the gateway for the doc with an empty state vector. */
+function asker (gateway: SyncEngine, id: string): { link: HeldLink, conn: PeerConnection } {
+  const link = new HeldLink(true)
+  const conn = gateway.addPeer(id, link)
+  conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+  conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+  return { link, conn }
+}
+
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 const engines: SyncEngine[] = []
 const opened: EngineDoc[] = []
@@ -108,27 +117,21 @@ describe('opening docs by key for peers', () => {
     assert.equal(open.calls, 1, 'the returning peer made the gateway reopen the changed doc')
 
     // another peer asks for the same doc while it opens
-    const asker = new HeldLink(true)
-    const atGateway = gateway.addPeer('asker', asker)
-    atGateway.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
-    atGateway.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    const { link: asking } = asker(gateway, 'asker')
     await tick()
     assert.equal(open.calls, 1, 'the SYNC1 waits behind the open already running')
 
     open.reject(new Error('disk unplugged'))
     await tick()
-    const denied = asker.frames().filter(f => f.type === MessageType.DENIED)
-    assert.equal(denied.length, 1, `the asker got an answer: ${JSON.stringify(asker.frames().map(f => f.type))}`)
+    const denied = asking.frames().filter(f => f.type === MessageType.DENIED)
+    assert.equal(denied.length, 1, `the asker got an answer: ${JSON.stringify(asking.frames().map(f => f.type))}`)
     assert.equal(denied[0]!.type === MessageType.DENIED && denied[0]!.reason, DeniedReason.UNAVAILABLE)
   })
 
   it('frames past the waiting cap are counted, and the peer gets a repair round once the doc is open', async () => {
     const open = new ControlledOpen()
     const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
-    const link = new HeldLink(true)
-    const conn = gateway.addPeer('chatty', link)
-    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
-    conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    const { link, conn } = asker(gateway, 'chatty')
     // one edit per UPDATE, each depending on the one before
     const source = new Y.Doc()
     const updates: Uint8Array[] = []
@@ -154,10 +157,7 @@ describe('opening docs by key for peers', () => {
   it('a doc closed again before its open finished is not served: the asker gets DENIED', async () => {
     const open = new ControlledOpen()
     const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
-    const link = new HeldLink(true)
-    const conn = gateway.addPeer('asker', link)
-    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
-    conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: KEY, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    const { link } = asker(gateway, 'asker')
     await tick()
     const served = openDoc(gateway)
     gateway.removeDoc(served)
