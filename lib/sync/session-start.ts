@@ -19,6 +19,9 @@ import { equalBytes } from './fingerprint.js'
 import { PeerMemory } from './peer-memory.js'
 import type { PeerState } from './peers.js'
 
+/** remembered for a doc the peer holds in a state other than ours: equals no fingerprint */
+const NOT_IN_SYNC = ''
+
 export interface SessionStartOptions {
   /** random per process: peers resume sessions with us only while it is unchanged */
   readonly epoch: Uint8Array
@@ -107,18 +110,22 @@ export class SessionStart {
   }
 
   /**
-   * The connection is going (its sessions not yet ended): remember, per doc,
-   * the state this peer has stored when it has stored exactly ours, so the
-   * next connection can resume. Done here rather than per ACK: a fingerprint
-   * costs O(delete set).
+   * The connection is going (its sessions not yet ended): remember, per doc
+   * the peer holds, the state it has stored when that is exactly ours, so the
+   * next connection can resume. A doc it holds in some other state is
+   * remembered too, as held and not in sync: the peer may resume its side
+   * (it stored all we acknowledged), so we must offer the doc again, by key
+   * if need be, never leave it out. Done here rather than per ACK: a
+   * fingerprint costs O(delete set).
    */
   peerLeaving (peer: PeerState): void {
     if (peer.remembered === undefined) return
     for (const s of peer.sessions.values()) {
+      if (!s.remoteHolds) continue
       const doc = this.ctx.doc(s.keyHex)
-      if (doc === undefined || !doc.isSyncedWith(peer.id) || s.remoteStateVector === undefined) continue
-      if (!equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))) continue
-      this.memory.record(peer.id, s.keyHex, this.ctx.fingerprints.fingerprint(doc))
+      const stored = doc !== undefined && doc.isSyncedWith(peer.id) && s.remoteStateVector !== undefined &&
+        equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))
+      this.memory.record(peer.id, s.keyHex, stored ? this.ctx.fingerprints.fingerprint(doc) : NOT_IN_SYNC)
     }
   }
 
