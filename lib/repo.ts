@@ -17,9 +17,6 @@ import type { SyncEngine } from './sync/engine.js'
 
 const log = logger('repo')
 
-/** The id under which the policy sees a doc known only by its key. */
-export const keyOnlyDocId = (keyHex: string): string => `key:${keyHex}`
-
 /** The persistence's pending cap is the engine's (`limits.maxPendingBytes`), so it is not set here. */
 export interface RepoOptions extends Omit<PersistenceOptions, 'maxPendingBytes'> {
   engine: SyncEngine

@@ -7,7 +7,8 @@
  */
 import { fromString } from 'uint8arrays/from-string'
 import { logger } from './log.js'
-import { keyOnlyDocId, Repo, type RepoOptions } from './repo.js'
+import { keyOnlyDocId } from './protocol/doc-key.js'
+import { Repo, type RepoOptions } from './repo.js'
 import type { EngineDoc } from './sync/engine-doc.js'
 
 const log = logger('repo')

@@ -169,3 +169,36 @@ describe('opening docs by key for peers', () => {
     assert.equal(KEY_HEX, engineDocKey(DOC_ID).keyHex)
   })
 })
+
+describe('no oracle: a peer that may see nothing learns nothing of what a gateway holds', () => {
+  afterEach(() => {
+    for (const e of engines.splice(0)) e.stop()
+    for (const d of opened.splice(0)) d.awareness.destroy()
+  })
+
+  it('SYNC1s for a held doc and unknown ones (stored or not: the engine cannot tell before opening) are all refused at once, in the order asked, without opening anything', () => {
+    const open = new ControlledOpen()
+    // the attacker may see nothing; everyone else may read
+    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver, policy: (peer) => peer === 'prober' ? 'none' : 'read' })
+    openDoc(gateway) // held and loaded: DOC_ID
+    const unknown = engineDocKey('never/heard/of').key
+    const link = new HeldLink(true)
+    const conn = gateway.addPeer('prober', link)
+    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+    const ask = (docKey: Uint8Array): void => {
+      conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+    }
+    // unknown first, then the held doc: before, the held doc's DENIED overtook the
+    // unknown one's (which waited for an open by key), 20 times of 20
+    ask(unknown)
+    ask(KEY)
+    ask(unknown)
+    const denied = link.frames().filter(f => f.type === MessageType.DENIED)
+    assert.deepEqual(denied.map(f => f.type === MessageType.DENIED ? docKeyHexOf(f.docKey) : ''), [docKeyHexOf(unknown), KEY_HEX, docKeyHexOf(unknown)],
+      'every DENIED is sent synchronously, in the order of the questions')
+    assert.ok(denied.every(f => f.type === MessageType.DENIED && f.reason === DeniedReason.UNAVAILABLE))
+    assert.equal(open.calls, 0, 'nothing is opened (or read from storage) for a peer that may see nothing')
+  })
+})
+
+const docKeyHexOf = (key: Uint8Array): string => Buffer.from(key).toString('hex')

@@ -7,7 +7,7 @@
  * (`checkRulesForKeyServing`). Node only: browsers never serve by key, and
  * this stays out of their bundle.
  */
-import { docKeyFor, docKeyHex } from '../protocol/doc-key.js'
+import { docKeyFor, docKeyHex, keyOnlyDocId as keyOnlyId } from '../protocol/doc-key.js'
 import { DOC_KEY_BYTES } from '../protocol/constants.js'
 import { MeshdocError } from '../errors.js'
 import { Access, type Policy } from './types.js'
@@ -54,8 +54,6 @@ export interface KeyServingCheck {
   warnings: string[]
 }
 
-/** How the policy names a doc known only by its key (lib/repo.ts keyOnlyDocId). */
-const keyOnlyId = (hex: string): string => `key:${hex}`
 const KEY_HEX_CHARS = DOC_KEY_BYTES * 2
 
 /**

@@ -22,6 +22,12 @@ export function docKeyFor (docId: string, meshKey: Uint8Array = DEFAULT_MESH_KEY
   return mac.subarray(0, DOC_KEY_BYTES)
 }
 
+/**
+ * The id under which a node that serves docs by key (and never learns their
+ * ids) knows a doc: what its policy is asked about.
+ */
+export const keyOnlyDocId = (keyHex: string): string => `key:${keyHex}`
+
 /** Hex form of a doc key, used for map keys, storage keys and logs. */
 export function docKeyHex (key: Uint8Array): string {
   return uint8ArrayToString(key, 'base16')

@@ -24,7 +24,7 @@ import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import type { DeniedFrame, DocFrame, Frame } from '../protocol/codec.js'
 import { ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType } from '../protocol/constants.js'
-import { docKeyHex } from '../protocol/doc-key.js'
+import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
 import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import { Acks } from './acks.js'
@@ -339,6 +339,18 @@ export class SyncEngine {
     if (peer.offersPending && frame.type !== MessageType.SYNC1) this.start.runOffers(peer)
     const keyHex = docKeyHex(frame.docKey)
     const doc = this.docs.get(keyHex)
+    // One path for every doc a peer may not see, held or not, loaded or not:
+    // refused here, at once and in the order asked, so that neither the order
+    // nor the timing of DENIEDs tells whether this node holds a doc. A node
+    // serving by key asks its policy about the key form of a doc it has not open.
+    const access = doc !== undefined
+      ? this.accessFor(peer.id, doc.id)
+      : this.resolver !== undefined ? this.accessFor(peer.id, keyOnlyDocId(keyHex)) : Access.NONE
+    if (access === Access.NONE) {
+      if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
+      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
+      return
+    }
     if (doc === undefined && this.resolver !== undefined && (OPENS_DOC.has(frame.type) || this.resolver.isOpening(keyHex))) {
       // the docs cap counts docs being opened for the peer too, and holds before anything is loaded
       if (!this.resolver.isOpening(keyHex) && peer.sessions.size + this.resolver.openingFor(peer) >= this.limits.maxDocsPerPeer) {
@@ -349,12 +361,8 @@ export class SyncEngine {
       this.resolver.open(peer, keyHex, frame)
       return
     }
-    if (doc === undefined || this.accessFor(peer.id, doc.id) === Access.NONE) {
-      // unknown and forbidden look the same from outside
-      if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
-      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
-      return
-    }
+    // an ACK, AWARENESS or DENIED for a doc not open here (it closed meanwhile)
+    if (doc === undefined) return
     switch (frame.type) {
       case MessageType.SYNC1: return this.answers.receiveSync1(peer, doc, frame.flags, frame.stateVector, frame.dsDigest)
       case MessageType.SYNC2:
