@@ -15,6 +15,7 @@ import type { Libp2p } from '@libp2p/interface'
 import { tcp, type TCPSocketOptions } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { hostOf } from '../adapters/libp2p/create-libp2p.js'
 import { meshNoise, meshYamux } from '../adapters/libp2p/tuning.js'
 import type { MeshNode } from '../adapters/presets/node.js'
 import { REPO_ROOT } from './helpers/cli-process.js'
@@ -120,5 +121,20 @@ describe('connections per host over real TCP (127.0.0.1)', function () {
     await new Promise(resolve => setTimeout(resolve, Math.max(200, 1100 - (performance.now() - t0))))
     await silent(perHost)
     assert.equal(open(), perHost, 'closed connections gave their slots back')
+  })
+})
+
+describe('what counts as one host for the handshake share', () => {
+  const host = (a: string): string | undefined => hostOf(multiaddr(a))
+
+  it('an IPv4 address; an IPv6 /64, however its addresses are written; an IPv4-mapped address as its IPv4 address', () => {
+    assert.equal(host('/ip4/192.0.2.7/tcp/4001'), '192.0.2.7')
+    const inOne64 = ['/ip6/2001:db8:1:2::1/tcp/1', '/ip6/2001:db8:1:2:ffff:ffff:ffff:fffe/tcp/1', '/ip6/2001:0db8:0001:0002:0:0:0:9/tcp/1', '/ip6/2001:DB8:1:2:a::b/tcp/1']
+    assert.deepEqual(new Set(inOne64.map(host)), new Set(['2001:db8:1:2::/64']))
+    assert.notEqual(host('/ip6/2001:db8:1:3::1/tcp/1'), host('/ip6/2001:db8:1:2::1/tcp/1'))
+    assert.equal(host('/ip6/::1/tcp/1'), '0:0:0:0::/64')
+    assert.equal(host('/ip6/fe80::1/tcp/1'), 'fe80:0:0:0::/64')
+    assert.equal(host('/ip6/::ffff:192.0.2.7/tcp/1'), '192.0.2.7')
+    assert.equal(host('/dns4/example.com/tcp/1'), undefined)
   })
 })

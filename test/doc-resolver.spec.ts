@@ -11,7 +11,9 @@ import * as Y from 'yjs'
 import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
 import { DocResolver, MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
-import type { EngineDoc } from '../lib/sync/engine-doc.js'
+import { EngineDoc } from '../lib/sync/engine-doc.js'
+import type { Limits } from '../lib/security/limits.js'
+import { Awareness } from 'y-protocols/awareness'
 import { SyncEngine } from '../lib/sync/engine.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { engineDocKey, openEngineDoc } from './helpers/engine-doc.js'
@@ -202,3 +204,79 @@ describe('no oracle: a peer that may see nothing learns nothing of what a gatewa
 })
 
 const docKeyHexOf = (key: Uint8Array): string => Buffer.from(key).toString('hex')
+
+describe('what peers can make a gateway open is bounded before anything loads', () => {
+  afterEach(() => {
+    for (const e of engines.splice(0)) e.stop()
+    for (const d of opened.splice(0)) d.awareness.destroy()
+  })
+
+  /** A gateway whose resolveDoc opens an empty doc for any key at once, counting the opens. */
+  function servingGateway (limits: Partial<Limits>): { gateway: SyncEngine, opens: () => number } {
+    let opens = 0
+    const gateway: SyncEngine = engine({
+      limits,
+      docResolver: DocResolver,
+      resolveDoc: async (_peer, keyHex) => {
+        opens++
+        await tick() // as a load from storage would
+        const doc = new Y.Doc()
+        const sync = new EngineDoc(`key:${keyHex}`, Uint8Array.from(Buffer.from(keyHex, 'hex')), keyHex, doc, new Awareness(doc), undefined)
+        opened.push(sync)
+        gateway.addDoc(sync)
+        return sync
+      }
+    })
+    return { gateway, opens: () => opens }
+  }
+
+  function prober (gateway: SyncEngine, id: string): { link: HeldLink, ask: (n: number) => void } {
+    const link = new HeldLink(true)
+    const conn = gateway.addPeer(id, link)
+    conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
+    let next = 0
+    const ask = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const docKey = engineDocKey(`${id}/random/${next++}`).key
+        conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
+      }
+    }
+    return { link, ask }
+  }
+
+  const deniedCount = (link: HeldLink): number => link.frames().filter(f => f.type === MessageType.DENIED).length
+
+  it('the node-wide cap on loaded docs: past it, SYNC1s for docs not open are refused and counted, whoever asks', async () => {
+    const { gateway, opens } = servingGateway({ maxLoadedDocs: 5 })
+    openDoc(gateway) // the app's own doc counts too
+    const a = prober(gateway, 'a')
+    a.ask(3)
+    await tick()
+    await tick()
+    const b = prober(gateway, 'b')
+    b.ask(3)
+    await tick()
+    await tick()
+    assert.equal(opens(), 4, `four docs opened for peers beside the app doc: ${JSON.stringify(gateway.counters.rejected)} ${deniedCount(a.link)} ${deniedCount(b.link)}`)
+    assert.equal(gateway.openDocs.length, 5)
+    assert.equal(deniedCount(a.link) + deniedCount(b.link), 2)
+    assert.equal(gateway.counters.rejected.loaded_docs_cap, 2)
+  })
+
+  it('the open rate per peer: a peer naming keys faster than its budget is refused past the burst, another peer is not', async () => {
+    const { gateway, opens } = servingGateway({ docOpensPerSecond: 1, docOpenBurst: 4 })
+    const flood = prober(gateway, 'flood')
+    flood.ask(50)
+    await tick()
+    await tick()
+    assert.equal(opens(), 4)
+    assert.equal(deniedCount(flood.link), 46)
+    assert.equal(gateway.counters.rejected.open_rate, 46)
+    const honest = prober(gateway, 'honest')
+    honest.ask(2)
+    await tick()
+    await tick()
+    assert.equal(opens(), 6, 'another peer has a budget of its own')
+    assert.equal(deniedCount(honest.link), 0)
+  })
+})

@@ -47,7 +47,7 @@ const log = logger('libp2p')
 const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 20
 /** Inbound connections in their handshake (accepted, Noise and yamux not yet done) at once, all hosts together. */
 const MAX_PENDING_UPGRADES = 16
-/** ... and from one host: a quarter, so that one host can never take every slot. */
+/** ... and from one host (an IPv4 address or an IPv6 /64): a quarter, so that one host can never take every slot. */
 const PENDING_UPGRADES_PER_HOST = 4
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
@@ -88,9 +88,29 @@ function inboundGater (allowPeers: string[] | undefined): ConnectionGater {
   }
 }
 
-/** The IP address of a TCP or WebSocket connection's remote end (undefined for other transports). */
-function hostOf (addr: Multiaddr): string | undefined {
-  return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+/**
+ * The host of a TCP or WebSocket connection's remote end, as the handshake
+ * share counts hosts (undefined for other transports): an IPv4 address, or an
+ * IPv6 /64. One IPv6 host is usually given a whole /64, so counting single
+ * IPv6 addresses would let one machine take every slot.
+ */
+export function hostOf (addr: Multiaddr): string | undefined {
+  const ip = addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')
+  if (ip?.value === undefined) return undefined
+  return ip.name === 'ip4' ? ip.value : ipv6Prefix64(ip.value)
+}
+
+/** `2001:db8:1:2::/64` for any address in that /64; an IPv4-mapped address is its IPv4 address. */
+function ipv6Prefix64 (address: string): string {
+  const ip = address.split('%')[0].toLowerCase()
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip)
+  if (mapped !== null) return mapped[1]
+  const [head, tail] = ip.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = (tail === undefined ? left : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]).map(g => parseInt(g, 16))
+  if (groups.length === 8 && groups.slice(0, 6).join() === '0,0,0,0,0,65535') return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.')
+  return `${groups.slice(0, 4).map(g => g.toString(16)).join(':')}::/64`
 }
 
 /**

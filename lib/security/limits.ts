@@ -42,6 +42,34 @@ export interface Limits {
   answerByteBurst: number
   /** a peer must send HELLO within this many ms (default 10 s) */
   helloTimeoutMs: number
+  /**
+   * on a node serving by key: documents open at once, the app's and those
+   * opened for peers (default 50,000). Past it, a peer's SYNC1 for a doc that
+   * is not open is answered DENIED unavailable (`rejected.loaded_docs_cap`)
+   * until docs opened for peers unload when idle (`idleUnloadMs`)
+   */
+  maxLoadedDocs: number
+  /**
+   * on a node serving by key: docs one peer may make it open (or load) per
+   * second, and burst (defaults 1,000 / 20,000: a device holding 10,000 docs
+   * joins at once); past it the SYNC1 is answered DENIED unavailable
+   * (`rejected.open_rate`)
+   */
+  docOpensPerSecond: number
+  docOpenBurst: number
+  /**
+   * bytes queued for a peer behind the last answer or UPDATE sent to it (default
+   * 64 MiB); past it the peer is closed (`slow_consumer`). Answers (SYNC2 and
+   * parts, a whole document at once for a joiner) and UPDATEs are sent only
+   * while the link is writable and are bounded where they are made (answer.ts,
+   * outbound.ts), so they do not count: what counts is the rest (ACKs, DENIEDs,
+   * awareness relays, our SYNC1s), which is sent whatever the link's state and
+   * piles up only behind a peer that does not read. The largest honest burst
+   * is our SYNC1 for every open doc on connect: filling 64 MiB takes 10,000
+   * docs whose state vectors hold some 800 clients each. Held only on links
+   * that can tell what they queue (`PeerLink.queuedBytes`: libp2p streams).
+   */
+  maxQueuedBytesPerPeer: number
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -58,5 +86,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   byteBurst: 64 * 1024 * 1024,
   answerBytesPerSecond: 64 * 1024 * 1024,
   answerByteBurst: 256 * 1024 * 1024,
-  helloTimeoutMs: 10_000
+  helloTimeoutMs: 10_000,
+  maxLoadedDocs: 50_000,
+  docOpensPerSecond: 1000,
+  docOpenBurst: 20_000,
+  maxQueuedBytesPerPeer: 64 * 1024 * 1024
 })

@@ -25,6 +25,8 @@ export interface SyncContext {
   doc: (keyHex: string) => EngineDoc | undefined
   /** every open doc */
   docs: () => Iterable<EngineDoc>
+  /** how many docs are open */
+  docCount: () => number
   /** what the policy grants this peer on this doc now (a throwing policy grants nothing) */
   access: (peerId: string, doc: EngineDoc) => Access
   /** a refusal or violation, by reason name (`counters.rejected`) */

@@ -18,6 +18,7 @@
 import { logger } from '../log.js'
 import type { DocFrame } from '../protocol/codec.js'
 import { MessageType } from '../protocol/constants.js'
+import { TokenBucket } from '../security/token-bucket.js'
 import type { SyncContext } from './context.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -58,6 +59,8 @@ export class DocResolver {
   private readonly closedFingerprints = new Map<string, string>()
   /** docs being opened on behalf of each peer (counted against its docs cap) */
   private readonly perPeer = new Map<PeerState, number>()
+  /** the docs each peer may make us open, per second (`docOpensPerSecond`) */
+  private readonly openBudget = new WeakMap<PeerState, TokenBucket>()
 
   constructor (
     private readonly ctx: SyncContext,
@@ -87,6 +90,26 @@ export class DocResolver {
       if (closed === undefined || closed === fp) continue
       this.open(peer, keyHex)
     }
+  }
+
+  /**
+   * May `peer` make us open a doc that is not open? Its docs cap (sessions and
+   * opens under way), the node's cap on loaded docs, and its open rate are
+   * checked before anything is loaded. Returns the refusal's counter name, or
+   * undefined if the doc may be opened. A frame for a doc already opening
+   * joins that open and costs nothing.
+   */
+  refusal (peer: PeerState, keyHex: string): string | undefined {
+    if (this.isOpening(keyHex)) return undefined
+    const limits = this.ctx.limits
+    if (peer.sessions.size + this.openingFor(peer) >= limits.maxDocsPerPeer) return 'too_many_docs'
+    if (this.ctx.docCount() + this.opening.size >= limits.maxLoadedDocs) return 'loaded_docs_cap'
+    let budget = this.openBudget.get(peer)
+    if (budget === undefined) {
+      budget = new TokenBucket(limits.docOpensPerSecond, limits.docOpenBurst)
+      this.openBudget.set(peer, budget)
+    }
+    return budget.take(1) ? undefined : 'open_rate'
   }
 
   /** How many docs are being opened for this peer now. */

@@ -138,6 +138,7 @@ export class SyncEngine {
       fingerprints: this.fingerprints,
       doc: (keyHex) => this.docs.get(keyHex),
       docs: () => this.docs.values(),
+      docCount: () => this.docs.size,
       access: (peerId, doc) => this.accessFor(peerId, doc.id),
       countRejection: (name) => { this.countRejection(name) },
       ignore: (name) => { this.counters.ignored[name] = (this.counters.ignored[name] ?? 0) + 1 }
@@ -352,9 +353,10 @@ export class SyncEngine {
       return
     }
     if (doc === undefined && this.resolver !== undefined && (OPENS_DOC.has(frame.type) || this.resolver.isOpening(keyHex))) {
-      // the docs cap counts docs being opened for the peer too, and holds before anything is loaded
-      if (!this.resolver.isOpening(keyHex) && peer.sessions.size + this.resolver.openingFor(peer) >= this.limits.maxDocsPerPeer) {
-        this.countRejection('too_many_docs')
+      // the caps hold before anything is loaded
+      const refusal = this.resolver.refusal(peer, keyHex)
+      if (refusal !== undefined) {
+        this.countRejection(refusal)
         if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
         return
       }
