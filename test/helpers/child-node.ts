@@ -8,9 +8,12 @@
  *
  * Nothing else may be written to stdout; diagnostics go to stderr.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
-import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/node.js'
+import { createMeshNode, policyFromRules, type AuthorshipOptions, type DocHandle, type MeshNode, type PolicyRules, type QuotaOptions } from '../../adapters/presets/node.js'
+import { FsStorageAdapter } from '../../adapters/fs-storage/index.js'
+import type { Limits } from '../../lib/security/limits.js'
 import { docFromUpdates, sameState } from './mesh-nodes.js'
 
 /** One edit the parent asks the child to make, in one transaction per `edit` request. */
@@ -20,8 +23,31 @@ export type ChildEdit =
   | { type: 'map-set', name: string, key: string, value: string | number }
   | { type: 'array-push', name: string, values: Array<string | number> }
 
+/** Event-loop delay over a window, in ms: how late the sampling timer ran (perf_hooks histogram, less its interval). */
+export interface LoopDelay { p50: number, p99: number, max: number, mean: number }
+
+/** What `editLoop` measured: ms from each local edit to `whenSynced({ peer })`, a timed-out edit counted as its timeout. */
+export interface EditLoopResult { samples: number[], timeouts: number, errors: string[], /** Date.now() of each edit */ at: number[] }
+
 export interface ChildRequests {
-  start: { args: { listen?: string[], bootstrap?: string[] }, result: { peerId: string, multiaddrs: string[] } }
+  /**
+   * `limits`: caps on what one peer may send, as `createMeshNode({ limits })` takes them;
+   * `dataDir`: fs storage there (default memory); `policy`: rules for `policyFromRules`
+   */
+  start: {
+    args: {
+      listen?: string[]
+      bootstrap?: string[]
+      limits?: Partial<Limits>
+      dataDir?: string
+      policy?: PolicyRules
+      serveAllDocs?: boolean
+      authorship?: AuthorshipOptions
+      idleUnloadMs?: number
+      quota?: QuotaOptions
+    }
+    result: { peerId: string, multiaddrs: string[] }
+  }
   dial: { args: { addr: string }, result: string }
   open: { args: { doc: string }, result: null }
   edit: { args: { doc: string, edits: ChildEdit[] }, result: null }
@@ -31,13 +57,37 @@ export interface ChildRequests {
   waitForState: { args: { doc: string, update: string, timeout: number }, result: null }
   whenSynced: { args: { doc: string, peer?: string, timeout: number }, result: null }
   peers: { args: Record<string, never>, result: string[] }
-  /** this process's memory after a full garbage collection, in bytes, and the node's counters */
-  health: { args: Record<string, never>, result: { rss: number, heapUsed: number, stats: MeshNode['stats'] } }
+  /**
+   * this process's memory after a full garbage collection, in bytes, and the node's counters;
+   * since the last `monitor`: peak RSS, event-loop delay (read before the collection), and the
+   * peers that disconnected
+   */
+  health: { args: Record<string, never>, result: { rss: number, heapUsed: number, stats: MeshNode['stats'], heapTotal: number, arrayBuffers: number, rssPeak: number, eventLoop: LoopDelay, servedDocs: number, disconnects: Array<{ peer: string, at: number }> } }
+  /** start (or restart) the window `health` reports on: event-loop delay, peak RSS (sampled every 50 ms), disconnects */
+  monitor: { args: Record<string, never>, result: null }
+  /** close the doc (flushed first) */
+  close: { args: { doc: string }, result: null }
+  /** set this node's presence on the doc */
+  presence: { args: { doc: string, state: Record<string, unknown> }, result: null }
+  /**
+   * edit the doc's text `t` every `intervalMs` for `durationMs`, each time
+   * timing the edit until `peer` has acknowledged it as stored
+   */
+  editLoop: { args: { doc: string, peer: string, durationMs: number, intervalMs: number, timeout: number, tag: string }, result: EditLoopResult }
+  /** the doc's clientID, its clock as of our last local edit, and its clock in the doc (higher: someone wrote as us) */
+  ownClient: { args: { doc: string }, result: { clientID: number, ownClock: number, stateClock: number } }
   stop: { args: Record<string, never>, result: null }
 }
 
 let node: MeshNode | undefined
 const handles = new Map<string, DocHandle>()
+/** per doc: our clientID's clock after our last local transaction */
+const ownClocks = new Map<string, number>()
+const LOOP_SAMPLE_MS = 10
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS })
+let rssPeak = 0
+let rssSampler: ReturnType<typeof setInterval> | undefined
+let disconnects: Array<{ peer: string, at: number }> = []
 
 function handle (doc: string): DocHandle {
   const h = handles.get(doc)
@@ -72,16 +122,56 @@ function applyEdit (doc: Y.Doc, e: ChildEdit): void {
   }
 }
 
+/** the histogram holds whole intervals between samples (ns): the delay is what exceeds the interval */
+const lateMs = (ns: number): number => Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e6 - LOOP_SAMPLE_MS) * 100) / 100) : 0
+
+async function editLoop (h: DocHandle, args: ChildRequests['editLoop']['args']): Promise<EditLoopResult> {
+  const out: EditLoopResult = { samples: [], timeouts: 0, errors: [], at: [] }
+  const end = performance.now() + args.durationMs
+  for (let i = 0; performance.now() < end && !h.closed; i++) {
+    const text = h.doc.getText('t')
+    const t0 = performance.now()
+    out.at.push(Date.now())
+    text.insert((i * 7919) % (text.length + 1), `${args.tag}${i} `)
+    try {
+      await h.whenSynced({ peer: args.peer, timeout: args.timeout })
+      out.samples.push(performance.now() - t0)
+    } catch (err) {
+      out.samples.push(args.timeout)
+      if ((err as Error).name === 'TimeoutError') out.timeouts++
+      else if (out.errors.length < 10) out.errors.push(`${(err as Error).name}: ${(err as Error).message}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, args.intervalMs))
+  }
+  return out
+}
+
 async function run (cmd: string, args: any): Promise<unknown> {
   switch (cmd) {
     case 'start':
-      node = await createMeshNode({ listen: args.listen ?? [], bootstrap: args.bootstrap ?? [] })
+      node = await createMeshNode({
+        listen: args.listen ?? [],
+        bootstrap: args.bootstrap ?? [],
+        ...(args.limits !== undefined ? { limits: args.limits } : {}),
+        ...(args.dataDir !== undefined ? { storage: new FsStorageAdapter(args.dataDir) } : {}),
+        ...(args.policy !== undefined ? { policy: policyFromRules(args.policy) } : {}),
+        ...(args.serveAllDocs !== undefined ? { serveAllDocs: args.serveAllDocs } : {}),
+        ...(args.authorship !== undefined ? { authorship: args.authorship } : {}),
+        ...(args.idleUnloadMs !== undefined ? { idleUnloadMs: args.idleUnloadMs } : {}),
+        ...(args.quota !== undefined ? { quota: args.quota } : {})
+      })
+      node.on('peer:disconnect', (peer) => { disconnects.push({ peer, at: Date.now() }) })
       return { peerId: node.peerId, multiaddrs: node.multiaddrs }
     case 'dial':
       return await node!.dial(args.addr)
-    case 'open':
-      handles.set(args.doc, await node!.open(args.doc))
+    case 'open': {
+      const h = await node!.open(args.doc)
+      handles.set(args.doc, h)
+      h.doc.on('afterTransaction', (tr: Y.Transaction) => {
+        if (tr.local) ownClocks.set(args.doc, Y.getState(h.doc.store, h.doc.clientID))
+      })
       return null
+    }
     case 'edit': {
       const doc = handle(args.doc).doc
       doc.transact(() => { for (const e of args.edits as ChildEdit[]) applyEdit(doc, e) })
@@ -98,11 +188,37 @@ async function run (cmd: string, args: any): Promise<unknown> {
     case 'peers':
       return node!.peers
     case 'health': {
-      (globalThis as { gc?: () => void }).gc?.()
+      const eventLoop: LoopDelay = { p50: lateMs(loopDelay.percentile(50)), p99: lateMs(loopDelay.percentile(99)), max: lateMs(loopDelay.max), mean: lateMs(loopDelay.mean) }
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+      ;(globalThis as { gc?: () => void }).gc?.()
       const m = process.memoryUsage()
-      return { rss: m.rss, heapUsed: m.heapUsed, stats: node!.stats }
+      return { rss: m.rss, heapUsed: m.heapUsed, stats: node!.stats, heapTotal: m.heapTotal, arrayBuffers: m.arrayBuffers, rssPeak, eventLoop, servedDocs: node!.servedDocCount, disconnects }
+    }
+    case 'monitor':
+      loopDelay.disable()
+      loopDelay.reset()
+      loopDelay.enable()
+      rssPeak = process.memoryUsage.rss()
+      disconnects = []
+      rssSampler ??= setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage.rss()) }, 50)
+      rssSampler.unref()
+      return null
+    case 'close':
+      await handle(args.doc).close()
+      handles.delete(args.doc)
+      return null
+    case 'presence':
+      handle(args.doc).awareness.setLocalState(args.state)
+      return null
+    case 'editLoop':
+      return await editLoop(handle(args.doc), args)
+    case 'ownClient': {
+      const doc = handle(args.doc).doc
+      return { clientID: doc.clientID, ownClock: ownClocks.get(args.doc) ?? 0, stateClock: Y.getState(doc.store, doc.clientID) }
     }
     case 'stop':
+      if (rssSampler !== undefined) clearInterval(rssSampler)
+      loopDelay.disable()
       await node?.stop()
       handles.clear()
       // stop reading so the process can exit by itself once everything is closed
