@@ -55,7 +55,10 @@ export class DocHandle {
   /**
    * Resolve once `peer` (or, without one, every connected peer holding the doc,
    * and at least one) has acknowledged our whole state as stored, and we have
-   * received its state. Rejects with TimeoutError, AbortError, DeniedError.
+   * received its state. Rejects with TimeoutError, AbortError, or DeniedError
+   * when `peer` refuses the doc or our writes to it (`read_only`, or
+   * `quota_exceeded`: past our storage quota there); the `denied` event says
+   * which (a DeniedReason).
    */
   async whenSynced (opts: WhenSyncedOptions = {}): Promise<void> {
     await this.sync.whenSynced(opts)

@@ -16,12 +16,12 @@ import { logger } from './log.js'
 import type { Policy } from './policy/types.js'
 import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
+import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { docKeyHex, keyOnlyDocId } from './protocol/doc-key.js'
-import { MemoryStorageAdapter } from './storage/memory-adapter.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo } from './repo.js'
-import { SyncEngine } from './sync/engine.js'
+import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
 import type { DocResolver } from './sync/doc-resolver.js'
 import type { ServingRepo } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
@@ -63,8 +63,18 @@ export interface MeshNodeOptions {
   swarmKey?: Uint8Array | string
   /** caps on what one peer may send: frame rates, update sizes, nesting, awareness (lib/security/limits.ts) */
   limits?: Partial<Limits>
-  /** refuse structs whose clientID belongs to another peer, except from these relays */
+  /**
+   * refuse structs whose clientID belongs to another peer, except from these
+   * relays. Node entry only (a gateway's option; the browser entry throws)
+   */
   authorship?: AuthorshipOptions
+  /**
+   * per-peer write quotas: bytes of updates applied and docs created for each
+   * peer; past them its writes are refused (DENIED `quota_exceeded`), it stays
+   * connected. Usage is kept in `storage`, so it survives restarts. Node entry
+   * only (the browser entry ignores it); default: none (`meshdoc gateway` sets one)
+   */
+  quota?: QuotaOptions
   /**
    * Gateway mode: serve every doc a peer asks for (and the policy allows), opening
    * it from storage by key even though this node never learns its id. The policy
@@ -265,12 +275,14 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`) and authorship (`authorRegistry`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authorRegistry'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
 export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPreset, start: StartOptions = {}): Promise<MeshNode> {
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-  const storage = opts.storage ?? new MemoryStorageAdapter()
+  const storage = opts.storage ?? unsupported('startMeshNode needs a storage adapter (each entry\'s createMeshNode gives one)')
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
   const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
@@ -291,6 +303,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     sha256: preset.sha256,
     ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
     ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
+    ...start.engine,
     ...(serving !== undefined
       ? {
           docResolver: serving.DocResolver,

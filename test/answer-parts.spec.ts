@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
-import { Features, MessageType } from '../lib/protocol/constants.js'
+import { Features, MAX_UPDATE_ITEMS, MessageType } from '../lib/protocol/constants.js'
 import { Access } from '../lib/policy/types.js'
 import { deleteRangesOf, encodeDeleteRanges, UpdateParts } from '../lib/yjs/update-batch.js'
 import { attach, settle, target, type Target } from './helpers/hostile-peer.js'
@@ -170,6 +170,41 @@ describe('SYNC2 answers in parts', () => {
       assert.equal(answer.length, 1)
       assert.equal(answer[0].type, MessageType.SYNC2)
       if (answer[0].type === MessageType.SYNC2) assert.ok(answer[0].update.length > BIG)
+    })
+  })
+
+  describe('many small items (a few hundred KB, but more items than a receiver applies at once)', () => {
+    it('are answered in parts of at most MAX_UPDATE_ITEMS items, and a node with the default limits takes them all', async () => {
+      const src = target('readings')
+      const dst = target('readings')
+      try {
+        // 40,000 map entries under distinct keys: 40,000 structs that never merge, ~600 KB
+        src.doc.transact(() => { for (let i = 0; i < 40_000; i++) src.doc.getMap('m').set(`r${i}`, i) })
+        const a = attach(src, 'joiner')
+        a.send(helloWith(Features.SYNC2_PARTS))
+        a.send({ type: MessageType.SYNC1, docKey: src.sync.key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+        await settle()
+        const answer = a.received.filter(f => f.type === MessageType.SYNC2 || f.type === MessageType.SYNC2_PART)
+        assert.ok(answer.length >= 3, `${answer.length} frames`)
+        // the same frames, handed to an engine with the default limits, as its peer's answer
+        const b = attach(dst, 'source')
+        b.send(helloWith(Features.SYNC2_PARTS))
+        b.send({ type: MessageType.SYNC1, docKey: dst.sync.key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+        await settle()
+        for (const f of answer) {
+          if (f.type !== MessageType.SYNC2 && f.type !== MessageType.SYNC2_PART) continue
+          assert.ok(Y.decodeUpdate(f.update).structs.length <= MAX_UPDATE_ITEMS)
+          b.send(f)
+        }
+        await settle()
+        assert.equal(b.closed, false)
+        assert.deepEqual(dst.engine.counters.rejected, {})
+        assert.equal(dst.doc.getMap('m').size, 40_000)
+        assert.deepEqual(Y.encodeStateVector(dst.doc), Y.encodeStateVector(src.doc))
+      } finally {
+        src.close()
+        dst.close()
+      }
     })
   })
 

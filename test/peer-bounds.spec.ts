@@ -137,6 +137,27 @@ describe('bounded per peer', () => {
       assert.ok(last !== undefined && last.type === MessageType.SYNC2)
     })
 
+    it('reconnecting does not refill a peer\'s budgets: its spent answer budget follows its PeerId', async () => {
+      const v = victim(1024, { limits: { answerBytesPerSecond: 64 * 1024, answerByteBurst: 1.5 * 1024 * 1024 } })
+      const first = connect(v, 'reader')
+      first.send(sync1(v.sync.key, emptySv)) // a whole 1 MiB answer
+      first.send(sync1(v.sync.key, Y.encodeStateVector(new Map([[v.sync.doc.clientID, 1]])))) // and most of it again
+      await tick()
+      assert.equal(first.link.count(MessageType.SYNC2), 2)
+      first.conn.closed()
+      // the same PeerId on a new connection: the budget it spent is still spent
+      const again = connect(v, 'reader')
+      again.send(sync1(v.sync.key, Y.encodeStateVector(new Map([[v.sync.doc.clientID, 2]]))))
+      await tick()
+      assert.equal(again.link.count(MessageType.SYNC2), 0, 'held back: the budget is in debt')
+      assert.ok((v.engine.counters.ignored.answer_throttled ?? 0) > 0)
+      // another peer has a budget of its own
+      const other = connect(v, 'other')
+      other.send(sync1(v.sync.key, emptySv))
+      await tick()
+      assert.equal(other.link.count(MessageType.SYNC2), 1)
+    })
+
     it('a question that waited is not answered once the peer has lost access', async () => {
       let access: 'write' | 'none' = 'write'
       const v = victim(64, { policy: () => access })
@@ -166,16 +187,16 @@ describe('bounded per peer', () => {
   })
 
   describe('ACKs', () => {
-    it('an ACK with seq 0 and a state vector of 100,000 clients keeps no more than our own state vector', async () => {
+    it('an ACK with seq 0 and a state vector of 50,000 clients keeps no more than our own state vector', async () => {
       const v = victim(4)
       const reader = connect(v, 'reader')
       reader.send(sync1(v.sync.key, emptySv))
       await tick()
       const clocks = new Map<number, number>()
-      for (let c = 1; c <= 100_000; c++) clocks.set(c * 7 + 1, c)
+      for (let c = 1; c <= 50_000; c++) clocks.set(c * 7 + 1, c)
       clocks.set(v.sync.doc.clientID, 1)
       const huge = Y.encodeStateVector(clocks)
-      assert.ok(huge.length > 400_000)
+      assert.ok(huge.length > 200_000)
       for (let i = 0; i < 16; i++) reader.send({ type: MessageType.ACK, docKey: v.sync.key, seq: 0, stateVector: huge })
       const kept = v.sync.sessions.get('reader')?.remoteStateVector
       assert.ok(kept !== undefined)
@@ -187,6 +208,29 @@ describe('bounded per peer', () => {
       reader.send({ type: MessageType.ACK, docKey: v.sync.key, seq: 0, stateVector: junk })
       const after = v.sync.sessions.get('reader')?.remoteStateVector
       assert.ok(after !== undefined && after.length <= Y.encodeStateVector(v.sync.doc).length, `kept ${after?.length} B`)
+    })
+
+    it('a state vector naming more than 100,000 clients, in an ACK or a SYNC1, closes the peer with limit_exceeded before it is decoded', async () => {
+      const v = victim(4)
+      const clocks = new Map<number, number>()
+      for (let c = 1; c <= 300_000; c++) clocks.set(c * 7 + 1, c)
+      const huge = Y.encodeStateVector(clocks) // 2.9 MB: some 100 ms to decode, ten times a second under the byte rate
+      const acker = connect(v, 'acker')
+      acker.send(sync1(v.sync.key, emptySv))
+      await tick()
+      acker.send({ type: MessageType.ACK, docKey: v.sync.key, seq: 0, stateVector: huge })
+      const asker = connect(v, 'asker')
+      asker.send(sync1(v.sync.key, huge))
+      // only the count is read: a vector that announces 300,000 clients and holds none is refused the same way
+      const announcer = connect(v, 'announcer')
+      const countOnly = huge.subarray(0, 3)
+      announcer.send(sync1(v.sync.key, countOnly))
+      for (const p of [acker, asker, announcer]) {
+        assert.equal(p.link.closed, true)
+        const bye = p.link.frames.at(-1)
+        assert.ok(bye?.type === MessageType.BYE && bye.reason === ByeReason.LIMIT_EXCEEDED)
+      }
+      assert.equal(v.engine.counters.rejected.limit_exceeded, 3)
     })
 
     it('an ACK whose state vector does not decode closes the peer with protocol_error', async () => {

@@ -10,7 +10,8 @@ import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { Awareness } from 'y-protocols/awareness'
 import { encodeFrame, type Frame } from '../lib/protocol/codec.js'
-import { MessageType } from '../lib/protocol/constants.js'
+import { MAX_UPDATE_ITEMS, MessageType } from '../lib/protocol/constants.js'
+import { validateUpdate } from '../lib/security/validate-update.js'
 import { docKeyFor } from '../lib/protocol/doc-key.js'
 import { attach, hello, settle, snapshot, target, type Target } from './helpers/hostile-peer.js'
 
@@ -144,6 +145,9 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
       }
     })
     const update = Y.encodeStateAsUpdate(src)
+    // 40,000 structs: past the items cap, so the nesting check is tried with the cap raised
+    t.close()
+    t = target('doc', { limits: { maxItemsPerUpdate: 1_000_000 } })
     const before = snapshot(t.doc)
     const peer = attach(t, 'nester')
     peer.send(hello)
@@ -152,6 +156,42 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
     assert.equal(t.engine.counters.rejected.malformed_update, 1)
     assert.equal(snapshot(t.doc), before)
     assert.equal(t.doc.getMap('m').size, 0)
+  })
+
+  it('refuses an update with more items than the cap before walking it, and a sender splits a bigger change so that its peer takes all of it', async () => {
+    const src = new Y.Doc()
+    // 20,000 map entries under distinct keys: 20,000 structs that cannot merge, the dearest kind to apply
+    src.transact(() => { for (let i = 0; i < 20_000; i++) src.getMap('m').set(`k${i}`, i) })
+    const whole = Y.encodeStateAsUpdate(src)
+    const before = snapshot(t.doc)
+    const peer = attach(t, 'bulk')
+    peer.send(hello)
+    peer.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+    peer.send({ type: MessageType.UPDATE, docKey: key, seq: 1, update: whole })
+    assert.equal(t.engine.counters.rejected.limit_exceeded, 1)
+    assert.equal(peer.closed, true)
+    assert.equal(snapshot(t.doc), before)
+    // the same change made on a meshdoc node goes out as UPDATEs of at most MAX_UPDATE_ITEMS items
+    const sender = target('doc')
+    try {
+      const receiver = attach(sender, 'receiver')
+      receiver.send(hello)
+      receiver.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: Y.encodeStateVector(sender.doc), dsDigest: new Uint8Array(8) })
+      await settle()
+      sender.doc.transact(() => { for (let i = 0; i < 20_000; i++) sender.doc.getMap('m').set(`k${i}`, i) })
+      await settle()
+      const updates = receiver.received.filter(f => f.type === MessageType.UPDATE).map(f => f.type === MessageType.UPDATE ? f.update : new Uint8Array())
+      assert.ok(updates.length >= 2, `${updates.length} UPDATEs`)
+      const copy = new Y.Doc()
+      for (const u of updates) {
+        assert.doesNotThrow(() => validateUpdate(copy, u, 64, MAX_UPDATE_ITEMS))
+        Y.applyUpdate(copy, u)
+      }
+      assert.equal(copy.getMap('m').size, 20_000)
+      assert.deepEqual(copy.getMap('m').toJSON(), sender.doc.getMap('m').toJSON())
+    } finally {
+      sender.close()
+    }
   })
 
   it('rejects a value nested 20,000 levels deep (hand-made ContentAny) before applying it', () => {

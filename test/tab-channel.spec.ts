@@ -11,6 +11,7 @@ import { nodeLibp2pPreset } from '../adapters/libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../adapters/libp2p/network.js'
 import { TabChannel } from '../adapters/broadcast-channel/tab-channel.js'
 import { startMeshNode, type MeshNode } from '../lib/mesh-node.js'
+import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
 import { waitFor } from './helpers/mesh-nodes.js'
 
 describe('TabChannel (tabs of one app over BroadcastChannel)', function () {
@@ -37,7 +38,7 @@ describe('TabChannel (tabs of one app over BroadcastChannel)', function () {
 
   async function tab (): Promise<{ node: MeshNode, tabs: () => TabChannel }> {
     let channel: TabChannel | undefined
-    const node = await startMeshNode({ antiEntropyIntervalMs: 0 }, { libp2p: nodeLibp2pPreset, network: libp2pNetwork }, {
+    const node = await startMeshNode({ antiEntropyIntervalMs: 0, storage: new MemoryStorageAdapter() }, { libp2p: nodeLibp2pPreset, network: libp2pNetwork }, {
       extraLinks: async (n, addPeer) => {
         channel = new TabChannel(namespace, n.peerId, addPeer)
         await channel.start()

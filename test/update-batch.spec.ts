@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
-import { UpdateBatch, deleteRangesOf, encodeDeleteRanges, encodeUpdateV1 } from '../lib/yjs/update-batch.js'
+import { countItems, UpdateBatch, UpdateParts, deleteRangesOf, encodeDeleteRanges, encodeUpdateV1 } from '../lib/yjs/update-batch.js'
 
 function randomEdits (doc: Y.Doc, gen: prng.PRNG, n: number): void {
   const text = doc.getText('t')
@@ -134,4 +134,70 @@ describe('batch encoding without an update listener', () => {
       assert.deepEqual(encodeUpdateV1(doc, Y.decodeStateVector(sv), ds), Y.encodeStateAsUpdate(doc, sv), `seed ${seed}: diff bytes`)
     })
   }
+})
+
+describe('updates of at most MAX_UPDATE_ITEMS items (structs and delete ranges)', () => {
+  /** items in a V1 update: structs announced per client, plus delete ranges */
+  function itemsIn (update: Uint8Array): number {
+    let n = 0
+    const meta = Y.decodeUpdate(update)
+    n += meta.structs.length
+    meta.ds.clients.forEach(items => { n += items.length })
+    return n
+  }
+
+  /** two authors, 30,000 structs, then every other map entry deleted: many structs and many delete ranges */
+  function bigDoc (): { doc: Y.Doc, other: Y.Doc } {
+    const doc = new Y.Doc()
+    const other = new Y.Doc()
+    doc.transact(() => { for (let i = 0; i < 15_000; i++) doc.getMap('m').set(`a${i}`, i) })
+    other.transact(() => { for (let i = 0; i < 15_000; i++) other.getMap('n').set(`b${i}`, i) })
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(other))
+    doc.transact(() => { for (let i = 0; i < 15_000; i += 2) doc.getMap('m').delete(`a${i}`) })
+    return { doc, other }
+  }
+
+  it('an answer in parts: each part within the cap, the delete set in parts of its own when it does not fit, and the parts rebuild the doc', () => {
+    const { doc } = bigDoc()
+    const deletes = deleteRangesOf(doc)
+    const ranges = [...deletes.values()].reduce((n, r) => n + r.length, 0)
+    assert.ok(ranges > 64, `${ranges} delete ranges`)
+    const max = 4096
+    const parts = new UpdateParts(doc, new Map(), deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems: max })
+    const copy = new Y.Doc()
+    let n = 0
+    for (let u = parts.next(); u !== undefined; u = parts.next()) {
+      assert.ok(itemsIn(u) <= max, `part ${n} has ${itemsIn(u)} items`)
+      Y.applyUpdate(copy, u)
+      n++
+    }
+    assert.ok(n >= Math.ceil((countItems(doc, new Map(), deletes)) / max), `${n} parts`)
+    assert.deepEqual(Y.encodeStateVector(copy), Y.encodeStateVector(doc))
+    assert.deepEqual(copy.getMap('n').toJSON(), doc.getMap('n').toJSON())
+    assert.deepEqual(copy.getMap('m').toJSON(), doc.getMap('m').toJSON())
+    assert.equal(copy.store.pendingStructs, null)
+  })
+
+  it('a batch: one update when it fits (a paste is one struct however long), several when it does not', () => {
+    const doc = new Y.Doc()
+    let batch = new UpdateBatch()
+    doc.on('afterTransaction', (tr: Y.Transaction) => { batch.absorbTransaction(tr) })
+    doc.getText('t').insert(0, 'x'.repeat(100_000))
+    const paste = batch.encodeAll(doc, 16)
+    assert.equal(paste.length, 1, 'one struct spanning 100,000 clocks')
+    batch = new UpdateBatch()
+    doc.transact(() => { for (let i = 0; i < 10_000; i++) doc.getMap('m').set(`k${i}`, i) })
+    doc.transact(() => { for (let i = 0; i < 2_000; i++) doc.getMap('m').delete(`k${i * 5}`) })
+    const updates = batch.encodeAll(doc, 1000)
+    assert.ok(updates.length >= 10, `${updates.length} updates`)
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, paste[0])
+    for (const u of updates) {
+      assert.ok(itemsIn(u) <= 1000, `${itemsIn(u)} items`)
+      Y.applyUpdate(copy, u)
+    }
+    assert.deepEqual(copy.getMap('m').toJSON(), doc.getMap('m').toJSON())
+    assert.equal(copy.getText('t').length, 100_000)
+    assert.equal(copy.store.pendingStructs, null)
+  })
 })

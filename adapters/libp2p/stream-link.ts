@@ -4,13 +4,18 @@
  * tiny sends made libp2p 3 streams time out), honours backpressure via the
  * 'drain' event (not `onDrain()`, which can resolve early), and reassembles
  * incoming frames with a size cap checked before buffering.
+ *
+ * While the stream waits for 'drain', what is sent stays in our queue, in one
+ * buffer: the stream's write buffer keeps every write as its own chunk, which
+ * for a flood of tiny frames to a peer that does not read cost some 250 B of
+ * heap per 20 B frame.
  */
 import type { Stream } from '@libp2p/interface'
-import { Uint8ArrayList } from 'uint8arraylist'
+import * as encoding from 'lib0/encoding'
 import { ProtocolError } from '../../lib/errors.js'
 import { logger } from '../../lib/log.js'
 import { ByeReason } from '../../lib/protocol/constants.js'
-import { FrameReader, lengthPrefix } from '../../lib/protocol/framing.js'
+import { FrameReader } from '../../lib/protocol/framing.js'
 import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 
 const log = logger('libp2p')
@@ -25,7 +30,8 @@ export type ReceiveProgress = (received: number, expected: number) => void
 const CLOSE_GRACE_MS = 2000
 
 export class StreamLink implements PeerLink {
-  private queue: Uint8Array[] = []
+  /** length-prefixed frames not yet handed to the stream */
+  private queue = encoding.createEncoder()
   private scheduled = false
   private closed = false
   private readonly reader: FrameReader
@@ -62,7 +68,10 @@ export class StreamLink implements PeerLink {
       // update right after this handler returns, and the forward should not wait for it
       conn.delivered?.()
     })
-    stream.addEventListener('drain', () => { conn.drained() })
+    stream.addEventListener('drain', () => {
+      this.flush()
+      conn.drained()
+    })
     stream.addEventListener('close', () => {
       this.closed = true
       conn.closed()
@@ -84,21 +93,37 @@ export class StreamLink implements PeerLink {
     return !this.closed && this.stream.writeStatus === 'writable' && !this.stream.writableNeedsDrain
   }
 
+  /**
+   * What waits to go to the peer: our queue (until the end of the tick, or
+   * until 'drain') and the stream's write buffer, the rest of the write that
+   * ran out of yamux send window (the peer does not read) or found the
+   * connection below saturated. Not counted: what yamux already handed to the
+   * connection, at most the part of that one write that still fitted.
+   */
+  get queuedBytes (): number {
+    return encoding.length(this.queue) + this.stream.writeBufferLength
+  }
+
   send (body: Uint8Array): void {
     if (this.closed) return
-    this.queue.push(lengthPrefix(body))
+    encoding.writeVarUint(this.queue, body.length)
+    encoding.writeUint8Array(this.queue, body)
     if (!this.scheduled) {
       this.scheduled = true
       queueMicrotask(() => { this.flush() })
     }
   }
 
-  /** Write what is queued now (also runs on the microtask `send` schedules). */
-  flush (): void {
+  /**
+   * Write what is queued now (also runs on the microtask `send` schedules, and
+   * on 'drain'). While the stream waits for 'drain' it stays queued, unless
+   * `force` (closing).
+   */
+  flush (force = false): void {
     this.scheduled = false
-    if (this.queue.length === 0 || this.closed) return
-    const data = this.queue.length === 1 ? this.queue[0] : new Uint8ArrayList(...this.queue)
-    this.queue = []
+    if (!encoding.hasContent(this.queue) || this.closed || (this.stream.writableNeedsDrain && !force)) return
+    const data = encoding.toUint8Array(this.queue)
+    this.queue = encoding.createEncoder()
     try {
       this.stream.send(data)
     } catch (err) {
@@ -113,7 +138,7 @@ export class StreamLink implements PeerLink {
    */
   close (): void {
     if (this.closed) return
-    this.flush()
+    this.flush(true)
     this.closed = true
     const stream = this.stream
     const timer = setTimeout(() => { stream.abort(new Error('close timed out')) }, CLOSE_GRACE_MS)

@@ -20,8 +20,13 @@ import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
 import { DocResolver } from '../../lib/sync/doc-resolver.js'
 import { ServingRepo } from '../../lib/serving-repo.js'
+import { quotaLedgerFor } from '../../lib/security/quota.js'
+import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
+import { AuthorRegistry } from '../../lib/security/authorship.js'
 
 export * from '../../lib/core.js'
+// in browsers: `meshdoc/adapters/memory-storage`
+export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 
@@ -29,5 +34,9 @@ const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNe
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
-  return await startMeshNode(opts, nodePreset)
+  const given = opts.storage ?? new MemoryStorageAdapter()
+  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine: { authorRegistry: AuthorRegistry } })
+  // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
+  const { ledger, storage } = await quotaLedgerFor(opts.quota, given)
+  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { quota: ledger, authorRegistry: AuthorRegistry } })
 }

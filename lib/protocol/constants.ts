@@ -35,7 +35,9 @@ export const ByeReason = {
   DUPLICATE_CONNECTION: 8,
   TIMEOUT: 9,
   INTERNAL: 10,
-  LIMIT_EXCEEDED: 11
+  LIMIT_EXCEEDED: 11,
+  /** the peer does not read: what is queued for it passed `maxQueuedBytesPerPeer` */
+  SLOW_CONSUMER: 12
 } as const
 export type ByeReason = typeof ByeReason[keyof typeof ByeReason]
 
@@ -47,7 +49,11 @@ export const DeniedReason = {
   /** Not held here, or not visible to you: deliberately indistinguishable. */
   UNAVAILABLE: 0,
   /** You may read this doc but your writes are refused. */
-  READ_ONLY: 1
+  READ_ONLY: 1,
+  /** Your write was refused: it would take you past your storage quota on this node (bytes or docs). You may keep reading. */
+  QUOTA_EXCEEDED: 2,
+  /** Your write was refused: it carries structs under a clientID this node binds to another peer. Write under a clientID of your own. */
+  AUTHORSHIP: 3
 } as const
 export type DeniedReason = typeof DeniedReason[keyof typeof DeniedReason]
 
@@ -80,6 +86,14 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 /** Smallest max-frame a peer may announce; anything lower is a protocol error. */
 export const MIN_MAX_FRAME_BYTES = 64 * 1024
+
+/**
+ * Items (structs and delete ranges) a sender puts in one update at most: a
+ * bigger change goes as several updates (UPDATEs, or SYNC2_PARTs ended by the
+ * SYNC2). A receiver's work grows with the items it applies, so receivers may
+ * refuse updates with more (`limit_exceeded`) and stay responsive.
+ */
+export const MAX_UPDATE_ITEMS = 16_384
 
 /** A varuint length prefix longer than this many bytes is malformed. */
 export const MAX_LENGTH_PREFIX_BYTES = 5

@@ -1,9 +1,14 @@
 /**
  * Authorship: Yjs trusts clientIDs blindly, so any peer could write structs
- * "as" another. When enabled, each clientID is bound to the PeerId that first
- * sent structs for it, and structs for a clientID bound to someone else are
- * refused — unless the sender is a trusted relay (a gateway forwarding others'
- * edits). Rules and limits: docs/SECURITY.md.
+ * "as" another. When enabled, new structs of a clientID are accepted only
+ * from the peer that holds it on this document: the one that first sent new
+ * structs under it (a relay's hold keeps everyone else out, it may have come
+ * through the relay from anywhere), or else the one that speaks for it in
+ * presence. A hold lasts as long as the holder's session on the document:
+ * peers that forward others' edits (browser tabs, a device in the middle of
+ * a line) hold what they forwarded first, and let go when they leave.
+ * Trusted relays (gateways forwarding others' edits) may send any clientID.
+ * Rules and limits: docs/SECURITY.md.
  */
 export interface AuthorshipOptions {
   /** PeerIds allowed to send structs of any clientID (relays, gateways) */
@@ -21,22 +26,24 @@ export class AuthorRegistry {
   }
 
   /**
-   * May `peer` send structs for all of `clients`? If so, unbound clients are
-   * bound to it. Returns the first offending clientID, or undefined.
+   * May `peer` send new structs for all of `clients`? `live` says whether a
+   * peer holds a session on the doc now; `presence` names the peer whose
+   * session speaks for a clientID in presence, if any. If so, the clients
+   * nobody holds are held by the peer from now on. Returns the first
+   * offending clientID, or undefined.
    */
-  admit (peer: string, clients: Iterable<number>): number | undefined {
-    if (this.relays.has(peer)) return undefined
+  admit (peer: string, clients: Iterable<number>, live: (peer: string) => boolean, presence: (client: number) => string | undefined): number | undefined {
+    const relay = this.relays.has(peer)
     const fresh: number[] = []
     for (const c of clients) {
-      const owner = this.owners.get(c)
-      if (owner === undefined) fresh.push(c)
-      else if (owner !== peer) return c
+      let holder = this.owners.get(c)
+      if (holder !== undefined && holder !== this.self && !live(holder)) holder = undefined
+      // a relay's hold yields to a peer speaking for the client in presence (its owner, moved on)
+      const owner = holder !== undefined && !this.relays.has(holder) ? holder : presence(c) ?? holder
+      if (owner === undefined || (owner === peer && holder !== peer)) fresh.push(c)
+      else if (owner !== peer && !relay) return c
     }
     for (const c of fresh) this.owners.set(c, peer)
     return undefined
-  }
-
-  ownerOf (client: number): string | undefined {
-    return this.owners.get(client)
   }
 }

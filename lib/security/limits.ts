@@ -2,9 +2,24 @@
  * Every cap the engine enforces on what a peer may send, with defaults sized
  * for real documents (a cold join of a large doc fits) and small devices.
  */
+import { MAX_UPDATE_ITEMS } from '../protocol/constants.js'
+
 export interface Limits {
   /** SYNC2/UPDATE payloads above this are refused before decoding (default 8 MiB) */
   maxUpdateBytes: number
+  /**
+   * items (structs and delete ranges) in one update (default 16,384, the most
+   * a meshdoc sender puts in one, `MAX_UPDATE_ITEMS`): more are refused before
+   * they are walked (`limit_exceeded`). Applying 16,384 of the dearest items
+   * (map entries) takes some 40 ms; 8 MiB of them, 1 to 2 s
+   */
+  maxItemsPerUpdate: number
+  /**
+   * clients one state vector (SYNC1, ACK) may name (default 100,000: a doc
+   * edited by that many browser sessions); more is refused before it is
+   * decoded (`limit_exceeded`)
+   */
+  maxStateVectorClients: number
   /** nesting of Yjs types, and of JSON-like values inside them (default 64) */
   maxNestingDepth: number
   /** bytes Yjs may hold as pending (gapped) structs before we drop them and resync (default 4 MiB) */
@@ -34,9 +49,12 @@ export interface Limits {
   byteBurst: number
   /**
    * answer bytes (SYNC2 and parts) a peer's SYNC1s may cost per second, and
-   * burst (defaults 64 MiB/s, 256 MiB): past it, its SYNC1s wait (coalesced)
+   * burst (defaults 8 MiB/s, 64 MiB): past it, its SYNC1s wait (coalesced)
    * until the budget refills; one answer may exceed the burst (a big doc) and
-   * is paid back before the next
+   * is paid back before the next. Encoding is the cost: a 2.4 MiB answer takes
+   * some 110 ms of CPU, so 8 MiB/s of answers one peer asks for again and
+   * again holds a core about a third of the time. The budget follows the
+   * PeerId across reconnects
    */
   answerBytesPerSecond: number
   answerByteBurst: number
@@ -74,6 +92,8 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxUpdateBytes: 8 * 1024 * 1024,
+  maxItemsPerUpdate: MAX_UPDATE_ITEMS,
+  maxStateVectorClients: 100_000,
   maxNestingDepth: 64,
   maxPendingBytes: 4 * 1024 * 1024,
   maxDocsPerPeer: 10_000,
@@ -84,8 +104,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   frameBurst: 50_000,
   bytesPerSecond: 32 * 1024 * 1024,
   byteBurst: 64 * 1024 * 1024,
-  answerBytesPerSecond: 64 * 1024 * 1024,
-  answerByteBurst: 256 * 1024 * 1024,
+  answerBytesPerSecond: 8 * 1024 * 1024,
+  answerByteBurst: 64 * 1024 * 1024,
   helloTimeoutMs: 10_000,
   maxLoadedDocs: 50_000,
   docOpensPerSecond: 1000,

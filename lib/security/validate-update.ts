@@ -10,12 +10,13 @@
  * through parent and origin references, clocks kept below 2^53.
  */
 import * as Y from 'yjs'
-import { InvalidUpdateError } from '../errors.js'
+import { InvalidUpdateError, ProtocolError } from '../errors.js'
+import { ByeReason } from '../protocol/constants.js'
 
 export interface ValidatedUpdate {
   /** an exact-size copy: Yjs' decoder can never read past it into a neighbouring frame */
   bytes: Uint8Array
-  /** clientIDs that author structs in the update */
+  /** clientIDs that author structs in the update that the doc does not have yet (structs it has add nothing) */
   authors: Set<number>
 }
 
@@ -182,7 +183,7 @@ interface Span { clock: number, end: number, depth: number }
  * Throws `InvalidUpdateError` unless `update` is a well-formed V1 update that
  * nests types and values at most `maxDepth` deep (counting what `doc` has).
  */
-export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number): ValidatedUpdate {
+export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number, maxItems = Infinity): ValidatedUpdate {
   const bytes = update.slice()
   const r = new Reader(bytes)
   const authors = new Set<number>()
@@ -204,21 +205,29 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
     return depthInDoc(doc, client, clock, maxDepth)
   }
 
+  // structs and delete ranges: what applying the update costs; counted as
+  // announced, so an update with too many is refused before it is walked
+  let items = 0
+  const count = (n: number): void => {
+    items += n
+    if (items > maxItems) throw new ProtocolError(`update of more than ${maxItems} items (structs and delete ranges)`, ByeReason.LIMIT_EXCEEDED)
+  }
   const clients = r.uint()
   for (let c = 0; c < clients; c++) {
     const structs = r.uint()
+    count(structs)
     const client = r.uint()
     let clock = r.uint()
+    const known = Y.getState(doc.store, client)
     for (let i = 0; i < structs; i++) {
       const info = r.u8()
       const ref = info & BITS5
       if (ref === 0) { // GC: claims a clock range, so it is authored too
-        authors.add(client)
         clock += r.uint()
+        if (clock > known) authors.add(client)
       } else if (ref === 10) { // Skip
         clock += r.uint()
       } else {
-        authors.add(client)
         const hasOrigin = (info & BIT8) !== 0
         const hasRightOrigin = (info & BIT7) !== 0
         // the first of origin / right origin (each a client and a clock) decides the depth
@@ -254,6 +263,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
         const last = list[list.length - 1]
         if (last !== undefined && last.end === clock && last.depth === depth) last.end = clock + Math.max(len, 1)
         else list.push({ clock, end: clock + Math.max(len, 1), depth })
+        if (clock + Math.max(len, 1) > known) authors.add(client)
         clock += len
       }
       if (clock > Number.MAX_SAFE_INTEGER) r.fail('clock out of range')
@@ -264,6 +274,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
   for (let c = 0; c < dsClients; c++) {
     r.uint() // client
     const ranges = r.uint()
+    count(ranges)
     for (let i = 0; i < ranges; i++) {
       const clock = r.uint()
       const len = r.uint()

@@ -9,7 +9,7 @@ import { logger } from '../log.js'
 import type { AckFrame } from '../protocol/codec.js'
 import { ByeReason, MessageType } from '../protocol/constants.js'
 import type { SyncContext } from './context.js'
-import { ourStateVector } from './fingerprint.js'
+import { decodeStateVectorCapped, ourStateVector } from './fingerprint.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -55,31 +55,22 @@ export class Acks {
     if (s === undefined) return
     // an ACK from an earlier session of this doc (closed and reopened while it was in flight)
     if (frame.seq > s.sentSeq) { this.ctx.ignore('stale_ack'); return }
-    const stored = this.storedOfOurs(doc, frame.stateVector)
-    if (stored === undefined) {
+    // What the peer says it stored, of the clients we hold: clients we do not
+    // hold are left out, so what we keep per session is never larger than our
+    // own state vector, whatever the peer sends (and with any seq, 0 included);
+    // re-encoded, never kept as sent (the decoder ignores trailing bytes).
+    const clocks = decodeStateVectorCapped(frame.stateVector, this.ctx.limits.maxStateVectorClients)
+    if (clocks === 'too_many') {
+      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'state vector of too many clients in ACK')
+      return
+    }
+    if (clocks === 'malformed') {
       this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector in ACK')
       return
     }
     s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
-    s.remoteStateVector = stored
+    s.remoteStateVector = ourStateVector(doc, clocks)
     doc.notifyStatus()
-  }
-
-  /**
-   * What the peer says it stored, of the clients we hold: the state vector is
-   * decoded (a malformed one is undefined), and clients we do not hold are
-   * left out, so what we keep per session is never larger than our own state
-   * vector, whatever the peer sends (and with any seq, 0 included).
-   */
-  private storedOfOurs (doc: EngineDoc, sv: Uint8Array): Uint8Array | undefined {
-    let clocks: Map<number, number>
-    try {
-      clocks = Y.decodeStateVector(sv)
-    } catch {
-      return undefined
-    }
-    // re-encoded, never kept as sent: the decoder ignores trailing bytes
-    return ourStateVector(doc, clocks)
   }
 
   /** Wait until every ACK that waits on storage has been sent (or given up). */

@@ -1,13 +1,14 @@
 /**
  * May a peer's update or awareness update be applied? Pure checks that return
- * a verdict; the engine turns a refusal into BYE + counter. Nothing here
- * touches the live document.
+ * a verdict; the engine turns a refusal into BYE + counter, or into DENIED +
+ * counter for one that leaves the peer connected. Nothing here touches the
+ * live document.
  */
 import { InvalidUpdateError, ProtocolError } from '../errors.js'
-import { ByeReason } from '../protocol/constants.js'
+import { ByeReason, DeniedReason } from '../protocol/constants.js'
 import { encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from '../security/awareness-guard.js'
 import type { Limits } from '../security/limits.js'
-import { validateUpdate } from '../security/validate-update.js'
+import { validateUpdate, type ValidatedUpdate } from '../security/validate-update.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
 
@@ -16,22 +17,33 @@ export interface Refusal {
   reason: string
   /** an extra counter to bump besides the BYE reason's */
   counter?: string
+  /** refuse the frame with DENIED and this reason instead of closing the peer (`code` is then unused) */
+  deny?: number
 }
 
-/** The update's exact-size bytes, ready to apply — or why it must not be. */
-export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, limits: Limits): { bytes: Uint8Array } | Refusal {
+/** The update's exact-size bytes, ready to apply, and who authors what is new in it — or why it must not be. */
+export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, limits: Limits): ValidatedUpdate | Refusal {
   if (update.length > limits.maxUpdateBytes) return { code: ByeReason.LIMIT_EXCEEDED, reason: `update of ${update.length} bytes` }
   let checked: ReturnType<typeof validateUpdate>
   try {
-    checked = validateUpdate(doc.doc, update, limits.maxNestingDepth)
+    checked = validateUpdate(doc.doc, update, limits.maxNestingDepth, limits.maxItemsPerUpdate)
   } catch (err) {
+    if (err instanceof ProtocolError) return { code: err.code, reason: err.message }
     return { code: ByeReason.MALFORMED_UPDATE, reason: err instanceof InvalidUpdateError ? err.message : 'update does not decode' }
   }
-  const forged = doc.authors?.admit(peer, checked.authors)
+  // a clientID is held by a peer with a session on the doc, or spoken for in presence;
+  // a refused forgery leaves the sender connected: it may be the honest owner refused
+  const forged = doc.authors?.admit(peer, checked.authors, p => doc.sessions.has(p), c => presenceOwner(doc, c))
   if (forged !== undefined) {
-    return { code: ByeReason.FORBIDDEN, reason: `structs for clientID ${forged}, which belongs to another peer`, counter: 'forged_author' }
+    return { code: ByeReason.FORBIDDEN, reason: `structs for clientID ${forged}, which belongs to another peer`, counter: 'forged_author', deny: DeniedReason.AUTHORSHIP }
   }
-  return { bytes: checked.bytes }
+  return checked
+}
+
+/** The peer whose session speaks for `client` in presence (introduced it), if any. */
+function presenceOwner (doc: EngineDoc, client: number): string | undefined {
+  for (const s of doc.sessions.values()) if (s.awarenessClients.has(client)) return s.peer
+  return undefined
 }
 
 /** Awareness clocks above this are refused: y-protocols adds 1 to them, and past 2^53 that stops counting. */

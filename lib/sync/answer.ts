@@ -19,14 +19,14 @@
 import * as Y from 'yjs'
 import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
-import { ByeReason, Features, MessageType, Sync1Flags } from '../protocol/constants.js'
+import { ByeReason, Features, MAX_UPDATE_ITEMS, MessageType, Sync1Flags } from '../protocol/constants.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
+import { countItems, encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
 import type { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
-import { equalBytes, ourStateVector } from './fingerprint.js'
+import { decodeStateVectorCapped, equalBytes, ourStateVector } from './fingerprint.js'
 import type { Outbound } from './outbound.js'
 import type { PeerState } from './peers.js'
 
@@ -99,10 +99,12 @@ export class Answers {
 
   /** A peer's SYNC1: answer with what it lacks, ask back if we have not, greet a joiner. */
   receiveSync1 (peer: PeerState, doc: EngineDoc, flags: number, sv: Uint8Array, digest: Uint8Array): void {
-    let since: Map<number, number>
-    try {
-      since = Y.decodeStateVector(sv)
-    } catch {
+    const since = decodeStateVectorCapped(sv, this.ctx.limits.maxStateVectorClients)
+    if (since === 'too_many') {
+      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'state vector of too many clients')
+      return
+    }
+    if (since === 'malformed') {
       this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector')
       return
     }
@@ -212,16 +214,22 @@ export class Answers {
   private answer (peer: PeerState, doc: EngineDoc, s: DocSession, since: Map<number, number>, sv: Uint8Array, deletes: DeleteRanges): void {
     // Nearly every answer is small: encode it whole, and plan parts only when it
     // turns out big (encoding a big one twice costs less than planning every one).
-    const whole = this.encodeWhole(doc, since, sv, deletes)
+    // An answer with more items than a receiver applies in one go is planned in parts at once.
+    const partsOk = (peer.features & Features.SYNC2_PARTS) !== 0
+    const manyItems = partsOk && countItems(doc.doc, since, deletes) > MAX_UPDATE_ITEMS
     const limitBytes = peer.maxFrameBytes - FRAME_OVERHEAD_BYTES
-    if ((peer.features & Features.SYNC2_PARTS) === 0 || whole.length <= Math.min(SPLIT_ANSWER_BYTES, limitBytes)) {
-      this.sendPart(peer, doc, s, whole, 0)
-      return
+    if (!manyItems) {
+      const whole = this.encodeWhole(doc, since, sv, deletes)
+      if (!partsOk || whole.length <= Math.min(SPLIT_ANSWER_BYTES, limitBytes)) {
+        this.sendPart(peer, doc, s, whole, 0)
+        return
+      }
     }
     // parts are planned at PART_BYTES and never larger than twice that (unless
-    // one struct is): well inside what a receiver admits per update
+    // one struct is), with at most MAX_UPDATE_ITEMS items each: well inside
+    // what a receiver admits per update
     const partBytes = Math.min(PART_BYTES, limitBytes)
-    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes) })
+    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes), maxItems: MAX_UPDATE_ITEMS })
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendPart(peer, doc, s, update, parts.left)) return
     }

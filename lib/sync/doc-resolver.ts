@@ -88,6 +88,8 @@ export class DocResolver {
       if (this.ctx.doc(keyHex) !== undefined || this.isOpening(keyHex)) continue
       const closed = this.closedFingerprints.get(keyHex)
       if (closed === undefined || closed === fp) continue
+      // the node-wide cap holds here too: past it, the peer hears of the change when it next asks (anti-entropy)
+      if (this.ctx.docCount() + this.opening.size >= this.ctx.limits.maxLoadedDocs) { this.ctx.countRejection('loaded_docs_cap'); return }
       this.open(peer, keyHex)
     }
   }

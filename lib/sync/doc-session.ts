@@ -39,8 +39,8 @@ export class DocSession {
   readonly awarenessClients = new Set<number>()
   /** present clientIDs another peer speaks for that this one announced too (a second path) */
   readonly awarenessSeen = new Set<number>()
-  /** refusals already reported for this session (avoid DENIED storms) */
-  deniedWrites = false
+  /** the DENIED reason last sent for refused writes, until a write of the peer is applied again (avoid DENIED storms) */
+  deniedWrites: number | undefined
   /** SYNC2_PARTs of the answer now arriving, applied so far */
   partsApplied = 0
   /** seq the next part (or the SYNC2 ending them) must carry; 0: no parts arriving */

@@ -11,6 +11,7 @@ import type { DocPersistence } from '../storage/doc-persistence.js'
 import { UpdateBatch, type DeleteRanges } from '../yjs/update-batch.js'
 import type { DocSession } from './doc-session.js'
 import type { AuthorRegistry } from '../security/authorship.js'
+import { DeniedReason } from '../protocol/constants.js'
 
 export interface PeerDocStatus {
   peer: string
@@ -34,7 +35,12 @@ export interface EngineDocEvents {
   status: (status: DocStatus) => void
   /** a local commit to storage completed */
   saved: () => void
-  /** a peer refused this doc */
+  /**
+   * a peer refused this doc (`reason`, a DeniedReason): `unavailable` (it does
+   * not serve it to us), or our writes: `read_only`, `quota_exceeded` (past our
+   * storage quota there), `authorship` (it binds a clientID we sent structs of
+   * to another peer: one that forwarded them there first, or wrote under it first)
+   */
   denied: (peer: string, reason: number) => void
   /** something went wrong that the app may want to see (storage, oversize update) */
   error: (err: Error) => void
@@ -185,10 +191,15 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
     })
   }
 
-  /** A peer refused the doc: waiters for exactly that peer fail. */
+  /**
+   * A peer refused the doc or our writes: waiters for exactly that peer fail.
+   * Not for authorship: what it refused (edits another peer forwarded there
+   * first, which then owns their clientID there) mostly reaches it by that
+   * other path, and the engine runs a SYNC round to find out.
+   */
   deniedBy (peer: string, reason: number): void {
     for (const w of this.waiters) {
-      if (w.peer === peer) w.reject(new DeniedError(`peer ${peer} refused document ${this.id}`))
+      if (w.peer === peer && reason !== DeniedReason.AUTHORSHIP) w.reject(new DeniedError(`peer ${peer} refused document ${this.id}`))
     }
     this.emit('denied', [peer, reason])
   }

@@ -23,10 +23,11 @@ import type * as Y from 'yjs'
 import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import type { DeniedFrame, DocFrame, Frame } from '../protocol/codec.js'
-import { ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType } from '../protocol/constants.js'
+import { ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../protocol/constants.js'
 import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
-import { AuthorRegistry, type AuthorshipOptions } from '../security/authorship.js'
+import type { AuthorRegistry, AuthorshipOptions } from '../security/authorship.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
+import type { WriteQuota } from '../security/quota.js'
 import { Acks } from './acks.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { Answers } from './answer.js'
@@ -57,6 +58,8 @@ export interface SyncEngineOptions {
   limits?: Partial<Limits>
   /** bind clientIDs to the PeerId that first used them; relays may send anyone's structs */
   authorship?: AuthorshipOptions
+  /** the class that enforces `authorship` (lib/security/authorship.ts); required with it, handed in by the Node preset so that browser bundles leave it out */
+  authorRegistry?: typeof AuthorRegistry
   /** our own PeerId (authorship binds our clientIDs to it) */
   localPeerId?: string
   /** every this many anti-entropy ticks, SYNC1 every session, synced or not (default 10) */
@@ -70,6 +73,8 @@ export interface SyncEngineOptions {
   docResolver?: typeof DocResolver
   /** SHA-256 for digests and fingerprints (default: @noble/hashes; the Node preset passes node:crypto's) */
   sha256?: Sha256
+  /** per-peer write quotas (lib/security/quota.ts, Node only); default: none */
+  quota?: WriteQuota
 }
 
 /** frames that make a serving node open a doc it does not have open */
@@ -92,6 +97,7 @@ export class SyncEngine {
   private policy: Policy
   private stopped = false
   private readonly relays: ReadonlySet<string> | undefined
+  private readonly Authors: typeof AuthorRegistry | undefined
   private readonly localPeerId: string
   private readonly peers: Peers
   private readonly sessions: Sessions
@@ -110,6 +116,8 @@ export class SyncEngine {
     const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
     this.relays = opts.authorship !== undefined ? new Set(opts.authorship.relays) : undefined
+    if (this.relays !== undefined && opts.authorRegistry === undefined) throw new TypeError('authorship needs authorRegistry: use the Node entry of meshdoc (a gateway\'s option)')
+    this.Authors = opts.authorRegistry
     this.localPeerId = opts.localPeerId ?? 'local'
     this.epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES))
     this.fingerprints = new Fingerprints(opts.sha256)
@@ -147,7 +155,7 @@ export class SyncEngine {
     this.awareness = new AwarenessRelay(ctx)
     this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
     this.acks = new Acks(ctx)
-    this.inbound = new Inbound(ctx, this.answers, this.acks)
+    this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota)
     const Resolver = opts.docResolver
     if (opts.resolveDoc !== undefined && Resolver === undefined) throw new TypeError('resolveDoc needs docResolver')
     this.resolver = opts.resolveDoc === undefined || Resolver === undefined
@@ -204,8 +212,8 @@ export class SyncEngine {
   addDoc (doc: EngineDoc): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
-    if (this.relays !== undefined) {
-      doc.authors = new AuthorRegistry(this.relays, this.localPeerId)
+    if (this.relays !== undefined && this.Authors !== undefined) {
+      doc.authors = new this.Authors(this.relays, this.localPeerId)
       doc.authors.claim(doc.doc.clientID)
     }
     // storage records each transaction before the outgoing batch does (see DocPersistence.autoCommit)
@@ -387,14 +395,25 @@ export class SyncEngine {
     this.start.forget(peer, docKeyHex(docKey))
   }
 
-  /** The peer refused a doc: read-only (our writes are refused) or not at all (the session ends). */
+  /**
+   * The peer refused a doc: not at all (`unavailable`: the session ends), or
+   * our writes (the session stays): read-only or past our quota there (do not
+   * expect ACKs), or structs under a clientID it binds to another peer (a
+   * SYNC round follows: what it refused has often reached it by another path).
+   */
   private receiveDenied (peer: PeerState, doc: EngineDoc, frame: DeniedFrame): void {
     const s = this.sessions.get(peer, doc.keyHex)
-    if (frame.reason === DeniedReason.READ_ONLY) {
-      if (s !== undefined) s.readOnlyRemote = true
-    } else {
+    if (frame.reason === DeniedReason.UNAVAILABLE) {
       if (s !== undefined) this.sessions.end(peer, doc, s, false)
       this.start.forget(peer, doc.keyHex)
+    } else if (frame.reason === DeniedReason.AUTHORSHIP) {
+      // one round at a time: DENIEDs that come meanwhile ask for nothing more
+      if (s !== undefined && !s.resyncInFlight) {
+        s.resyncInFlight = true
+        this.answers.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
+      }
+    } else if (s !== undefined) {
+      s.readOnlyRemote = true
     }
     doc.deniedBy(peer.id, frame.reason)
   }

@@ -11,6 +11,7 @@
  * same bytes, so peers on different platforms agree.
  */
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
@@ -75,6 +76,24 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+/**
+ * A peer's state vector (SYNC1, ACK), decoded: 'too_many' if it names more
+ * than `maxClients` clients (told by its first varint, before anything else is
+ * read), 'malformed' if it does not decode.
+ */
+export function decodeStateVectorCapped (sv: Uint8Array, maxClients: number): Map<number, number> | 'too_many' | 'malformed' {
+  try {
+    const decoder = decoding.createDecoder(sv)
+    const n = decoding.readVarUint(decoder)
+    if (n > maxClients) return 'too_many'
+    const clocks = new Map<number, number>()
+    for (let i = 0; i < n; i++) clocks.set(decoding.readVarUint(decoder), decoding.readVarUint(decoder))
+    return clocks
+  } catch {
+    return 'malformed'
+  }
 }
 
 /**

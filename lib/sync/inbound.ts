@@ -1,7 +1,7 @@
 /**
  * A peer's UPDATE, SYNC2 or SYNC2_PART on its way into the Y.Doc: session and
- * write-access checks, admission (size, strict V1 validation, authorship),
- * the apply with storage told which bytes it carries, the pending-struct cap,
+ * write-access checks, admission (size, strict V1 validation, authorship, the
+ * writer's quota), the apply with storage told which bytes it carries, the pending-struct cap,
  * receive-side seq bookkeeping, and what follows (a repair SYNC1, the ACK,
  * progress events). Returns what became of the frame.
  */
@@ -14,8 +14,10 @@ import type { Acks } from './acks.js'
 import { admitUpdate, pendingBytes } from './admit.js'
 import type { Answers } from './answer.js'
 import type { SyncContext } from './context.js'
+import type { DocSession } from './doc-session.js'
 import type { EngineDoc, DocSyncProgress } from './engine-doc.js'
 import type { PeerState } from './peers.js'
+import type { WriteQuota } from '../security/quota.js'
 
 const log = logger('sync')
 
@@ -24,7 +26,8 @@ export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
 /**
  * - `applied`: in the doc (and on its way to storage and the ACK)
  * - `ignored`: a benign race (outside a session), counted in `ignored`
- * - `refused`: the peer may not write; counted, DENIED once, the peer stays
+ * - `refused`: the peer may not write this (read-only, past its quota, a
+ *   forged author); counted, DENIED once, the peer stays
  * - `rejected`: a violation; the peer was closed with a reason
  */
 export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
@@ -33,7 +36,8 @@ export class Inbound {
   constructor (
     private readonly ctx: SyncContext,
     private readonly answers: Pick<Answers, 'sendSync1' | 'resyncAll'>,
-    private readonly acks: Pick<Acks, 'schedule'>
+    private readonly acks: Pick<Acks, 'schedule'>,
+    private readonly quota?: WriteQuota
   ) {}
 
   receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
@@ -47,21 +51,24 @@ export class Inbound {
     }
     if (this.ctx.access(peer.id, doc) !== Access.WRITE) {
       this.ctx.countRejection('forbidden')
-      if (!s.deniedWrites) {
-        s.deniedWrites = true
-        this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.READ_ONLY })
-      }
-      // still count the frame as received so the peer's acks stay meaningful
-      if (type === MessageType.SYNC2_PART) s.notePart(seq, false)
-      if (type === MessageType.SYNC2) { s.endAnswer(seq); s.gotSync2 = true; s.resyncInFlight = false }
-      return 'refused'
+      return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
     }
     const admitted = admitUpdate(doc, peer.id, frame.update, this.ctx.limits)
     if (!('bytes' in admitted)) {
       if (admitted.counter !== undefined) this.ctx.countRejection(admitted.counter)
+      if (admitted.deny !== undefined) return this.refuse(peer, doc, s, frame, admitted.deny)
       this.ctx.peers.reject(peer, admitted.code, admitted.reason)
       return 'rejected'
     }
+    const charge = this.quota?.admit(peer.id, doc, admitted.bytes.length)
+    if (charge === false) {
+      this.ctx.countRejection('quota_exceeded')
+      return this.refuse(peer, doc, s, frame, DeniedReason.QUOTA_EXCEEDED)
+    }
+    // a write of a peer whose writes were refused for their authors is accepted again
+    // (the peer that held its clientID left): a SYNC round brings what was refused
+    const healed = admitted.authors.size > 0 && s.deniedWrites === DeniedReason.AUTHORSHIP
+    if (admitted.authors.size > 0) s.deniedWrites = undefined
     const store = doc.doc.store
     doc.releasing = store.pendingStructs !== null || store.pendingDs !== null
     doc.persistence?.expectUpdate(s.origin, admitted.bytes)
@@ -75,6 +82,7 @@ export class Inbound {
     } finally {
       doc.releasing = false
       doc.persistence?.expectUpdate(undefined)
+      charge?.()
     }
     this.capPending(doc)
     this.ctx.counters.updatesApplied++
@@ -104,9 +112,10 @@ export class Inbound {
         progress = { peer: peer.id, parts: s.partsApplied, partsLeft: frame.partsLeft }
       }
     }
-    if (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight) {
-      // missing dependencies: ask this peer for everything we lack. Not after a
-      // SYNC2: that already was its whole answer, and asking again would loop.
+    if (healed || (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight)) {
+      // missing dependencies (or writes refused before): ask this peer for everything
+      // we lack. Not after a SYNC2: that already was its whole answer, and asking
+      // again would loop.
       s.resyncInFlight = true
       this.answers.sendSync1(peer, doc, s, 0)
     }
@@ -116,6 +125,21 @@ export class Inbound {
     doc.notifyStatus()
     if (progress !== undefined) doc.emit('progress', [progress])
     return 'applied'
+  }
+
+  /**
+   * Refuse the peer's write and leave it connected: DENIED `reason`, unless
+   * that was the last thing it was told. The frame still counts as received,
+   * so the peer's acks stay meaningful.
+   */
+  private refuse (peer: PeerState, doc: EngineDoc, s: DocSession, frame: UpdateLikeFrame, reason: number): InboundOutcome {
+    if (s.deniedWrites !== reason) {
+      s.deniedWrites = reason
+      this.ctx.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason })
+    }
+    if (frame.type === MessageType.SYNC2_PART) s.notePart(frame.seq, false)
+    if (frame.type === MessageType.SYNC2) { s.endAnswer(frame.seq); s.gotSync2 = true; s.resyncInFlight = false }
+    return 'refused'
   }
 
   /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */

@@ -2,14 +2,15 @@
  * Local and forwarded changes on their way to peers. Each finished
  * transaction is recorded into the doc's outgoing batch (no `update` listener:
  * Yjs never encodes per transaction); the batch is encoded once and sent to
- * every peer holding the doc on the next microtask, at `maxBatch`
+ * every peer holding the doc on the next microtask (as several UPDATEs if it
+ * holds more than MAX_UPDATE_ITEMS structs and deletions), at `maxBatch`
  * transactions, or when a transport delivered a read (`delivered`). A peer
  * whose link is not writable is owed the batch instead: it is merged into the
  * session's `owed` ranges and sent as one update when the link drains.
  */
 import type * as Y from 'yjs'
 import { Access } from '../policy/types.js'
-import { MessageType } from '../protocol/constants.js'
+import { MAX_UPDATE_ITEMS, MessageType } from '../protocol/constants.js'
 import { logger } from '../log.js'
 import { UpdateBatch } from '../yjs/update-batch.js'
 import type { SyncContext } from './context.js'
@@ -43,7 +44,7 @@ export class Outbound {
     this.due.delete(doc)
     const taken = doc.takeBatch()
     if (taken === undefined) return
-    let bytes: Uint8Array | undefined
+    let updates: Uint8Array[] | undefined
     for (const s of doc.sessions.values()) {
       if (!s.remoteHolds || s.peer === taken.origin) continue
       const peer = this.ctx.peers.get(s.peer)
@@ -53,8 +54,8 @@ export class Outbound {
         this.owe(peer, s, taken.batch)
         continue
       }
-      bytes ??= taken.batch.encode(doc.doc)
-      this.sendUpdate(peer, doc, s, bytes)
+      updates ??= taken.batch.encodeAll(doc.doc, MAX_UPDATE_ITEMS)
+      for (const u of updates) this.sendUpdate(peer, doc, s, u)
       if (taken.origin !== null) this.ctx.counters.updatesForwarded++
     }
     doc.notifyStatus()
@@ -77,7 +78,7 @@ export class Outbound {
       const owed = s.owed
       s.owed = null
       if (doc === undefined || owed === null) continue
-      this.sendUpdate(peer, doc, s, owed.encode(doc.doc))
+      for (const u of owed.encodeAll(doc.doc, MAX_UPDATE_ITEMS)) this.sendUpdate(peer, doc, s, u)
       doc.notifyStatus()
     }
   }

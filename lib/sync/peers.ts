@@ -15,6 +15,9 @@ import type { EngineCounters, PeerLink } from './types.js'
 
 const log = logger('sync')
 
+/** PeerIds whose rate buckets are kept after they disconnect */
+const MAX_REMEMBERED_BUDGETS = 4096
+
 export interface PeerState {
   readonly id: string
   readonly link: PeerLink
@@ -39,6 +42,8 @@ export interface PeerState {
   remembered: Map<string, string> | undefined
   /** HELLO arrived; its offers (our SYNC1s) wait until the frames that came with it are handled */
   offersPending: boolean
+  /** frame-body bytes handed to the link since the last answer or UPDATE: they wait behind it */
+  behind: number
 }
 
 export interface PeersOptions {
@@ -54,6 +59,8 @@ export interface PeersOptions {
 
 export class Peers {
   private readonly byId = new Map<string, PeerState>()
+  /** rate buckets by PeerId, across connections (`budgetsOf`) */
+  private readonly budgets = new Map<string, Pick<PeerState, 'frameBucket' | 'byteBucket' | 'answerBucket'>>()
   /** peers whose link has frames queued since the last `writeAll()` */
   private readonly unwritten = new Set<PeerState>()
 
@@ -93,18 +100,41 @@ export class Peers {
       maxFrameBytes: MIN_MAX_FRAME_BYTES,
       features: 0,
       closed: false,
-      frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
-      byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.opts.maxFrameBytes)),
-      answerBucket: new TokenBucket(lim.answerBytesPerSecond, lim.answerByteBurst),
+      ...this.budgetsOf(id),
       helloTimer: undefined,
       remembered: undefined,
-      offersPending: false
+      offersPending: false,
+      behind: 0
     }
     peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.byId.set(id, peer)
     this.opts.counters.peersConnected = this.byId.size
     log('peer %s connected', id)
     return peer
+  }
+
+  /**
+   * The rate buckets of a PeerId: kept across its connections (for the last
+   * MAX_REMEMBERED_BUDGETS peers), so that reconnecting never refills them.
+   */
+  private budgetsOf (id: string): Pick<PeerState, 'frameBucket' | 'byteBucket' | 'answerBucket'> {
+    let b = this.budgets.get(id)
+    if (b === undefined) {
+      const lim = this.opts.limits
+      b = {
+        frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
+        byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.opts.maxFrameBytes)),
+        answerBucket: new TokenBucket(lim.answerBytesPerSecond, lim.answerByteBurst)
+      }
+      if (this.budgets.size >= MAX_REMEMBERED_BUDGETS) {
+        const oldest = this.budgets.keys().next().value
+        if (oldest !== undefined) this.budgets.delete(oldest)
+      }
+    }
+    // most recent last
+    this.budgets.delete(id)
+    this.budgets.set(id, b)
+    return b
   }
 
   /** The link is gone (either side closed it). Idempotent. */
@@ -139,11 +169,24 @@ export class Peers {
     this.bye(peer, reason, message)
   }
 
-  /** Frame and send; false if the peer is gone or the frame exceeds its limit. */
+  /**
+   * Frame and send; false if the peer is gone or the frame exceeds its limit.
+   * A peer whose queue this frame would take past `maxQueuedBytesPerPeer` is
+   * closed instead. Answers and UPDATEs do not count: they are sent only while
+   * the link is writable (answer.ts, outbound.ts). The rest is sent whatever
+   * the link's state, so what counts is the part of the link's queue sent
+   * after the last of them (the queue drains oldest first).
+   */
   send (peer: PeerState, frame: Frame): boolean {
     if (peer.closed) return false
     const body = encodeFrame(frame)
-    if (body.length > peer.maxFrameBytes && frame.type !== MessageType.HELLO) {
+    const type = frame.type
+    const bulk = type === MessageType.SYNC2 || type === MessageType.SYNC2_PART || type === MessageType.UPDATE
+    if (!bulk && type !== MessageType.BYE && Math.min(peer.link.queuedBytes ?? -Infinity, peer.behind) + body.length > this.opts.limits.maxQueuedBytesPerPeer) {
+      this.reject(peer, ByeReason.SLOW_CONSUMER, 'send queue full')
+      return false
+    }
+    if (body.length > peer.maxFrameBytes && type !== MessageType.HELLO) {
       // SYNC2 answers are split (SYNC2_PART); one UPDATE or struct this big is not
       const err = new Error(`frame of ${body.length} bytes exceeds peer ${peer.id}'s limit of ${peer.maxFrameBytes}`)
       log.error('%s', err.message)
@@ -156,6 +199,7 @@ export class Peers {
     log.trace('-> %s %s %d B', peer.id.slice(-6), frameName(frame.type), body.length)
     try {
       peer.link.send(body)
+      peer.behind = bulk ? 0 : peer.behind + body.length
       if (peer.link.flush !== undefined) this.unwritten.add(peer)
       return true
     } catch (err) {

@@ -13,6 +13,12 @@ export interface PeerLink {
    * document updates instead of queueing them, and resumes on `drained()`.
    */
   readonly writable: boolean
+  /**
+   * Optional: bytes queued for the peer and not yet handed to the socket: the
+   * link's own queue and the transport's write buffers. A link that reports it
+   * is held to `maxQueuedBytesPerPeer` (peers.ts); one that cannot tell is not.
+   */
+  readonly queuedBytes?: number
   /** Close the channel, after flushing what was queued where possible. */
   close: () => void
   /**

@@ -75,11 +75,32 @@ export class UpdateBatch {
 
   /** Encode structs added since `start` plus this batch's deletions, as one V1 update. */
   encode (doc: Y.Doc): Uint8Array {
+    this.sort()
+    return encodeUpdateV1(doc, this.start, this.deletes, true)
+  }
+
+  /**
+   * The same, as V1 updates of at most `maxItems` items (structs and delete
+   * ranges) each: one update nearly always. Each struct spans at least one
+   * clock, so clocks spanned bound the structs, and only a batch spanning
+   * more than `maxItems` is counted exactly (a paste is one struct).
+   */
+  encodeAll (doc: Y.Doc, maxItems: number): Uint8Array[] {
+    this.sort()
+    let bound = rangesIn(this.deletes)
+    for (const [client, clock] of this.start) bound += Y.getState(doc.store, client) - clock
+    if (bound <= maxItems || countItems(doc, this.start, this.deletes, true) <= maxItems) return [encodeUpdateV1(doc, this.start, this.deletes, true)]
+    const parts = new UpdateParts(doc, this.start, this.deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems, onlyListed: true })
+    const out: Uint8Array[] = []
+    for (let u = parts.next(); u !== undefined; u = parts.next()) out.push(u)
+    return out
+  }
+
+  private sort (): void {
     if (!this.sorted) {
       sortAndMerge(this.deletes)
       this.sorted = true
     }
-    return encodeUpdateV1(doc, this.start, this.deletes, true)
   }
 }
 
@@ -174,27 +195,32 @@ function writeVarString (e: encoding.Encoder, str: string): void {
 
 /**
  * A diff against a remote state vector (what `encodeUpdateV1(doc, since,
- * deletes)` encodes), cut into parts that are each a valid V1 update: the
- * structs of every client are split at struct boundaries, in proportion to an
- * estimate of their encoded size, so part k holds roughly the k-th slice of
- * every client's history (usually causal order: few structs wait for a later
- * part). The delete set goes with the last part, when the items it names are
- * all there. Parts are planned at about `partBytes` each.
+ * deletes)` encodes; with `onlyListed`, a batch), cut into parts that are each
+ * a valid V1 update: the structs of every client are split at struct
+ * boundaries, in proportion to an estimate of their encoded size, so part k
+ * holds roughly the k-th slice of every client's history (usually causal
+ * order: few structs wait for a later part). The delete set goes with the
+ * last part, when the items it names are all there. Parts are planned at about
+ * `partBytes` each, and hold at most `maxItems` items (structs and delete
+ * ranges, what a receiver's work grows with): a delete set with more ranges
+ * than that goes in parts of its own, after the structs.
  *
  * Encode the parts one at a time with `next()`, without changing the doc in
  * between; a part that comes out larger than `limitBytes` is cut in two and
  * encoded again.
  */
 export class UpdateParts {
-  private readonly queue: Slice[]
+  private readonly queue: Part[]
   private readonly clients: Map<number, Array<Y.Item | Y.GC>>
   private readonly limitBytes: number
+  private readonly maxItems: number
 
-  constructor (doc: Y.Doc, since: Map<number, number>, private readonly deletes: DeleteRanges, opts: { partBytes: number, limitBytes: number }) {
+  constructor (doc: Y.Doc, since: Map<number, number>, deletes: DeleteRanges, opts: PartsOptions) {
     this.clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
     this.limitBytes = opts.limitBytes
+    this.maxItems = opts.maxItems ?? Infinity
     // per client: the structs beyond `since`, with their cumulative estimated size
-    const runs = structsBeyond(this.clients, since, false).map(({ client, from: start, offset }) => {
+    const runs = structsBeyond(this.clients, since, opts.onlyListed ?? false).map(({ client, from: start, offset }) => {
       const structs = this.clients.get(client)!
       const costs = new Float64Array(structs.length - start)
       let total = 0
@@ -202,11 +228,18 @@ export class UpdateParts {
       return { client, start, offset, costs, total }
     })
     const estimate = runs.reduce((n, r) => n + r.total, 0)
-    // where each part ends, as a fraction of the whole
+    const structs = runs.reduce((n, r) => n + r.costs.length, 0)
+    // where each part ends, as a fraction of the whole: parts of partBytes, or
+    // more, equal ones if that many structs need more
     const ends: number[] = []
     for (let sum = opts.partBytes; sum - opts.partBytes < estimate; sum += opts.partBytes) ends.push(Math.min(1, sum / estimate))
+    const byItems = Math.ceil(structs / this.maxItems)
+    if (byItems > ends.length) {
+      ends.length = 0
+      for (let k = 1; k <= byItems; k++) ends.push(k / byItems)
+    }
     if (ends.length === 0) ends.push(1)
-    const queue: Slice[] = ends.map(() => [])
+    const slices: Slice[] = ends.map(() => [])
     for (const r of runs) {
       // struct i goes to the first part whose end covers its cumulative cost (the last part takes the rest)
       let from = 0
@@ -216,13 +249,19 @@ export class UpdateParts {
           const limit = ends[k] * r.total
           for (to = from; to < r.costs.length && r.costs[to] <= limit;) to++
         }
-        if (to > from) queue[k].push({ client: r.client, from: r.start + from, offset: from === 0 ? r.offset : 0, to: r.start + to })
+        if (to > from) slices[k].push({ client: r.client, from: r.start + from, offset: from === 0 ? r.offset : 0, to: r.start + to })
         from = to
       }
     }
-    // a part can come out empty (one struct held most of a client's size): skip it, but keep a last one for the delete set
-    this.queue = queue.filter(slice => slice.length > 0)
-    if (this.queue.length === 0) this.queue.push([])
+    // a part can come out empty (one struct held most of a client's size): skip it
+    this.queue = slices.filter(slice => slice.length > 0).map(slice => ({ slice, deletes: EMPTY_DELETES }))
+    // the delete set: with the last part if it fits, else in parts of its own
+    const chunks = chunkDeletes(deletes, this.maxItems)
+    const last = this.queue[this.queue.length - 1]
+    if (last !== undefined && chunks.length === 1 && itemsOf(last.slice) + rangesIn(chunks[0]) <= this.maxItems) last.deletes = chunks[0]
+    else for (const d of chunks) this.queue.push({ slice: [], deletes: d })
+    // always one part at least: an empty update answers too
+    if (this.queue.length === 0) this.queue.push({ slice: [], deletes: EMPTY_DELETES })
   }
 
   /** parts not yet encoded (a part that has to be cut in two counts once more) */
@@ -230,21 +269,78 @@ export class UpdateParts {
     return this.queue.length
   }
 
-  /** The next part, or undefined after the last (the one with the delete set). */
+  /** The next part, or undefined after the last. */
   next (): Uint8Array | undefined {
     for (;;) {
-      const slice = this.queue.shift()
-      if (slice === undefined) return undefined
-      const last = this.queue.length === 0
-      const encoder = new Y.UpdateEncoderV1()
-      writeSlice(encoder, this.clients, slice)
-      writeDeleteRanges(encoder, last ? this.deletes : EMPTY_DELETES)
-      const update = encoder.toUint8Array()
-      const halves = update.length > this.limitBytes ? cutInTwo(slice) : undefined
-      if (halves === undefined) return update
-      this.queue.unshift(...halves)
+      const part = this.queue.shift()
+      if (part === undefined) return undefined
+      const { slice, deletes } = part
+      // too many items: cut before encoding; too many bytes: cut after
+      let halves = itemsOf(slice) + rangesIn(deletes) > this.maxItems ? cutInTwo(slice) : undefined
+      if (halves === undefined) {
+        const encoder = new Y.UpdateEncoderV1()
+        writeSlice(encoder, this.clients, slice)
+        writeDeleteRanges(encoder, deletes)
+        const update = encoder.toUint8Array()
+        halves = update.length > this.limitBytes ? cutInTwo(slice) : undefined
+        if (halves === undefined) return update
+      }
+      // the delete set stays with the later half
+      this.queue.unshift({ slice: halves[0], deletes: EMPTY_DELETES }, { slice: halves[1], deletes })
     }
   }
+}
+
+export interface PartsOptions {
+  /** plan parts of about this many encoded bytes */
+  partBytes: number
+  /** a part encoded larger than this is cut in two (unless it is one struct) */
+  limitBytes: number
+  /** items (structs and delete ranges) per part at most (default: no limit) */
+  maxItems?: number
+  /** only clients named in `since` (a batch), as `encodeUpdateV1`'s `onlyListed` */
+  onlyListed?: boolean
+}
+
+interface Part { slice: Slice, deletes: DeleteRanges }
+
+const itemsOf = (slice: Slice): number => slice.reduce((n, r) => n + r.to - r.from, 0)
+
+function rangesIn (deletes: DeleteRanges): number {
+  let n = 0
+  for (const r of deletes.values()) n += r.length
+  return n
+}
+
+/** The delete set in pieces of at most `max` ranges (one piece, the set itself, if it fits). */
+function chunkDeletes (deletes: DeleteRanges, max: number): DeleteRanges[] {
+  if (rangesIn(deletes) <= max) return [deletes]
+  const chunks: DeleteRanges[] = []
+  let chunk: DeleteRanges = new Map()
+  let n = 0
+  for (const [client, ranges] of deletes) {
+    for (let i = 0; i < ranges.length;) {
+      const take = Math.min(ranges.length - i, max - n)
+      chunk.set(client, ranges.slice(i, i + take))
+      i += take
+      n += take
+      if (n === max) {
+        chunks.push(chunk)
+        chunk = new Map()
+        n = 0
+      }
+    }
+  }
+  if (n > 0) chunks.push(chunk)
+  return chunks
+}
+
+/**
+ * Items (structs and delete ranges) of what `encodeUpdateV1(doc, since,
+ * deletes, onlyListed)` would encode: the work a receiver does to apply it.
+ */
+export function countItems (doc: Y.Doc, since: Map<number, number>, deletes: DeleteRanges, onlyListed = false): number {
+  return itemsOf(structsBeyond(doc.store.clients as Map<number, Array<Y.Item | Y.GC>>, since, onlyListed)) + rangesIn(deletes)
 }
 
 /** per client, structs [from, to) of its struct array, the first one from `offset` into it */

@@ -19,6 +19,7 @@ import { meshKeyFrom, policyFrom, swarmKeyFrom } from '../node-inputs.js'
 import { formatBytes, Progress } from '../progress.js'
 import { timeCommits } from '../timed-storage.js'
 import { version } from '../version.js'
+import { WRITER_OPTIONS, writerOptions } from '../writers.js'
 
 const log = logger('gateway')
 
@@ -42,12 +43,15 @@ export const spec: CommandSpec = {
     policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
     open: { type: 'string', multiple: true, valueName: 'DOC', description: 'keep this document loaded at all times' },
     'mesh-key-file': MESH_KEY_OPTION,
-    'swarm-key-file': { type: 'string', valueName: 'FILE', path: true, description: 'libp2p private-network swarm key file (an extra layer; use --allow too)' }
+    'swarm-key-file': { type: 'string', valueName: 'FILE', path: true, description: 'libp2p private-network swarm key file (an extra layer; use --allow too)' },
+    ...WRITER_OPTIONS
   },
   details: [
     'Startup lines (PeerId, addresses, admin URL) go to stderr; nothing is written to stdout.',
     'SIGTERM or SIGINT flushes every document, says goodbye to peers and exits 0;',
-    'a second signal, a second or more after the first, exits at once.'
+    'a second signal, a second or more after the first, exits at once.',
+    'Writers are held to a storage quota each (bytes of edits stored, documents created; kept in --data,',
+    "so it survives restarts), and may not write under another peer's clientID; see docs/SECURITY.md."
   ],
   examples: [
     'meshdoc gateway --data /var/lib/meshdoc',
@@ -67,6 +71,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
   const policy = policyFrom(values.policy, meshKey, line => { note(io, `warning: ${line}`) })
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
+  const writers = writerOptions(values)
 
   const metrics = new NodeMetrics({ version })
   const storage = timeCommits(await openStore(platform, dataDir), metrics.observeCommit)
@@ -86,6 +91,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     relay: values['no-relay'] !== true,
     peerExchange: values['no-peer-exchange'] !== true,
     mdns: values.mdns === true ? (str(values['mdns-tag']) !== undefined ? { serviceTag: str(values['mdns-tag']) } : true) : false,
+    ...writers,
     ...(policy !== undefined ? { policy } : {}),
     ...(allow.length > 0 ? { allowPeers: allow } : {}),
     ...(meshKey !== undefined ? { meshKey } : {}),
