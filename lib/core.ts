@@ -7,7 +7,7 @@ export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type SyncProgress,
 export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { PeerOrigin, type PeerLink, type PeerConnection, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'
-export { policyFromRules, type PolicyRule, type PolicyRules, type PolicyFromRulesOptions } from './policy/rules.js'
+export type { PolicyRule, PolicyRules, PolicyFromRulesOptions } from './policy/rules.js'
 export { DEFAULT_LIMITS, type Limits } from './security/limits.js'
 export type { AuthorshipOptions } from './security/authorship.js'
 export type { QuotaOptions, QuotaUsage } from './security/quota.js'

@@ -18,12 +18,11 @@ import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
 import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
-import { docKeyHex, keyOnlyDocId } from './protocol/doc-key.js'
+import { docKeyHex } from './protocol/doc-key.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
-import type { DocResolver } from './sync/doc-resolver.js'
-import type { ServingRepo } from './serving-repo.js'
+import type { ServeByKey } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
 
 const log = logger('node')
@@ -262,8 +261,8 @@ export interface PlatformPreset {
   network: (input: MeshNetworkInput) => MeshNetwork
   /** SHA-256 for digests and fingerprints, e.g. a native one (default: a portable one) */
   sha256?: (data: Uint8Array) => Uint8Array
-  /** what serving stored docs by key for peers takes (`serveAllDocs`); only platforms that serve by key bring it (Node) */
-  serving?: { DocResolver: typeof DocResolver, ServingRepo: typeof ServingRepo }
+  /** what serving stored docs by key for peers takes (`serveAllDocs`, lib/serving-repo.ts `serveByKey`); only platforms that serve by key bring it (Node) */
+  serving?: () => ServeByKey
 }
 
 /** @internal the platform-independent part of `createMeshNode` */
@@ -275,54 +274,44 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
-  /** what a platform adds to the engine: the Node entry's write quotas (`quota`) and authorship (`authorRegistry`) */
-  engine?: Pick<SyncEngineOptions, 'quota' | 'authorRegistry'>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`) and flat struct writer (`structWriter`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
 export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPreset, start: StartOptions = {}): Promise<MeshNode> {
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-  const storage = opts.storage ?? unsupported('startMeshNode needs a storage adapter (each entry\'s createMeshNode gives one)')
+  const storage = opts.storage ?? unsupported('startMeshNode needs a storage adapter')
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
-  const swarmKey = typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
-  const privateKey = opts.privateKey === 'storage' && opts.libp2p === undefined ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey
+  // the identity in storage is loaded only for a libp2p node we create
   const libp2p = opts.libp2p ?? await preset.libp2p({
     options: opts,
-    ...(privateKey !== undefined && privateKey !== 'storage' ? { privateKey } : {}),
-    ...(swarmKey !== undefined ? { swarmKey } : {})
+    privateKey: opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey,
+    swarmKey: typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
   })
   // serving stored docs by key is a gateway's job: the Node preset brings its parts
   const serving = opts.serveAllDocs === true
-    ? preset.serving ?? unsupported('serveAllDocs needs the Node entry of meshdoc')
+    ? preset.serving?.() ?? unsupported('serveAllDocs needs the Node entry of meshdoc')
     : undefined
-  let served: ServingRepo | undefined
-  const engine: SyncEngine = new SyncEngine({
+  const engine = new SyncEngine({
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     sha256: preset.sha256,
-    ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
-    ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}),
+    limits: opts.limits,
     ...start.engine,
-    ...(serving !== undefined
-      ? {
-          docResolver: serving.DocResolver,
-          resolveDoc: async (peer: string, keyHex: string) =>
-            engine.accessFor(peer, keyOnlyDocId(keyHex)) === 'none' ? undefined : await served?.openByKey(keyHex)
-        }
-      : {}),
-    ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
-    ...(opts.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: opts.antiEntropyIntervalMs } : {})
+    ...serving?.engine,
+    policy: opts.policy,
+    antiEntropyIntervalMs: opts.antiEntropyIntervalMs
   })
   const repoOptions = {
     engine,
     storage,
-    ...(opts.idleUnloadMs !== undefined ? { idleUnloadMs: opts.idleUnloadMs } : {}),
-    ...(meshKey !== undefined ? { meshKey } : {}),
-    ...(opts.compactAfterRecords !== undefined ? { compactAfterRecords: opts.compactAfterRecords } : {})
+    idleUnloadMs: opts.idleUnloadMs,
+    meshKey,
+    compactAfterRecords: opts.compactAfterRecords
   }
-  served = serving !== undefined ? new serving.ServingRepo(repoOptions) : undefined
-  const repo = served ?? new Repo(repoOptions)
+  const repo = serving?.repo(repoOptions) ?? new Repo(repoOptions)
   let node: MeshNode | undefined
   const addPeer = (peer: string, link: PeerLink): PeerConnection => engine.addPeer(peer, link)
   const network = preset.network({

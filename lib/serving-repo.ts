@@ -7,13 +7,38 @@
  */
 import { fromString } from 'uint8arrays/from-string'
 import { logger } from './log.js'
+import { Access } from './policy/types.js'
 import { keyOnlyDocId } from './protocol/doc-key.js'
 import { Repo, type RepoOptions } from './repo.js'
+import { DocResolver } from './sync/doc-resolver.js'
 import type { EngineDoc } from './sync/engine-doc.js'
+import type { SyncEngineOptions } from './sync/engine.js'
 
 const log = logger('repo')
 
 interface Served { sync: EngineDoc, idleSince: number }
+
+/** What serving stored docs by key takes (`serveAllDocs`): the engine's options for it, and the repo that opens them. */
+export interface ServeByKey {
+  engine: Pick<SyncEngineOptions, 'docResolver' | 'resolveDoc'>
+  repo: (opts: RepoOptions) => Repo
+}
+
+/**
+ * Serving by key for one node (`PlatformPreset.serving`, which the Node
+ * preset brings): the engine opens a doc a peer asks for through the repo,
+ * if the policy lets the peer see its key form (`key:<hex>`).
+ */
+export function serveByKey (): ServeByKey {
+  let served: ServingRepo | undefined
+  return {
+    engine: {
+      docResolver: DocResolver,
+      resolveDoc: async (peer, keyHex) => await served?.openFor(peer, keyHex)
+    },
+    repo: (opts) => (served = new ServingRepo(opts))
+  }
+}
 
 export class ServingRepo extends Repo {
   /** docs opened for peers, by key */
@@ -43,6 +68,11 @@ export class ServingRepo extends Repo {
       this.startSweeper()
     }
     return (await p)?.sync
+  }
+
+  /** `openByKey` for a peer whom the policy lets see the doc's key form (`key:<hex>`); undefined for any other. */
+  async openFor (peer: string, keyHex: string): Promise<EngineDoc | undefined> {
+    return this.opts.engine.accessFor(peer, keyOnlyDocId(keyHex)) === Access.NONE ? undefined : await this.openByKey(keyHex)
   }
 
   private async loadByKey (keyHex: string): Promise<Served | undefined> {

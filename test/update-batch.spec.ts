@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { countItems, UpdateBatch, UpdateParts, deleteRangesOf, encodeDeleteRanges, encodeUpdateV1 } from '../lib/yjs/update-batch.js'
+import { flatStructWriter } from '../lib/yjs/flat-struct-writer.js'
 
 function randomEdits (doc: Y.Doc, gen: prng.PRNG, n: number): void {
   const text = doc.getText('t')
@@ -100,7 +101,7 @@ describe('batch encoding without an update listener', () => {
           else if (op === 4 && text.length > 2) text.delete(prng.int32(gen, 0, text.length - 2), prng.int32(gen, 1, 2))
           else if (op === 5) text.format(0, Math.min(3, text.length), { bold: prng.bool(gen) })
           else if (op === 6) text.insertEmbed(0, { image: prng.word(gen, 1, 5) })
-          else if (op === 7) d.getMap('m').set(prng.word(gen, 1, 2), prng.bool(gen) ? new Y.Map() : prng.oneOf(gen, strings))
+          else if (op === 7) d.getMap('m').set(prng.oneOf(gen, ['k', 'l', prng.word(gen, 1, 2)]), prng.bool(gen) ? new Y.Map() : prng.oneOf(gen, strings))
           else if (op === 8) d.getArray('a').insert(0, [new Uint8Array([1, 2, 3]), prng.int32(gen, 0, 99), new Y.Text('nested')])
           else d.getXmlFragment('x').insert(0, [new Y.XmlElement('p')])
         })
@@ -112,11 +113,16 @@ describe('batch encoding without an update listener', () => {
       }
       if (round === 20) {
         // an append the old replica sees, then one it does not: Yjs merges the two
-        // into one struct, so the diff starts in the middle of it (an offset)
+        // into one struct, so the diff starts in the middle of it (an offset);
+        // the same for a struct then deleted (deleted content from an offset)
         const t0 = writers[0].getText('t')
+        const t1 = writers[1].getText('t')
         t0.insert(t0.length, 'seen-')
+        t1.insert(0, 'gone-')
         for (const d of writers) Y.applyUpdate(old, Y.encodeStateAsUpdate(d))
         t0.insert(t0.length, 'unseen')
+        t1.insert(5, 'later')
+        t1.delete(0, 10)
       }
     }
     const doc = writers[0]
@@ -124,16 +130,41 @@ describe('batch encoding without an update listener', () => {
     return { doc, old }
   }
 
-  for (const seed of [1, 2, 3]) {
-    it(`encodes byte for byte what Yjs encodes, whole and as a diff (seed ${seed})`, () => {
-      const { doc, old } = richDoc(seed)
-      const ds = deleteRangesOf(doc)
-      assert.deepEqual(encodeUpdateV1(doc, new Map(), ds), Y.encodeStateAsUpdate(doc), `seed ${seed}: whole state`)
-      // against an old state vector: structs are written from the middle of a run (an offset)
-      const sv = Y.encodeStateVector(old)
-      assert.deepEqual(encodeUpdateV1(doc, Y.decodeStateVector(sv), ds), Y.encodeStateAsUpdate(doc, sv), `seed ${seed}: diff bytes`)
-    })
+  // the Node entry's flat writer (lib/yjs/flat-struct-writer.ts), and Yjs' own (the default, browsers')
+  for (const [name, writer] of [['the flat writer', flatStructWriter], ['Yjs\' writer', undefined]] as const) {
+    for (const seed of [1, 2, 3]) {
+      it(`encodes byte for byte what Yjs encodes, whole and as a diff, with ${name} (seed ${seed})`, () => {
+        const { doc, old } = richDoc(seed)
+        const ds = deleteRangesOf(doc)
+        assert.deepEqual(encodeUpdateV1(doc, new Map(), ds, false, writer), Y.encodeStateAsUpdate(doc), `seed ${seed}: whole state`)
+        // against an old state vector: structs are written from the middle of a run (an offset)
+        const sv = Y.encodeStateVector(old)
+        assert.deepEqual(encodeUpdateV1(doc, Y.decodeStateVector(sv), ds, false, writer), Y.encodeStateAsUpdate(doc, sv), `seed ${seed}: diff bytes`)
+      })
+    }
   }
+
+  it('parts and batches use the writer they are given (the same bytes as Yjs\' writer)', () => {
+    const { doc, old } = richDoc(4)
+    const since = Y.decodeStateVector(Y.encodeStateVector(old))
+    const ds = deleteRangesOf(doc)
+    let flatCalls = 0
+    const counting: typeof flatStructWriter = (e, s, offset) => { flatCalls++; flatStructWriter(e, s, offset) }
+    const all = (p: UpdateParts): Uint8Array[] => { const out: Uint8Array[] = []; for (let u = p.next(); u !== undefined; u = p.next()) out.push(u); return out }
+    const opts = { partBytes: 2048, limitBytes: 1 << 20 }
+    const flatParts = all(new UpdateParts(doc, since, ds, { ...opts, writer: counting }))
+    assert.ok(flatParts.length > 1, `${flatParts.length} parts`)
+    assert.ok(flatCalls > 0)
+    assert.deepEqual(flatParts, all(new UpdateParts(doc, since, ds, opts)))
+    const batch = new UpdateBatch()
+    doc.on('afterTransaction', (tr: Y.Transaction) => { batch.absorbTransaction(tr) })
+    doc.getText('t').insert(1, 'typed')
+    doc.getText('t').delete(0, 3)
+    flatCalls = 0
+    assert.deepEqual(batch.encodeAll(doc, 1000, counting), batch.encodeAll(doc, 1000))
+    assert.deepEqual(batch.encode(doc, counting), batch.encode(doc))
+    assert.ok(flatCalls > 0)
+  })
 })
 
 describe('updates of at most MAX_UPDATE_ITEMS items (structs and delete ranges)', () => {

@@ -31,7 +31,7 @@ export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } fr
 export { TabChannel } from '../broadcast-channel/tab-channel.js'
 export { browserLibp2pPreset, type BrowserLibp2pOptions } from '../libp2p/create-browser-libp2p.js'
 
-export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'swarmKey'> {
+export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs'> {
   /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
   dbName?: string
   /** WebRTC to other browsers through a gateway's relay (default true) */
@@ -52,6 +52,8 @@ export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | '
  * documents and identity live in IndexedDB (`privateKey: 'storage'`).
  */
 export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promise<MeshNode> {
+  // a gateway's options: never ignored silently
+  for (const k of ['quota', 'authorship', 'serveAllDocs'] as const) if ((opts as MeshNodeOptions)[k] !== undefined) throw new TypeError(`${k} needs the Node entry of meshdoc`)
   const dbName = opts.dbName ?? 'meshdoc'
   const storage = opts.storage ?? new IndexedDbStorageAdapter({ dbName })
   const namespace = `meshdoc:${dbName}`

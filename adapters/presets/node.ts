@@ -18,25 +18,29 @@ import { startMeshNode, type MeshNode, type MeshNodeOptions, type PlatformPreset
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
-import { DocResolver } from '../../lib/sync/doc-resolver.js'
-import { ServingRepo } from '../../lib/serving-repo.js'
+import { serveByKey } from '../../lib/serving-repo.js'
 import { quotaLedgerFor } from '../../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 import { AuthorRegistry } from '../../lib/security/authorship.js'
+import { flatStructWriter } from '../../lib/yjs/flat-struct-writer.js'
 
 export * from '../../lib/core.js'
 // in browsers: `meshdoc/adapters/memory-storage`
 export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
+// policy rules (glob files, the gateway's config); a browser passes a policy function
+export { policyFromRules } from '../../lib/policy/rules.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 
-const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256, serving: { DocResolver, ServingRepo } }
+const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256, serving: serveByKey }
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
   const given = opts.storage ?? new MemoryStorageAdapter()
-  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine: { authorRegistry: AuthorRegistry } })
+  // the Node entry's own engine parts: authorship, and the flat V1 writer for cold answers (browsers use Yjs')
+  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
+  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine })
   // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
   const { ledger, storage } = await quotaLedgerFor(opts.quota, given)
-  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { quota: ledger, authorRegistry: AuthorRegistry } })
+  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger } })
 }

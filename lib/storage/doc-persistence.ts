@@ -30,6 +30,7 @@
  * - Commits keep flowing while a compaction runs.
  */
 import * as Y from 'yjs'
+import { equals } from 'uint8arrays/equals'
 import { StorageError } from '../errors.js'
 import { logger } from '../log.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
@@ -432,8 +433,5 @@ function asStorageError (what: string, err: unknown): StorageError {
 }
 
 function sameBytes (a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === b) return true
-  if (a === null || b === null || a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+  return a === b || (a !== null && b !== null && equals(a, b))
 }

@@ -7,9 +7,9 @@
 import * as Y from 'yjs'
 import { logger } from '../log.js'
 import type { AckFrame } from '../protocol/codec.js'
-import { ByeReason, MessageType } from '../protocol/constants.js'
+import { MessageType } from '../protocol/constants.js'
 import type { SyncContext } from './context.js'
-import { decodeStateVectorCapped, ourStateVector } from './fingerprint.js'
+import { ourStateVector } from './fingerprint.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -59,15 +59,8 @@ export class Acks {
     // hold are left out, so what we keep per session is never larger than our
     // own state vector, whatever the peer sends (and with any seq, 0 included);
     // re-encoded, never kept as sent (the decoder ignores trailing bytes).
-    const clocks = decodeStateVectorCapped(frame.stateVector, this.ctx.limits.maxStateVectorClients)
-    if (clocks === 'too_many') {
-      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'state vector of too many clients in ACK')
-      return
-    }
-    if (clocks === 'malformed') {
-      this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector in ACK')
-      return
-    }
+    const clocks = this.ctx.peers.readStateVector(peer, frame.stateVector, ' in ACK')
+    if (clocks === undefined) return
     s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
     s.remoteStateVector = ourStateVector(doc, clocks)
     doc.notifyStatus()

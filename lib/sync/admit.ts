@@ -12,17 +12,21 @@ import { validateUpdate, type ValidatedUpdate } from '../security/validate-updat
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
 
+/** Close the peer: BYE `code` with `reason` (counted under the BYE reason's name). */
 export interface Refusal {
   code: number
   reason: string
-  /** an extra counter to bump besides the BYE reason's */
-  counter?: string
-  /** refuse the frame with DENIED and this reason instead of closing the peer (`code` is then unused) */
-  deny?: number
+  deny?: undefined
+}
+
+/** Refuse the frame with DENIED `deny` and leave the peer connected, counted under `counter`. */
+export interface Denial {
+  deny: number
+  counter: string
 }
 
 /** The update's exact-size bytes, ready to apply, and who authors what is new in it — or why it must not be. */
-export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, limits: Limits): ValidatedUpdate | Refusal {
+export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, limits: Limits): ValidatedUpdate | Refusal | Denial {
   if (update.length > limits.maxUpdateBytes) return { code: ByeReason.LIMIT_EXCEEDED, reason: `update of ${update.length} bytes` }
   let checked: ReturnType<typeof validateUpdate>
   try {
@@ -34,10 +38,7 @@ export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, l
   // a clientID is held by a peer with a session on the doc, or spoken for in presence;
   // a refused forgery leaves the sender connected: it may be the honest owner refused
   const forged = doc.authors?.admit(peer, checked.authors, p => doc.sessions.has(p), c => presenceOwner(doc, c))
-  if (forged !== undefined) {
-    return { code: ByeReason.FORBIDDEN, reason: `structs for clientID ${forged}, which belongs to another peer`, counter: 'forged_author', deny: DeniedReason.AUTHORSHIP }
-  }
-  return checked
+  return forged !== undefined ? { deny: DeniedReason.AUTHORSHIP, counter: 'forged_author' } : checked
 }
 
 /** The peer whose session speaks for `client` in presence (introduced it), if any. */

@@ -20,13 +20,14 @@ import * as Y from 'yjs'
 import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
 import { ByeReason, Features, MAX_UPDATE_ITEMS, MessageType, Sync1Flags } from '../protocol/constants.js'
+import { equals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { countItems, encodeUpdateV1, EMPTY_DELETES, UpdateParts, type DeleteRanges } from '../yjs/update-batch.js'
 import type { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc } from './engine-doc.js'
-import { decodeStateVectorCapped, equalBytes, ourStateVector } from './fingerprint.js'
+import { ourStateVector } from './fingerprint.js'
 import type { Outbound } from './outbound.js'
 import type { PeerState } from './peers.js'
 
@@ -99,15 +100,8 @@ export class Answers {
 
   /** A peer's SYNC1: answer with what it lacks, ask back if we have not, greet a joiner. */
   receiveSync1 (peer: PeerState, doc: EngineDoc, flags: number, sv: Uint8Array, digest: Uint8Array): void {
-    const since = decodeStateVectorCapped(sv, this.ctx.limits.maxStateVectorClients)
-    if (since === 'too_many') {
-      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'state vector of too many clients')
-      return
-    }
-    if (since === 'malformed') {
-      this.ctx.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'malformed state vector')
-      return
-    }
+    const since = this.ctx.peers.readStateVector(peer, sv)
+    if (since === undefined) return
     const s = this.ctx.sessions.open(peer, doc)
     if (s === undefined) {
       this.refuse(peer, doc.key)
@@ -140,7 +134,7 @@ export class Answers {
     // A peer with an empty state vector holds no structs, so it has deleted
     // nothing: it needs our whole delete set, and comparing digests is wasted work.
     const fp = this.ctx.fingerprints
-    const deletes = since.size > 0 && equalBytes(fp.dsDigest(doc), digest) ? EMPTY_DELETES : fp.deleteRanges(doc)
+    const deletes = since.size > 0 && equals(fp.dsDigest(doc), digest) ? EMPTY_DELETES : fp.deleteRanges(doc)
     this.answer(peer, doc, s, since, sv, deletes)
     s.answered = { version: doc.version, stateVector: question }
     s.answerOutstanding = true
@@ -195,7 +189,7 @@ export class Answers {
         // the policy may have changed while the question waited
         if (this.ctx.access(peer.id, doc) === Access.NONE) { this.refuse(peer, doc.key); continue }
         const last = s.answered
-        if (last !== undefined && last.version === doc.version && equalBytes(last.stateVector, waiting.stateVector)) {
+        if (last !== undefined && last.version === doc.version && equals(last.stateVector, waiting.stateVector)) {
           // the answer already sent answers this one too (same question, same doc)
           this.ctx.ignore('sync1_answered')
           if ((waiting.flags & Sync1Flags.WANT_REPLY) !== 0) this.sendSync1(peer, doc, s, 0)
@@ -229,7 +223,7 @@ export class Answers {
     // one struct is), with at most MAX_UPDATE_ITEMS items each: well inside
     // what a receiver admits per update
     const partBytes = Math.min(PART_BYTES, limitBytes)
-    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes), maxItems: MAX_UPDATE_ITEMS })
+    const parts = new UpdateParts(doc.doc, since, deletes, { partBytes, limitBytes: Math.min(2 * PART_BYTES, limitBytes), maxItems: MAX_UPDATE_ITEMS, writer: this.ctx.structWriter })
     for (let update = parts.next(); update !== undefined; update = parts.next()) {
       if (!this.sendPart(peer, doc, s, update, parts.left)) return
     }
@@ -237,14 +231,14 @@ export class Answers {
 
   /** The whole answer to `since`, from the cache when the doc has not changed since the same question. */
   private encodeWhole (doc: EngineDoc, since: Map<number, number>, sv: Uint8Array, deletes: DeleteRanges): Uint8Array {
-    if (sv.length > MAX_CACHE_KEY_BYTES) return encodeUpdateV1(doc.doc, since, deletes)
+    if (sv.length > MAX_CACHE_KEY_BYTES) return encodeUpdateV1(doc.doc, since, deletes, false, this.ctx.structWriter)
     const key = `${deletes === EMPTY_DELETES ? 'n' : 'd'}${uint8ArrayToString(sv, 'base64')}`
     const cached = this.cache.get(doc)
     if (cached !== undefined && cached.version === doc.version && cached.key === key) {
       this.ctx.counters.answersCached++
       return cached.update
     }
-    const update = encodeUpdateV1(doc.doc, since, deletes)
+    const update = encodeUpdateV1(doc.doc, since, deletes, false, this.ctx.structWriter)
     // big answers are not kept: a joiner's whole doc would stay pinned until the next answer
     if (update.length <= MAX_CACHED_ANSWER_BYTES) this.cache.set(doc, { version: doc.version, key, update })
     else this.cache.delete(doc)

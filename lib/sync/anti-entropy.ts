@@ -5,7 +5,6 @@
  * synced or not. Repairs for missing dependencies and incomplete answers are
  * sent where they are found (inbound.ts); this is the slow net under them.
  */
-import { Access } from '../policy/types.js'
 import { Sync1Flags } from '../protocol/constants.js'
 import type { Answers } from './answer.js'
 import type { SyncContext } from './context.js'
@@ -22,7 +21,7 @@ export class AntiEntropy {
 
   constructor (
     private readonly ctx: SyncContext,
-    private readonly answers: Pick<Answers, 'sendSync1'>,
+    private readonly answers: Pick<Answers, 'sendSync1' | 'repair'>,
     opts: AntiEntropyOptions
   ) {
     if (opts.intervalMs > 0) {
@@ -34,15 +33,10 @@ export class AntiEntropy {
 
   /** One round now; with `full`, on every doc and peer. */
   run (opts: { full?: boolean } = {}): void {
-    const { peers, sessions } = this.ctx
-    for (const peer of peers.values()) {
+    for (const peer of this.ctx.peers.values()) {
       if (!peer.helloReceived || peer.closed) continue
       if (opts.full === true) {
-        for (const doc of this.ctx.docs()) {
-          if (this.ctx.access(peer.id, doc) === Access.NONE) continue
-          const s = sessions.open(peer, doc)
-          if (s !== undefined) this.answers.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
-        }
+        for (const doc of this.ctx.docs()) this.answers.repair(peer, doc)
         continue
       }
       for (const s of peer.sessions.values()) {

@@ -6,6 +6,7 @@
  */
 import type { Access } from '../policy/types.js'
 import type { Limits } from '../security/limits.js'
+import type { StructWriter } from '../yjs/flat-struct-writer.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { Fingerprints } from './fingerprint.js'
 import type { Peers } from './peers.js'
@@ -21,6 +22,8 @@ export interface SyncContext {
   readonly sessions: Sessions
   /** cached digests and fingerprints of docs */
   readonly fingerprints: Fingerprints
+  /** writes structs into updates for peers (SyncEngineOptions.structWriter; default: Yjs') */
+  readonly structWriter: StructWriter | undefined
   /** the open doc with this key, if any */
   doc: (keyHex: string) => EngineDoc | undefined
   /** every open doc */

@@ -25,6 +25,9 @@ import type { PeerState } from './peers.js'
 
 const log = logger('sync')
 
+/** frames that make a serving node open a doc it does not have open */
+const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.SYNC2_PART, MessageType.UPDATE])
+
 /** frames one peer may have waiting on one doc being opened */
 export const MAX_WAITING_FRAMES = 64
 
@@ -92,6 +95,23 @@ export class DocResolver {
       if (this.ctx.docCount() + this.opening.size >= this.ctx.limits.maxLoadedDocs) { this.ctx.countRejection('loaded_docs_cap'); return }
       this.open(peer, keyHex)
     }
+  }
+
+  /**
+   * A frame for a doc that is not open, which the peer may see (the engine
+   * asked the policy about its key form): a SYNC1, SYNC2, SYNC2_PART or
+   * UPDATE opens it, within the caps (`refusal`: counted, and a SYNC1 is
+   * answered DENIED unavailable); any frame for a doc being opened waits for
+   * it. An ACK, AWARENESS or DENIED for a doc not open (it closed meanwhile)
+   * is dropped.
+   */
+  receive (peer: PeerState, keyHex: string, frame: DocFrame): void {
+    if (!OPENS_DOC.has(frame.type) && !this.isOpening(keyHex)) return
+    // the caps hold before anything is loaded
+    const refusal = this.refusal(peer, keyHex)
+    if (refusal === undefined) return this.open(peer, keyHex, frame)
+    this.ctx.countRejection(refusal)
+    if (frame.type === MessageType.SYNC1) this.handlers.refuse(peer, frame.docKey)
   }
 
   /**

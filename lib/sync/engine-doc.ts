@@ -69,8 +69,8 @@ export interface WhenSyncedOptions {
 
 interface Waiter {
   peer: string | undefined
-  resolve: () => void
-  reject: (err: Error) => void
+  /** stop waiting: resolve, or reject with `err` */
+  done: (err?: Error) => void
 }
 
 /** origin: undefined = empty batch, null = local or several origins, string = only that peer */
@@ -147,12 +147,7 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
 
   /** Re-evaluate waiters and tell listeners; called whenever sessions or acks change. */
   notifyStatus (): void {
-    for (const w of this.waiters) {
-      if (this.satisfied(w.peer)) {
-        this.waiters.delete(w)
-        w.resolve()
-      }
-    }
+    for (const w of this.waiters) if (this.satisfied(w.peer)) w.done()
     // status() allocates a snapshot per call; build it only for someone listening
     if (this._observers.has('status')) this.emit('status', [this.status()])
   }
@@ -172,22 +167,23 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
     if (this.closed) return Promise.reject(new ClosedError('document is closed'))
     if (this.satisfied(opts.peer)) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const onAbort = (): void => { done(new AbortError('whenSynced aborted')) }
-      const done = (err?: Error): void => {
-        this.waiters.delete(waiter)
-        if (timer !== undefined) clearTimeout(timer)
-        opts.signal?.removeEventListener('abort', onAbort)
-        if (err === undefined) resolve()
-        else reject(err)
+      const onAbort = (): void => { waiter.done(new AbortError('whenSynced aborted')) }
+      const timer = opts.timeout === undefined
+        ? undefined
+        : setTimeout(() => { waiter.done(new TimeoutError(`not synced${opts.peer !== undefined ? ` with ${opts.peer}` : ''} after ${opts.timeout} ms`)) }, opts.timeout)
+      const waiter: Waiter = {
+        peer: opts.peer,
+        done: (err) => {
+          this.waiters.delete(waiter)
+          clearTimeout(timer)
+          opts.signal?.removeEventListener('abort', onAbort)
+          if (err === undefined) resolve()
+          else reject(err)
+        }
       }
-      const waiter: Waiter = { peer: opts.peer, resolve: () => { done() }, reject: (err) => { done(err) } }
-      if (opts.signal?.aborted === true) { reject(new AbortError('whenSynced aborted')); return }
+      if (opts.signal?.aborted === true) { onAbort(); return }
       this.waiters.add(waiter)
       opts.signal?.addEventListener('abort', onAbort, { once: true })
-      if (opts.timeout !== undefined) {
-        timer = setTimeout(() => { done(new TimeoutError(`not synced${opts.peer !== undefined ? ` with ${opts.peer}` : ''} after ${opts.timeout} ms`)) }, opts.timeout)
-      }
     })
   }
 
@@ -199,13 +195,13 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
    */
   deniedBy (peer: string, reason: number): void {
     for (const w of this.waiters) {
-      if (w.peer === peer && reason !== DeniedReason.AUTHORSHIP) w.reject(new DeniedError(`peer ${peer} refused document ${this.id}`))
+      if (w.peer === peer && reason !== DeniedReason.AUTHORSHIP) w.done(new DeniedError(`peer ${peer} refused document ${this.id}`))
     }
     this.emit('denied', [peer, reason])
   }
 
   /** Fail every waiter (the doc closes). */
   failAll (err: Error): void {
-    for (const w of [...this.waiters]) w.reject(err)
+    for (const w of [...this.waiters]) w.done(err)
   }
 }

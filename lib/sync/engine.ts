@@ -28,6 +28,7 @@ import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
 import type { AuthorRegistry, AuthorshipOptions } from '../security/authorship.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import type { WriteQuota } from '../security/quota.js'
+import type { StructWriter } from '../yjs/flat-struct-writer.js'
 import { Acks } from './acks.js'
 import { AntiEntropy } from './anti-entropy.js'
 import { Answers } from './answer.js'
@@ -73,12 +74,11 @@ export interface SyncEngineOptions {
   docResolver?: typeof DocResolver
   /** SHA-256 for digests and fingerprints (default: @noble/hashes; the Node preset passes node:crypto's) */
   sha256?: Sha256
+  /** writes structs into updates for peers (default: Yjs' own `write`; the Node preset passes the flat writer, lib/yjs/flat-struct-writer.ts) */
+  structWriter?: StructWriter
   /** per-peer write quotas (lib/security/quota.ts, Node only); default: none */
   quota?: WriteQuota
 }
-
-/** frames that make a serving node open a doc it does not have open */
-const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.SYNC2_PART, MessageType.UPDATE])
 
 export class SyncEngine {
   readonly limits: Limits
@@ -96,9 +96,8 @@ export class SyncEngine {
   private readonly detach = new Map<string, () => void>()
   private policy: Policy
   private stopped = false
-  private readonly relays: ReadonlySet<string> | undefined
-  private readonly Authors: typeof AuthorRegistry | undefined
-  private readonly localPeerId: string
+  /** a doc's author registry, with `authorship` */
+  private readonly newAuthors: (() => AuthorRegistry) | undefined
   private readonly peers: Peers
   private readonly sessions: Sessions
   private readonly fingerprints: Fingerprints
@@ -115,10 +114,13 @@ export class SyncEngine {
     this.policy = opts.policy ?? allowAll
     const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
-    this.relays = opts.authorship !== undefined ? new Set(opts.authorship.relays) : undefined
-    if (this.relays !== undefined && opts.authorRegistry === undefined) throw new TypeError('authorship needs authorRegistry: use the Node entry of meshdoc (a gateway\'s option)')
-    this.Authors = opts.authorRegistry
-    this.localPeerId = opts.localPeerId ?? 'local'
+    const Authors = opts.authorRegistry
+    if (opts.authorship !== undefined) {
+      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry: use the Node entry of meshdoc')
+      const relays = new Set(opts.authorship.relays)
+      const self = opts.localPeerId ?? 'local'
+      this.newAuthors = () => new Authors(relays, self)
+    }
     this.epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES))
     this.fingerprints = new Fingerprints(opts.sha256)
     this.peers = new Peers({
@@ -144,6 +146,7 @@ export class SyncEngine {
       peers: this.peers,
       sessions: this.sessions,
       fingerprints: this.fingerprints,
+      structWriter: opts.structWriter,
       doc: (keyHex) => this.docs.get(keyHex),
       docs: () => this.docs.values(),
       docCount: () => this.docs.size,
@@ -197,10 +200,6 @@ export class SyncEngine {
     return this.peers.ids()
   }
 
-  get docCount (): number {
-    return this.docs.size
-  }
-
   /** Every doc the engine syncs now (opened by the app or served by key). */
   get openDocs (): EngineDoc[] {
     return [...this.docs.values()]
@@ -212,10 +211,8 @@ export class SyncEngine {
   addDoc (doc: EngineDoc): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
-    if (this.relays !== undefined && this.Authors !== undefined) {
-      doc.authors = new this.Authors(this.relays, this.localPeerId)
-      doc.authors.claim(doc.doc.clientID)
-    }
+    doc.authors = this.newAuthors?.()
+    doc.authors?.claim(doc.doc.clientID)
     // storage records each transaction before the outgoing batch does (see DocPersistence.autoCommit)
     const stopCommits = doc.persistence?.autoCommit({
       saved: () => {
@@ -249,9 +246,7 @@ export class SyncEngine {
     this.outbound.sendBatch(doc)
     for (const peer of this.peers.values()) {
       const s = this.sessions.get(peer, doc.keyHex)
-      if (s === undefined) continue
-      this.peers.send(peer, { type: MessageType.DENIED, docKey: doc.key, reason: DeniedReason.UNAVAILABLE })
-      this.sessions.end(peer, doc, s, false)
+      if (s !== undefined) this.sessions.end(peer, doc, s, true)
     }
     this.detach.get(doc.keyHex)?.()
     this.detach.delete(doc.keyHex)
@@ -356,23 +351,13 @@ export class SyncEngine {
       ? this.accessFor(peer.id, doc.id)
       : this.resolver !== undefined ? this.accessFor(peer.id, keyOnlyDocId(keyHex)) : Access.NONE
     if (access === Access.NONE) {
+      // a SYNC1 is answered, a write counted
       if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
-      if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
+      else if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('unavailable')
       return
     }
-    if (doc === undefined && this.resolver !== undefined && (OPENS_DOC.has(frame.type) || this.resolver.isOpening(keyHex))) {
-      // the caps hold before anything is loaded
-      const refusal = this.resolver.refusal(peer, keyHex)
-      if (refusal !== undefined) {
-        this.countRejection(refusal)
-        if (frame.type === MessageType.SYNC1) this.refuse(peer, frame.docKey)
-        return
-      }
-      this.resolver.open(peer, keyHex, frame)
-      return
-    }
-    // an ACK, AWARENESS or DENIED for a doc not open here (it closed meanwhile)
-    if (doc === undefined) return
+    // a doc not open here: a serving node may open it (doc-resolver.ts)
+    if (doc === undefined) return this.resolver?.receive(peer, keyHex, frame)
     switch (frame.type) {
       case MessageType.SYNC1: return this.answers.receiveSync1(peer, doc, frame.flags, frame.stateVector, frame.dsDigest)
       case MessageType.SYNC2:

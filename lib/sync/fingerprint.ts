@@ -11,7 +11,6 @@
  * same bytes, so peers on different platforms agree.
  */
 import * as Y from 'yjs'
-import * as decoding from 'lib0/decoding'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
@@ -49,7 +48,7 @@ export class Fingerprints {
 
   /** The digest of the doc's delete set, as SYNC1 carries it. */
   dsDigest (doc: EngineDoc): Uint8Array {
-    doc.dsDigest ??= this.digestOfRanges(this.deleteRanges(doc))
+    doc.dsDigest ??= digestOfDeleteRanges(this.deleteRanges(doc), this.sha256)
     return doc.dsDigest
   }
 
@@ -58,42 +57,12 @@ export class Fingerprints {
     doc.deleteRanges ??= deleteRangesOf(doc.doc)
     return doc.deleteRanges
   }
-
-  /** The digest of a doc's delete set, without caching (tests, tools). */
-  deleteSetDigest (doc: Y.Doc): Uint8Array {
-    return this.digestOfRanges(deleteRangesOf(doc))
-  }
-
-  private digestOfRanges (ranges: DeleteRanges): Uint8Array {
-    let empty = true
-    for (const r of ranges.values()) if (r.length > 0) { empty = false; break }
-    if (empty) return EMPTY_DS_DIGEST
-    return this.sha256(encodeDeleteRanges(ranges)).subarray(0, DS_DIGEST_BYTES)
-  }
 }
 
-export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/**
- * A peer's state vector (SYNC1, ACK), decoded: 'too_many' if it names more
- * than `maxClients` clients (told by its first varint, before anything else is
- * read), 'malformed' if it does not decode.
- */
-export function decodeStateVectorCapped (sv: Uint8Array, maxClients: number): Map<number, number> | 'too_many' | 'malformed' {
-  try {
-    const decoder = decoding.createDecoder(sv)
-    const n = decoding.readVarUint(decoder)
-    if (n > maxClients) return 'too_many'
-    const clocks = new Map<number, number>()
-    for (let i = 0; i < n; i++) clocks.set(decoding.readVarUint(decoder), decoding.readVarUint(decoder))
-    return clocks
-  } catch {
-    return 'malformed'
-  }
+/** The delete-set digest of these ranges (`deleteRangesOf(doc)` for a doc's, uncached: tests, tools). */
+export function digestOfDeleteRanges (ranges: DeleteRanges, sha256: Sha256 = nobleSha256): Uint8Array {
+  for (const r of ranges.values()) if (r.length > 0) return sha256(encodeDeleteRanges(ranges)).subarray(0, DS_DIGEST_BYTES)
+  return EMPTY_DS_DIGEST
 }
 
 /**

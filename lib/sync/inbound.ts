@@ -55,10 +55,12 @@ export class Inbound {
     }
     const admitted = admitUpdate(doc, peer.id, frame.update, this.ctx.limits)
     if (!('bytes' in admitted)) {
-      if (admitted.counter !== undefined) this.ctx.countRejection(admitted.counter)
-      if (admitted.deny !== undefined) return this.refuse(peer, doc, s, frame, admitted.deny)
-      this.ctx.peers.reject(peer, admitted.code, admitted.reason)
-      return 'rejected'
+      if (admitted.deny === undefined) {
+        this.ctx.peers.reject(peer, admitted.code, admitted.reason)
+        return 'rejected'
+      }
+      this.ctx.countRejection(admitted.counter)
+      return this.refuse(peer, doc, s, frame, admitted.deny)
     }
     const charge = this.quota?.admit(peer.id, doc, admitted.bytes.length)
     if (charge === false) {

@@ -54,7 +54,7 @@ export class Outbound {
         this.owe(peer, s, taken.batch)
         continue
       }
-      updates ??= taken.batch.encodeAll(doc.doc, MAX_UPDATE_ITEMS)
+      updates ??= taken.batch.encodeAll(doc.doc, MAX_UPDATE_ITEMS, this.ctx.structWriter)
       for (const u of updates) this.sendUpdate(peer, doc, s, u)
       if (taken.origin !== null) this.ctx.counters.updatesForwarded++
     }
@@ -78,7 +78,7 @@ export class Outbound {
       const owed = s.owed
       s.owed = null
       if (doc === undefined || owed === null) continue
-      for (const u of owed.encodeAll(doc.doc, MAX_UPDATE_ITEMS)) this.sendUpdate(peer, doc, s, u)
+      for (const u of owed.encodeAll(doc.doc, MAX_UPDATE_ITEMS, this.ctx.structWriter)) this.sendUpdate(peer, doc, s, u)
       doc.notifyStatus()
     }
   }

@@ -4,6 +4,7 @@
  * documents beyond the sessions list each peer carries; `onGone` lets the
  * engine end those when a peer leaves.
  */
+import * as decoding from 'lib0/decoding'
 import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { decodeFrame, encodeFrame, type Frame } from '../protocol/codec.js'
@@ -248,6 +249,32 @@ export class Peers {
       return undefined
     }
     return frame
+  }
+
+  /**
+   * A state vector the peer sent (SYNC1, ACK; `frame` names it in the
+   * reason), decoded, or undefined after closing the peer for it: when it
+   * names more than `maxStateVectorClients` clients (told by its first
+   * varint, before anything else is read), or does not decode.
+   */
+  readStateVector (peer: PeerState, sv: Uint8Array, frame = ''): Map<number, number> | undefined {
+    let code: number = ByeReason.PROTOCOL_ERROR
+    let reason = 'malformed state vector'
+    try {
+      const decoder = decoding.createDecoder(sv)
+      const n = decoding.readVarUint(decoder)
+      if (n <= this.opts.limits.maxStateVectorClients) {
+        const clocks = new Map<number, number>()
+        for (let i = 0; i < n; i++) clocks.set(decoding.readVarUint(decoder), decoding.readVarUint(decoder))
+        return clocks
+      }
+      code = ByeReason.LIMIT_EXCEEDED
+      reason = 'state vector of too many clients'
+    } catch {
+      // malformed
+    }
+    this.reject(peer, code, reason + frame)
+    return undefined
   }
 }
 

@@ -7,6 +7,7 @@
  * docs that changed while they were closed.
  */
 import * as Y from 'yjs'
+import { equals } from 'uint8arrays/equals'
 import { Access } from '../policy/types.js'
 import type { HelloFrame } from '../protocol/codec.js'
 import { ByeReason, MessageType, MIN_MAX_FRAME_BYTES, OUR_FEATURES } from '../protocol/constants.js'
@@ -15,7 +16,6 @@ import type { Answers } from './answer.js'
 import type { SyncContext } from './context.js'
 import type { DocResolver } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
-import { equalBytes } from './fingerprint.js'
 import { PeerMemory } from './peer-memory.js'
 import type { PeerState } from './peers.js'
 
@@ -124,7 +124,7 @@ export class SessionStart {
       if (!s.remoteHolds) continue
       const doc = this.ctx.doc(s.keyHex)
       const stored = doc !== undefined && doc.isSyncedWith(peer.id) && s.remoteStateVector !== undefined &&
-        equalBytes(s.remoteStateVector, Y.encodeStateVector(doc.doc))
+        equals(s.remoteStateVector, Y.encodeStateVector(doc.doc))
       this.memory.record(peer.id, s.keyHex, stored ? this.ctx.fingerprints.fingerprint(doc) : NOT_IN_SYNC)
     }
   }

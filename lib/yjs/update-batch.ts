@@ -9,10 +9,13 @@
  * encode one V1 update per batch straight from the struct store.
  *
  * This uses only Yjs' public exports (UpdateEncoderV1, findIndexSS, Item#write),
- * mirroring Yjs' own `writeClientsStructs` / `writeDeleteSet`.
+ * mirroring Yjs' own `writeClientsStructs` / `writeDeleteSet`. Structs are
+ * written with Yjs' `struct.write(encoder, offset)` unless a `StructWriter` is
+ * passed (the Node entry's flat one, lib/yjs/flat-struct-writer.ts).
  */
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
+import type { StructWriter } from './flat-struct-writer.js'
 
 /** client -> sorted, merged [clock, len] ranges */
 export type DeleteRanges = Map<number, Array<[number, number]>>
@@ -74,9 +77,9 @@ export class UpdateBatch {
   }
 
   /** Encode structs added since `start` plus this batch's deletions, as one V1 update. */
-  encode (doc: Y.Doc): Uint8Array {
+  encode (doc: Y.Doc, writer?: StructWriter): Uint8Array {
     this.sort()
-    return encodeUpdateV1(doc, this.start, this.deletes, true)
+    return encodeUpdateV1(doc, this.start, this.deletes, true, writer)
   }
 
   /**
@@ -85,12 +88,12 @@ export class UpdateBatch {
    * clock, so clocks spanned bound the structs, and only a batch spanning
    * more than `maxItems` is counted exactly (a paste is one struct).
    */
-  encodeAll (doc: Y.Doc, maxItems: number): Uint8Array[] {
+  encodeAll (doc: Y.Doc, maxItems: number, writer?: StructWriter): Uint8Array[] {
     this.sort()
     let bound = rangesIn(this.deletes)
     for (const [client, clock] of this.start) bound += Y.getState(doc.store, client) - clock
-    if (bound <= maxItems || countItems(doc, this.start, this.deletes, true) <= maxItems) return [encodeUpdateV1(doc, this.start, this.deletes, true)]
-    const parts = new UpdateParts(doc, this.start, this.deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems, onlyListed: true })
+    if (bound <= maxItems || countItems(doc, this.start, this.deletes, true) <= maxItems) return [encodeUpdateV1(doc, this.start, this.deletes, true, writer)]
+    const parts = new UpdateParts(doc, this.start, this.deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems, onlyListed: true, writer })
     const out: Uint8Array[] = []
     for (let u = parts.next(); u !== undefined; u = parts.next()) out.push(u)
     return out
@@ -108,18 +111,12 @@ export class UpdateBatch {
  * V1 update with the structs `doc` has beyond `since` and the given delete
  * ranges. With `onlyListed`, only clients named in `since` are written (a
  * batch); otherwise clients absent from `since` are written from clock 0 (a
- * diff against a remote state vector).
+ * diff against a remote state vector). Structs are written by `writer` if
+ * given, else by Yjs.
  */
-export function encodeUpdateV1 (doc: Y.Doc, since: Map<number, number>, deletes: DeleteRanges, onlyListed = false): Uint8Array {
-  const encoder = new Y.UpdateEncoderV1()
-  writeStructsSince(encoder, doc, since, onlyListed)
-  writeDeleteRanges(encoder, deletes)
-  return encoder.toUint8Array()
-}
-
-function writeStructsSince (encoder: Y.UpdateEncoderV1, doc: Y.Doc, since: Map<number, number>, onlyListed: boolean): void {
+export function encodeUpdateV1 (doc: Y.Doc, since: Map<number, number>, deletes: DeleteRanges, onlyListed = false, writer?: StructWriter): Uint8Array {
   const clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
-  writeSlice(encoder, clients, structsBeyond(clients, since, onlyListed))
+  return encodeSlice(clients, structsBeyond(clients, since, onlyListed), deletes, writer)
 }
 
 /** Per client, the structs beyond `since` (clients absent from it: all of them, unless `onlyListed`). */
@@ -135,62 +132,6 @@ function structsBeyond (clients: Map<number, Array<Y.Item | Y.GC>>, since: Map<n
     slice.push({ client, from: idx, offset: clock - structs[idx].id.clock, to: structs.length })
   })
   return slice
-}
-
-const utf8 = new TextEncoder()
-/** scratch for short strings: encoded here, then copied in one go */
-const strScratch = new Uint8Array(3 * 1024)
-
-/**
- * `struct.write(encoder, offset)`, byte for byte, with a flat path for the
- * structs text is made of: a string or deleted item with an origin. Yjs'
- * general path goes Item#write -> content.write -> encoder method -> lib0 per
- * field, which is what a cold process pays for on every struct of a big answer
- * (`test/update-batch.spec.ts` compares the bytes with Yjs' own).
- */
-function writeStruct (encoder: Y.UpdateEncoderV1, s: Y.Item | Y.GC, offset: number): void {
-  if (s.constructor === Y.Item) {
-    const item = s as Y.Item
-    const content = item.content
-    const isString = content.constructor === Y.ContentString
-    const origin = item.origin
-    const right = item.rightOrigin
-    if ((isString || content.constructor === Y.ContentDeleted) && (offset > 0 || origin !== null || right !== null)) {
-      const e = encoder.restEncoder
-      // info: content ref (4 string, 1 deleted), then origin / right origin / parentSub bits
-      encoding.writeUint8(e, (isString ? 4 : 1) | (offset > 0 || origin !== null ? 0x80 : 0) | (right !== null ? 0x40 : 0) | (item.parentSub !== null ? 0x20 : 0))
-      if (offset > 0) {
-        encoding.writeVarUint(e, item.id.client)
-        encoding.writeVarUint(e, item.id.clock + offset - 1)
-      } else if (origin !== null) {
-        encoding.writeVarUint(e, origin.client)
-        encoding.writeVarUint(e, origin.clock)
-      }
-      if (right !== null) {
-        encoding.writeVarUint(e, right.client)
-        encoding.writeVarUint(e, right.clock)
-      }
-      if (isString) {
-        const str = (content as Y.ContentString).str
-        writeVarString(e, offset === 0 ? str : str.slice(offset))
-      } else {
-        encoding.writeVarUint(e, (content as Y.ContentDeleted).len - offset)
-      }
-      return
-    }
-  }
-  s.write(encoder, offset)
-}
-
-/** lib0's writeVarString (UTF-8 length, then the bytes), copying short strings in one go instead of byte by byte */
-function writeVarString (e: encoding.Encoder, str: string): void {
-  if (str.length * 3 <= strScratch.length) {
-    const written = utf8.encodeInto(str, strScratch).written
-    encoding.writeVarUint(e, written)
-    encoding.writeUint8Array(e, strScratch.subarray(0, written))
-  } else {
-    encoding.writeVarUint8Array(e, utf8.encode(str))
-  }
 }
 
 /**
@@ -214,11 +155,13 @@ export class UpdateParts {
   private readonly clients: Map<number, Array<Y.Item | Y.GC>>
   private readonly limitBytes: number
   private readonly maxItems: number
+  private readonly writer: StructWriter | undefined
 
   constructor (doc: Y.Doc, since: Map<number, number>, deletes: DeleteRanges, opts: PartsOptions) {
     this.clients = doc.store.clients as Map<number, Array<Y.Item | Y.GC>>
     this.limitBytes = opts.limitBytes
     this.maxItems = opts.maxItems ?? Infinity
+    this.writer = opts.writer
     // per client: the structs beyond `since`, with their cumulative estimated size
     const runs = structsBeyond(this.clients, since, opts.onlyListed ?? false).map(({ client, from: start, offset }) => {
       const structs = this.clients.get(client)!
@@ -278,10 +221,7 @@ export class UpdateParts {
       // too many items: cut before encoding; too many bytes: cut after
       let halves = itemsOf(slice) + rangesIn(deletes) > this.maxItems ? cutInTwo(slice) : undefined
       if (halves === undefined) {
-        const encoder = new Y.UpdateEncoderV1()
-        writeSlice(encoder, this.clients, slice)
-        writeDeleteRanges(encoder, deletes)
-        const update = encoder.toUint8Array()
+        const update = encodeSlice(this.clients, slice, deletes, this.writer)
         halves = update.length > this.limitBytes ? cutInTwo(slice) : undefined
         if (halves === undefined) return update
       }
@@ -300,6 +240,8 @@ export interface PartsOptions {
   maxItems?: number
   /** only clients named in `since` (a batch), as `encodeUpdateV1`'s `onlyListed` */
   onlyListed?: boolean
+  /** writes each struct (default: Yjs' `struct.write`) */
+  writer?: StructWriter
 }
 
 interface Part { slice: Slice, deletes: DeleteRanges }
@@ -364,7 +306,9 @@ function structCost (s: Y.Item | Y.GC): number {
   }
 }
 
-function writeSlice (encoder: Y.UpdateEncoderV1, clients: Map<number, Array<Y.Item | Y.GC>>, slice: Slice): void {
+/** A V1 update of these structs and delete ranges. */
+function encodeSlice (clients: Map<number, Array<Y.Item | Y.GC>>, slice: Slice, deletes: DeleteRanges, writer: StructWriter = (e, s, offset) => { s.write(e, offset) }): Uint8Array {
+  const encoder = new Y.UpdateEncoderV1()
   // same order as Yjs: higher client ids first
   const runs = [...slice].sort((a, b) => b.client - a.client)
   encoding.writeVarUint(encoder.restEncoder, runs.length)
@@ -373,9 +317,10 @@ function writeSlice (encoder: Y.UpdateEncoderV1, clients: Map<number, Array<Y.It
     encoding.writeVarUint(encoder.restEncoder, to - from)
     encoder.writeClient(client)
     encoding.writeVarUint(encoder.restEncoder, structs[from].id.clock + offset)
-    writeStruct(encoder, structs[from], offset)
-    for (let i = from + 1; i < to; i++) writeStruct(encoder, structs[i], 0)
+    for (let i = from; i < to; i++) writer(encoder, structs[i], i === from ? offset : 0)
   }
+  writeDeleteRanges(encoder, deletes)
+  return encoder.toUint8Array()
 }
 
 /** Split a slice that encoded too large; undefined if it is a single struct (it cannot be cut). */
