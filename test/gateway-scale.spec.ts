@@ -44,8 +44,10 @@ describe(`a gateway holding ${DOCS.toLocaleString('en')} docs`, function () {
     const initialMs = performance.now() - t0
     assert.equal(gw.servedDocCount, DOCS)
 
-    // the device was in sync (the last ACKs have landed), then goes away;
-    // another device changes 10 docs through the gateway
+    // the device was in sync (the gateway holds its last ACK for every doc:
+    // what it remembers when the device leaves), then goes away; another
+    // device changes 10 docs through the gateway
+    await until(() => gw.docStatuses().every(d => d.status.peers.some(p => p.peer === device.peerId && p.synced)), 'the gateway to see the device in sync on every doc', 60_000)
     await quiet(gw)
     await device.libp2p.hangUp(gw.libp2p.peerId)
     await until(() => !gw.peers.includes(device.peerId), 'gateway to notice', 30_000)
