@@ -71,7 +71,7 @@ export interface MeshNodeOptions {
    * per-peer write quotas: bytes of updates applied and docs created for each
    * peer; past them its writes are refused (DENIED `quota_exceeded`), it stays
    * connected. Usage is kept in `storage`, so it survives restarts. Node entry
-   * only (the browser entry ignores it); default: none (`meshdoc gateway` sets one)
+   * only (the browser entry throws); default: none (`meshdoc gateway` sets one)
    */
   quota?: QuotaOptions
   /**

@@ -230,14 +230,15 @@ describe('what peers can make a gateway open is bounded before anything loads', 
     return { gateway, opens: () => opens }
   }
 
+  /** a fresh key each time, across probers */
+  let nextKey = 0
   function prober (gateway: SyncEngine, id: string): { link: HeldLink, ask: (n: number) => void } {
     const link = new HeldLink(true)
     const conn = gateway.addPeer(id, link)
     conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
-    let next = 0
     const ask = (n: number): void => {
       for (let i = 0; i < n; i++) {
-        const docKey = engineDocKey(`${id}/random/${next++}`).key
+        const docKey = engineDocKey(`${id}/random/${nextKey++}`).key
         conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
       }
     }
@@ -263,7 +264,7 @@ describe('what peers can make a gateway open is bounded before anything loads', 
     assert.equal(gateway.counters.rejected.loaded_docs_cap, 2)
   })
 
-  it('the open rate per peer: a peer naming keys faster than its budget is refused past the burst, another peer is not', async () => {
+  it('the open rate per peer: a peer naming keys faster than its budget is refused past the burst, reconnected or not; another peer is not', async () => {
     const { gateway, opens } = servingGateway({ docOpensPerSecond: 1, docOpenBurst: 4 })
     const flood = prober(gateway, 'flood')
     flood.ask(50)
@@ -272,6 +273,13 @@ describe('what peers can make a gateway open is bounded before anything loads', 
     assert.equal(opens(), 4)
     assert.equal(deniedCount(flood.link), 46)
     assert.equal(gateway.counters.rejected.open_rate, 46)
+    // the same PeerId on a new connection: its open budget is still spent
+    const again = prober(gateway, 'flood')
+    again.ask(3)
+    await tick()
+    await tick()
+    assert.equal(opens(), 4, 'reconnecting does not refill the open budget')
+    assert.equal(deniedCount(again.link), 3)
     const honest = prober(gateway, 'honest')
     honest.ask(2)
     await tick()

@@ -34,3 +34,26 @@ export class TokenBucket {
     this.last = t
   }
 }
+
+/** PeerIds whose rate budgets are kept after they disconnect (`recentEntry`) */
+export const MAX_REMEMBERED_PEERS = 4096
+
+/**
+ * The entry for `key` in `map`, made by `make` if there is none; the map keeps
+ * the `max` most recently used keys (oldest forgotten first). Rate budgets
+ * are kept per PeerId this way, so that reconnecting never refills them.
+ */
+export function recentEntry<K, V> (map: Map<K, V>, key: K, make: () => V, max = MAX_REMEMBERED_PEERS): V {
+  let v = map.get(key)
+  if (v === undefined) {
+    v = make()
+    if (map.size >= max) {
+      const oldest = map.keys().next().value
+      if (oldest !== undefined) map.delete(oldest)
+    }
+  }
+  // most recent last
+  map.delete(key)
+  map.set(key, v)
+  return v
+}

@@ -18,7 +18,7 @@
 import { logger } from '../log.js'
 import type { DocFrame } from '../protocol/codec.js'
 import { MessageType } from '../protocol/constants.js'
-import { TokenBucket } from '../security/token-bucket.js'
+import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { SyncContext } from './context.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { PeerState } from './peers.js'
@@ -62,8 +62,8 @@ export class DocResolver {
   private readonly closedFingerprints = new Map<string, string>()
   /** docs being opened on behalf of each peer (counted against its docs cap) */
   private readonly perPeer = new Map<PeerState, number>()
-  /** the docs each peer may make us open, per second (`docOpensPerSecond`) */
-  private readonly openBudget = new WeakMap<PeerState, TokenBucket>()
+  /** the docs each PeerId may make us open, per second (`docOpensPerSecond`), kept across its reconnects */
+  private readonly openBudget = new Map<string, TokenBucket>()
 
   constructor (
     private readonly ctx: SyncContext,
@@ -92,7 +92,7 @@ export class DocResolver {
       const closed = this.closedFingerprints.get(keyHex)
       if (closed === undefined || closed === fp) continue
       // the node-wide cap holds here too: past it, the peer hears of the change when it next asks (anti-entropy)
-      if (this.ctx.docCount() + this.opening.size >= this.ctx.limits.maxLoadedDocs) { this.ctx.countRejection('loaded_docs_cap'); return }
+      if (this.atLoadedCap()) { this.ctx.countRejection('loaded_docs_cap'); return }
       this.open(peer, keyHex)
     }
   }
@@ -125,13 +125,14 @@ export class DocResolver {
     if (this.isOpening(keyHex)) return undefined
     const limits = this.ctx.limits
     if (peer.sessions.size + this.openingFor(peer) >= limits.maxDocsPerPeer) return 'too_many_docs'
-    if (this.ctx.docCount() + this.opening.size >= limits.maxLoadedDocs) return 'loaded_docs_cap'
-    let budget = this.openBudget.get(peer)
-    if (budget === undefined) {
-      budget = new TokenBucket(limits.docOpensPerSecond, limits.docOpenBurst)
-      this.openBudget.set(peer, budget)
-    }
+    if (this.atLoadedCap()) return 'loaded_docs_cap'
+    const budget = recentEntry(this.openBudget, peer.id, () => new TokenBucket(limits.docOpensPerSecond, limits.docOpenBurst))
     return budget.take(1) ? undefined : 'open_rate'
+  }
+
+  /** The node holds as many docs as it may (open, and being opened): `maxLoadedDocs`. */
+  private atLoadedCap (): boolean {
+    return this.ctx.docCount() + this.opening.size >= this.ctx.limits.maxLoadedDocs
   }
 
   /** How many docs are being opened for this peer now. */

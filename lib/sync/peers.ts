@@ -10,14 +10,11 @@ import { logger } from '../log.js'
 import { decodeFrame, encodeFrame, type Frame } from '../protocol/codec.js'
 import { ByeReason, byeReasonName, MessageType, MIN_MAX_FRAME_BYTES } from '../protocol/constants.js'
 import type { Limits } from '../security/limits.js'
-import { TokenBucket } from '../security/token-bucket.js'
+import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineCounters, PeerLink } from './types.js'
 
 const log = logger('sync')
-
-/** PeerIds whose rate buckets are kept after they disconnect */
-const MAX_REMEMBERED_BUDGETS = 4096
 
 export interface PeerState {
   readonly id: string
@@ -116,26 +113,15 @@ export class Peers {
 
   /**
    * The rate buckets of a PeerId: kept across its connections (for the last
-   * MAX_REMEMBERED_BUDGETS peers), so that reconnecting never refills them.
+   * MAX_REMEMBERED_PEERS peers), so that reconnecting never refills them.
    */
   private budgetsOf (id: string): Pick<PeerState, 'frameBucket' | 'byteBucket' | 'answerBucket'> {
-    let b = this.budgets.get(id)
-    if (b === undefined) {
-      const lim = this.opts.limits
-      b = {
-        frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
-        byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.opts.maxFrameBytes)),
-        answerBucket: new TokenBucket(lim.answerBytesPerSecond, lim.answerByteBurst)
-      }
-      if (this.budgets.size >= MAX_REMEMBERED_BUDGETS) {
-        const oldest = this.budgets.keys().next().value
-        if (oldest !== undefined) this.budgets.delete(oldest)
-      }
-    }
-    // most recent last
-    this.budgets.delete(id)
-    this.budgets.set(id, b)
-    return b
+    const lim = this.opts.limits
+    return recentEntry(this.budgets, id, () => ({
+      frameBucket: new TokenBucket(lim.framesPerSecond, lim.frameBurst),
+      byteBucket: new TokenBucket(lim.bytesPerSecond, Math.max(lim.byteBurst, this.opts.maxFrameBytes)),
+      answerBucket: new TokenBucket(lim.answerBytesPerSecond, lim.answerByteBurst)
+    }))
   }
 
   /** The link is gone (either side closed it). Idempotent. */
