@@ -193,6 +193,33 @@ describe('session start', () => {
     assert.ok(gateway.sync.isSyncedWith('device') && device.sync.isSyncedWith('gateway'))
   })
 
+  it('a peer whose ACK overtook its own data is remembered as in sync, and resumes without a SYNC round (CI failure of gateway-scale)', async () => {
+    // A device joins a gateway that serves the doc by key and holds nothing of it.
+    // The device's link is busy, so its answer (its data) waits, while its ACK of
+    // the gateway's empty answer goes out at once: the gateway reads the ACK,
+    // naming the device's own client, before it holds that client at all.
+    const device = side('device', 'reading 1')
+    const gateway = side('gateway')
+    gateway.sync.servedOnly = true
+    const first = new Wire(device, gateway)
+    first.toListener.writable = false // the device's answers wait for the link
+    first.deliver('listener') // the device's HELLO and SYNC1
+    await Promise.resolve()
+    first.deliver('dialer') // the gateway's HELLO, empty SYNC2 and SYNC1
+    await new Promise(resolve => setImmediate(resolve)) // the device's ACK goes out; its answer waits
+    first.deliver('listener') // the ACK reaches the gateway first
+    first.toListener.writable = true
+    first.atDialer.drained() // now the answer
+    await first.settle()
+    assert.equal(text(gateway), 'reading 1')
+    assert.ok(gateway.sync.isSyncedWith('device') && device.sync.isSyncedWith('gateway'))
+    first.close()
+    const again = new Wire(device, gateway)
+    await again.settle()
+    assert.equal(device.engine.counters.sessionsResumed, 1)
+    assert.equal(gateway.engine.counters.sessionsResumed, 1, 'the gateway resumed too: it knew the device had stored exactly its state')
+  })
+
   it('the empty delete-set digest constant is sha256([0x00]), and an empty doc hashes to it', () => {
     assert.deepEqual(EMPTY_DS_DIGEST, sha256(Uint8Array.of(0)).subarray(0, EMPTY_DS_DIGEST.length))
     const deleteSetDigest = (doc: Y.Doc): Uint8Array => digestOfDeleteRanges(deleteRangesOf(doc))

@@ -16,6 +16,9 @@ import type { PeerState } from './peers.js'
 
 const log = logger('sync')
 
+/** clients an ACK may name that we do not hold, and still be kept whole */
+const FEW_UNKNOWN_CLIENTS = 16
+
 export class Acks {
   /** ACK loops waiting for storage: a stopping node sends them before BYE */
   private readonly waiting = new Set<Promise<void>>()
@@ -55,14 +58,17 @@ export class Acks {
     if (s === undefined) return
     // an ACK from an earlier session of this doc (closed and reopened while it was in flight)
     if (frame.seq > s.sentSeq) { this.ctx.ignore('stale_ack'); return }
-    // What the peer says it stored, of the clients we hold: clients we do not
-    // hold are left out, so what we keep per session is never larger than our
-    // own state vector, whatever the peer sends (and with any seq, 0 included);
-    // re-encoded, never kept as sent (the decoder ignores trailing bytes).
+    // What the peer says it stored, re-encoded, never kept as sent (the decoder
+    // ignores trailing bytes). A few clients we do not hold yet are kept: they
+    // are often on their way to us (the peer's own edits, whose answer its ACK
+    // overtook), and the session is in sync only if we end up holding exactly
+    // them. Past a few, only the clients we hold are kept, so what we keep per
+    // session stays near the size of our own state vector, whatever the peer
+    // sends (and with any seq, 0 included).
     const clocks = this.ctx.peers.readStateVector(peer, frame.stateVector, ' in ACK')
     if (clocks === undefined) return
     s.ackedSeq = Math.max(s.ackedSeq, frame.seq)
-    s.remoteStateVector = ourStateVector(doc, clocks)
+    s.remoteStateVector = clocks.size <= doc.doc.store.clients.size + FEW_UNKNOWN_CLIENTS ? Y.encodeStateVector(clocks) : ourStateVector(doc, clocks)
     doc.notifyStatus()
   }
 
