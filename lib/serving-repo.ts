@@ -20,7 +20,7 @@ interface Served { sync: EngineDoc, idleSince: number }
 
 /** What serving stored docs by key takes (`serveAllDocs`): the engine's options for it, and the repo that opens them. */
 export interface ServeByKey {
-  engine: Pick<SyncEngineOptions, 'docResolver' | 'resolveDoc'>
+  engine: Pick<SyncEngineOptions, 'docResolver' | 'resolveDoc' | 'releaseDoc'>
   repo: (opts: RepoOptions) => Repo
 }
 
@@ -34,7 +34,8 @@ export function serveByKey (): ServeByKey {
   return {
     engine: {
       docResolver: DocResolver,
-      resolveDoc: async (peer, keyHex) => await served?.openFor(peer, keyHex)
+      resolveDoc: async (peer, keyHex) => await served?.openFor(peer, keyHex),
+      releaseDoc: (doc) => { served?.release(doc) }
     },
     repo: (opts) => (served = new ServingRepo(opts))
   }
@@ -79,6 +80,14 @@ export class ServingRepo extends Repo {
     const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex, true)
     if (this.stopped) { await this.dispose(sync); return undefined }
     return { sync, idleSince: Date.now() }
+  }
+
+  /** Unload a doc opened for peers now (an empty one only readers asked for: they watch it instead). */
+  release (doc: EngineDoc): void {
+    // at once: the engine drops the doc before any other frame can find it open (dispose's first steps are synchronous)
+    if (!this.served.has(doc.keyHex) || doc.closed) return
+    this.served.delete(doc.keyHex)
+    this.dispose(doc).catch((err: unknown) => { log.error('unloading %s failed: %e', doc.keyHex, err) })
   }
 
   /** A doc served by key becomes the app's: close the served copy first (it is flushed). */

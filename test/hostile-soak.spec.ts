@@ -245,6 +245,8 @@ const EDIT_TIMEOUT_MS = 5000
         arrayBuffersEnd: end.arrayBuffers,
         heapTotalStart: start.heapTotal,
         heapTotalEnd: end.heapTotal,
+        heapTotalPeak: soak.heapTotalPeak,
+        arrayBuffersPeak: soak.arrayBuffersPeak,
         eventLoop: soak.eventLoop,
         rejected: soak.stats.rejected,
         ignored: soak.stats.ignored

@@ -11,12 +11,23 @@
  *   unavailable, the error is logged, and nothing else is done.
  * Overflowing frames are counted (`ignored.open_queue_overflow`).
  *
+ * A reader that asks for a doc this node holds nothing of (its SYNC1 names no
+ * client, the doc is empty in storage too) costs a watch, not a loaded doc: it
+ * is answered with an empty SYNC2 of seq 0, outside any session, and the doc
+ * is released again (`ReleaseDoc`). When the doc is opened later (a writer
+ * creates it, the app opens it) every peer watching it gets a two-way SYNC
+ * round, as a session would have. Watches count against the peer's docs cap
+ * and end with its connection. Without it, a reader naming random keys made
+ * a gateway hold an empty doc (some 16 KiB) per key, up to its docs cap.
+ *
  * Only nodes that serve by key need this (Node gateways): the Node preset
  * hands the class to the engine (`SyncEngineOptions.docResolver`), so browser
  * bundles leave it out.
  */
+import * as Y from 'yjs'
 import { logger } from '../log.js'
-import type { DocFrame } from '../protocol/codec.js'
+import { Access } from '../policy/types.js'
+import type { DocFrame, Sync1Frame } from '../protocol/codec.js'
 import { MessageType } from '../protocol/constants.js'
 import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { SyncContext } from './context.js'
@@ -33,10 +44,12 @@ export const MAX_WAITING_FRAMES = 64
 
 /** Opens a doc that is not open (and `addDoc`s it); undefined if it will not be opened for this peer. */
 export type ResolveDoc = (peerId: string, keyHex: string) => Promise<EngineDoc | undefined>
+/** Unloads a doc `ResolveDoc` opened that turned out empty and wanted by readers only (they watch it instead). */
+export type ReleaseDoc = (doc: EngineDoc) => void
 
 interface Waiting {
   readonly frames: DocFrame[]
-  /** frames beyond MAX_WAITING_FRAMES, not kept */
+  /** frames beyond MAX_WAITING_FRAMES (or a watch's), not kept: a SYNC round repairs it once the doc is open */
   overflowed: boolean
   /** the doc key as the peer sent it, if it sent any frame */
   docKey: Uint8Array | undefined
@@ -49,9 +62,30 @@ export interface DocResolverHandlers {
   handle: (peer: PeerState, frame: DocFrame) => void
   /** answer a peer's SYNC1 for a doc that will not be served: DENIED unavailable */
   refuse: (peer: PeerState, docKey: Uint8Array) => void
-  /** the peer lost frames while the doc opened: run a two-way SYNC round with it */
+  /** the peer lost frames while the doc opened, or watched it: run a two-way SYNC round with it */
   repair: (peer: PeerState, doc: EngineDoc) => void
 }
+
+/** A doc with nothing in it: no structs, nothing pending. */
+function isEmpty (doc: EngineDoc): boolean {
+  const store = doc.doc.store
+  return store.clients.size === 0 && store.pendingStructs === null && store.pendingDs === null
+}
+
+/** A frame that brings nothing for a doc: an ACK, presence, an update with nothing in it. */
+function carriesNothing (f: DocFrame): boolean {
+  if (f.type === MessageType.ACK || f.type === MessageType.AWARENESS) return true
+  return (f.type === MessageType.SYNC2 || f.type === MessageType.UPDATE) && f.update.length === 2 && f.update[0] === 0 && f.update[1] === 0
+}
+
+/** A SYNC1 from a peer that holds nothing of the doc (its state vector names no client). */
+function asksForAll (f: DocFrame): f is Sync1Frame {
+  return f.type === MessageType.SYNC1 && f.stateVector.length <= 2 && Y.decodeStateVector(f.stateVector).size === 0
+}
+
+/** an update that holds nothing: no structs, no deletes; a state vector naming no client */
+const EMPTY_UPDATE = new Uint8Array([0, 0])
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
 
 /** closed docs whose fingerprint we keep (oldest forgotten first) */
 const MAX_CLOSED_FINGERPRINTS = 200_000
@@ -64,15 +98,50 @@ export class DocResolver {
   private readonly perPeer = new Map<PeerState, number>()
   /** the docs each PeerId may make us open, per second (`docOpensPerSecond`), kept across its reconnects */
   private readonly openBudget = new Map<string, TokenBucket>()
+  /** the docs (held nowhere here) each reader watches, by key; and the peers watching each key */
+  private readonly watching = new Map<PeerState, Set<string>>()
+  private readonly watchers = new Map<string, Set<PeerState>>()
+  /** the delete-set digest of an empty doc (PROTOCOL §2.3), as our SYNC1 to a watcher carries it */
+  private emptyDigest: Uint8Array = new Uint8Array(0)
 
   constructor (
     private readonly ctx: SyncContext,
     private readonly resolveDoc: ResolveDoc,
-    private readonly handlers: DocResolverHandlers
+    private readonly handlers: DocResolverHandlers,
+    /** without it, an empty doc opened for readers stays loaded (and held by their sessions) */
+    private readonly releaseDoc?: ReleaseDoc
   ) {}
+
+  /** A doc was opened: the peers watching it get a SYNC round, as a session would have. */
+  docOpened (doc: EngineDoc): void {
+    const peers = this.watchers.get(doc.keyHex)
+    if (peers === undefined) return
+    this.watchers.delete(doc.keyHex)
+    for (const peer of peers) {
+      this.watching.get(peer)?.delete(doc.keyHex)
+      if (!peer.closed) this.handlers.repair(peer, doc)
+    }
+  }
+
+  /** A peer is gone: its watches end. */
+  peerGone (peer: PeerState): void {
+    for (const keyHex of this.watching.get(peer) ?? []) {
+      const peers = this.watchers.get(keyHex)
+      peers?.delete(peer)
+      if (peers?.size === 0) this.watchers.delete(keyHex)
+    }
+    this.watching.delete(peer)
+  }
+
+  /** Docs the peer watches (held nowhere here). */
+  watchesOf (peer: PeerState): number {
+    return this.watching.get(peer)?.size ?? 0
+  }
 
   /** A doc was closed: keep its fingerprint for peers that come back. */
   docClosed (doc: EngineDoc): void {
+    // an empty doc has nothing a returning peer could have missed
+    if (isEmpty(doc)) return
     if (this.closedFingerprints.size >= MAX_CLOSED_FINGERPRINTS) {
       const oldest = this.closedFingerprints.keys().next().value
       if (oldest !== undefined) this.closedFingerprints.delete(oldest)
@@ -106,10 +175,25 @@ export class DocResolver {
    * is dropped.
    */
   receive (peer: PeerState, keyHex: string, frame: DocFrame): void {
+    let repair = false
+    if (this.watching.get(peer)?.has(keyHex) === true) {
+      // nothing opened it since it was empty: asked again, the same answer
+      if (asksForAll(frame)) return this.answerEmpty(peer, frame.docKey)
+      // its answer to our SYNC1 (nothing), its ACK of ours, its presence: nothing to keep
+      if (carriesNothing(frame)) {
+        if (frame.type === MessageType.SYNC2) this.ctx.peers.send(peer, { type: MessageType.ACK, docKey: frame.docKey, seq: frame.seq, stateVector: EMPTY_STATE_VECTOR })
+        return
+      }
+      this.unwatch(peer, keyHex)
+      // it closed the doc
+      if (frame.type === MessageType.DENIED) return
+      // it has something for the doc: taken in a session, by a SYNC round once the doc is open
+      repair = true
+    }
     if (!OPENS_DOC.has(frame.type) && !this.isOpening(keyHex)) return
     // the caps hold before anything is loaded
     const refusal = this.refusal(peer, keyHex)
-    if (refusal === undefined) return this.open(peer, keyHex, frame)
+    if (refusal === undefined) return repair ? this.open(peer, keyHex, undefined, true) : this.open(peer, keyHex, frame)
     this.ctx.countRejection(refusal)
     if (frame.type === MessageType.SYNC1) this.handlers.refuse(peer, frame.docKey)
   }
@@ -124,7 +208,7 @@ export class DocResolver {
   refusal (peer: PeerState, keyHex: string): string | undefined {
     if (this.isOpening(keyHex)) return undefined
     const limits = this.ctx.limits
-    if (peer.sessions.size + this.openingFor(peer) >= limits.maxDocsPerPeer) return 'too_many_docs'
+    if (peer.sessions.size + this.openingFor(peer) + this.watchesOf(peer) >= limits.maxDocsPerPeer) return 'too_many_docs'
     if (this.atLoadedCap()) return 'loaded_docs_cap'
     const budget = recentEntry(this.openBudget, peer.id, () => new TokenBucket(limits.docOpensPerSecond, limits.docOpenBurst))
     return budget.take(1) ? undefined : 'open_rate'
@@ -146,10 +230,10 @@ export class DocResolver {
   }
 
   /**
-   * Open the doc for `peer`, then handle `frame` (if any). Joins an opening
-   * already running for the doc.
+   * Open the doc for `peer`, then handle `frame` (if any), or run a SYNC round
+   * with the peer (`repair`). Joins an opening already running for the doc.
    */
-  open (peer: PeerState, keyHex: string, frame?: DocFrame): void {
+  open (peer: PeerState, keyHex: string, frame?: DocFrame, repair = false): void {
     let waiting = this.opening.get(keyHex)
     const first = waiting === undefined
     if (waiting === undefined) {
@@ -162,6 +246,7 @@ export class DocResolver {
       waiting.set(peer, w)
       this.perPeer.set(peer, this.openingFor(peer) + 1)
     }
+    if (repair) w.overflowed = true
     if (frame !== undefined) {
       w.docKey ??= frame.docKey
       if (frame.type === MessageType.SYNC1) w.asked = true
@@ -174,6 +259,49 @@ export class DocResolver {
       }
     }
     if (first) void this.run(peer.id, keyHex)
+  }
+
+  /**
+   * Is `doc` (just opened for the waiting peers) empty, opened only for them,
+   * and did they all only ask for it while holding nothing, with read access?
+   * Then they watch it instead, and it is released.
+   */
+  private onlyReadersOfNothing (doc: EngineDoc, waiting: Map<PeerState, Waiting>): boolean {
+    if (this.releaseDoc === undefined || !doc.servedOnly || doc.sessions.size > 0 || !isEmpty(doc)) return false
+    for (const [peer, w] of waiting) {
+      if (peer.closed) continue
+      if (w.overflowed || !w.frames.every(asksForAll) || this.ctx.access(peer.id, doc) !== Access.READ) return false
+      if (this.watchesOf(peer) + peer.sessions.size >= this.ctx.limits.maxDocsPerPeer) return false
+    }
+    return true
+  }
+
+  private watch (peer: PeerState, keyHex: string): void {
+    let keys = this.watching.get(peer)
+    if (keys === undefined) this.watching.set(peer, keys = new Set())
+    keys.add(keyHex)
+    let peers = this.watchers.get(keyHex)
+    if (peers === undefined) this.watchers.set(keyHex, peers = new Set())
+    peers.add(peer)
+  }
+
+  private unwatch (peer: PeerState, keyHex: string): void {
+    this.watching.get(peer)?.delete(keyHex)
+    const peers = this.watchers.get(keyHex)
+    peers?.delete(peer)
+    if (peers?.size === 0) this.watchers.delete(keyHex)
+  }
+
+  /**
+   * The answer to a watcher's SYNC1 (PROTOCOL §3.2): an empty SYNC2 of seq 0,
+   * outside any session, and our SYNC1 naming no client, so that the peer
+   * tells us if it holds something after all (its answer is acknowledged if it
+   * holds nothing: a reader of an empty doc is in sync with us).
+   */
+  private answerEmpty (peer: PeerState, docKey: Uint8Array): void {
+    this.ctx.peers.send(peer, { type: MessageType.SYNC2, docKey, seq: 0, update: EMPTY_UPDATE })
+    this.ctx.peers.send(peer, { type: MessageType.SYNC1, docKey, flags: 0, stateVector: EMPTY_STATE_VECTOR, dsDigest: this.emptyDigest })
+    this.ctx.ignore('sync1_watched')
   }
 
   private async run (peerId: string, keyHex: string): Promise<void> {
@@ -193,6 +321,16 @@ export class DocResolver {
     }
     // the doc may have been closed (or replaced) again while the open finished
     const open = doc !== undefined && this.ctx.doc(keyHex) === doc ? doc : undefined
+    if (open !== undefined && this.onlyReadersOfNothing(open, waiting)) {
+      if (this.emptyDigest.length === 0) this.emptyDigest = this.ctx.fingerprints.dsDigest(open)
+      for (const [peer, w] of waiting) {
+        if (peer.closed || w.docKey === undefined) continue
+        this.watch(peer, keyHex)
+        this.answerEmpty(peer, w.docKey)
+      }
+      this.releaseDoc?.(open)
+      return
+    }
     for (const [peer, w] of waiting) {
       if (peer.closed) continue
       try {

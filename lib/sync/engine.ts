@@ -34,7 +34,7 @@ import { AntiEntropy } from './anti-entropy.js'
 import { Answers } from './answer.js'
 import { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
-import type { DocResolver, ResolveDoc } from './doc-resolver.js'
+import type { DocResolver, ReleaseDoc, ResolveDoc } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
 import { Fingerprints, type Sha256 } from './fingerprint.js'
 import { Inbound } from './inbound.js'
@@ -70,6 +70,8 @@ export interface SyncEngineOptions {
    * and resolve with it, e.g. a gateway serving every stored doc by key.
    */
   resolveDoc?: ResolveDoc
+  /** unloads a doc `resolveDoc` opened for readers only that turned out empty (they watch it instead; doc-resolver.ts) */
+  releaseDoc?: ReleaseDoc
   /** the class that opens docs by key (lib/sync/doc-resolver.ts); required with `resolveDoc`, handed in so that nodes which never serve by key (browsers) do not bundle it */
   docResolver?: typeof DocResolver
   /** SHA-256 for digests and fingerprints (default: @noble/hashes; the Node preset passes node:crypto's) */
@@ -167,7 +169,7 @@ export class SyncEngine {
         handle: (peer, frame) => { this.guarded(peer, () => { this.handleDocFrame(peer, frame) }) },
         refuse: (peer, docKey) => { this.refuse(peer, docKey) },
         repair: (peer, doc) => { this.answers.repair(peer, doc) }
-      })
+      }, opts.releaseDoc)
     this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes })
     this.antiEntropy = new AntiEntropy(ctx, this.answers, {
       intervalMs: opts.antiEntropyIntervalMs ?? 30_000,
@@ -238,6 +240,7 @@ export class SyncEngine {
       stopAwareness()
     })
     this.start.offerToAll(doc)
+    this.resolver?.docOpened(doc)
   }
 
   /** Stop syncing a document; peers are told we no longer hold it. */
@@ -281,6 +284,7 @@ export class SyncEngine {
   /** A peer is closed and out of the table: remember what it stored, end its sessions. */
   private peerGone (peer: PeerState): void {
     this.start.peerLeaving(peer)
+    this.resolver?.peerGone(peer)
     this.sessions.endAll(peer, (keyHex) => this.docs.get(keyHex))
     if (!this.peers.has(peer.id)) this.onPeer?.(peer.id, false)
   }

@@ -62,7 +62,7 @@ export interface ChildRequests {
    * since the last `monitor`: peak RSS, event-loop delay (read before the collection), and the
    * peers that disconnected
    */
-  health: { args: Record<string, never>, result: { rss: number, heapUsed: number, stats: MeshNode['stats'], heapTotal: number, arrayBuffers: number, rssPeak: number, eventLoop: LoopDelay, servedDocs: number, disconnects: Array<{ peer: string, at: number }> } }
+  health: { args: Record<string, never>, result: { rss: number, heapUsed: number, stats: MeshNode['stats'], heapTotal: number, arrayBuffers: number, rssPeak: number, heapTotalPeak: number, arrayBuffersPeak: number, eventLoop: LoopDelay, servedDocs: number, disconnects: Array<{ peer: string, at: number }> } }
   /** start (or restart) the window `health` reports on: event-loop delay, peak RSS (sampled every 50 ms), disconnects */
   monitor: { args: Record<string, never>, result: null }
   /** close the doc (flushed first) */
@@ -86,6 +86,9 @@ const ownClocks = new Map<string, number>()
 const LOOP_SAMPLE_MS = 10
 const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS })
 let rssPeak = 0
+/** the V8 heap committed, and the array buffers, at their peak (sampled with the RSS): where RSS growth comes from */
+let heapTotalPeak = 0
+let arrayBuffersPeak = 0
 let rssSampler: ReturnType<typeof setInterval> | undefined
 let disconnects: Array<{ peer: string, at: number }> = []
 
@@ -192,15 +195,22 @@ async function run (cmd: string, args: any): Promise<unknown> {
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       ;(globalThis as { gc?: () => void }).gc?.()
       const m = process.memoryUsage()
-      return { rss: m.rss, heapUsed: m.heapUsed, stats: node!.stats, heapTotal: m.heapTotal, arrayBuffers: m.arrayBuffers, rssPeak, eventLoop, servedDocs: node!.servedDocCount, disconnects }
+      return { rss: m.rss, heapUsed: m.heapUsed, stats: node!.stats, heapTotal: m.heapTotal, arrayBuffers: m.arrayBuffers, rssPeak, heapTotalPeak, arrayBuffersPeak, eventLoop, servedDocs: node!.servedDocCount, disconnects }
     }
     case 'monitor':
       loopDelay.disable()
       loopDelay.reset()
       loopDelay.enable()
       rssPeak = process.memoryUsage.rss()
+      heapTotalPeak = 0
+      arrayBuffersPeak = 0
       disconnects = []
-      rssSampler ??= setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage.rss()) }, 50)
+      rssSampler ??= setInterval(() => {
+        const m = process.memoryUsage()
+        rssPeak = Math.max(rssPeak, m.rss)
+        heapTotalPeak = Math.max(heapTotalPeak, m.heapTotal)
+        arrayBuffersPeak = Math.max(arrayBuffersPeak, m.arrayBuffers)
+      }, 50)
       rssSampler.unref()
       return null
     case 'close':

@@ -54,6 +54,9 @@ export interface SoakFigures {
     /** the V8 heap's committed size (it may stay grown after a GC) */
     heapTotalStart: number
     heapTotalEnd: number
+    /** peaks during the soak: the V8 heap committed, the array buffers */
+    heapTotalPeak: number
+    arrayBuffersPeak: number
     eventLoop: LoopDelay
     rejected: Record<string, number>
     ignored: Record<string, number>
@@ -113,7 +116,7 @@ export function formatSoak (f: SoakFigures): string {
   const lines = [
     `      hostile-peer soak: seed ${f.seed}, ${f.seconds} s, ${f.attacks.length} attackers`,
     `      victim RSS start ${mib(v.rssStart)} MiB (honest-only peak ${mib(v.rssBase)}), peak ${mib(v.rssPeak)} MiB (${signed(v.rssPeak - v.rssBase)}), end ${mib(v.rssEnd)} MiB (${signed(v.rssEnd - v.rssStart)})`,
-    `      victim heap used ${mib(v.heapStart)} -> ${mib(v.heapAfterSoak)} -> ${mib(v.heapEnd)} MiB, committed ${mib(v.heapTotalStart)} -> ${mib(v.heapTotalEnd)} MiB; array buffers ${mib(v.arrayBuffersStart)} -> ${mib(v.arrayBuffersEnd)} MiB`,
+    `      victim heap used ${mib(v.heapStart)} -> ${mib(v.heapAfterSoak)} -> ${mib(v.heapEnd)} MiB, committed ${mib(v.heapTotalStart)} -> ${mib(v.heapTotalEnd)} MiB (peak ${mib(v.heapTotalPeak)}); array buffers ${mib(v.arrayBuffersStart)} -> ${mib(v.arrayBuffersEnd)} MiB (peak ${mib(v.arrayBuffersPeak)})`,
     `      victim event loop delay p50 ${num(v.eventLoop.p50)} ms, p99 ${num(v.eventLoop.p99)} ms, max ${num(v.eventLoop.max)} ms`,
     `      honest edit-to-ACK ${lat(f.editToAck)}; slowest ${f.slowestEdits.map(e => `${e.ms.toFixed(0)} ms at ${e.at.toFixed(1)} s`).join(', ')}`,
     `      presence device edit-to-ACK ${lat(f.presenceDevice)}`,
