@@ -10,7 +10,7 @@ import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { Awareness } from 'y-protocols/awareness'
 import { encodeFrame, type Frame } from '../lib/protocol/codec.js'
-import { MAX_UPDATE_ITEMS, MessageType } from '../lib/protocol/constants.js'
+import { ByeReason, MAX_UPDATE_ITEMS, MessageType } from '../lib/protocol/constants.js'
 import { validateUpdate } from '../lib/security/validate-update.js'
 import { docKeyFor } from '../lib/protocol/doc-key.js'
 import { attach, hello, settle, snapshot, target, type Target } from './helpers/hostile-peer.js'
@@ -217,29 +217,77 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
     assert.equal(snapshot(t.doc), before)
   })
 
-  it('drops gapped (pending) structs past the cap, asks for a resync, and keeps memory bounded', async () => {
+  it('drops gapped (pending) structs past the cap, closes the peer that brought them (limit_exceeded), and keeps memory bounded', async () => {
     t.close()
     t = target('doc', { limits: { maxPendingBytes: 4096 } })
     const src = new Y.Doc()
     const updates: Uint8Array[] = []
     src.on('update', (u: Uint8Array) => { updates.push(u) })
     for (let i = 0; i < 400; i++) src.getText('t').insert(0, `line ${i} ` + 'x'.repeat(20))
+    const honest = attach(t, 'honest')
+    honest.send(hello)
+    honest.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
     const peer = attach(t, 'gapper')
     peer.send(hello)
     peer.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
-    const sync1Before = peer.received.filter(f => f.type === MessageType.SYNC1).length
+    const honestSync1s = honest.received.filter(f => f.type === MessageType.SYNC1).length
     // withhold the first update: everything after it depends on it and stays pending
-    for (let i = 1; i < updates.length; i++) peer.send({ type: MessageType.UPDATE, docKey: key, seq: i, update: updates[i] })
+    for (let i = 1; i < updates.length && !peer.closed; i++) peer.send({ type: MessageType.UPDATE, docKey: key, seq: i, update: updates[i] })
     await settle()
-    assert.ok((t.engine.counters.rejected.pending_overflow ?? 0) >= 1, JSON.stringify(t.engine.counters.rejected))
+    assert.equal(t.engine.counters.rejected.pending_overflow, 1, JSON.stringify(t.engine.counters.rejected))
     const pending = (t.doc.store.pendingStructs?.update.length ?? 0) + (t.doc.store.pendingDs?.length ?? 0)
-    assert.ok(pending <= 4096, `pending ${pending} B`)
-    assert.ok(peer.received.filter(f => f.type === MessageType.SYNC1).length > sync1Before, 'no resync SYNC1 sent')
-    assert.equal(peer.closed, false)
-    // the resync brings everything: the peer answers with its whole state
-    peer.send({ type: MessageType.SYNC2, docKey: key, seq: updates.length + 1, update: Y.encodeStateAsUpdate(src) })
+    assert.equal(pending, 0, `pending ${pending} B`)
+    assert.equal(peer.closed, true)
+    const bye = peer.received.at(-1)
+    assert.ok(bye?.type === MessageType.BYE && bye.reason === ByeReason.LIMIT_EXCEEDED, JSON.stringify(bye))
+    assert.equal(honest.closed, false, 'the peer that sent nothing gapped stays')
+    assert.ok(honest.received.filter(f => f.type === MessageType.SYNC1).length > honestSync1s, 'the others are asked again (a resync)')
+    // back on a new connection, its SYNC answer brings everything
+    const again = attach(t, 'gapper')
+    again.send(hello)
+    again.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+    again.send({ type: MessageType.SYNC2, docKey: key, seq: 1, update: Y.encodeStateAsUpdate(src) })
     assert.equal(t.doc.getText('t').toString(), src.getText('t').toString())
     assert.equal(t.doc.store.pendingStructs, null)
+  })
+
+  it('past the pending cap the peer that brought most of it is closed, not the honest one whose update tipped it over', async () => {
+    t.close()
+    t = target('doc', { limits: { maxPendingBytes: 4096 } })
+    const gappedFrom = (client: number, n: number, pad: number): Uint8Array[] => {
+      const src = new Y.Doc()
+      src.clientID = client
+      const updates: Uint8Array[] = []
+      src.on('update', (u: Uint8Array) => { updates.push(u) })
+      for (let i = 0; i < n; i++) src.getText('t').insert(0, `${client} ${i} ` + 'x'.repeat(pad))
+      return updates.slice(1)
+    }
+    const join = (id: string): ReturnType<typeof attach> => {
+      const p = attach(t, id)
+      p.send(hello)
+      p.send({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: new Uint8Array([0]), dsDigest: new Uint8Array(8) })
+      return p
+    }
+    const gapper = join('gapper')
+    const honest = join('honest')
+    const pendingNow = (): number => (t.doc.store.pendingStructs?.update.length ?? 0) + (t.doc.store.pendingDs?.length ?? 0)
+    const big = gappedFrom(7, 200, 60)
+    let seq = 0
+    for (const u of big) {
+      if (pendingNow() + u.length > 3800) break
+      gapper.send({ type: MessageType.UPDATE, docKey: key, seq: ++seq, update: u })
+    }
+    assert.ok(pendingNow() > 3000, `pending ${pendingNow()} B`)
+    // the honest peer's own gapped update (say, its first was refused) takes the doc past the cap
+    const small = gappedFrom(8, 3, 400)
+    honest.send({ type: MessageType.UPDATE, docKey: key, seq: 1, update: small[1] })
+    await settle()
+    assert.equal(t.engine.counters.rejected.pending_overflow, 1)
+    assert.equal(pendingNow(), 0)
+    assert.equal(honest.closed, false, 'the update that tipped it over brought little of it')
+    assert.equal(gapper.closed, true, 'the peer that brought most of it is')
+    const bye = gapper.received.at(-1)
+    assert.ok(bye?.type === MessageType.BYE && bye.reason === ByeReason.LIMIT_EXCEEDED)
   })
 
   it('caps an awareness flood: 10,000 clientIDs in one update, and 1 MB states', () => {

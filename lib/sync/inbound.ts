@@ -32,6 +32,8 @@ export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
  */
 export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
 
+const PENDING_CAP_MESSAGE = 'structs whose dependencies never came, past the pending cap'
+
 export class Inbound {
   constructor (
     private readonly ctx: SyncContext,
@@ -72,6 +74,7 @@ export class Inbound {
     const healed = admitted.authors.size > 0 && s.deniedWrites === DeniedReason.AUTHORSHIP
     if (admitted.authors.size > 0) s.deniedWrites = undefined
     const store = doc.doc.store
+    const pendingBefore = pendingBytes(doc)
     doc.releasing = store.pendingStructs !== null || store.pendingDs !== null
     doc.persistence?.expectUpdate(s.origin, admitted.bytes)
     try {
@@ -86,7 +89,10 @@ export class Inbound {
       doc.persistence?.expectUpdate(undefined)
       charge?.()
     }
-    this.capPending(doc)
+    if (this.capPending(doc, s, pendingBefore)) {
+      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, PENDING_CAP_MESSAGE)
+      return 'rejected'
+    }
     this.ctx.counters.updatesApplied++
     let progress: DocSyncProgress | undefined
     if (type === MessageType.SYNC2) {
@@ -144,16 +150,37 @@ export class Inbound {
     return 'refused'
   }
 
-  /** Yjs keeps gapped structs in memory until their dependencies arrive: bound that, then resync. */
-  private capPending (doc: EngineDoc): void {
+  /**
+   * Yjs keeps gapped structs in memory until their dependencies arrive: bound
+   * that, then resync. Each session is charged what its updates added to the
+   * doc's pending structs (all charges end when nothing is pending); past the
+   * cap they are dropped, and the peer that brought more than half of them
+   * is closed (true if that is the sender of this update): an honest
+   * sender's structs rarely wait at all.
+   */
+  private capPending (doc: EngineDoc, s: DocSession, before: number): boolean {
     const store = doc.doc.store
     const bytes = pendingBytes(doc)
-    if (bytes <= this.ctx.limits.maxPendingBytes) return
+    if (bytes === 0) {
+      if (before > 0) for (const other of doc.sessions.values()) other.pendingCharged = 0
+      return false
+    }
+    if (bytes > before) s.pendingCharged += bytes - before
+    if (bytes <= this.ctx.limits.maxPendingBytes) return false
     log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
     this.ctx.countRejection('pending_overflow')
     store.pendingStructs = null
     store.pendingDs = null
     doc.persistence?.pendingDropped() // stored records carry them too: compacted away, never loaded again
+    let culprit = s
+    for (const other of doc.sessions.values()) if (other.pendingCharged > culprit.pendingCharged) culprit = other
+    const close = culprit.pendingCharged * 2 > bytes
+    for (const other of doc.sessions.values()) other.pendingCharged = 0
     this.answers.resyncAll(doc)
+    if (!close || culprit === s) return close
+    const peer = this.ctx.peers.get(culprit.peer)
+    if (peer !== undefined) this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, PENDING_CAP_MESSAGE)
+    return false
   }
+
 }
