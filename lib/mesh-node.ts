@@ -274,8 +274,8 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
-  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`) and flat struct writer (`structWriter`) */
-  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter'>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`), flat struct writer (`structWriter`) and pending charges (`pendingCharges`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter' | 'pendingCharges'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
@@ -292,7 +292,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   })
   // serving stored docs by key is a gateway's job: the Node preset brings its parts
   const serving = opts.serveAllDocs === true
-    ? preset.serving?.() ?? unsupported('serveAllDocs needs the Node entry of meshdoc')
+    ? preset.serving?.() ?? unsupported('serveAllDocs needs the Node entry')
     : undefined
   const engine = new SyncEngine({
     maxFrameBytes,

@@ -63,6 +63,7 @@ const QUOTA_BYTES = 32 * MiB
 /** docs served by key are unloaded after this long without a session, so the victim can settle after the soak */
 const IDLE_UNLOAD_MS = 2000
 const SETTLE_MS = 6000
+const WRITE_STALL_MS = 2000
 
 const DOCS = { big: 'plant/historian', shared: 'team/notes', presence: 'team/standup' }
 const EDIT_TIMEOUT_MS = 5000
@@ -113,6 +114,8 @@ const EDIT_TIMEOUT_MS = 5000
       serveAllDocs: true,
       authorship: { relays: [] },
       quota: { maxBytes: QUOTA_BYTES },
+      // the default is 20 s, longer than the short soak: a peer that reads nothing is closed after 2 s here
+      limits: { writeStallMs: WRITE_STALL_MS },
       idleUnloadMs: IDLE_UNLOAD_MS
     }, 30_000)
     const gateway = started.peerId

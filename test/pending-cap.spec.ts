@@ -15,6 +15,7 @@ import * as Y from 'yjs'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { ByeReason, MessageType } from '../lib/protocol/constants.js'
 import { Repo } from '../lib/repo.js'
+import { PendingCharges } from '../lib/security/pending-charges.js'
 import { DocPersistence } from '../lib/storage/doc-persistence.js'
 import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
 import type { StorageAdapter } from '../lib/storage/types.js'
@@ -94,7 +95,8 @@ describe('pending structs past the cap: not kept in storage, capped on load', fu
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'meshdoc-pending-cap-'))
       const storage = new FsStorageAdapter(dir)
-      const engine = new SyncEngine({ antiEntropyIntervalMs: 0, limits: { maxPendingBytes: CAP } })
+      // as the Node entry builds it: the peer that fills the cap is closed
+      const engine = new SyncEngine({ antiEntropyIntervalMs: 0, limits: { maxPendingBytes: CAP }, pendingCharges: new PendingCharges() })
       const sync: EngineDoc = await loadEngineDoc(engine, 'doc', { storage, persistence: { maxPendingBytes: CAP } })
       keyHex = sync.keyHex
       const t = { engine, sync, doc: sync.doc, close: () => {} }

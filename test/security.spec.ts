@@ -11,6 +11,7 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import { Awareness } from 'y-protocols/awareness'
 import { encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { ByeReason, MAX_UPDATE_ITEMS, MessageType } from '../lib/protocol/constants.js'
+import { PendingCharges } from '../lib/security/pending-charges.js'
 import { validateUpdate } from '../lib/security/validate-update.js'
 import { docKeyFor } from '../lib/protocol/doc-key.js'
 import { attach, hello, settle, snapshot, target, type Target } from './helpers/hostile-peer.js'
@@ -219,7 +220,7 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
 
   it('drops gapped (pending) structs past the cap, closes the peer that brought them (limit_exceeded), and keeps memory bounded', async () => {
     t.close()
-    t = target('doc', { limits: { maxPendingBytes: 4096 } })
+    t = target('doc', { limits: { maxPendingBytes: 4096 }, pendingCharges: new PendingCharges() })
     const src = new Y.Doc()
     const updates: Uint8Array[] = []
     src.on('update', (u: Uint8Array) => { updates.push(u) })
@@ -253,7 +254,7 @@ describe('hostile input: the engine refuses, counts, and stays unchanged', funct
 
   it('past the pending cap the peer that brought most of it is closed, not the honest one whose update tipped it over', async () => {
     t.close()
-    t = target('doc', { limits: { maxPendingBytes: 4096 } })
+    t = target('doc', { limits: { maxPendingBytes: 4096 }, pendingCharges: new PendingCharges() })
     const gappedFrom = (client: number, n: number, pad: number): Uint8Array[] => {
       const src = new Y.Doc()
       src.clientID = client

@@ -14,7 +14,7 @@ import * as Y from 'yjs'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
 import { createMeshNode, PROTOCOL_ID, type MeshNode } from '../adapters/presets/node.js'
 import { encodeFrame, type Frame } from '../lib/protocol/codec.js'
-import { DeniedReason, MessageType } from '../lib/protocol/constants.js'
+import { DeniedReason, MessageType, OUR_FEATURES } from '../lib/protocol/constants.js'
 import { lengthPrefix } from '../lib/protocol/framing.js'
 import { ChildNode } from './helpers/child-node-client.js'
 
@@ -137,5 +137,58 @@ describe('a byte bound on what is queued for each peer, over real libp2p with th
       stop.abort()
       await flood
     }
+  })
+  describe('a peer that reads nothing of what waits for it is closed after `writeStallMs`, under any byte bound', () => {
+    const STALL_MS = 1000
+    const BIG = 'plant/historian'
+
+    /** The victim with a doc of `mib` MiB; the attacker's stream asks for it, then reads as `read` says. */
+    async function askFor (read: (stream: Stream) => void, mib = 2): Promise<{ stream: Stream, started: number }> {
+      victim = new ChildNode('victim')
+      const { multiaddrs } = await victim.request('start', { listen: ['/ip4/127.0.0.1/tcp/0'], limits: { writeStallMs: STALL_MS } })
+      await victim.request('open', { doc: BIG })
+      for (let i = 0; i < 2 * mib; i++) await victim.request('edit', { doc: BIG, edits: [{ type: 'text-insert', name: 't', index: 0, text: ('y'.repeat(1023) + '\n').repeat(512) }] })
+      attacker = await createDefaultLibp2p()
+      await attacker.start()
+      const stream: Stream = await attacker.dialProtocol(multiaddr(multiaddrs[0]!), PROTOCOL_ID)
+      read(stream)
+      // it takes answers in parts, as meshdoc nodes do
+      stream.send(lengthPrefix(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 16 * MiB, features: OUR_FEATURES, epoch: new Uint8Array(8).fill(7) })))
+      const { docKeyFor } = await import('../lib/protocol/doc-key.js')
+      stream.send(lengthPrefix(encodeFrame({ type: MessageType.SYNC1, docKey: docKeyFor(BIG), flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) })))
+      return { stream, started: performance.now() }
+    }
+
+    it('a reader that asks for a 2 MiB doc and never reads the answer is closed (slow_consumer) within a few stall periods', async () => {
+      const { stream, started } = await askFor(s => { s.pause() })
+      let h = await victim!.request('health', {})
+      while ((h.stats.rejected.slow_consumer ?? 0) === 0 && performance.now() - started < 10_000) {
+        await sleep(100)
+        h = await victim!.request('health', {})
+      }
+      const after = performance.now() - started
+      assert.equal(h.stats.rejected.slow_consumer, 1, JSON.stringify(h.stats.rejected))
+      assert.ok(after >= STALL_MS && after < 3 * STALL_MS + 1000, `closed ${after.toFixed(0)} ms after it asked`)
+      await waitFor('the attacker\'s stream is closed', () => stream.status !== 'open', 5000)
+    })
+
+    it('a slow reader, which takes a little of a 24 MiB answer every half period, is not closed', async () => {
+      let received = 0
+      const { started } = await askFor((s) => {
+        s.addEventListener('message', (evt) => { received += evt.data.byteLength })
+        s.pause()
+        // a trickle: reads for one turn of the event loop every STALL_MS / 2
+        const trickle = setInterval(() => {
+          if (s.status !== 'open') { clearInterval(trickle); return }
+          s.resume()
+          setImmediate(() => { if (s.status === 'open') s.pause() })
+        }, STALL_MS / 2)
+      }, 24)
+      // well past several stall periods with the answer still on its way
+      await sleep(4 * STALL_MS)
+      const h = await victim!.request('health', {})
+      assert.equal(h.stats.rejected.slow_consumer, undefined, `closed a reader that reads: ${JSON.stringify(h.stats.rejected)} after ${received} B`)
+      assert.ok(received > 0 && received < 24 * MiB, `the answer is still on its way (${received} B in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+    })
   })
 })

@@ -7,10 +7,10 @@
 import type { MeshNetwork, MeshNetworkInput } from '../../lib/mesh-node.js'
 import { DiscoveryDialer } from './discovery-dialer.js'
 import { KeepConnected } from './keep-connected.js'
-import { Libp2pSyncTransport } from './sync-transport.js'
+import { Libp2pSyncTransport, type SyncTransportOptions } from './sync-transport.js'
 
-export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress }: MeshNetworkInput): MeshNetwork {
-  const transport = new Libp2pSyncTransport(libp2p, addPeer, { maxFrameBytes, onProgress })
+export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress }: MeshNetworkInput, Link?: SyncTransportOptions['Link']): MeshNetwork {
+  const transport = new Libp2pSyncTransport(libp2p, addPeer, { maxFrameBytes, onProgress, ...(Link !== undefined ? { Link } : {}) })
   const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], options.bootstrapBackoff)
   const discovery = new DiscoveryDialer(libp2p)
   return {

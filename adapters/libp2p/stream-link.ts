@@ -9,6 +9,9 @@
  * buffer: the stream's write buffer keeps every write as its own chunk, which
  * for a flood of tiny frames to a peer that does not read cost some 250 B of
  * heap per 20 B frame.
+ *
+ * On Node, a peer that reads nothing is closed (`WatchedStreamLink`,
+ * stall-watch.ts).
  */
 import type { Stream } from '@libp2p/interface'
 import * as encoding from 'lib0/encoding'
@@ -33,8 +36,8 @@ export class StreamLink implements PeerLink {
   /** length-prefixed frames not yet handed to the stream */
   private queue = encoding.createEncoder()
   private scheduled = false
-  private closed = false
   private readonly reader: FrameReader
+  protected closed = false
 
   constructor (readonly stream: Stream, maxFrameBytes: number, private readonly onProgress?: ReceiveProgress) {
     this.reader = new FrameReader(maxFrameBytes)

@@ -8,7 +8,7 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { logger } from '../../lib/log.js'
 import { PROTOCOL_ID } from '../../lib/protocol/constants.js'
 import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
-import { StreamLink } from './stream-link.js'
+import { StreamLink, type ReceiveProgress } from './stream-link.js'
 
 const log = logger('libp2p')
 
@@ -16,6 +16,8 @@ export interface SyncTransportOptions {
   maxFrameBytes: number
   /** a large frame is arriving from `peer` (for progress bars on long syncs) */
   onProgress?: (peer: string, received: number, expected: number) => void
+  /** the link for each sync stream (default `StreamLink`; Node: `WatchedStreamLink`, which closes a peer that reads nothing) */
+  Link?: new (stream: Stream, maxFrameBytes: number, onProgress?: ReceiveProgress) => StreamLink
 }
 
 interface LinkEntry { link: StreamLink, dialer: string, connection: string }
@@ -101,7 +103,8 @@ export class Libp2pSyncTransport {
       }
     }
     const onProgress = this.opts.onProgress
-    const link = new StreamLink(stream, this.opts.maxFrameBytes, onProgress === undefined ? undefined : (received, expected) => { onProgress(peer, received, expected) })
+    const Link = this.opts.Link ?? StreamLink
+    const link = new Link(stream, this.opts.maxFrameBytes, onProgress === undefined ? undefined : (received, expected) => { onProgress(peer, received, expected) })
     const entry = { link, dialer, connection: conn.id }
     this.links.set(peer, entry)
     stream.addEventListener('close', () => {

@@ -14,10 +14,14 @@
  * SHA-256. Bundlers building for browsers resolve `meshdoc` to
  * `adapters/presets/browser.ts` (the `browser` export condition).
  */
-import { startMeshNode, type MeshNode, type MeshNodeOptions, type PlatformPreset } from '../../lib/mesh-node.js'
+import type { Stream } from '@libp2p/interface'
+import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNode, type MeshNodeOptions, type PlatformPreset } from '../../lib/mesh-node.js'
+import { WatchedStreamLink } from '../libp2p/stall-watch.js'
+import type { ReceiveProgress } from '../libp2p/stream-link.js'
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
+import { PendingCharges } from '../../lib/security/pending-charges.js'
 import { serveByKey } from '../../lib/serving-repo.js'
 import { quotaLedgerFor } from '../../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
@@ -32,13 +36,22 @@ export { policyFromRules } from '../../lib/policy/rules.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 
-const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: libp2pNetwork, sha256: nodeSha256, serving: serveByKey }
+/** links that close a peer which reads nothing, after the node's `limits.writeStallMs` */
+function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
+  const stallMs = input.options.limits?.writeStallMs
+  return libp2pNetwork(input, class extends WatchedStreamLink {
+    constructor (stream: Stream, maxFrameBytes: number, onProgress?: ReceiveProgress) { super(stream, maxFrameBytes, onProgress, stallMs) }
+  })
+}
+
+const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: nodeNetwork, sha256: nodeSha256, serving: serveByKey }
 
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
   const given = opts.storage ?? new MemoryStorageAdapter()
-  // the Node entry's own engine parts: authorship, and the flat V1 writer for cold answers (browsers use Yjs')
-  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
+  // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
+  // and closing the peer that fills a doc's pending structs
+  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
   if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine })
   // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
   const { ledger, storage } = await quotaLedgerFor(opts.quota, given)

@@ -88,6 +88,14 @@ export interface Limits {
    * that can tell what they queue (`PeerLink.queuedBytes`: libp2p streams).
    */
   maxQueuedBytesPerPeer: number
+  /**
+   * a peer with data waiting for it (the link needs 'drain') that takes none
+   * of it for this long is closed (default 20 s; `slow_consumer`): it does not
+   * read, and what waits for it stays held until it does. A slow reader that
+   * takes some of it in each period stays. Held by the Node entry's libp2p
+   * links (adapters/libp2p/stall-watch.ts, `DEFAULT_WRITE_STALL_MS`)
+   */
+  writeStallMs?: number
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({

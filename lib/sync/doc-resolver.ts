@@ -104,13 +104,19 @@ export class DocResolver {
   /** the delete-set digest of an empty doc (PROTOCOL §2.3), as our SYNC1 to a watcher carries it */
   private emptyDigest: Uint8Array = new Uint8Array(0)
 
+  private readonly resolveDoc: ResolveDoc
+  /** without it, an empty doc opened for readers stays loaded (and held by their sessions) */
+  private readonly releaseDoc: ReleaseDoc | undefined
+
   constructor (
     private readonly ctx: SyncContext,
-    private readonly resolveDoc: ResolveDoc,
-    private readonly handlers: DocResolverHandlers,
-    /** without it, an empty doc opened for readers stays loaded (and held by their sessions) */
-    private readonly releaseDoc?: ReleaseDoc
-  ) {}
+    /** how docs are opened and released (the engine's options: `resolveDoc`, `releaseDoc`) */
+    serving: { resolveDoc: ResolveDoc, releaseDoc?: ReleaseDoc },
+    private readonly handlers: DocResolverHandlers
+  ) {
+    this.resolveDoc = serving.resolveDoc
+    this.releaseDoc = serving.releaseDoc
+  }
 
   /** A doc was opened: the peers watching it get a SYNC round, as a session would have. */
   docOpened (doc: EngineDoc): void {

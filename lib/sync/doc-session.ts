@@ -41,8 +41,6 @@ export class DocSession {
   readonly awarenessSeen = new Set<number>()
   /** the DENIED reason last sent for refused writes, until a write of the peer is applied again (avoid DENIED storms) */
   deniedWrites: number | undefined
-  /** bytes this peer's updates added to the doc's pending (gapped) structs, while any are pending */
-  pendingCharged = 0
   /** SYNC2_PARTs of the answer now arriving, applied so far */
   partsApplied = 0
   /** seq the next part (or the SYNC2 ending them) must carry; 0: no parts arriving */

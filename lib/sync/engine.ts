@@ -27,6 +27,7 @@ import { ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_
 import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
 import type { AuthorRegistry, AuthorshipOptions } from '../security/authorship.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
+import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
 import type { StructWriter } from '../yjs/flat-struct-writer.js'
 import { Acks } from './acks.js'
@@ -80,6 +81,8 @@ export interface SyncEngineOptions {
   structWriter?: StructWriter
   /** per-peer write quotas (lib/security/quota.ts, Node only); default: none */
   quota?: WriteQuota
+  /** who brought a doc's pending structs, to close the peer that fills the cap (lib/security/pending-charges.ts, Node only); default: none */
+  pendingCharges?: PendingCharges
 }
 
 export class SyncEngine {
@@ -118,7 +121,7 @@ export class SyncEngine {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
     const Authors = opts.authorRegistry
     if (opts.authorship !== undefined) {
-      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry: use the Node entry of meshdoc')
+      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry (the Node entry)')
       const relays = new Set(opts.authorship.relays)
       const self = opts.localPeerId ?? 'local'
       this.newAuthors = () => new Authors(relays, self)
@@ -160,16 +163,16 @@ export class SyncEngine {
     this.awareness = new AwarenessRelay(ctx)
     this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
     this.acks = new Acks(ctx)
-    this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota)
+    this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota, opts.pendingCharges)
     const Resolver = opts.docResolver
     if (opts.resolveDoc !== undefined && Resolver === undefined) throw new TypeError('resolveDoc needs docResolver')
     this.resolver = opts.resolveDoc === undefined || Resolver === undefined
       ? undefined
-      : new Resolver(ctx, opts.resolveDoc, {
+      : new Resolver(ctx, opts as Required<Pick<SyncEngineOptions, 'resolveDoc'>> & SyncEngineOptions, {
         handle: (peer, frame) => { this.guarded(peer, () => { this.handleDocFrame(peer, frame) }) },
         refuse: (peer, docKey) => { this.refuse(peer, docKey) },
         repair: (peer, doc) => { this.answers.repair(peer, doc) }
-      }, opts.releaseDoc)
+      })
     this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes })
     this.antiEntropy = new AntiEntropy(ctx, this.answers, {
       intervalMs: opts.antiEntropyIntervalMs ?? 30_000,

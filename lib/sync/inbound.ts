@@ -17,6 +17,7 @@ import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc, DocSyncProgress } from './engine-doc.js'
 import type { PeerState } from './peers.js'
+import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
 
 const log = logger('sync')
@@ -32,14 +33,13 @@ export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
  */
 export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
 
-const PENDING_CAP_MESSAGE = 'structs whose dependencies never came, past the pending cap'
-
 export class Inbound {
   constructor (
     private readonly ctx: SyncContext,
     private readonly answers: Pick<Answers, 'sendSync1' | 'resyncAll'>,
     private readonly acks: Pick<Acks, 'schedule'>,
-    private readonly quota?: WriteQuota
+    private readonly quota?: WriteQuota,
+    private readonly pendingCharges?: PendingCharges
   ) {}
 
   receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
@@ -89,10 +89,7 @@ export class Inbound {
       doc.persistence?.expectUpdate(undefined)
       charge?.()
     }
-    if (this.capPending(doc, s, pendingBefore)) {
-      this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, PENDING_CAP_MESSAGE)
-      return 'rejected'
-    }
+    if (this.capPending(doc, s, pendingBefore)) return 'rejected'
     this.ctx.counters.updatesApplied++
     let progress: DocSyncProgress | undefined
     if (type === MessageType.SYNC2) {
@@ -152,35 +149,20 @@ export class Inbound {
 
   /**
    * Yjs keeps gapped structs in memory until their dependencies arrive: bound
-   * that, then resync. Each session is charged what its updates added to the
-   * doc's pending structs (all charges end when nothing is pending); past the
-   * cap they are dropped, and the peer that brought more than half of them
-   * is closed (true if that is the sender of this update): an honest
-   * sender's structs rarely wait at all.
+   * that, then resync. With `pendingCharges` (Node), the peer that brought
+   * more than half of them is closed too (true if that is `s`'s peer).
    */
   private capPending (doc: EngineDoc, s: DocSession, before: number): boolean {
     const store = doc.doc.store
     const bytes = pendingBytes(doc)
-    if (bytes === 0) {
-      if (before > 0) for (const other of doc.sessions.values()) other.pendingCharged = 0
-      return false
-    }
-    if (bytes > before) s.pendingCharged += bytes - before
+    this.pendingCharges?.note(doc, s, before, bytes)
     if (bytes <= this.ctx.limits.maxPendingBytes) return false
     log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)
     this.ctx.countRejection('pending_overflow')
     store.pendingStructs = null
     store.pendingDs = null
     doc.persistence?.pendingDropped() // stored records carry them too: compacted away, never loaded again
-    let culprit = s
-    for (const other of doc.sessions.values()) if (other.pendingCharged > culprit.pendingCharged) culprit = other
-    const close = culprit.pendingCharged * 2 > bytes
-    for (const other of doc.sessions.values()) other.pendingCharged = 0
     this.answers.resyncAll(doc)
-    if (!close || culprit === s) return close
-    const peer = this.ctx.peers.get(culprit.peer)
-    if (peer !== undefined) this.ctx.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, PENDING_CAP_MESSAGE)
-    return false
+    return this.pendingCharges?.overflowed(doc, bytes, s, this.ctx.peers) === true
   }
-
 }
