@@ -38,6 +38,8 @@ export interface MeshNodeOptions {
   bootstrapBackoff?: { minDelayMs?: number, maxDelayMs?: number }
   /** inbound connections per second accepted from one host (default 20) */
   inboundConnectionThreshold?: number
+  /** inbound connections one host may hold open at once (default 128; Node) */
+  inboundConnectionsPerHost?: number
   /** run on this libp2p node instead of creating one (it is not stopped by `stop()`) */
   libp2p?: Libp2p
   /**

@@ -46,7 +46,7 @@ async function syncs (a: MeshNode, b: MeshNode, docId: string): Promise<void> {
 }
 
 describe('connections per host over real TCP (127.0.0.1)', function () {
-  this.timeout(30_000)
+  this.timeout(60_000)
   const pool = new NodePool()
   const stops: Array<() => Promise<void> | void> = []
   afterEach(async () => {
@@ -86,6 +86,38 @@ describe('connections per host over real TCP (127.0.0.1)', function () {
     await new Promise(resolve => setTimeout(resolve, Math.max(0, 1100 - (performance.now() - t0))))
     await attacker.dial(target, { force: true })
     console.log(`      one host: ${accepted} of ${tried} connections accepted in ${elapsed.toFixed(0)} ms (documented: ${perSecond} a second); a peer on another host synced meanwhile`)
+  })
+
+  it('one host holds at most the documented number of connections open: past it, more are refused on accept; one closed makes room; another host connects meanwhile', async () => {
+    const openPerHost = await documented(/at most ([\d,]+) inbound connections open per host/)
+    const victim = await pool.create()
+    const target = multiaddr(victim.multiaddrs[0])
+    const attacker = await libp2pFrom('127.0.0.4')
+    stops.push(async () => { await attacker.stop() })
+    // under the per-second rate: only the open-connections cap can refuse them
+    let accepted = 0
+    let refused = 0
+    for (let i = 0; i < openPerHost + 5; i++) {
+      try {
+        await attacker.dial(target, { force: true })
+        accepted++
+      } catch {
+        refused++
+      }
+      await new Promise(resolve => setTimeout(resolve, 60))
+    }
+    assert.equal(accepted, openPerHost, `${accepted} accepted, ${refused} refused`)
+    assert.equal(refused, 5)
+    assert.equal(victim.libp2p.getConnections(attacker.peerId).length, openPerHost)
+    const honest = await pool.create()
+    await connect(honest, victim, 5000)
+    await syncs(honest, victim, 'open/doc')
+    // one of them closes: room for one more
+    await attacker.getConnections(victim.libp2p.peerId)[0]!.close()
+    await waitFor(() => victim.libp2p.getConnections(attacker.peerId).length === openPerHost - 1, { what: 'the close to reach the victim', timeout: 5000 })
+    await attacker.dial(target, { force: true })
+    await assert.rejects(attacker.dial(target, { force: true }), 'and no more')
+    console.log(`      one host: ${accepted} connections held open (documented: ${openPerHost}), ${refused} refused; a peer on another host synced meanwhile`)
   })
 
   it('one host opening connections that never finish a handshake holds only its documented share of the slots; a peer on another host still connects', async () => {

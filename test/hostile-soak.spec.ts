@@ -203,6 +203,12 @@ const EDIT_TIMEOUT_MS = 5000
 
     // ---------------------------------------------------------------- figures and goals
     const perAttack = attacks.map((at, i) => attackFigures(at, outcomes[i], t0))
+    // presence has no DENIED: the victim's counters are where refused entries show (3 is the only presence attacker)
+    const presence = perAttack.find(at => at.id === '3')
+    if (presence !== undefined && presence.closedWith === undefined && presence.refusedWith === undefined) {
+      const counted = Object.entries({ ...soak.stats.rejected, ...soak.stats.ignored }).filter(([k]) => k.startsWith('awareness_'))
+      if (counted.length > 0) presence.refusedWith = `entries ${counted.map(([k, n]) => `${k.slice('awareness_'.length)}×${n}`).join(', ')} (counted; the peer stays)`
+    }
     const editToAck = summarize([...editA.samples, ...editB.samples], editA.timeouts + editB.timeouts)
     const slowestEdits = [editA, editB].flatMap(e => e.samples.map((ms, i) => ({ at: (e.at[i] - wallT0) / 1000, ms })))
       .sort((x, y) => y.ms - x.ms).slice(0, 5)
@@ -222,6 +228,10 @@ const EDIT_TIMEOUT_MS = 5000
       const answered = closed || at.refusedWith !== undefined
       const after = closed ? at.timeToClose : at.timeToRefusal
       const inTime = after === undefined || after <= MAX_TIME_TO_CLOSE_MS
+      if (!answered && at.knowsBound && at.crossedAt === undefined) {
+        goal(`attacker ${at.id} closed (or its writes refused) with a reason once it crosses a bound`, true, 'never crossed the bound it pushes against')
+        continue
+      }
       goal(`attacker ${at.id} closed (or its writes refused) with a reason${at.crossedAt !== undefined ? `, within ${MAX_TIME_TO_CLOSE_MS} ms of crossing` : ''}`, answered && inTime,
         answered ? `${closed ? at.closedWith! : `DENIED ${at.refusedWith!}`}${after !== undefined ? ` ${after.toFixed(0)} ms after crossing at ${at.crossedAt!.toFixed(2)} s` : ''}` : `still open at the end${at.crossedAt !== undefined ? ` (crossed at ${at.crossedAt.toFixed(2)} s)` : ''}`)
     }

@@ -114,6 +114,15 @@ describe('bounded per peer', () => {
       assert.equal(v.engine.counters.answersCached, 19)
     })
 
+    it('a whole 3 MiB document (a joiner\'s question) is answered from the cache too: a reader asking for it again and again costs one encode', async () => {
+      const v = victim(3 * 1024)
+      const reader = connect(v, 'reader')
+      await tick()
+      for (let i = 0; i < 5; i++) { reader.send(sync1(v.sync.key, emptySv)); await tick() }
+      assert.equal(reader.link.count(MessageType.SYNC2), 5)
+      assert.equal(v.engine.counters.answersCached, 4, 'encoded once')
+    })
+
     it('a reader that reads but asks a new question every tick is held to its answer budget', async () => {
       const v = victim(1024, { limits: { answerBytesPerSecond: 2 * 1024 * 1024, answerByteBurst: 4 * 1024 * 1024 } })
       const reader = connect(v, 'reader')

@@ -30,6 +30,8 @@ export interface DefaultLibp2pOptions {
   swarmKey?: Uint8Array
   /** inbound connections per second accepted from one host (default 20, see INBOUND_CONNECTIONS_PER_HOST_PER_SECOND) */
   inboundConnectionThreshold?: number
+  /** inbound connections one host may hold open at once (default 128, see OPEN_CONNECTIONS_PER_HOST) */
+  inboundConnectionsPerHost?: number
   /** find peers on the LAN with mDNS (a serviceTag keeps separate fleets apart) */
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
   /** run a circuit-relay v2 server, so peers that cannot reach each other (browsers) can via us */
@@ -45,6 +47,13 @@ const log = logger('libp2p')
  * a host, and all of them redial a gateway that restarts.
  */
 const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 20
+/**
+ * Inbound connections one host may hold open at once (upgraded or not); more
+ * are closed on accept. An eighth of `maxConnections` (1,024), so that one
+ * host never takes every slot; a fleet of more devices behind one NAT raises
+ * it (`inboundConnectionsPerHost`).
+ */
+const OPEN_CONNECTIONS_PER_HOST = 128
 /** Inbound connections in their handshake (accepted, Noise and yamux not yet done) at once, all hosts together. */
 const MAX_PENDING_UPGRADES = 16
 /** ... and from one host (an IPv4 address or an IPv6 /64): a quarter, so that one host can never take every slot. */
@@ -58,7 +67,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     // Noise and yamux, tuned for many small frames (see tuning.ts)
     connectionEncrypters: [meshNoise()],
     streamMuxers: [meshYamux()],
-    connectionGater: inboundGater(opts.allowPeers),
+    connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false
       ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
@@ -74,13 +83,14 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
   })
 }
 
-/** The allow-list (if any), and one host's share of the handshake slots. */
-function inboundGater (allowPeers: string[] | undefined): ConnectionGater {
+/** The allow-list (if any), one host's share of the handshake slots, and of the connections. */
+function inboundGater (allowPeers: string[] | undefined, openPerHost: number): ConnectionGater {
   const allow = allowPeers !== undefined ? allowListGater(allowPeers) : {}
   const perHost = pendingUpgradesPerHost(PENDING_UPGRADES_PER_HOST)
+  const open = openConnectionsPerHost(openPerHost)
   return {
     ...allow,
-    denyInboundConnection: perHost.denyInboundConnection,
+    denyInboundConnection: (maConn) => open(maConn) || perHost.denyInboundConnection(maConn),
     denyInboundUpgradedConnection: async (peer, maConn) => {
       perHost.upgraded(maConn)
       return await allow.denyInboundUpgradedConnection?.(peer, maConn) ?? false
@@ -152,6 +162,30 @@ function pendingUpgradesPerHost (max: number): { denyInboundConnection: (maConn:
 }
 
 /**
+ * Refuses a host's connection at accept time while it holds `max` inbound
+ * connections open (counted from accept to close, upgraded or not).
+ */
+function openConnectionsPerHost (max: number): (maConn: MultiaddrConnection) => boolean {
+  const open = new Map<string, number>()
+  return (maConn) => {
+    const host = hostOf(maConn.remoteAddr)
+    if (host === undefined) return false
+    const n = open.get(host) ?? 0
+    if (n >= max) {
+      log('refusing a connection from %s: it holds %d open already', host, n)
+      return true
+    }
+    open.set(host, n + 1)
+    maConn.addEventListener('close', () => {
+      const left = (open.get(host) ?? 1) - 1
+      if (left > 0) open.set(host, left)
+      else open.delete(host)
+    }, { once: true })
+    return false
+  }
+}
+
+/**
  * The libp2p of the Node preset (adapters/presets/node.ts): maps its
  * options onto `createDefaultLibp2p`; a relay also answers peer exchange
  * (unless `peerExchange: false`), so the browsers it relays for find each
@@ -165,7 +199,8 @@ export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey
     ...(swarmKey !== undefined ? { swarmKey } : {}),
     ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
     ...(opts.relay === true ? { relayServer: true } : {}),
-    ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {})
+    ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {}),
+    ...(opts.inboundConnectionsPerHost !== undefined ? { inboundConnectionsPerHost: opts.inboundConnectionsPerHost } : {})
   })
   const relay = (libp2p.services as { relay?: CircuitRelayService }).relay
   if (relay !== undefined && opts.peerExchange !== false) await servePeerExchange(libp2p, relay)

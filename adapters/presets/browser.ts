@@ -31,7 +31,7 @@ export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } fr
 export { TabChannel } from '../broadcast-channel/tab-channel.js'
 export { browserLibp2pPreset, type BrowserLibp2pOptions } from '../libp2p/create-browser-libp2p.js'
 
-export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs'> {
+export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'inboundConnectionsPerHost' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs'> {
   /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
   dbName?: string
   /** WebRTC to other browsers through a gateway's relay (default true) */

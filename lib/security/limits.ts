@@ -66,15 +66,15 @@ export interface Limits {
    * is not open is answered DENIED unavailable (`rejected.loaded_docs_cap`)
    * until docs opened for peers unload when idle (`idleUnloadMs`)
    */
-  maxLoadedDocs: number
+  maxLoadedDocs?: number
   /**
    * on a node serving by key: docs one peer may make it open (or load) per
    * second, and burst (defaults 1,000 / 20,000: a device holding 10,000 docs
    * joins at once); past it the SYNC1 is answered DENIED unavailable
    * (`rejected.open_rate`)
    */
-  docOpensPerSecond: number
-  docOpenBurst: number
+  docOpensPerSecond?: number
+  docOpenBurst?: number
   /**
    * bytes queued for a peer behind the last answer or UPDATE sent to it (default
    * 64 MiB); past it the peer is closed (`slow_consumer`). Answers (SYNC2 and
@@ -115,8 +115,5 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   answerBytesPerSecond: 8 * 1024 * 1024,
   answerByteBurst: 64 * 1024 * 1024,
   helloTimeoutMs: 10_000,
-  maxLoadedDocs: 50_000,
-  docOpensPerSecond: 1000,
-  docOpenBurst: 20_000,
   maxQueuedBytesPerPeer: 64 * 1024 * 1024
 })

@@ -44,8 +44,13 @@ const PART_BYTES = 1024 * 1024
 const FRAME_OVERHEAD_BYTES = 64
 /** state vectors longer than this are not used as cache keys */
 const MAX_CACHE_KEY_BYTES = 4096
-/** answers above this are not cached */
-const MAX_CACHED_ANSWER_BYTES = 1024 * 1024
+/**
+ * answers above this are not cached (bigger ones go in parts): the cache holds
+ * one answer per open doc, no bigger than the doc's own encoding, so it costs
+ * less than the Y.Doc it answers for, and a joiner's whole document (or a
+ * reader asking for it again and again) is encoded once per doc version
+ */
+const MAX_CACHED_ANSWER_BYTES = SPLIT_ANSWER_BYTES
 
 /** the last whole answer encoded for a doc: for this doc version, this state vector and delete choice */
 interface CachedAnswer {
@@ -239,7 +244,6 @@ export class Answers {
       return cached.update
     }
     const update = encodeUpdateV1(doc.doc, since, deletes, false, this.ctx.structWriter)
-    // big answers are not kept: a joiner's whole doc would stay pinned until the next answer
     if (update.length <= MAX_CACHED_ANSWER_BYTES) this.cache.set(doc, { version: doc.version, key, update })
     else this.cache.delete(doc)
     return update

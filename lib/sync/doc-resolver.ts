@@ -39,6 +39,9 @@ const log = logger('sync')
 /** frames that make a serving node open a doc it does not have open */
 const OPENS_DOC = new Set<number>([MessageType.SYNC1, MessageType.SYNC2, MessageType.SYNC2_PART, MessageType.UPDATE])
 
+/** the limits only a node serving by key holds (`Limits`; kept here so that browser bundles leave them out) */
+export const SERVING_DEFAULTS = { maxLoadedDocs: 50_000, docOpensPerSecond: 1000, docOpenBurst: 20_000 } as const
+
 /** frames one peer may have waiting on one doc being opened */
 export const MAX_WAITING_FRAMES = 64
 
@@ -216,13 +219,13 @@ export class DocResolver {
     const limits = this.ctx.limits
     if (peer.sessions.size + this.openingFor(peer) + this.watchesOf(peer) >= limits.maxDocsPerPeer) return 'too_many_docs'
     if (this.atLoadedCap()) return 'loaded_docs_cap'
-    const budget = recentEntry(this.openBudget, peer.id, () => new TokenBucket(limits.docOpensPerSecond, limits.docOpenBurst))
+    const budget = recentEntry(this.openBudget, peer.id, () => new TokenBucket(limits.docOpensPerSecond ?? SERVING_DEFAULTS.docOpensPerSecond, limits.docOpenBurst ?? SERVING_DEFAULTS.docOpenBurst))
     return budget.take(1) ? undefined : 'open_rate'
   }
 
   /** The node holds as many docs as it may (open, and being opened): `maxLoadedDocs`. */
   private atLoadedCap (): boolean {
-    return this.ctx.docCount() + this.opening.size >= this.ctx.limits.maxLoadedDocs
+    return this.ctx.docCount() + this.opening.size >= (this.ctx.limits.maxLoadedDocs ?? SERVING_DEFAULTS.maxLoadedDocs)
   }
 
   /** How many docs are being opened for this peer now. */

@@ -23,6 +23,8 @@ const MAX_PENDING_BYTES = 4 * MiB
 const MAX_UPDATE_BYTES = 8 * MiB
 const MAX_AWARENESS_CLIENTS_PER_PEER = 1024
 const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 20
+/** connections one host may hold open (docs/SECURITY.md, `inboundConnectionsPerHost`) */
+const OPEN_CONNECTIONS_PER_HOST = 128
 
 /** Markers in the text of frames the victim must refuse: never to be found in any doc. */
 export const REFUSED_MARKERS = ['READONLY-', 'FORGED-']
@@ -60,6 +62,12 @@ export interface Attack {
   /** what the victim's policy grants it (`host`: nothing, it only connects) */
   role: 'reader' | 'writer' | 'host'
   what: string
+  /**
+   * the attack knows the bound it pushes against (it sets `crossedAt`): until
+   * it crosses it, the victim owes it no answer (say, connections under the
+   * per-host rate and cap). Attacks without one must be answered in any case.
+   */
+  knowsBound: boolean
   run: (node: Libp2p, ctx: AttackContext) => Promise<AttackOutcome>
 }
 
@@ -97,6 +105,7 @@ async function join (p: WirePeer, key: Uint8Array): Promise<void> {
 /** 1. A reader that reads nothing floods tiny SYNC1s for the large doc. */
 const pausedSync1Flood: Attack = {
   id: '1',
+  knowsBound: false,
   role: 'reader',
   what: 'paused reader, SYNC1 flood on a large doc',
   run: async (node, ctx) => {
@@ -112,6 +121,7 @@ const pausedSync1Flood: Attack = {
 /** 2. A reader that reads asks for the large doc 1,000 times a second, and tries to write the docs it may only read. */
 const sync1Storm: Attack = {
   id: '2',
+  knowsBound: false,
   role: 'reader',
   what: '1,000 SYNC1/s on a large doc (reading), writes to read-only docs',
   run: async (node, ctx) => {
@@ -136,6 +146,7 @@ const sync1Storm: Attack = {
 /** 3. Presence abuse: null states for fresh clients, a crowd past the per-peer cap, others' clients at clock 2^53. */
 const awarenessAbuse: Attack = {
   id: '3',
+  knowsBound: true,
   role: 'reader',
   what: 'awareness: null states, 1,100 clients, forged clients at clock 2^53',
   run: async (node, ctx) => {
@@ -179,6 +190,7 @@ const awarenessAbuse: Attack = {
 /** 4. ACKs with seq 0 and a state vector naming 300,000 clients, on several docs. */
 const hugeAcks: Attack = {
   id: '4',
+  knowsBound: true,
   role: 'reader',
   what: 'ACK seq 0 with a 300,000-client state vector on 5 docs',
   run: async (node, ctx) => {
@@ -199,6 +211,7 @@ const hugeAcks: Attack = {
 /** 5. A reader names random doc keys to a gateway that serves by key, 1,500 a second. */
 const randomKeys: Attack = {
   id: '5',
+  knowsBound: true,
   role: 'reader',
   what: 'SYNC1 for 1,500 random doc keys/s (serving by key)',
   run: async (node, ctx) => {
@@ -220,6 +233,7 @@ const randomKeys: Attack = {
 /** 6. A writer sends gapped structs (their dependencies never come) past the pending cap. */
 const gappedStructs: Attack = {
   id: '6',
+  knowsBound: true,
   role: 'writer',
   what: 'gapped structs past the 4 MiB pending cap',
   run: async (node, ctx) => {
@@ -243,8 +257,9 @@ const gappedStructs: Attack = {
 /** 7. Connections from one host as fast as they go (kept open), past the per-host rate. */
 const connectionFlood: Attack = {
   id: '7',
+  knowsBound: true,
   role: 'host',
-  what: 'connections from one host as fast as they go, kept open',
+  what: 'connections from one host as fast as they go, kept open (past the per-host rate or open cap)',
   run: async (node, ctx) => {
     const attempts: number[] = []
     let accepted = 0
@@ -255,7 +270,7 @@ const connectionFlood: Attack = {
       const t = performance.now()
       attempts.push(t)
       const window = attempts.filter(a => a > t - 1000).length
-      if (window > INBOUND_CONNECTIONS_PER_HOST_PER_SECOND) crossedAt ??= t
+      if (window > INBOUND_CONNECTIONS_PER_HOST_PER_SECOND || accepted >= OPEN_CONNECTIONS_PER_HOST) crossedAt ??= t
       try {
         await node.dial(ctx.victim, { force: true, signal: AbortSignal.timeout(2000) })
         accepted++
@@ -282,6 +297,7 @@ const connectionFlood: Attack = {
 /** 8a. A writer sends updates of about 700,000 items each, just under the 8 MiB update cap, each to a new doc. */
 const manyItems: Attack = {
   id: '8a',
+  knowsBound: true,
   role: 'writer',
   what: 'updates of ~700,000 items just under the 8 MiB cap',
   run: async (node, ctx) => {
@@ -303,6 +319,7 @@ const manyItems: Attack = {
 /** 8b. A writer fills the disk: 1 MiB into a new doc every 100 ms, past its write quota. */
 const diskFill: Attack = {
   id: '8b',
+  knowsBound: true,
   role: 'writer',
   what: '1 MiB into a new doc every 100 ms (10 MiB/s to disk), past the write quota',
   run: async (node, ctx) => {
@@ -326,6 +343,7 @@ const diskFill: Attack = {
 /** 9a. A writer forges edits under an honest device's clientID that it saw in the updates relayed to it. */
 const forgeRelayed: Attack = {
   id: '9a',
+  knowsBound: true,
   role: 'writer',
   what: 'writes under an honest clientID seen via relay',
   run: async (node, ctx) => {
@@ -356,6 +374,7 @@ const forgeRelayed: Attack = {
 /** 9b. A writer claims the clientID a device announces in its presence before the device writes anything. */
 const forgePresence: Attack = {
   id: '9b',
+  knowsBound: true,
   role: 'writer',
   what: 'writes under a clientID learned from presence, before its owner writes',
   run: async (node, ctx) => {

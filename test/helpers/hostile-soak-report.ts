@@ -12,6 +12,7 @@ const MiB = 1024 * 1024
 export interface LatencySummary { n: number, p50: number, p99: number, max: number, timeouts: number }
 
 export interface AttackFigures {
+  knowsBound: boolean
   id: string
   role: string
   what: string
@@ -78,6 +79,7 @@ export function attackFigures (attack: Attack, o: AttackOutcome, t0: number): At
   const since = (t: number | undefined): number | undefined => o.crossedAt !== undefined && t !== undefined ? t - o.crossedAt : undefined
   return {
     id: attack.id,
+    knowsBound: attack.knowsBound,
     role: attack.role,
     what: attack.what,
     framesSent: o.framesSent,
