@@ -34,7 +34,7 @@ export function serveByKey (): ServeByKey {
   return {
     engine: {
       docResolver: DocResolver,
-      resolveDoc: async (peer, keyHex) => await served?.openFor(peer, keyHex),
+      resolveDoc: async (peer, keyHex, ifStored) => await served?.openFor(peer, keyHex, ifStored),
       releaseDoc: (doc) => { served?.release(doc) }
     },
     repo: (opts) => (served = new ServingRepo(opts))
@@ -71,9 +71,15 @@ export class ServingRepo extends Repo {
     return (await p)?.sync
   }
 
-  /** `openByKey` for a peer whom the policy lets see the doc's key form (`key:<hex>`); undefined for any other. */
-  async openFor (peer: string, keyHex: string): Promise<EngineDoc | undefined> {
-    return this.opts.engine.accessFor(peer, keyOnlyDocId(keyHex)) === Access.NONE ? undefined : await this.openByKey(keyHex)
+  /**
+   * `openByKey` for a peer whom the policy lets see the doc's key form
+   * (`key:<hex>`); undefined for any other. With `ifStored`, null (and
+   * nothing built) when storage holds nothing under the key.
+   */
+  async openFor (peer: string, keyHex: string, ifStored = false): Promise<EngineDoc | null | undefined> {
+    if (this.opts.engine.accessFor(peer, keyOnlyDocId(keyHex)) === Access.NONE) return undefined
+    if (ifStored && !this.served.has(keyHex) && (await this.opts.storage.loadRange([keyHex])).length === 0) return null
+    return await this.openByKey(keyHex)
   }
 
   private async loadByKey (keyHex: string): Promise<Served | undefined> {

@@ -233,7 +233,7 @@ const EDIT_TIMEOUT_MS = 5000
         continue
       }
       goal(`attacker ${at.id} closed (or its writes refused) with a reason${at.crossedAt !== undefined ? `, within ${MAX_TIME_TO_CLOSE_MS} ms of crossing` : ''}`, answered && inTime,
-        answered ? `${closed ? at.closedWith! : `DENIED ${at.refusedWith!}`}${after !== undefined ? ` ${after.toFixed(0)} ms after crossing at ${at.crossedAt!.toFixed(2)} s` : ''}` : `still open at the end${at.crossedAt !== undefined ? ` (crossed at ${at.crossedAt.toFixed(2)} s)` : ''}`)
+        answered ? `${closed ? at.closedWith! : at.refusedWith!.startsWith('entries') ? at.refusedWith! : `DENIED ${at.refusedWith!}`}${after !== undefined ? ` ${after.toFixed(0)} ms after crossing at ${at.crossedAt!.toFixed(2)} s` : ''}` : `still open at the end${at.crossedAt !== undefined ? ` (crossed at ${at.crossedAt.toFixed(2)} s)` : ''}`)
     }
     const editErrors = [...editA.errors, ...editB.errors, ...editC.errors]
     goal('no honest peer closed', disconnects.length === 0 && editErrors.length === 0, disconnects.length === 0 && editErrors.length === 0 ? 'none' : [...disconnects, ...editErrors].join('; '))

@@ -96,8 +96,12 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     for (const d of docs.splice(0)) d.awareness.destroy()
   })
 
-  it('500 random keys named by a reader: answered with empty SYNC2s, no doc stays loaded', async () => {
+  it('500 random keys named by a reader: answered with empty SYNC2s, no doc built or loaded', async () => {
     const gw = gateway()
+    // nothing stored under these keys: no doc is even built for them
+    let built = 0
+    const addDoc = gw.engine.addDoc.bind(gw.engine)
+    gw.engine.addDoc = (doc) => { built++; addDoc(doc) }
     const reader = device()
     const mine = Array.from({ length: 500 }, (_, i) => open(reader, `nowhere/${i}`))
     const wire = new Wire(reader, 'reader', gw.engine, 'gateway')
@@ -106,6 +110,7 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     assert.equal(answers.length, 500, 'every question is answered')
     assert.ok(answers.every(f => f.type === MessageType.SYNC2 && f.seq === 0 && f.update.length === 2), 'with an empty SYNC2 of seq 0')
     assert.equal(gw.engine.openDocs.length, 0, 'no doc stays open on the gateway')
+    assert.equal(built, 0, 'none was built')
     assert.equal(gw.repo.servedCount, 0)
     assert.equal(wire.toA.seen.filter(f => f.type === MessageType.DENIED).length, 0, 'nothing refused')
     assert.equal(gw.engine.counters.ignored.sync1_watched, 500)

@@ -31,7 +31,7 @@ export interface SyncContext {
   /** how many docs are open */
   docCount: () => number
   /** what the policy grants this peer on this doc now (a throwing policy grants nothing) */
-  access: (peerId: string, doc: EngineDoc) => Access
+  access: (peerId: string, doc: Pick<EngineDoc, 'id'>) => Access
   /** a refusal or violation, by reason name (`counters.rejected`) */
   countRejection: (name: string) => void
   /** a benign race that was dropped, by name (`counters.ignored`) */

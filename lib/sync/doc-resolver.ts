@@ -28,10 +28,12 @@ import * as Y from 'yjs'
 import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
 import type { DocFrame, Sync1Frame } from '../protocol/codec.js'
+import { keyOnlyDocId } from '../protocol/doc-key.js'
 import { MessageType } from '../protocol/constants.js'
 import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { SyncContext } from './context.js'
 import type { EngineDoc } from './engine-doc.js'
+import { EMPTY_DS_DIGEST } from './fingerprint.js'
 import type { PeerState } from './peers.js'
 
 const log = logger('sync')
@@ -45,8 +47,12 @@ export const SERVING_DEFAULTS = { maxLoadedDocs: 50_000, docOpensPerSecond: 1000
 /** frames one peer may have waiting on one doc being opened */
 export const MAX_WAITING_FRAMES = 64
 
-/** Opens a doc that is not open (and `addDoc`s it); undefined if it will not be opened for this peer. */
-export type ResolveDoc = (peerId: string, keyHex: string) => Promise<EngineDoc | undefined>
+/**
+ * Opens a doc that is not open (and `addDoc`s it); undefined if it will not be
+ * opened for this peer. With `ifStored`, null if nothing is stored under the
+ * key (nothing is built then: only readers holding nothing asked for it).
+ */
+export type ResolveDoc = (peerId: string, keyHex: string, ifStored?: boolean) => Promise<EngineDoc | null | undefined>
 /** Unloads a doc `ResolveDoc` opened that turned out empty and wanted by readers only (they watch it instead). */
 export type ReleaseDoc = (doc: EngineDoc) => void
 
@@ -104,8 +110,6 @@ export class DocResolver {
   /** the docs (held nowhere here) each reader watches, by key; and the peers watching each key */
   private readonly watching = new Map<PeerState, Set<string>>()
   private readonly watchers = new Map<string, Set<PeerState>>()
-  /** the delete-set digest of an empty doc (PROTOCOL §2.3), as our SYNC1 to a watcher carries it */
-  private emptyDigest: Uint8Array = new Uint8Array(0)
 
   private readonly resolveDoc: ResolveDoc
   /** without it, an empty doc opened for readers stays loaded (and held by their sessions) */
@@ -271,18 +275,30 @@ export class DocResolver {
   }
 
   /**
-   * Is `doc` (just opened for the waiting peers) empty, opened only for them,
-   * and did they all only ask for it while holding nothing, with read access?
-   * Then they watch it instead, and it is released.
+   * Did only readers that hold nothing of the doc ask for it (each only with
+   * SYNC1s naming no client, and room for a watch under its docs cap)? Then
+   * they may watch it, if it turns out empty. False when watches are off (no
+   * `releaseDoc`).
    */
-  private onlyReadersOfNothing (doc: EngineDoc, waiting: Map<PeerState, Waiting>): boolean {
-    if (this.releaseDoc === undefined || !doc.servedOnly || doc.sessions.size > 0 || !isEmpty(doc)) return false
+  private onlyWatchersWait (keyHex: string, waiting = this.opening.get(keyHex)): boolean {
+    if (this.releaseDoc === undefined || waiting === undefined) return false
+    // the key form is what the policy is asked about for a doc not open (its id when served)
+    const served = { id: keyOnlyDocId(keyHex) }
     for (const [peer, w] of waiting) {
       if (peer.closed) continue
-      if (w.overflowed || !w.frames.every(asksForAll) || this.ctx.access(peer.id, doc) !== Access.READ) return false
+      if (w.overflowed || w.frames.length === 0 || !w.frames.every(asksForAll) || this.ctx.access(peer.id, served) !== Access.READ) return false
       if (this.watchesOf(peer) + peer.sessions.size >= this.ctx.limits.maxDocsPerPeer) return false
     }
     return true
+  }
+
+  /** Every waiting peer watches the doc (held nowhere here), and is answered so. */
+  private watchAll (keyHex: string, waiting: Map<PeerState, Waiting>): void {
+    for (const [peer, w] of waiting) {
+      if (peer.closed || w.docKey === undefined) continue
+      this.watch(peer, keyHex)
+      this.answerEmpty(peer, w.docKey)
+    }
   }
 
   private watch (peer: PeerState, keyHex: string): void {
@@ -309,14 +325,17 @@ export class DocResolver {
    */
   private answerEmpty (peer: PeerState, docKey: Uint8Array): void {
     this.ctx.peers.send(peer, { type: MessageType.SYNC2, docKey, seq: 0, update: EMPTY_UPDATE })
-    this.ctx.peers.send(peer, { type: MessageType.SYNC1, docKey, flags: 0, stateVector: EMPTY_STATE_VECTOR, dsDigest: this.emptyDigest })
+    this.ctx.peers.send(peer, { type: MessageType.SYNC1, docKey, flags: 0, stateVector: EMPTY_STATE_VECTOR, dsDigest: EMPTY_DS_DIGEST })
     this.ctx.ignore('sync1_watched')
   }
 
   private async run (peerId: string, keyHex: string): Promise<void> {
-    let doc: EngineDoc | undefined
+    let doc: EngineDoc | null | undefined
     try {
-      doc = await this.resolveDoc(peerId, keyHex)
+      // nothing is built for a key nothing is stored under, while only readers holding nothing ask
+      doc = await this.resolveDoc(peerId, keyHex, this.onlyWatchersWait(keyHex))
+      // someone else asked meanwhile (a writer): open it after all
+      if (doc === null && !this.onlyWatchersWait(keyHex)) doc = await this.resolveDoc(peerId, keyHex)
     } catch (err) {
       log.error('opening %s for %s failed: %e', keyHex, peerId, err)
     }
@@ -328,16 +347,12 @@ export class DocResolver {
       if (n > 0) this.perPeer.set(peer, n)
       else this.perPeer.delete(peer)
     }
+    if (doc === null) return this.watchAll(keyHex, waiting)
     // the doc may have been closed (or replaced) again while the open finished
     const open = doc !== undefined && this.ctx.doc(keyHex) === doc ? doc : undefined
-    if (open !== undefined && this.onlyReadersOfNothing(open, waiting)) {
-      if (this.emptyDigest.length === 0) this.emptyDigest = this.ctx.fingerprints.dsDigest(open)
-      for (const [peer, w] of waiting) {
-        if (peer.closed || w.docKey === undefined) continue
-        this.watch(peer, keyHex)
-        this.answerEmpty(peer, w.docKey)
-      }
-      this.releaseDoc?.(open)
+    if (open !== undefined && this.releaseDoc !== undefined && open.servedOnly && open.sessions.size === 0 && isEmpty(open) && this.onlyWatchersWait(keyHex, waiting)) {
+      this.watchAll(keyHex, waiting)
+      this.releaseDoc(open)
       return
     }
     for (const [peer, w] of waiting) {
