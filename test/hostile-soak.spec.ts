@@ -37,11 +37,16 @@ import { sleep } from './helpers/hostile-wire.js'
 import { docFromUpdates, sameState } from './helpers/mesh-nodes.js'
 
 /**
- * Run only when asked (`npm run test:soak`, or MESHDOC_SOAK_SECONDS=10 for the
- * short version): the goals do not all hold yet (docs/SECURITY.md, "Not yet
- * bounded per peer"), and `npm test` runs it once they do.
+ * `npm test` runs the short version (10 s) and holds it to the goals that are
+ * invariants: every attacker closed or refused with a reason, no honest peer
+ * closed, no doc changed by a refused frame, the honest copies converged. The
+ * speed and memory goals (RSS, edit-to-ACK, event-loop delay, time to close)
+ * are measured and printed there, and asserted only when the soak is asked for
+ * (`MESHDOC_SOAK_SECONDS`, `npm run test:soak`): on a shared 2-core machine
+ * they are a benchmark's figures, and they do not all hold yet
+ * (docs/SECURITY.md, "Not yet bounded per peer").
  */
-const RUN = process.env.MESHDOC_SOAK_SECONDS !== undefined
+const ALL_GOALS = process.env.MESHDOC_SOAK_SECONDS !== undefined
 const SECONDS = Number(process.env.MESHDOC_SOAK_SECONDS ?? 10)
 const SEED = Number(process.env.MESHDOC_SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const ONLY = process.env.MESHDOC_SOAK_ATTACKS?.split(',').map(s => s.trim())
@@ -68,7 +73,7 @@ const WRITE_STALL_MS = 2000
 const DOCS = { big: 'plant/historian', shared: 'team/notes', presence: 'team/standup' }
 const EDIT_TIMEOUT_MS = 5000
 
-;(RUN ? describe : describe.skip)('hostile-peer soak (issue 13; set MESHDOC_SOAK_SECONDS to run): the victim gateway in its own process', function () {
+describe('hostile-peer soak (issue 13; MESHDOC_SOAK_SECONDS for its speed and memory goals): the victim gateway in its own process', function () {
   this.timeout(SECONDS * 1000 + 150_000)
   const children: ChildNode[] = []
   const attackers: Libp2p[] = []
@@ -216,10 +221,12 @@ const EDIT_TIMEOUT_MS = 5000
 
     const goals: Goal[] = []
     const goal = (name: string, holds: boolean, figure: string): void => { goals.push({ goal: name, holds, figure }) }
-    goal(`victim RSS growth < ${MAX_RSS_GROWTH / MiB} MiB`, soak.rssPeak - rssBase < MAX_RSS_GROWTH, `${((soak.rssPeak - rssBase) / MiB).toFixed(1)} MiB more at peak than with only honest devices`)
-    goal(`victim RSS back within ${MAX_RSS_LEFT / MiB} MiB of its start after the attackers close`, end.rss - start.rss < MAX_RSS_LEFT, `${((end.rss - start.rss) / MiB).toFixed(1)} MiB above its start (${end.servedDocs} docs still served)`)
-    goal(`honest edit-to-ACK p99 < ${MAX_EDIT_TO_ACK_P99_MS} ms`, editToAck.p99 < MAX_EDIT_TO_ACK_P99_MS, `${editToAck.p99.toFixed(1)} ms (p50 ${editToAck.p50.toFixed(1)}, ${editToAck.n} edits, ${editToAck.timeouts} timed out)`)
-    goal(`victim event-loop delay p99 < ${MAX_EVENT_LOOP_P99_MS} ms`, soak.eventLoop.p99 < MAX_EVENT_LOOP_P99_MS, `${soak.eventLoop.p99} ms (max ${soak.eventLoop.max} ms)`)
+    /** a speed or memory goal: asserted only with MESHDOC_SOAK_SECONDS, else measured and printed */
+    const measured = (name: string, holds: boolean, figure: string): void => { goals.push({ goal: name, holds, figure, measuredOnly: !ALL_GOALS }) }
+    measured(`victim RSS growth < ${MAX_RSS_GROWTH / MiB} MiB`, soak.rssPeak - rssBase < MAX_RSS_GROWTH, `${((soak.rssPeak - rssBase) / MiB).toFixed(1)} MiB more at peak than with only honest devices`)
+    measured(`victim RSS back within ${MAX_RSS_LEFT / MiB} MiB of its start after the attackers close`, end.rss - start.rss < MAX_RSS_LEFT, `${((end.rss - start.rss) / MiB).toFixed(1)} MiB above its start (${end.servedDocs} docs still served)`)
+    measured(`honest edit-to-ACK p99 < ${MAX_EDIT_TO_ACK_P99_MS} ms`, editToAck.p99 < MAX_EDIT_TO_ACK_P99_MS, `${editToAck.p99.toFixed(1)} ms (p50 ${editToAck.p50.toFixed(1)}, ${editToAck.n} edits, ${editToAck.timeouts} timed out)`)
+    measured(`victim event-loop delay p99 < ${MAX_EVENT_LOOP_P99_MS} ms`, soak.eventLoop.p99 < MAX_EVENT_LOOP_P99_MS, `${soak.eventLoop.p99} ms (max ${soak.eventLoop.max} ms)`)
     for (const at of perAttack) {
       // Closed with a BYE reason; or, where the issue has the peer stay (a write
       // past its quota, a forged author: "refuses with a reason code", "never
@@ -232,8 +239,11 @@ const EDIT_TIMEOUT_MS = 5000
         goal(`attacker ${at.id} closed (or its writes refused) with a reason once it crosses a bound`, true, 'never crossed the bound it pushes against')
         continue
       }
-      goal(`attacker ${at.id} closed (or its writes refused) with a reason${at.crossedAt !== undefined ? `, within ${MAX_TIME_TO_CLOSE_MS} ms of crossing` : ''}`, answered && inTime,
-        answered ? `${closed ? at.closedWith! : at.refusedWith!.startsWith('entries') ? at.refusedWith! : `DENIED ${at.refusedWith!}`}${after !== undefined ? ` ${after.toFixed(0)} ms after crossing at ${at.crossedAt!.toFixed(2)} s` : ''}` : `still open at the end${at.crossedAt !== undefined ? ` (crossed at ${at.crossedAt.toFixed(2)} s)` : ''}`)
+      const how = !answered ? '' : closed ? at.closedWith! : at.refusedWith!.startsWith('entries') ? at.refusedWith! : `DENIED ${at.refusedWith!}`
+      goal(`attacker ${at.id} closed (or its writes refused) with a reason`, answered, answered ? how : `still open at the end${at.crossedAt !== undefined ? ` (crossed at ${at.crossedAt.toFixed(2)} s)` : ''}`)
+      if (at.crossedAt !== undefined && after !== undefined) {
+        measured(`attacker ${at.id} answered within ${MAX_TIME_TO_CLOSE_MS} ms of crossing`, inTime, `${after.toFixed(0)} ms after crossing at ${at.crossedAt.toFixed(2)} s`)
+      }
     }
     const editErrors = [...editA.errors, ...editB.errors, ...editC.errors]
     goal('no honest peer closed', disconnects.length === 0 && editErrors.length === 0, disconnects.length === 0 && editErrors.length === 0 ? 'none' : [...disconnects, ...editErrors].join('; '))
@@ -274,7 +284,7 @@ const EDIT_TIMEOUT_MS = 5000
     console.log(formatSoak(figures))
     if (JSON_PATH !== undefined) await writeSoakJson(JSON_PATH, figures)
 
-    const failed = goals.filter(g => !g.holds)
+    const failed = goals.filter(g => !g.holds && g.measuredOnly !== true)
     assert.equal(failed.length, 0, `seed ${SEED} (MESHDOC_SOAK_SEED=${SEED}): ${failed.length} goal(s) failed:\n${failed.map(g => `  - ${g.goal}: ${g.figure}`).join('\n')}`)
   })
 })
