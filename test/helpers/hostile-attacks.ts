@@ -71,6 +71,16 @@ export interface Attack {
   run: (node: Libp2p, ctx: AttackContext) => Promise<AttackOutcome>
 }
 
+/** after the attack stops, how long a bound it crossed at the very end has to be answered (frames sent before the end are still in flight) */
+const GRACE_MS = 2000
+
+/** Wait (at most GRACE_MS) until the victim has answered a crossing: closed the peer, or refused since it. */
+async function answered (p: WirePeer, crossedAt: number | undefined): Promise<void> {
+  if (crossedAt === undefined) return
+  const until = performance.now() + GRACE_MS
+  while (!p.done && !p.denials.some(d => d.at >= crossedAt) && performance.now() < until) await sleep(20)
+}
+
 const outcome = (p: WirePeer, crossedAt: number | undefined, notes: AttackOutcome['notes'] = {}): AttackOutcome => ({
   framesSent: p.framesSent,
   bytesSent: p.bytesSent,
@@ -183,6 +193,7 @@ const awarenessAbuse: Attack = {
         crossedAt ??= performance.now()
       }
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { crowd: crowd.length, othersForged: others.size })
   }
 }
@@ -204,6 +215,7 @@ const hugeAcks: Attack = {
       p.send({ type: MessageType.ACK, docKey: docs[round % docs.length], seq: 0, stateVector })
       crossedAt ??= performance.now()
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { stateVectorBytes: stateVector.length })
   }
 }
@@ -226,6 +238,7 @@ const randomKeys: Attack = {
         if (++named > MAX_DOCS_PER_PEER) crossedAt ??= performance.now()
       }
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { keysNamed: named, denied })
   }
 }
@@ -250,6 +263,7 @@ const gappedStructs: Attack = {
       sent += update.length
       if (sent > MAX_PENDING_BYTES) crossedAt ??= performance.now()
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { gappedBytes: sent, victimSync1s: resyncs })
   }
 }
@@ -312,6 +326,7 @@ const manyItems: Attack = {
       await p.drained()
       crossedAt ??= performance.now()
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { itemsPerUpdate: items, updateBytes: update.length })
   }
 }
@@ -336,6 +351,7 @@ const diskFill: Attack = {
       sent += update.length
       if (sent > ctx.quotaBytes) crossedAt ??= performance.now()
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { docs })
   }
 }
@@ -367,6 +383,7 @@ const forgeRelayed: Attack = {
       crossedAt ??= performance.now()
     })
     replica.destroy()
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { forgedClient: victimClient ?? 'none seen', forgeries: n })
   }
 }
@@ -402,6 +419,7 @@ const forgePresence: Attack = {
         crossedAt ??= performance.now()
       }
     })
+    await answered(p, crossedAt)
     return outcome(p, crossedAt, { claimed: n })
   }
 }
