@@ -114,6 +114,16 @@ export class Bucket {
     if (a !== null) await a.fh.close().catch(() => {})
   }
 
+  /**
+   * Nothing on disk and nothing under way: the last read found no file, and
+   * nothing was written, is queued or open since. The adapter forgets such a
+   * bucket after reading it, so that reads of keys nobody stored (a reader
+   * naming random doc keys to a gateway) leave nothing behind.
+   */
+  get vacant (): boolean {
+    return this.fileCount === 0 && !this.dirKnown && this.active === null && this.gen === 0 && this.queue.idle
+  }
+
   // ---------------------------------------------------------------- reads
 
   /** The bucket's current contents (the newest snapshot plus later logs), read from disk. */

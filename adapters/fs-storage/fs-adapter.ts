@@ -13,7 +13,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto'
 import * as nodeFs from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { ClosedError, StorageError } from '../../lib/errors.js'
 import { checkKey, keyHasPrefix, type StorageAdapter, type StorageChunk, type StorageKey } from '../../lib/storage/types.js'
 import { Bucket, code, keyString, type BucketEnv, type FsPromises, type FsStorageStats } from './bucket.js'
@@ -69,6 +69,7 @@ export class FsStorageAdapter implements StorageAdapter {
     checkKey(key, 1)
     const b = this.bucketFor(key[0])
     const entries = await this.guard('load', b.queue.read(async () => { await this.ready(); return await b.read() }))
+    this.forgetIfVacant(b)
     return entries.get(keyString(key))?.data
   }
 
@@ -90,8 +91,23 @@ export class FsStorageAdapter implements StorageAdapter {
     for (const b of await this.bucketsFor(prefix)) {
       const entries = await this.guard('loadRange', b.queue.read(async () => { await this.ready(); return await b.read() }))
       for (const e of entries.values()) if (keyHasPrefix(e.key, prefix)) out.push({ key: e.key, data: e.data })
+      this.forgetIfVacant(b)
     }
     return out
+  }
+
+  /** Buckets in memory (each one touched, and not forgotten as vacant). */
+  get bucketsInMemory (): number {
+    return this.buckets.size
+  }
+
+  /** A bucket read and found to hold nothing, with nothing under way, is not kept (see `Bucket.vacant`). */
+  private forgetIfVacant (b: Bucket): void {
+    // once the read that found it empty has left the bucket's queue
+    void b.queue.drained().then(() => {
+      const name = basename(b.dir)
+      if (b.vacant && this.buckets.get(name) === b) this.buckets.delete(name)
+    })
   }
 
   async removeRange (prefix: StorageKey): Promise<void> {
