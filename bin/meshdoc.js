@@ -27,7 +27,11 @@ function pickNode () {
 
 const node = pickNode()
 if (node === undefined) {
-  process.stderr.write(`meshdoc: needs Node.js 22 or newer (running ${process.version}); run \`npm ci\` in ${root} to install Node 24 for it\n`)
+  // installed as a package, there is nothing to `npm ci`: the user needs a newer Node
+  const checkout = !root.split(/[\\/]/).includes('node_modules')
+  process.stderr.write(`meshdoc: needs Node.js 22 or newer (libp2p 3 does); this is Node ${process.version}. ` +
+    `Install Node.js 22 or newer (https://nodejs.org/, or your version manager: nvm install 22)` +
+    (checkout ? `, or run \`npm ci\` in ${root}, which installs Node 24 for this checkout` : '') + '.\n')
   process.exit(1)
 }
 

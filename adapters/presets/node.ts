@@ -46,8 +46,20 @@ function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
 
 const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: nodeNetwork, sha256: nodeSha256, serving: serveByKey }
 
+/** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */
+const MIN_NODE_MAJOR = 22
+
+/** Throw one clear error on a Node.js too old for meshdoc, instead of failing every connection later. */
+function assertSupportedNode (version = process.versions.node): void {
+  const major = Number(version.split('.')[0])
+  if (major < MIN_NODE_MAJOR) {
+    throw new Error(`meshdoc needs Node.js ${MIN_NODE_MAJOR} or newer (libp2p 3 does); this is Node ${version}. Install Node.js ${MIN_NODE_MAJOR} or newer (https://nodejs.org/, or nvm install ${MIN_NODE_MAJOR})`)
+  }
+}
+
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+  assertSupportedNode()
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // and closing the peer that fills a doc's pending structs
