@@ -30,7 +30,7 @@ if (node === undefined) {
   // installed as a package, there is nothing to `npm ci`: the user needs a newer Node
   const checkout = !root.split(/[\\/]/).includes('node_modules')
   process.stderr.write(`meshdoc: needs Node.js 22 or newer (libp2p 3 does); this is Node ${process.version}. ` +
-    `Install Node.js 22 or newer (https://nodejs.org/, or your version manager: nvm install 22)` +
+    'Install Node.js 22 or newer (https://nodejs.org/, or your version manager: nvm install 22)' +
     (checkout ? `, or run \`npm ci\` in ${root}, which installs Node 24 for this checkout` : '') + '.\n')
   process.exit(1)
 }
