@@ -39,9 +39,16 @@ export class StorageError extends MeshdocError {
   }
 }
 
-/** A peer refused a document (it does not hold it, or we may not see it). */
+/**
+ * A peer refused a document (it does not hold it, or we may not see it) or
+ * our writes to it. `reason` names the DeniedReason: `unavailable`,
+ * `read_only`, `quota_exceeded`; `peer` is the PeerId that refused.
+ */
 export class DeniedError extends MeshdocError {
   override name = 'DeniedError'
+  constructor (message: string, readonly peer?: string, readonly reason?: string) {
+    super(message)
+  }
 }
 
 /** A wait ran out of time. */

@@ -18,7 +18,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
-import { meshNoise, meshYamux } from './tuning.js'
+import { browserNoise, meshYamux } from './tuning.js'
 
 export interface BrowserLibp2pOptions {
   /** WebRTC between browsers (default true) */
@@ -56,7 +56,7 @@ export function browserLibp2pPreset (browser: BrowserLibp2pOptions = {}): Libp2p
       webSockets(),
       ...(withWebRTC ? [webRTC({ rtcConfiguration: browser.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()] : [])
     ],
-    connectionEncrypters: [meshNoise()],
+    connectionEncrypters: [browserNoise()],
     streamMuxers: [meshYamux()],
     connectionGater: browserGater(opts.allowPeers),
     services: { identify: identify() }

@@ -18,6 +18,17 @@ export function meshNoise (init?: NoiseInit): ReturnType<typeof noise> {
   return quietShortReads(coalesceWrites(noise(init)))
 }
 
+/**
+ * `noise()` with one write per message, as the browser preset runs it: the
+ * writes are what a gateway serving many browsers pays for (each one is a
+ * WebSocket message it reads), while the exception per read costs only the
+ * browser's own CPU, on a browser's few frames, so browser bundles leave
+ * `quietShortReads` out.
+ */
+export function browserNoise (init?: NoiseInit): ReturnType<typeof noise> {
+  return coalesceWrites(noise(init))
+}
+
 /** `yamux()` with window updates at half a window. */
 export function meshYamux (init?: YamuxMuxerInit): ReturnType<typeof yamux> {
   return halfWindowUpdates(yamux(init))

@@ -1,0 +1,59 @@
+/**
+ * `whenSynced()` and refusals, over real libp2p: a wait that can no longer be
+ * satisfied ends with a DeniedError that names the peer and the reason, at
+ * once and by default (no `peer` option needed), instead of running to its
+ * timeout; a refusal by one peer does not fail a wait that another peer can
+ * still satisfy.
+ */
+import assert from 'node:assert/strict'
+import { DeniedError } from '../lib/errors.js'
+import { NodePool } from './helpers/mesh-nodes.js'
+
+describe('whenSynced and DENIED', function () {
+  this.timeout(20_000)
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+
+  it('the only peer refuses the doc: whenSynced() rejects with DeniedError (peer, reason "unavailable") long before its timeout', async () => {
+    const gw = await pool.create({ policy: (_peer, docId) => docId.startsWith('public/') ? 'write' : 'none' })
+    const device = await pool.create()
+    const secret = await device.open('private/plans')
+    secret.doc.getText('t').insert(0, 'mine')
+    const t0 = performance.now()
+    const waiting = secret.whenSynced({ timeout: 10_000 })
+    await device.dial(gw.multiaddrs[0])
+    const err = await waiting.then(() => undefined, (e: unknown) => e)
+    assert.ok(err instanceof DeniedError, `rejected with ${String(err)}`)
+    assert.equal(err.reason, 'unavailable')
+    assert.equal(err.peer, gw.peerId)
+    assert.match(err.message, /unavailable/)
+    assert.ok(performance.now() - t0 < 5000, 'at once, not at the timeout')
+  })
+
+  it('a read-only peer refuses our writes: whenSynced() rejects with DeniedError reason "read_only"', async () => {
+    const gw = await pool.create({ policy: () => 'read' })
+    await gw.open('notes/a')
+    const device = await pool.create()
+    const h = await device.open('notes/a')
+    await device.dial(gw.multiaddrs[0])
+    h.doc.getText('t').insert(0, 'a write the gateway refuses')
+    const err = await h.whenSynced({ timeout: 10_000 }).then(() => undefined, (e: unknown) => e)
+    assert.ok(err instanceof DeniedError, `rejected with ${String(err)}`)
+    assert.equal(err.reason, 'read_only')
+  })
+
+  it('one peer refuses the doc, another holds it: whenSynced() resolves with the other', async () => {
+    const refusing = await pool.create({ policy: () => 'none' })
+    const holding = await pool.create()
+    await holding.open('shared/doc')
+    const device = await pool.create()
+    const h = await device.open('shared/doc')
+    h.doc.getText('t').insert(0, 'kept somewhere')
+    const denied = new Promise<string>(resolve => { h.on('denied', (peer) => { resolve(peer) }) })
+    await device.dial(holding.multiaddrs[0])
+    await h.whenSynced({ peer: holding.peerId, timeout: 10_000 })
+    await device.dial(refusing.multiaddrs[0])
+    assert.equal(await denied, refusing.peerId)
+    await h.whenSynced({ timeout: 5000 })
+  })
+})
