@@ -276,8 +276,8 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
-  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`), flat struct writer (`structWriter`) and pending charges (`pendingCharges`) */
-  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter' | 'pendingCharges'>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */

@@ -57,3 +57,35 @@ describe('whenSynced and DENIED', function () {
     await h.whenSynced({ timeout: 5000 })
   })
 })
+
+describe('a read-only peer with nothing to write', function () {
+  this.timeout(20_000)
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+
+  it('is in sync with the gateway: whenSynced resolves, no DENIED, nothing counted as forbidden, on first connect and on reconnect', async () => {
+    const gw = await pool.create({ policy: (peer) => peer === reader.peerId ? 'read' : 'write' })
+    const reader = await pool.create()
+    const g = await gw.open('dashboard/data')
+    g.doc.getMap('m').set('temperature', 21)
+    g.doc.getText('t').insert(0, 'abc')
+    g.doc.getText('t').delete(0, 1) // the gateway's doc has deletions: its SYNC1's digest is not the reader's
+    const r = await reader.open('dashboard/data')
+    const denied: string[] = []
+    r.on('denied', (peer, reason) => { denied.push(`${peer}:${reason}`) })
+    await reader.dial(gw.multiaddrs[0])
+    await r.whenSynced({ peer: gw.peerId, timeout: 5000 })
+    assert.equal(r.doc.getMap('m').get('temperature'), 21)
+    assert.equal(r.status.synced, true)
+    // the gateway goes on writing: still in sync once it has the change
+    g.doc.getMap('m').set('temperature', 22)
+    await r.whenSynced({ peer: gw.peerId, timeout: 5000 })
+    // and again after a reconnect
+    await reader.libp2p.hangUp(gw.libp2p.peerId)
+    await reader.dial(gw.multiaddrs[0])
+    await r.whenSynced({ peer: gw.peerId, timeout: 5000 })
+    assert.equal(r.doc.getMap('m').get('temperature'), 22)
+    assert.deepEqual(denied, [])
+    assert.equal(gw.stats.rejected.forbidden, undefined, JSON.stringify(gw.stats.rejected))
+  })
+})

@@ -22,6 +22,7 @@ import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
 import { PendingCharges } from '../../lib/security/pending-charges.js'
+import { addsNothing } from '../../lib/security/read-only.js'
 import { serveByKey } from '../../lib/serving-repo.js'
 import { quotaLedgerFor } from '../../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
@@ -62,8 +63,8 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   assertSupportedNode()
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
-  // and closing the peer that fills a doc's pending structs
-  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
+  // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing
+  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
   if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine })
   // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
   const { ledger, storage } = await quotaLedgerFor(opts.quota, given)

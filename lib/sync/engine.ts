@@ -83,6 +83,8 @@ export interface SyncEngineOptions {
   quota?: WriteQuota
   /** who brought a doc's pending structs, to close the peer that fills the cap (lib/security/pending-charges.ts, Node only); default: none */
   pendingCharges?: PendingCharges
+  /** does a (validated) update add nothing to the doc? Then a read-only peer's is acknowledged, not refused (lib/security/read-only.ts, Node only); default: every non-empty one is refused */
+  addsNothing?: (doc: EngineDoc, update: Uint8Array) => boolean
 }
 
 export class SyncEngine {
@@ -163,7 +165,7 @@ export class SyncEngine {
     this.awareness = new AwarenessRelay(ctx)
     this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
     this.acks = new Acks(ctx)
-    this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota, opts.pendingCharges)
+    this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota, opts.pendingCharges, opts.addsNothing)
     const Resolver = opts.docResolver
     if (opts.resolveDoc !== undefined && Resolver === undefined) throw new TypeError('resolveDoc needs docResolver')
     this.resolver = opts.resolveDoc === undefined || Resolver === undefined

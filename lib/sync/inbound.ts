@@ -39,7 +39,8 @@ export class Inbound {
     private readonly answers: Pick<Answers, 'sendSync1' | 'resyncAll'>,
     private readonly acks: Pick<Acks, 'schedule'>,
     private readonly quota?: WriteQuota,
-    private readonly pendingCharges?: PendingCharges
+    private readonly pendingCharges?: PendingCharges,
+    private readonly addsNothing?: (doc: EngineDoc, update: Uint8Array) => boolean
   ) {}
 
   receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
@@ -51,10 +52,11 @@ export class Inbound {
       this.ctx.ignore('out_of_session')
       return 'ignored'
     }
-    if (this.ctx.access(peer.id, doc) !== Access.WRITE) {
-      this.ctx.countRejection('forbidden')
-      return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
-    }
+    // A read-only peer's update is refused, unless (with `addsNothing`, Node) it
+    // adds nothing to the doc, checked once it is validated: its answer to our
+    // SYNC1 is no write, and is acknowledged
+    const readOnly = this.ctx.access(peer.id, doc) !== Access.WRITE
+    if (readOnly && this.addsNothing === undefined) return this.forbidden(peer, doc, s, frame)
     const admitted = admitUpdate(doc, peer.id, frame.update, this.ctx.limits)
     if (!('bytes' in admitted)) {
       if (admitted.deny === undefined) {
@@ -64,6 +66,7 @@ export class Inbound {
       this.ctx.countRejection(admitted.counter)
       return this.refuse(peer, doc, s, frame, admitted.deny)
     }
+    if (readOnly && this.addsNothing?.(doc, admitted.bytes) !== true) return this.forbidden(peer, doc, s, frame)
     const charge = this.quota?.admit(peer.id, doc, admitted.bytes.length)
     if (charge === false) {
       this.ctx.countRejection('quota_exceeded')
@@ -130,6 +133,12 @@ export class Inbound {
     doc.notifyStatus()
     if (progress !== undefined) doc.emit('progress', [progress])
     return 'applied'
+  }
+
+  /** A write of a peer that may only read: counted, refused `read_only`. */
+  private forbidden (peer: PeerState, doc: EngineDoc, s: DocSession, frame: UpdateLikeFrame): InboundOutcome {
+    this.ctx.countRejection('forbidden')
+    return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
   }
 
   /**
