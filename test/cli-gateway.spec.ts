@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
-import { CliProcesses, freePort } from './helpers/cli-process.js'
+import { canListen, CliProcesses, freePort } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 import { parsePrometheus, type Exposition } from './helpers/cli-prometheus.js'
 import { waitFor } from './helpers/mesh-nodes.js'
@@ -165,6 +165,23 @@ describe('meshdoc gateway (separate process, 127.0.0.1)', function () {
     const down = await cli.run(['status', '--admin', `127.0.0.1:${port}`])
     assert.equal(down.code, 1)
     assert.ok(down.stderr.includes(`cannot reach the gateway's admin port at http://127.0.0.1:${port}/status: ECONNREFUSED`), down.stderr)
+  })
+
+  it('`meshdoc status` reads an admin port that fetch refuses (one browsers block, such as 6000)', async () => {
+    // ports the Fetch standard blocks, above 1024: fetch() rejects them, whatever listens there
+    const blocked = [6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080, 5060, 5061, 4190, 4045, 3659, 2049]
+    let port: number | undefined
+    for (const p of blocked) if (await canListen(p)) { port = p; break }
+    assert.ok(port !== undefined, 'every blocked port is taken on this machine')
+    const data = await cli.tempDir()
+    const gw = cli.gateway(join(data, 'gw'), ['--admin', `127.0.0.1:${port}`])
+    const { peerId } = await gw.ready()
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/status`), 'fetch refuses the port')
+    const status = await cli.run(['status', '--admin', `127.0.0.1:${port}`])
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, new RegExp(`^gateway ${peerId}, up `, 'm'))
+    const json = await cli.run(['status', '--admin', `127.0.0.1:${port}`, '--json'])
+    assert.equal(JSON.parse(json.stdout).peerId, peerId)
   })
 
   it('--allow and --mesh-key-file are applied: only listed peers connect, and only with the fleet key do docs match', async () => {

@@ -201,7 +201,7 @@ export async function freePort (): Promise<number> {
   throw new Error('no free TCP port in 20000-31999 on 127.0.0.1')
 }
 
-async function canListen (port: number): Promise<boolean> {
+export async function canListen (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const s = createServer()
     s.once('error', () => { resolve(false) })

@@ -1,4 +1,5 @@
 /** `meshdoc status`: peers, open docs and sync lag of a running gateway, from its admin port. */
+import http from 'node:http'
 import type { CommandSpec } from '../option-spec.js'
 import { parseHostPort } from '../admin-server.js'
 import { str, type CommandContext } from '../context.js'
@@ -24,16 +25,15 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of milliseconds')
   const host = at.host.includes(':') ? `[${at.host}]` : at.host
   const url = `http://${host}:${at.port}/status`
-  let res: Response
+  let body: string
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeout) })
+    body = await httpGet(at.host, at.port, '/status', timeout)
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string, message?: string } }
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeout} ms` : e.cause?.code ?? e.cause?.message ?? e.message
+    if (err instanceof HttpStatusError) throw new CliError(`${url} ${err.message}`)
+    const e = err as Error & { code?: string }
+    const why = e.name === 'TimeoutError' ? `no answer within ${timeout} ms` : e.code ?? e.message
     throw new CliError(`cannot reach the gateway's admin port at ${url}: ${why} (is \`meshdoc gateway\` running with --admin ${at.host}:${at.port}?)`)
   }
-  if (!res.ok) throw new CliError(`${url} answered ${res.status} ${res.statusText}`)
-  const body = await res.text()
   if (values.json === true) {
     io.stdout.write(body.endsWith('\n') ? body : body + '\n')
     return 0
@@ -46,6 +46,35 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   }
   io.stdout.write(render(snap))
   return 0
+}
+
+/** A status error: the admin port answered, but not 200. */
+class HttpStatusError extends Error {}
+
+/**
+ * GET `path` with node:http, not fetch: fetch refuses ports browsers block
+ * (6000, 10080, …), and an admin port may be any port. Rejects with a
+ * TimeoutError past `timeout`, a CliError for a non-200 answer.
+ */
+async function httpGet (host: string, port: number, path: string, timeout: number): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    const req = http.get({ host, port, path, timeout }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => { chunks.push(c) })
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8')
+        if (res.statusCode === 200) resolve(body)
+        else reject(new HttpStatusError(`answered ${res.statusCode ?? '?'} ${res.statusMessage ?? ''}`.trim()))
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => {
+      const err = new Error(`no answer within ${timeout} ms`)
+      err.name = 'TimeoutError'
+      req.destroy(err)
+    })
+    req.on('error', reject)
+  })
 }
 
 function duration (s: number): string {
