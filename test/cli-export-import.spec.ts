@@ -4,6 +4,7 @@
  * update bytes; bad input changes nothing and exits 1.
  */
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as Y from 'yjs'
@@ -101,7 +102,7 @@ describe('meshdoc export / import', function () {
     assert.equal((await runInProcess(['import', 'd', join(dir, 'ok.yjs'), '--data', dir])).code, 0)
 
     const garbage = join(dir, 'garbage.yjs')
-    await writeFile(garbage, Buffer.from('{"this is": "json, not a Yjs update"}'))
+    await writeFile(garbage, Buffer.from('neither a Yjs update nor JSON'))
     const bad = await runInProcess(['import', 'd', garbage, '--data', dir])
     assert.equal(bad.code, 1)
     assert.ok(bad.stderr.startsWith(`meshdoc import: ${garbage} is not a valid Yjs V1 update: `), bad.stderr)
@@ -120,6 +121,47 @@ describe('meshdoc export / import', function () {
     const noData = await runInProcess(['export', 'd', '--data', join(dir, 'empty')])
     assert.equal(noData.code, 1)
     assert.match(noData.stderr, /holds no documents/)
+  })
+
+  it('import takes the JSON that export writes: a new document gets the same JSON back; one that holds data refuses it and is unchanged', async () => {
+    const dir = await cli.tempDir()
+    const { doc } = sampleDoc()
+    await writeFile(join(dir, 'src.yjs'), Y.encodeStateAsUpdate(doc))
+    assert.equal((await runInProcess(['import', 'src', join(dir, 'src.yjs'), '--data', dir])).code, 0)
+    const exported = await runInProcess(['export', 'src', '--data', dir])
+    // XML has no JSON form export could read back (it is written as its string form): left out here
+    const json = JSON.parse(exported.stdout) as Record<string, unknown>
+    delete json.xml
+    await writeFile(join(dir, 'src.json'), JSON.stringify(json, null, 2) + '\n')
+
+    const other = join(dir, 'other-data')
+    const imp = await runInProcess(['import', 'copy', join(dir, 'src.json'), '--data', other])
+    assert.equal(imp.code, 0, imp.stderr)
+    assert.match(imp.stderr, /of JSON/)
+    const back = await runInProcess(['export', 'copy', '--data', other])
+    // an empty root (the emptied list) has nothing to store, so Yjs has nothing to bring back
+    assert.deepEqual(json.emptied, [])
+    delete json.emptied
+    assert.deepEqual(JSON.parse(back.stdout), json, 'the same JSON')
+
+    const again = await runInProcess(['import', 'copy', join(dir, 'src.json'), '--data', other])
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /already holds data: JSON fills a new document/)
+    assert.equal((await runInProcess(['export', 'copy', '--data', other])).stdout, back.stdout, 'unchanged')
+  })
+
+  it('a failed import into a data directory that did not exist leaves none behind', async () => {
+    const dir = await cli.tempDir()
+    const fresh = join(dir, 'fresh-data')
+    await writeFile(join(dir, 'bad.yjs'), Buffer.from([0x01, 0xff, 0xff, 0xff]))
+    const r = await runInProcess(['import', 'd', join(dir, 'bad.yjs'), '--data', fresh])
+    assert.equal(r.code, 1)
+    assert.equal(existsSync(fresh), false, 'no half-made data directory')
+    await writeFile(join(dir, 'bad.json'), '{ "title": 42 }\n')
+    const j = await runInProcess(['import', 'd', join(dir, 'bad.json'), '--data', fresh])
+    assert.equal(j.code, 1)
+    assert.match(j.stderr, /root "title" is a number/)
+    assert.equal(existsSync(fresh), false)
   })
 
   it('import reads stdin with "-", draws progress on a terminal, and a different mesh key sees a different document', async () => {
