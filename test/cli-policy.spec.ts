@@ -13,6 +13,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { DeniedReason } from '../lib/protocol/constants.js'
+import { policyFromRules } from '../lib/policy/rules.js'
 import { CliProcesses } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 import { waitFor } from './helpers/mesh-nodes.js'
@@ -52,6 +53,21 @@ describe('meshdoc gateway --policy on a gateway that serves by key', function ()
     assert.equal(again.code, 2, again.stderr)
     assert.match(again.stderr, /policy file .*policy\.json: rule 0 \("secret\/\*\*": none\) never matches a document served by key/)
     assert.doesNotMatch(again.stderr, /created a new identity/)
+  })
+
+  it('a PeerId with a typo, in a policy file, in --allow or in the library\'s options, is an error naming it, not a rule that silently matches nobody', async () => {
+    const dir = await cli.tempDir()
+    const good = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const typo = good.slice(0, -1) + (good.endsWith('a') ? 'b' : 'a') + 'x'
+    const file = await policyFile(dir, { rules: [{ peers: [good, typo], docs: '**', access: 'write' }] })
+    const r = await runInProcess(['gateway', '--data', join(dir, 'data'), '--policy', file, '--listen', '/ip4/127.0.0.1/tcp/0', '--ws-port', 'none', '--admin', 'none'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.ok(r.stderr.includes(`rule 0: "${typo}" is not a PeerId`), r.stderr)
+    const allow = await runInProcess(['gateway', '--data', join(dir, 'data'), '--allow', good, '--allow', 'not-a-peer-id', '--listen', '/ip4/127.0.0.1/tcp/0', '--ws-port', 'none', '--admin', 'none'])
+    assert.equal(allow.code, 2, allow.stderr)
+    assert.match(allow.stderr, /--allow: "not-a-peer-id" is not a PeerId/)
+    assert.throws(() => policyFromRules({ rules: [{ peers: ['12D3KooWtypo'], docs: '**', access: 'read' }] }), /rule 0: "12D3KooWtypo" is not a PeerId/)
+    await assert.rejects(createMeshNode({ allowPeers: [good, 'QmNotReally'] }), /allowPeers: "QmNotReally" is not a PeerId/)
   })
 
   /** writer: everything; reader: "sensors/**" (a glob); everyone: not secret/plan (exact), public/notes and secret/other (exact) */

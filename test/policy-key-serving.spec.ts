@@ -9,6 +9,15 @@ import { checkRulesForKeyServing, KeyServingPolicyError, keyServingPolicyFromRul
 import { policyFromRules, type PolicyRules } from '../lib/policy/rules.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 
+/** PeerIds of the peers these rules name (policy rules take real PeerIds: a typo is an error) */
+const ALICE = '12D3KooWJB9KSr4WmFYoHL9YEdGrvDFF5N7SwsK82eo8nx7r7LzP'
+const BOB = '12D3KooWEYjm6UMnYfmzeRYA9bMuoPA9e9ncRU6gyFq43GJDhXs1'
+const MALLORY = '12D3KooWAHzSMie55RahGy4S3LLMT5RKDUNjxVVQdJudrEv712xJ'
+const GW = '12D3KooW9tBv7aNBpkBqCHsEVaoj7pSNJZzfKMcyju481g4qntan'
+const WRITER = '12D3KooWF77E18v3KjNkis7KrMJqHPLQTVR1bGzucMbGhqYeNPzq'
+const DASHBOARD = '12D3KooWKCRo5GhnbiT2mHmTnxpjigjGMqDMhhyAb4zgw3sbn34v'
+const SENSOR = '12D3KooWBSeaqHF64dgbtrgESoJ5Rw3Rmi89aQZ6XKX6wyfveXMQ'
+
 const keyOf = (docId: string, meshKey?: string): string =>
   `key:${docKeyHex(docKeyFor(docId, meshKey !== undefined ? new TextEncoder().encode(meshKey) : undefined))}`
 
@@ -49,7 +58,7 @@ describe('policy rules on a node that serves documents by key', () => {
     assert.match(refused({ rules: [{ peers: '*', docs: '*', access: 'write' }, { peers: '*', docs: 'secret/**', access: 'none' }] }).message,
       /gives write access to documents that rule 1 \("secret\/\*\*": none\) gives none/)
     // a deny glob for one peer, a grant for everyone after it: that peer's class is refused
-    assert.match(refused({ rules: [{ peers: ['mallory'], docs: 'secret/**', access: 'none' }, { peers: '*', docs: '**', access: 'read' }] }).message,
+    assert.match(refused({ rules: [{ peers: [MALLORY], docs: 'secret/**', access: 'none' }, { peers: '*', docs: '**', access: 'read' }] }).message,
       /rule 0 .* falls through to rule 1/)
   })
 
@@ -63,11 +72,11 @@ describe('policy rules on a node that serves documents by key', () => {
     // a glob that only ever narrows further: default none after a read glob
     ok({ default: 'none', rules: [{ peers: '*', docs: 'public/**', access: 'read' }] })
     // rules for disjoint peers do not meet
-    ok({ rules: [{ peers: ['alice'], docs: 'secret/**', access: 'none' }, { peers: ['bob'], docs: '**', access: 'read' }] })
+    ok({ rules: [{ peers: [ALICE], docs: 'secret/**', access: 'none' }, { peers: [BOB], docs: '**', access: 'read' }] })
     // a deny glob after "**" is never reached
     ok({ rules: [{ peers: '*', docs: '**', access: 'read' }, { peers: '*', docs: 'secret/**', access: 'none' }] })
     // "key:*" names documents served by key on purpose
-    ok({ default: 'none', rules: [{ peers: ['gw'], docs: '**', access: 'write' }, { peers: '*', docs: 'key:*', access: 'read' }] })
+    ok({ default: 'none', rules: [{ peers: [GW], docs: '**', access: 'write' }, { peers: '*', docs: 'key:*', access: 'read' }] })
   })
 
   it('exact ids match their key form (with the mesh key) and a deny by exact id holds for a doc served by key', () => {
@@ -75,14 +84,14 @@ describe('policy rules on a node that serves documents by key', () => {
       default: 'none',
       rules: [
         { peers: '*', docs: 'secret/plan', access: 'none' },
-        { peers: ['writer'], docs: 'notes/today', access: 'write' },
+        { peers: [WRITER], docs: 'notes/today', access: 'write' },
         { peers: '*', docs: '**', access: 'read' }
       ]
     }, { meshKey: 'fleet secret' })
     assert.equal(policy('anyone', keyOf('secret/plan', 'fleet secret')), 'none')
     assert.equal(policy('anyone', keyOf('secret/other', 'fleet secret')), 'read')
-    assert.equal(policy('writer', keyOf('notes/today', 'fleet secret')), 'write')
-    assert.equal(policy('writer', keyOf('notes/today')), 'read', 'the key form depends on the mesh key')
+    assert.equal(policy(WRITER, keyOf('notes/today', 'fleet secret')), 'write')
+    assert.equal(policy(WRITER, keyOf('notes/today')), 'read', 'the key form depends on the mesh key')
     assert.equal(policy('anyone', 'secret/plan'), 'none', 'by id, as before')
   })
 
@@ -91,8 +100,8 @@ describe('policy rules on a node that serves documents by key', () => {
     const policy = keyServingPolicyFromRules({
       default: 'none',
       rules: [
-        { peers: ['dashboard'], docs: ['sensors/dev-1', 'public/**'], access: 'read' },
-        { peers: ['sensor'], docs: 'sensors/*', access: 'write' },
+        { peers: [DASHBOARD], docs: ['sensors/dev-1', 'public/**'], access: 'read' },
+        { peers: [SENSOR], docs: 'sensors/*', access: 'write' },
         { peers: '*', docs: 'trash/**', access: 'none' }
       ]
     }, { warn: w => warnings.push(w) })
@@ -100,8 +109,8 @@ describe('policy rules on a node that serves documents by key', () => {
       'rule 0 ("public/**": read) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document',
       'rule 1 ("sensors/*": write) never matches a document served by key (seen as key:<hex>), only documents opened by id; list exact doc ids instead (each also matches its key form), or "**" for every document'
     ])
-    assert.equal(policy('dashboard', keyOf('sensors/dev-1')), 'read')
-    assert.equal(policy('dashboard', 'public/x'), 'read', 'documents opened by id still match the glob')
+    assert.equal(policy(DASHBOARD, keyOf('sensors/dev-1')), 'read')
+    assert.equal(policy(DASHBOARD, 'public/x'), 'read', 'documents opened by id still match the glob')
     assert.deepEqual(checkRulesForKeyServing({ rules: [{ peers: '*', docs: '**', access: 'write' }] }), { refused: [], warnings: [] })
   })
 })

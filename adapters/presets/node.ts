@@ -23,6 +23,7 @@ import { libp2pNetwork } from '../libp2p/network.js'
 import { nodeSha256 } from './node-sha256.js'
 import { PendingCharges } from '../../lib/security/pending-charges.js'
 import { addsNothing } from '../../lib/security/read-only.js'
+import { checkPeerIds } from '../../lib/policy/rules.js'
 import { serveByKey } from '../../lib/serving-repo.js'
 import { quotaLedgerFor } from '../../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
@@ -61,6 +62,7 @@ function assertSupportedNode (version = process.versions.node): void {
 /** Create and start a meshdoc node. */
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
   assertSupportedNode()
+  if (opts.allowPeers !== undefined) checkPeerIds(opts.allowPeers, 'allowPeers')
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing

@@ -21,7 +21,19 @@
  * form, and rules that would answer differently for a doc served by key than
  * for the same doc by id are refused (`checkRulesForKeyServing`).
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { Access, type Policy } from './types.js'
+
+/** Throw a TypeError naming the first entry of `ids` that is not a PeerId (a typo matches nobody, silently). */
+export function checkPeerIds (ids: readonly string[], where: string): void {
+  for (const id of ids) {
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new TypeError(`${where}: "${id}" is not a PeerId (meshdoc id prints a node's)`)
+    }
+  }
+}
 
 export interface PolicyRule {
   /** `'*'` for every peer, or a list of PeerIds */
@@ -67,6 +79,8 @@ export function policyFromRules (config: PolicyRules, opts: PolicyFromRulesOptio
   const fallback = config.default ?? Access.NONE
   config.rules.forEach((r, i) => {
     if (!ACCESS_VALUES.has(r.access)) throw new TypeError(`rule ${i}: access must be none, read or write`)
+    // a typo in a PeerId would silently match nobody
+    if (r.peers !== '*') checkPeerIds(r.peers, `rule ${i}`)
   })
   const compiled = config.rules.map((r) => {
     const docs = patternsOf(r)

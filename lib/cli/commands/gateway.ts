@@ -11,11 +11,12 @@ import type { CommandSpec } from '../option-spec.js'
 import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
-import { CliError } from '../errors.js'
+import { CliError, UsageError } from '../errors.js'
 import { bootstrapAddrs, DEFAULT_LISTEN, DEFAULT_WS_PORT, listenAddrs } from '../listen.js'
 import { NodeMetrics } from '../metrics.js'
 import { NodeView } from '../node-view.js'
 import { meshKeyFrom, policyFrom, swarmKeyFrom } from '../node-inputs.js'
+import { checkPeerIds } from '../../policy/rules.js'
 import { formatBytes, Progress } from '../progress.js'
 import { timeCommits } from '../timed-storage.js'
 import { version } from '../version.js'
@@ -78,6 +79,11 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const identity = await identityIn(storage)
   if (identity.created) note(io, `created a new identity in ${dataDir}`)
   if (await dataDirIsOpen(dataDir)) note(io, `warning: other users can read ${dataDir}, which holds the node's private key; run chmod 700 ${dataDir}`)
+  try {
+    checkPeerIds(allow, '--allow')
+  } catch (err) {
+    throw new UsageError((err as Error).message, 'gateway')
+  }
   if (allow.length > 0) {
     for (const p of bootstrap.peers) if (!allow.includes(p)) note(io, `warning: bootstrap peer ${p} is not in --allow; it will be refused`)
   }
