@@ -89,3 +89,22 @@ describe('a read-only peer with nothing to write', function () {
     assert.equal(gw.stats.rejected.forbidden, undefined, JSON.stringify(gw.stats.rejected))
   })
 })
+
+describe('a device refused by a gateway\'s allow-list', function () {
+  this.timeout(30_000)
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+
+  it('backs off: its redials grow further apart instead of going on several times a second', async () => {
+    const stranger = await pool.create()
+    const gw = await pool.create({ allowPeers: [stranger.peerId] })
+    let opened = 0
+    const device = await pool.create({ bootstrap: [gw.multiaddrs[0]], bootstrapBackoff: { minDelayMs: 100, maxDelayMs: 30_000 } })
+    device.libp2p.addEventListener('connection:open', () => { opened++ })
+    await new Promise(resolve => setTimeout(resolve, 6000))
+    // 100 ms doubling (with jitter, from half of it): at most some 8 dials in 6 s; without the backoff growing, dozens
+    assert.ok(opened >= 1, 'it did reach the gateway')
+    assert.ok(opened <= 10, `${opened} connections in 6 s`)
+    assert.equal(device.peers.length, 0, 'and was never admitted')
+  })
+})

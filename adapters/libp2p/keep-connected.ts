@@ -1,12 +1,18 @@
 /**
  * Keep connections to a list of multiaddrs: dial, and redial with exponential
- * backoff and jitter whenever the connection drops or a dial fails.
+ * backoff and jitter whenever the connection drops or a dial fails. The
+ * backoff starts over only after a connection that lasted (STABLE_MS): a peer
+ * that refuses us right after the handshake (its allow-list) is redialled
+ * less and less often, not twice a second forever.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { logger } from '../../lib/log.js'
 
 const log = logger('bootstrap')
+
+/** a connection that lasts this long resets the backoff */
+const STABLE_MS = 10_000
 
 export interface KeepConnectedOptions {
   /** first retry delay in ms (default 500) */
@@ -15,7 +21,7 @@ export interface KeepConnectedOptions {
   maxDelayMs?: number
 }
 
-interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean }
+interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean, since: number }
 
 export class KeepConnected {
   private readonly targets: Target[]
@@ -25,11 +31,16 @@ export class KeepConnected {
   private running = false
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
-    for (const t of this.targets) if (t.peer === id) this.schedule(t)
+    for (const t of this.targets) {
+      if (t.peer !== id) continue
+      // a connection that did not last (refused after the handshake) keeps the backoff growing
+      if (Date.now() - t.since >= STABLE_MS) t.attempt = 0
+      this.schedule(t)
+    }
   }
 
   constructor (private readonly libp2p: Libp2p, addrs: string[], opts: KeepConnectedOptions = {}) {
-    this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false }))
+    this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false, since: 0 }))
     this.min = opts.minDelayMs ?? 500
     this.max = opts.maxDelayMs ?? 30_000
   }
@@ -56,7 +67,7 @@ export class KeepConnected {
     try {
       const conn = await this.libp2p.dial(t.addr, { signal: this.controller.signal })
       t.peer = conn.remotePeer.toString()
-      t.attempt = 0
+      t.since = Date.now()
       log('connected to %s', t.addr.toString())
     } catch (err) {
       if (!this.running) return

@@ -123,7 +123,7 @@ export class SyncEngine {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
     const Authors = opts.authorRegistry
     if (opts.authorship !== undefined) {
-      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry (the Node entry)')
+      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry')
       const relays = new Set(opts.authorship.relays)
       const self = opts.localPeerId ?? 'local'
       this.newAuthors = () => new Authors(relays, self)
