@@ -4,6 +4,7 @@
  * wrong, usage errors found before anything starts, and the progress bar.
  */
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -32,6 +33,10 @@ const SPEC: CommandSpec = {
 }
 const KNOWN = new Set([...Object.keys(COMMON_OPTIONS), ...Object.keys(SPEC.options), 'admin'])
 
+/** PeerIds for policy rules (a rule's PeerIds are parsed: a typo, or a placeholder, is an error) */
+const SENSOR = '12D3KooWBSeaqHF64dgbtrgESoJ5Rw3Rmi89aQZ6XKX6wyfveXMQ'
+const DASHBOARD = '12D3KooWKCRo5GhnbiT2mHmTnxpjigjGMqDMhhyAb4zgw3sbn34v'
+const OTHER_GATEWAY = '12D3KooW9tBv7aNBpkBqCHsEVaoj7pSNJZzfKMcyju481g4qntan'
 describe('meshdoc CLI: options, config files, progress (in-process)', () => {
   let dir: string
   beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'meshdoc-args-')) })
@@ -119,14 +124,14 @@ describe('meshdoc CLI: options, config files, progress (in-process)', () => {
     assert.ok(r.stderr.includes(`policy file ${bad}: rule 0: access must be none, read or write`), r.stderr)
 
     const good = join(dir, 'good.json')
-    await writeFile(good, JSON.stringify({ default: 'none', rules: [{ peers: ['peerA'], docs: ['sensors/dev-1', 'public/**'], access: 'write' }] }))
+    await writeFile(good, JSON.stringify({ default: 'none', rules: [{ peers: [SENSOR], docs: ['sensors/dev-1', 'public/**'], access: 'write' }] }))
     const policy = policyFrom(good, 'fleet secret')!
     const key = `key:${docKeyHex(docKeyFor('sensors/dev-1', new TextEncoder().encode('fleet secret')))}`
-    assert.equal(policy('peerA', 'sensors/dev-1'), 'write')
-    assert.equal(policy('peerA', key), 'write', 'a doc served by key is matched by its exact id')
-    assert.equal(policy('peerA', `key:${docKeyHex(docKeyFor('sensors/dev-1'))}`), 'none', 'the key depends on the mesh key')
-    assert.equal(policy('peerB', key), 'none')
-    assert.equal(policy('peerA', 'public/x/y'), 'write')
+    assert.equal(policy(SENSOR, 'sensors/dev-1'), 'write')
+    assert.equal(policy(SENSOR, key), 'write', 'a doc served by key is matched by its exact id')
+    assert.equal(policy(SENSOR, `key:${docKeyHex(docKeyFor('sensors/dev-1'))}`), 'none', 'the key depends on the mesh key')
+    assert.equal(policy(DASHBOARD, key), 'none')
+    assert.equal(policy(SENSOR, 'public/x/y'), 'write')
   })
 
   it('a data directory others can read gets a warning (it holds the private key); a new one is created 0700', async () => {
@@ -192,10 +197,21 @@ describe('meshdoc CLI: options, config files, progress (in-process)', () => {
     assert.equal(parsed.values.mdns, true)
     assert.equal(parsed.values['ws-port'], '4002')
     assert.equal(parsed.sources.admin, 'config')
-    const policy = policyFrom(join(example, 'policy.example.json'))!
-    assert.equal(policy('12D3KooWSensorDev1PeerIdxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'sensors/dev-1'), 'write')
-    assert.equal(policy('12D3KooWSensorDev1PeerIdxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'sensors/dev-2'), 'none')
-    assert.equal(policy('12D3KooWDashboardPeerIdxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', `key:${docKeyHex(docKeyFor('sensors/dev-1'))}`), 'read')
+    // as shipped, its placeholders are refused, naming the first: a copy not filled in never starts silently
+    const shipped = join(example, 'policy.example.json')
+    assert.throws(() => policyFrom(shipped), /rule 0: "12D3KooWOtherGatewayPeerIdx+" is not a PeerId/)
+    // filled in with the fleet's PeerIds, as its $comment says, it is valid and means what it says
+    const filled = join(dir, 'policy.filled.json')
+    const text = readFileSync(shipped, 'utf8')
+      .replace('12D3KooWOtherGatewayPeerIdxxxxxxxxxxxxxxxxxxxxxxxxxx', OTHER_GATEWAY)
+      .replace('12D3KooWSensorDev1PeerIdxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', SENSOR)
+      .replace('12D3KooWDashboardPeerIdxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', DASHBOARD)
+    writeFileSync(filled, text)
+    const policy = policyFrom(filled)!
+    assert.equal(policy(SENSOR, 'sensors/dev-1'), 'write')
+    assert.equal(policy(SENSOR, 'sensors/dev-2'), 'none')
+    assert.equal(policy(DASHBOARD, `key:${docKeyHex(docKeyFor('sensors/dev-1'))}`), 'read')
+    assert.equal(policy(OTHER_GATEWAY, 'anything/at/all'), 'write')
   })
 
   it('a port already in use fails with exit 1 and says which (admin port, listen address)', async () => {

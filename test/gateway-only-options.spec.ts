@@ -18,7 +18,7 @@ describe('gateway-only options', () => {
   })
 
   it('an engine asked for authorship without an AuthorRegistry (the browser entry) throws; with one it starts', () => {
-    assert.throws(() => new SyncEngine({ authorship: { relays: [] } }), (err: Error) => err instanceof TypeError && /Node entry/.test(err.message))
+    assert.throws(() => new SyncEngine({ authorship: { relays: [] } }), (err: Error) => err instanceof TypeError && /authorship needs authorRegistry/.test(err.message))
     const engine = new SyncEngine({ authorship: { relays: [] }, authorRegistry: AuthorRegistry, antiEntropyIntervalMs: 0 })
     engine.stop()
   })
