@@ -21,6 +21,13 @@ export class PendingCharges {
   note (doc: EngineDoc, s: DocSession, before: number, after: number): void {
     if (after > before) this.charged.set(s, (this.charged.get(s) ?? 0) + after - before)
     else if (after === 0 && before > 0) this.reset(doc)
+    else if (after < before) {
+      // some resolved: every charge shrinks in proportion, so what was resolved long ago is not held against anyone
+      for (const other of doc.sessions.values()) {
+        const c = this.charged.get(other)
+        if (c !== undefined) this.charged.set(other, c * after / before)
+      }
+    }
   }
 
   /**

@@ -6,18 +6,34 @@
  * deletion (or held anything at all) was refused `read_only` on every connect,
  * counted as `forbidden`, and never in sync with the gateway. Node only (the
  * Node preset hands it to the engine, `SyncEngineOptions.addsNothing`); a
- * browser node refuses every non-empty update of a read-only peer.
+ * browser node refuses every update of a read-only peer.
+ *
+ * The update is validated here first (as any peer's is), and only the verdict
+ * leaves: the engine then takes the frame as one that holds nothing, so no
+ * byte of a reader's update is ever applied, and none claims an author or
+ * charges a quota.
  */
 import * as Y from 'yjs'
+import type { Limits } from './limits.js'
+import { validateUpdate } from './validate-update.js'
 import type { EngineDoc } from '../sync/engine-doc.js'
 import { deleteRangesOf } from '../yjs/update-batch.js'
 
-/** Is every struct of the (validated) update already in the doc, and every deletion already made? */
-export function addsNothing (doc: EngineDoc, update: Uint8Array): boolean {
-  const { structs, ds } = Y.decodeUpdate(update)
+/** Is every struct of the update already in the doc, and every deletion already made? False for any update that does not validate. */
+export function addsNothing (doc: EngineDoc, update: Uint8Array, limits: Limits): boolean {
+  if (update.length > limits.maxUpdateBytes) return false
+  let checked: Uint8Array
+  try {
+    checked = validateUpdate(doc.doc, update, limits.maxNestingDepth, limits.maxItemsPerUpdate).bytes
+  } catch {
+    return false
+  }
+  const { structs, ds } = Y.decodeUpdate(checked)
   const store = doc.doc.store
   for (const s of structs) {
-    if (!(s instanceof Y.Skip) && s.id.clock + s.length > Y.getState(store, s.id.client)) return false
+    // a struct that starts at or past what we hold is new, even an empty one (Yjs integrates
+    // a zero-length item at the clock it starts at, and an item replaces a map value)
+    if (!(s instanceof Y.Skip) && s.id.clock + Math.max(s.length, 1) > Y.getState(store, s.id.client)) return false
   }
   if (ds.clients.size === 0) return true
   // the doc's deletions, merged and sorted (the fingerprints' cache, kept until the next change)

@@ -96,6 +96,9 @@ function asksForAll (f: DocFrame): f is Sync1Frame {
 const EMPTY_UPDATE = new Uint8Array([0, 0])
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
 
+/** watches on one node, all peers together: some 200 B each */
+const MAX_WATCHES = 200_000
+
 /** closed docs whose fingerprint we keep (oldest forgotten first) */
 const MAX_CLOSED_FINGERPRINTS = 200_000
 
@@ -110,6 +113,8 @@ export class DocResolver {
   /** the docs (held nowhere here) each reader watches, by key; and the peers watching each key */
   private readonly watching = new Map<PeerState, Set<string>>()
   private readonly watchers = new Map<string, Set<PeerState>>()
+  /** watches on the node, all peers together (at most MAX_WATCHES; past it readers get loaded docs, within the loaded-docs cap) */
+  private watchCount = 0
 
   private readonly resolveDoc: ResolveDoc
   /** without it, an empty doc opened for readers stays loaded (and held by their sessions) */
@@ -131,7 +136,7 @@ export class DocResolver {
     if (peers === undefined) return
     this.watchers.delete(doc.keyHex)
     for (const peer of peers) {
-      this.watching.get(peer)?.delete(doc.keyHex)
+      if (this.watching.get(peer)?.delete(doc.keyHex) === true) this.watchCount--
       if (!peer.closed) this.handlers.repair(peer, doc)
     }
   }
@@ -142,6 +147,7 @@ export class DocResolver {
       const peers = this.watchers.get(keyHex)
       peers?.delete(peer)
       if (peers?.size === 0) this.watchers.delete(keyHex)
+      this.watchCount--
     }
     this.watching.delete(peer)
   }
@@ -281,7 +287,7 @@ export class DocResolver {
    * `releaseDoc`).
    */
   private onlyWatchersWait (keyHex: string, waiting = this.opening.get(keyHex)): boolean {
-    if (this.releaseDoc === undefined || waiting === undefined) return false
+    if (this.releaseDoc === undefined || waiting === undefined || this.watchCount >= MAX_WATCHES) return false
     // the key form is what the policy is asked about for a doc not open (its id when served)
     const served = { id: keyOnlyDocId(keyHex) }
     for (const [peer, w] of waiting) {
@@ -304,6 +310,7 @@ export class DocResolver {
   private watch (peer: PeerState, keyHex: string): void {
     let keys = this.watching.get(peer)
     if (keys === undefined) this.watching.set(peer, keys = new Set())
+    if (!keys.has(keyHex)) this.watchCount++
     keys.add(keyHex)
     let peers = this.watchers.get(keyHex)
     if (peers === undefined) this.watchers.set(keyHex, peers = new Set())
@@ -311,7 +318,7 @@ export class DocResolver {
   }
 
   private unwatch (peer: PeerState, keyHex: string): void {
-    this.watching.get(peer)?.delete(keyHex)
+    if (this.watching.get(peer)?.delete(keyHex) === true) this.watchCount--
     const peers = this.watchers.get(keyHex)
     peers?.delete(peer)
     if (peers?.size === 0) this.watchers.delete(keyHex)
@@ -337,8 +344,11 @@ export class DocResolver {
       // someone else asked meanwhile (a writer): open it after all
       if (doc === null && !this.onlyWatchersWait(keyHex)) doc = await this.resolveDoc(peerId, keyHex)
     } catch (err) {
+      doc = undefined
       log.error('opening %s for %s failed: %e', keyHex, peerId, err)
     }
+    // the app opened it meanwhile: the waiting frames go to that doc
+    if (doc === null) doc = this.ctx.doc(keyHex) ?? null
     const waiting = this.opening.get(keyHex)
     this.opening.delete(keyHex)
     if (waiting === undefined) return

@@ -190,15 +190,16 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
   /**
    * A peer refused the doc or our writes: waiters for exactly that peer fail,
    * and so do waiters for every peer (no `peer`) that can no longer be
-   * satisfied: the peer keeps the doc but refuses our writes, or it was the
-   * only peer holding the doc. Not for authorship: what it refused (edits
+   * satisfied: the peer keeps the doc but refuses our writes, or no other
+   * peer has a session on it (holds it, or may yet). Not for authorship: what it refused (edits
    * another peer forwarded there first, which then owns their clientID there)
    * mostly reaches it by that other path, and the engine runs a SYNC round to
    * find out.
    */
   deniedBy (peer: string, reason: number): void {
     const name = Object.keys(DeniedReason)[reason]?.toLowerCase() ?? `${reason}`
-    const others = [...this.sessions.values()].some(s => s.remoteHolds && s.peer !== peer)
+    // another peer with a session may still come to hold the doc (its answer on the way)
+    const others = [...this.sessions.keys()].some(p => p !== peer)
     for (const w of this.waiters) {
       if (reason !== DeniedReason.AUTHORSHIP && (w.peer === peer || (w.peer === undefined && (reason !== DeniedReason.UNAVAILABLE || !others)))) {
         w.done(new DeniedError(`peer ${peer} refused document ${this.id}: ${name}`, peer, name))

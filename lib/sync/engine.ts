@@ -84,7 +84,7 @@ export interface SyncEngineOptions {
   /** who brought a doc's pending structs, to close the peer that fills the cap (lib/security/pending-charges.ts, Node only); default: none */
   pendingCharges?: PendingCharges
   /** does a (validated) update add nothing to the doc? Then a read-only peer's is acknowledged, not refused (lib/security/read-only.ts, Node only); default: every non-empty one is refused */
-  addsNothing?: (doc: EngineDoc, update: Uint8Array) => boolean
+  addsNothing?: (doc: EngineDoc, update: Uint8Array, limits: Limits) => boolean
 }
 
 export class SyncEngine {

@@ -17,6 +17,7 @@ import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
 import type { EngineDoc, DocSyncProgress } from './engine-doc.js'
 import type { PeerState } from './peers.js'
+import type { Limits } from '../security/limits.js'
 import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
 
@@ -33,6 +34,9 @@ export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
  */
 export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
 
+/** an update that holds nothing */
+const NOTHING = new Uint8Array([0, 0])
+
 export class Inbound {
   constructor (
     private readonly ctx: SyncContext,
@@ -40,7 +44,7 @@ export class Inbound {
     private readonly acks: Pick<Acks, 'schedule'>,
     private readonly quota?: WriteQuota,
     private readonly pendingCharges?: PendingCharges,
-    private readonly addsNothing?: (doc: EngineDoc, update: Uint8Array) => boolean
+    private readonly addsNothing?: (doc: EngineDoc, update: Uint8Array, limits: Limits) => boolean
   ) {}
 
   receive (peer: PeerState, doc: EngineDoc, frame: UpdateLikeFrame): InboundOutcome {
@@ -52,12 +56,18 @@ export class Inbound {
       this.ctx.ignore('out_of_session')
       return 'ignored'
     }
-    // A read-only peer's update is refused, unless (with `addsNothing`, Node) it
-    // adds nothing to the doc, checked once it is validated: its answer to our
-    // SYNC1 is no write, and is acknowledged
-    const readOnly = this.ctx.access(peer.id, doc) !== Access.WRITE
-    if (readOnly && this.addsNothing === undefined) return this.forbidden(peer, doc, s, frame)
-    const admitted = admitUpdate(doc, peer.id, frame.update, this.ctx.limits)
+    // A read-only peer's update is refused, unless (with `addsNothing`, Node,
+    // which validates it) it adds nothing to the doc: its answer to our SYNC1
+    // is no write, and is taken as one that holds nothing (acknowledged)
+    let update = frame.update
+    if (this.ctx.access(peer.id, doc) !== Access.WRITE) {
+      if (this.addsNothing?.(doc, update, this.ctx.limits) !== true) {
+        this.ctx.countRejection('forbidden')
+        return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
+      }
+      update = NOTHING
+    }
+    const admitted = admitUpdate(doc, peer.id, update, this.ctx.limits)
     if (!('bytes' in admitted)) {
       if (admitted.deny === undefined) {
         this.ctx.peers.reject(peer, admitted.code, admitted.reason)
@@ -66,7 +76,6 @@ export class Inbound {
       this.ctx.countRejection(admitted.counter)
       return this.refuse(peer, doc, s, frame, admitted.deny)
     }
-    if (readOnly && this.addsNothing?.(doc, admitted.bytes) !== true) return this.forbidden(peer, doc, s, frame)
     const charge = this.quota?.admit(peer.id, doc, admitted.bytes.length)
     if (charge === false) {
       this.ctx.countRejection('quota_exceeded')
@@ -133,12 +142,6 @@ export class Inbound {
     doc.notifyStatus()
     if (progress !== undefined) doc.emit('progress', [progress])
     return 'applied'
-  }
-
-  /** A write of a peer that may only read: counted, refused `read_only`. */
-  private forbidden (peer: PeerState, doc: EngineDoc, s: DocSession, frame: UpdateLikeFrame): InboundOutcome {
-    this.ctx.countRejection('forbidden')
-    return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
   }
 
   /**

@@ -1,6 +1,6 @@
 /** `meshdoc import DOC FILE`: apply a Yjs update file to a stored document. */
-import { createReadStream, existsSync } from 'node:fs'
-import { rm, stat } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { lstat, rm, stat } from 'node:fs/promises'
 import * as Y from 'yjs'
 import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
@@ -62,26 +62,41 @@ async function readInput (file: string, io: CliIO, progress: Progress): Promise<
   return new Uint8Array(Buffer.concat(chunks))
 }
 
-export async function run (ctx: CommandContext): Promise<number> {
-  const dataDir = dataDirFrom(ctx.values.data, ctx.io.env, ctx.io.cwd)
-  const existed = existsSync(dataDir)
+export async function run ({ values, positionals, io, platform }: CommandContext): Promise<number> {
+  const [docId, file] = positionals
+  const dataDir = dataDirFrom(values.data, io.env, io.cwd)
+  const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
+  const progress = new Progress(io.stderr, { label: `import ${docId}` })
+  // the input is read, and JSON checked, before anything is created
+  const update = await readInput(file, io, progress)
+  if (update.byteLength === 0) throw new CliError(`${file} is empty`)
+  const roots = jsonRoots(update, file)
+  // nothing half-made: a data directory this import creates goes with it if the import fails
+  // (lstat: a symlink, even one to nothing, is the user's)
+  const existed = await lstat(dataDir).then(() => true, () => false)
   try {
-    return await importInto(ctx, dataDir)
+    return await importInto({ io, platform, docId, file, dataDir, meshKey, progress, update, roots })
   } catch (err) {
-    // nothing half-made: a data directory this import created goes with it
     if (!existed) await rm(dataDir, { recursive: true, force: true }).catch(() => {})
     throw err
   }
 }
 
-async function importInto ({ values, positionals, io, platform }: CommandContext, dataDir: string): Promise<number> {
-  const [docId, file] = positionals
-  const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
-  const progress = new Progress(io.stderr, { label: `import ${docId}` })
-  const update = await readInput(file, io, progress)
+interface ImportJob {
+  io: CliIO
+  platform: CommandContext['platform']
+  docId: string
+  file: string
+  dataDir: string
+  meshKey: string | undefined
+  progress: Progress
+  update: Uint8Array
+  /** the update as JSON roots, when it is JSON */
+  roots: Record<string, JsonRoot> | undefined
+}
+
+async function importInto ({ io, platform, docId, file, dataDir, meshKey, progress, update, roots }: ImportJob): Promise<number> {
   const size = { bytes: update.byteLength, totalBytes: update.byteLength, docs: 0, totalDocs: 1 }
-  if (update.byteLength === 0) throw new CliError(`${file} is empty`)
-  const roots = jsonRoots(update, file)
   if (roots !== undefined) {
     await withLocalDoc({ platform, dataDir, meshKey, mustExist: false }, docId, async (h) => {
       if (!isEmptyDoc(h.doc)) throw new CliError(`${docId} already holds data: JSON fills a new document and cannot merge into one (it has no history); import the bytes of \`meshdoc export ${docId} --update\` instead`)
