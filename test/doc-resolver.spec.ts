@@ -8,27 +8,19 @@
  */
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
+import { encodeFrame } from '../lib/protocol/codec.js'
 import { DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
 import { DocResolver, MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
 import { EngineDoc } from '../lib/sync/engine-doc.js'
 import type { Limits } from '../lib/security/limits.js'
 import { Awareness } from 'y-protocols/awareness'
 import { SyncEngine } from '../lib/sync/engine.js'
-import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
+import type { PeerConnection } from '../lib/sync/types.js'
 import { engineDocKey, openEngineDoc } from './helpers/engine-doc.js'
+import { HeldLink, Wire } from './helpers/hand-wire.js'
 
 const DOC_ID = 'sensors/7/log'
 const { key: KEY, keyHex: KEY_HEX } = engineDocKey(DOC_ID)
-
-class HeldLink implements PeerLink {
-  readonly queue: Uint8Array[] = []
-  writable = true
-  constructor (readonly initiator: boolean) {}
-  send (body: Uint8Array): void { this.queue.push(body) }
-  close (): void {}
-  frames (): Frame[] { return this.queue.map(b => decodeFrame(b)) }
-}
 
 /** A resolveDoc whose result the test decides, and when. */
 class ControlledOpen {
@@ -41,31 +33,6 @@ class ControlledOpen {
 
   resolve (doc: EngineDoc | undefined): void { this.settle?.resolve(doc) }
   reject (err: Error): void { this.settle?.reject(err) }
-}
-
-/** One connection between two engines, delivered by hand. */
-class Wire {
-  readonly toB = new HeldLink(false)
-  readonly toA = new HeldLink(true)
-  readonly atA: PeerConnection
-  readonly atB: PeerConnection
-  constructor (a: SyncEngine, aId: string, b: SyncEngine, bId: string) {
-    // a dials b
-    this.atA = a.addPeer(bId, this.toB)
-    this.atB = b.addPeer(aId, this.toA)
-  }
-
-  async settle (): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      await new Promise(resolve => setImmediate(resolve))
-      if (this.toA.queue.length === 0 && this.toB.queue.length === 0) return
-      for (const body of this.toB.queue.splice(0)) this.atB.receive(body)
-      for (const body of this.toA.queue.splice(0)) this.atA.receive(body)
-    }
-    throw new Error('never went quiet')
-  }
-
-  close (): void { this.atA.closed(); this.atB.closed() }
 }
 
 /** A peer (driven by hand) that says HELLO and asks the gateway for the doc with an empty state vector. */

@@ -9,54 +9,25 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { DeniedReason } from '../lib/protocol/constants.js'
 import { AuthorRegistry } from '../lib/security/authorship.js'
-import { SyncEngine, type SyncEngineOptions } from '../lib/sync/engine.js'
-import type { EngineDoc } from '../lib/sync/engine-doc.js'
-import { MemoryNetwork } from '../lib/testing/memory-network.js'
-import { openEngineDoc } from './helpers/engine-doc.js'
+import type { SyncEngineOptions } from '../lib/sync/engine.js'
+import type { MemoryNetwork } from '../lib/testing/memory-network.js'
+import { EngineNet, type NetNode as Node } from './helpers/engine-net.js'
 
 const SEED = Number(process.env.MESHDOC_SEED ?? 13)
 
-interface Node { engine: SyncEngine, doc: (id: string) => EngineDoc, denied: Array<[string, string, number]> }
-
 describe('forged authors are refused; the honest device keeps its link', function () {
   this.timeout(30_000)
+  let fleet: EngineNet
   let net: MemoryNetwork
-  let docs: EngineDoc[]
-  let engines: SyncEngine[]
 
   beforeEach(() => {
-    net = new MemoryNetwork({ seed: SEED })
-    docs = []
-    engines = []
+    fleet = new EngineNet(SEED)
+    net = fleet.net
   })
-  afterEach(() => {
-    for (const e of engines) e.stop()
-    for (const d of docs) { d.awareness.destroy(); d.doc.destroy() }
-  })
+  afterEach(() => { fleet.stop() })
 
-  /** An engine reachable as `id`; its docs open on first use, and every DENIED it gets is recorded. */
-  function node (id: string, opts: SyncEngineOptions = {}): Node {
-    const engine = new SyncEngine({ antiEntropyIntervalMs: 0, localPeerId: id, authorRegistry: AuthorRegistry, ...opts })
-    engines.push(engine)
-    net.add(id, engine)
-    const open = new Map<string, EngineDoc>()
-    const n: Node = {
-      engine,
-      denied: [],
-      doc: (docId) => {
-        let d = open.get(docId)
-        if (d === undefined) {
-          d = openEngineDoc(engine, docId)
-          const sync = d
-          sync.on('denied', (peer, reason) => { n.denied.push([peer, docId, reason]) })
-          open.set(docId, d)
-          docs.push(d)
-        }
-        return d
-      }
-    }
-    return n
-  }
+  /** An engine reachable as `id` that enforces authorship; its docs open on first use, and every DENIED it gets is recorded. */
+  const node = (id: string, opts: SyncEngineOptions = {}): Node => fleet.node(id, { authorRegistry: AuthorRegistry, ...opts })
 
   const text = (n: Node, docId = 'doc'): string => n.doc(docId).doc.getText('t').toString()
   const quiet = async (): Promise<void> => { await net.runUntilQuiet() }

@@ -12,8 +12,8 @@ import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
 import { DocResolver } from '../lib/sync/doc-resolver.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
-import * as encoding from 'lib0/encoding'
 import { openEngineDoc } from './helpers/engine-doc.js'
+import { awarenessUpdate } from './helpers/hostile-payloads.js'
 import { hello } from './helpers/hostile-peer.js'
 
 const DOC_ID = 'plant/boiler-3'
@@ -303,16 +303,7 @@ describe('bounded per peer', () => {
 
   describe('presence (awareness)', () => {
     /** an awareness update in y-protocols' format: [clientID, clock, state] */
-    const presence = (entries: Array<[number, number, unknown]>): Uint8Array => {
-      const e = encoding.createEncoder()
-      encoding.writeVarUint(e, entries.length)
-      for (const [client, clock, state] of entries) {
-        encoding.writeVarUint(e, client)
-        encoding.writeVarUint(e, clock)
-        encoding.writeVarString(e, JSON.stringify(state))
-      }
-      return encoding.toUint8Array(e)
-    }
+    const presence = awarenessUpdate
     const joined = async (v: Victim, id: string): Promise<ReturnType<typeof connect>> => {
       const p = connect(v, id)
       p.send(sync1(v.sync.key, emptySv))

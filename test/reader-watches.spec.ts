@@ -13,50 +13,14 @@
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { MemoryStorageAdapter } from '../adapters/memory-storage/index.js'
-import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
+import { encodeFrame } from '../lib/protocol/codec.js'
 import { EPOCH_BYTES, MessageType } from '../lib/protocol/constants.js'
 import { docKeyFor } from '../lib/protocol/doc-key.js'
 import { serveByKey, type ServingRepo } from '../lib/serving-repo.js'
 import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
-import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { openEngineDoc } from './helpers/engine-doc.js'
-
-class HeldLink implements PeerLink {
-  readonly queue: Uint8Array[] = []
-  readonly seen: Frame[] = []
-  writable = true
-  closed = false
-  constructor (readonly initiator: boolean) {}
-  send (body: Uint8Array): void { this.queue.push(body); this.seen.push(decodeFrame(body)) }
-  close (): void { this.closed = true }
-}
-
-/** One connection between two engines, delivered by hand. */
-class Wire {
-  readonly toB = new HeldLink(false)
-  readonly toA = new HeldLink(true)
-  readonly atA: PeerConnection
-  readonly atB: PeerConnection
-  constructor (a: SyncEngine, aId: string, b: SyncEngine, bId: string) {
-    this.atA = a.addPeer(bId, this.toB)
-    this.atB = b.addPeer(aId, this.toA)
-  }
-
-  async settle (): Promise<void> {
-    for (let i = 0; i < 1000; i++) {
-      await new Promise(resolve => setImmediate(resolve))
-      if (this.toA.queue.length === 0 && this.toB.queue.length === 0) {
-        // an open by key finishes a few ticks after the frame that asked
-        await new Promise(resolve => setTimeout(resolve, 5))
-        if (this.toA.queue.length === 0 && this.toB.queue.length === 0) return
-      }
-      for (const body of this.toB.queue.splice(0)) this.atB.receive(body)
-      for (const body of this.toA.queue.splice(0)) this.atA.receive(body)
-    }
-    throw new Error('never went quiet')
-  }
-}
+import { HeldLink, Wire } from './helpers/hand-wire.js'
 
 const engines: SyncEngine[] = []
 const docs: EngineDoc[] = []
@@ -105,20 +69,20 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const reader = device()
     const mine = Array.from({ length: 500 }, (_, i) => open(reader, `nowhere/${i}`))
     const wire = new Wire(reader, 'reader', gw.engine, 'gateway')
-    await wire.settle()
-    const answers = wire.toA.seen.filter(f => f.type === MessageType.SYNC2)
+    await wire.settle(5)
+    const answers = wire.toA.frames().filter(f => f.type === MessageType.SYNC2)
     assert.equal(answers.length, 500, 'every question is answered')
     assert.ok(answers.every(f => f.type === MessageType.SYNC2 && f.seq === 0 && f.update.length === 2), 'with an empty SYNC2 of seq 0')
     assert.equal(gw.engine.openDocs.length, 0, 'no doc stays open on the gateway')
     assert.equal(built, 0, 'none was built')
     assert.equal(gw.repo.servedCount, 0)
-    assert.equal(wire.toA.seen.filter(f => f.type === MessageType.DENIED).length, 0, 'nothing refused')
+    assert.equal(wire.toA.frames().filter(f => f.type === MessageType.DENIED).length, 0, 'nothing refused')
     assert.equal(gw.engine.counters.ignored.sync1_watched, 500)
     // nothing written to storage for a doc nobody wrote
     assert.equal((await gw.storage.loadRange([])).length, 0)
     // asked again (anti-entropy): answered from the watch, nothing loaded
     reader.runAntiEntropy({ full: true })
-    await wire.settle()
+    await wire.settle(5)
     assert.ok(gw.engine.counters.ignored.sync1_watched >= 1000, `${gw.engine.counters.ignored.sync1_watched}`)
     assert.equal(gw.engine.openDocs.length, 0)
     assert.equal(mine.length, 500)
@@ -130,22 +94,22 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const writer = device()
     const seen = open(reader, 'plant/line-1')
     const readerWire = new Wire(reader, 'reader', gw.engine, 'gateway')
-    await readerWire.settle()
+    await readerWire.settle(5)
     assert.equal(gw.engine.openDocs.length, 0, 'empty and asked for by a reader only: released')
 
     const written = open(writer, 'plant/line-1')
     written.doc.getText('t').insert(0, 'first reading')
     const writerWire = new Wire(writer, 'writer', gw.engine, 'gateway')
-    await writerWire.settle()
-    await readerWire.settle()
-    await writerWire.settle()
-    await readerWire.settle()
+    await writerWire.settle(5)
+    await readerWire.settle(5)
+    await writerWire.settle(5)
+    await readerWire.settle(5)
     assert.equal(seen.doc.getText('t').toString(), 'first reading', 'the reader heard of it without asking again')
 
     // from now on it is an ordinary session: later writes are forwarded
     written.doc.getText('t').insert(0, 'second, ')
-    await writerWire.settle()
-    await readerWire.settle()
+    await writerWire.settle(5)
+    await readerWire.settle(5)
     assert.equal(seen.doc.getText('t').toString(), 'second, first reading')
   })
 
@@ -157,11 +121,11 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const wire = new Wire(reader, 'reader', gw.engine, 'gateway')
     // its SYNC1 left naming no client; it writes before the answer comes
     typing.doc.getText('t').insert(0, 'not allowed')
-    await wire.settle()
-    await wire.settle()
+    await wire.settle(5)
+    await wire.settle(5)
     assert.equal(quiet.isSyncedWith('gateway'), true, 'the reader of an empty doc knows it is up to date')
     assert.equal(gw.engine.openDocs.length, 1, 'the doc the reader wrote is open: its write is answered in a session')
-    const denied = wire.toA.seen.filter(f => f.type === MessageType.DENIED)
+    const denied = wire.toA.frames().filter(f => f.type === MessageType.DENIED)
     assert.equal(denied.length, 1)
     assert.equal(gw.engine.counters.rejected.forbidden, 1)
     assert.equal(gw.engine.openDocs[0]!.doc.getText('t').toString(), '', 'nothing of the refused write is applied')
@@ -172,9 +136,9 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const reader = device()
     for (let i = 0; i < 20; i++) open(reader, `scan/${i}`)
     const wire = new Wire(reader, 'reader', gw.engine, 'gateway')
-    await wire.settle()
-    const denied = wire.toA.seen.filter(f => f.type === MessageType.DENIED)
-    const answered = wire.toA.seen.filter(f => f.type === MessageType.SYNC2)
+    await wire.settle(5)
+    const denied = wire.toA.frames().filter(f => f.type === MessageType.DENIED)
+    const answered = wire.toA.frames().filter(f => f.type === MessageType.SYNC2)
     assert.equal(answered.length, 8)
     assert.equal(denied.length, 12)
     assert.equal(gw.engine.counters.rejected.too_many_docs, 12)
@@ -188,12 +152,12 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const stored = open(author, 'stored/doc')
     stored.doc.getText('t').insert(0, 'kept')
     const authorWire = new Wire(author, 'writer-0', gw.engine, 'gateway')
-    await authorWire.settle()
+    await authorWire.settle(5)
 
     const writer = device()
     open(writer, 'empty/for-a-writer')
     const writerWire = new Wire(writer, 'writer-1', gw.engine, 'gateway')
-    await writerWire.settle()
+    await writerWire.settle(5)
     const keyHexOf = (id: string): string => Buffer.from(docKeyFor(id)).toString('hex')
     const openKeys = new Set(gw.engine.openDocs.map(d => d.keyHex))
     assert.ok(openKeys.has(keyHexOf('empty/for-a-writer')), 'a writer holds a session on the empty doc: it may write it next')
@@ -201,9 +165,9 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     const reader = device()
     const got = open(reader, 'stored/doc')
     const readerWire = new Wire(reader, 'reader', gw.engine, 'gateway')
-    await readerWire.settle()
+    await readerWire.settle(5)
     assert.equal(got.doc.getText('t').toString(), 'kept')
-    assert.ok(readerWire.toA.seen.some(f => f.type === MessageType.SYNC2 && f.seq > 0), 'answered in a session')
+    assert.ok(readerWire.toA.frames().some(f => f.type === MessageType.SYNC2 && f.seq > 0), 'answered in a session')
   })
 
   it('a watch ends with its peer: a doc created after the reader left is not offered to anyone', async () => {
@@ -214,14 +178,14 @@ describe('a reader asking a gateway for docs it holds nothing of (watches)', () 
     conn.receive(encodeFrame({ type: MessageType.HELLO, maxFrameBytes: 1 << 20, features: 0, epoch: new Uint8Array(EPOCH_BYTES) }))
     const key = docKeyFor('later/doc')
     conn.receive(encodeFrame({ type: MessageType.SYNC1, docKey: key, flags: 0, stateVector: Y.encodeStateVector(new Y.Doc()), dsDigest: new Uint8Array(8) }))
-    for (let i = 0; i < 20 && !link.seen.some(f => f.type === MessageType.SYNC2); i++) await new Promise(resolve => setTimeout(resolve, 5))
-    assert.ok(link.seen.some(f => f.type === MessageType.SYNC2 && f.seq === 0))
-    const asked = link.seen.filter(f => f.type === MessageType.SYNC1).length
+    for (let i = 0; i < 20 && !link.frames().some(f => f.type === MessageType.SYNC2); i++) await new Promise(resolve => setTimeout(resolve, 5))
+    assert.ok(link.frames().some(f => f.type === MessageType.SYNC2 && f.seq === 0))
+    const asked = link.frames().filter(f => f.type === MessageType.SYNC1).length
     conn.closed()
     const writer = device()
     open(writer, 'later/doc').doc.getText('t').insert(0, 'x')
     const wire = new Wire(writer, 'writer', gw.engine, 'gateway')
-    await wire.settle()
-    assert.equal(link.seen.filter(f => f.type === MessageType.SYNC1).length, asked, 'the gone reader is not asked')
+    await wire.settle(5)
+    assert.equal(link.frames().filter(f => f.type === MessageType.SYNC1).length, asked, 'the gone reader is not asked')
   })
 })

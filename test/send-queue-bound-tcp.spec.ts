@@ -17,6 +17,8 @@ import { encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { DeniedReason, MessageType, OUR_FEATURES } from '../lib/protocol/constants.js'
 import { lengthPrefix } from '../lib/protocol/framing.js'
 import { ChildNode } from './helpers/child-node-client.js'
+import * as prng from 'lib0/prng'
+import { randomDocKey } from './helpers/hostile-payloads.js'
 
 const DOC = 'plant/line-7'
 const KiB = 1024
@@ -39,15 +41,8 @@ async function waitFor (what: string, check: () => boolean, ms: number): Promise
 
 /** a seeded source of doc keys nobody holds */
 function randomKeys (seed: number): () => Uint8Array {
-  let x = seed
-  return () => {
-    const key = new Uint8Array(16)
-    for (let i = 0; i < key.length; i++) {
-      x = (x * 1103515245 + 12345) >>> 0
-      key[i] = x >>> 24
-    }
-    return key
-  }
+  const gen = prng.create(seed)
+  return () => randomDocKey(gen)
 }
 
 describe('a byte bound on what is queued for each peer, over real libp2p with the victim in its own process', function () {

@@ -16,6 +16,8 @@ import { SyncEngine } from '../lib/sync/engine.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { openEngineDoc } from './helpers/engine-doc.js'
 import { hello } from './helpers/hostile-peer.js'
+import * as prng from 'lib0/prng'
+import { randomDocKey } from './helpers/hostile-payloads.js'
 
 const KiB = 1024
 const BOUND = 64 * KiB
@@ -52,15 +54,8 @@ const sync1 = (docKey: Uint8Array, sv = emptySv): Frame => ({ type: MessageType.
 
 /** a seeded source of doc keys nobody holds */
 function randomKeys (seed: number): () => Uint8Array {
-  let x = seed
-  return () => {
-    const key = new Uint8Array(16)
-    for (let i = 0; i < key.length; i++) {
-      x = (x * 1103515245 + 12345) >>> 0
-      key[i] = x >>> 24
-    }
-    return key
-  }
+  const gen = prng.create(seed)
+  return () => randomDocKey(gen)
 }
 
 describe('a byte bound on what is queued for each peer', () => {

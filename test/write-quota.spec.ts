@@ -12,56 +12,26 @@ import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { DeniedReason } from '../lib/protocol/constants.js'
 import { QuotaLedger } from '../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
-import { SyncEngine, type SyncEngineOptions } from '../lib/sync/engine.js'
-import type { EngineDoc } from '../lib/sync/engine-doc.js'
-import { MemoryNetwork } from '../lib/testing/memory-network.js'
+import type { SyncEngineOptions } from '../lib/sync/engine.js'
+import type { MemoryNetwork } from '../lib/testing/memory-network.js'
 import type { DocHandle, MeshNode } from '../adapters/presets/node.js'
-import { openEngineDoc } from './helpers/engine-doc.js'
+import { EngineNet, type NetNode as Node } from './helpers/engine-net.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
-
-interface Node { engine: SyncEngine, doc: (id: string) => EngineDoc, denied: Array<[string, string, number]> }
 
 describe('per-peer write quotas', function () {
   this.timeout(60_000)
 
   describe('in one engine (seeded in-memory network)', () => {
+    let fleet: EngineNet
     let net: MemoryNetwork
-    let docs: EngineDoc[]
-    let engines: SyncEngine[]
 
     beforeEach(() => {
-      net = new MemoryNetwork({ seed: 13 })
-      docs = []
-      engines = []
+      fleet = new EngineNet(13)
+      net = fleet.net
     })
-    afterEach(() => {
-      for (const e of engines) e.stop()
-      for (const d of docs) { d.awareness.destroy(); d.doc.destroy() }
-    })
+    afterEach(() => { fleet.stop() })
 
-    function node (id: string, opts: SyncEngineOptions = {}, servedOnly = false): Node {
-      const engine = new SyncEngine({ antiEntropyIntervalMs: 0, localPeerId: id, ...opts })
-      engines.push(engine)
-      net.add(id, engine)
-      const open = new Map<string, EngineDoc>()
-      const n: Node = {
-        engine,
-        denied: [],
-        doc: (docId) => {
-          let d = open.get(docId)
-          if (d === undefined) {
-            const sync = openEngineDoc(engine, docId)
-            // as a gateway opens a doc by key for a peer (ServingRepo)
-            sync.servedOnly = servedOnly
-            sync.on('denied', (peer, reason) => { n.denied.push([peer, docId, reason]) })
-            open.set(docId, d = sync)
-            docs.push(sync)
-          }
-          return d
-        }
-      }
-      return n
-    }
+    const node = (id: string, opts: SyncEngineOptions = {}, servedOnly = false): Node => fleet.node(id, opts, servedOnly)
 
     const text = (n: Node, docId = 'doc'): string => n.doc(docId).doc.getText('t').toString()
     const quiet = async (): Promise<void> => { await net.runUntilQuiet() }

@@ -69,7 +69,7 @@ export class FsStorageAdapter implements StorageAdapter {
     checkKey(key, 1)
     const b = this.bucketFor(key[0])
     const entries = await this.guard('load', b.queue.read(async () => { await this.ready(); return await b.read() }))
-    this.forgetIfVacant(b)
+    if (entries.size === 0) this.forgetIfVacant(b)
     return entries.get(keyString(key))?.data
   }
 
@@ -91,7 +91,7 @@ export class FsStorageAdapter implements StorageAdapter {
     for (const b of await this.bucketsFor(prefix)) {
       const entries = await this.guard('loadRange', b.queue.read(async () => { await this.ready(); return await b.read() }))
       for (const e of entries.values()) if (keyHasPrefix(e.key, prefix)) out.push({ key: e.key, data: e.data })
-      this.forgetIfVacant(b)
+      if (entries.size === 0) this.forgetIfVacant(b)
     }
     return out
   }

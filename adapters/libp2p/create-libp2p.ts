@@ -124,6 +124,36 @@ function ipv6Prefix64 (address: string): string {
 }
 
 /**
+ * Slots per host: `take` gives an inbound connection one of its host's `max`
+ * slots, or refuses it (false, logged as `what`). The slot is given back once:
+ * by the release `take` returns, or when the connection closes, whichever
+ * comes first. Connections with no host (other transports) are not counted.
+ */
+function hostSlots (max: number, what: string): (maConn: MultiaddrConnection) => false | (() => void) {
+  const held = new Map<string, number>()
+  return (maConn) => {
+    const host = hostOf(maConn.remoteAddr)
+    if (host === undefined) return () => {}
+    const n = held.get(host) ?? 0
+    if (n >= max) {
+      log('refusing a connection from %s: %d of its connections %s already', host, n, what)
+      return false
+    }
+    held.set(host, n + 1)
+    let done = false
+    const release = (): void => {
+      if (done) return
+      done = true
+      const left = (held.get(host) ?? 1) - 1
+      if (left > 0) held.set(host, left)
+      else held.delete(host)
+    }
+    maConn.addEventListener('close', release, { once: true })
+    return release
+  }
+}
+
+/**
  * libp2p caps the inbound connections still in their handshake for all hosts
  * together (`maxIncomingPendingConnections`), and a connection that never
  * finishes its handshake keeps its slot for the 10 s upgrade timeout: one
@@ -133,28 +163,13 @@ function ipv6Prefix64 (address: string): string {
  * connection is upgraded or closed.
  */
 function pendingUpgradesPerHost (max: number): { denyInboundConnection: (maConn: MultiaddrConnection) => boolean, upgraded: (maConn: MultiaddrConnection) => void } {
-  const pending = new Map<string, number>()
+  const take = hostSlots(max, 'are in their handshake')
   const release = new WeakMap<MultiaddrConnection, () => void>()
   return {
     denyInboundConnection: (maConn) => {
-      const host = hostOf(maConn.remoteAddr)
-      if (host === undefined) return false
-      const n = pending.get(host) ?? 0
-      if (n >= max) {
-        log('refusing a connection from %s: %d of its connections are in their handshake already', host, n)
-        return true
-      }
-      pending.set(host, n + 1)
-      let done = false
-      const free = (): void => {
-        if (done) return
-        done = true
-        const left = (pending.get(host) ?? 1) - 1
-        if (left > 0) pending.set(host, left)
-        else pending.delete(host)
-      }
-      release.set(maConn, free)
-      maConn.addEventListener('close', free, { once: true })
+      const slot = take(maConn)
+      if (slot === false) return true
+      release.set(maConn, slot)
       return false
     },
     upgraded: (maConn) => { release.get(maConn)?.() }
@@ -166,23 +181,8 @@ function pendingUpgradesPerHost (max: number): { denyInboundConnection: (maConn:
  * connections open (counted from accept to close, upgraded or not).
  */
 function openConnectionsPerHost (max: number): (maConn: MultiaddrConnection) => boolean {
-  const open = new Map<string, number>()
-  return (maConn) => {
-    const host = hostOf(maConn.remoteAddr)
-    if (host === undefined) return false
-    const n = open.get(host) ?? 0
-    if (n >= max) {
-      log('refusing a connection from %s: it holds %d open already', host, n)
-      return true
-    }
-    open.set(host, n + 1)
-    maConn.addEventListener('close', () => {
-      const left = (open.get(host) ?? 1) - 1
-      if (left > 0) open.set(host, left)
-      else open.delete(host)
-    }, { once: true })
-    return false
-  }
+  const take = hostSlots(max, 'are open')
+  return (maConn) => take(maConn) === false
 }
 
 /**

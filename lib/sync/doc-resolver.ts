@@ -34,6 +34,7 @@ import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { SyncContext } from './context.js'
 import type { EngineDoc } from './engine-doc.js'
 import { EMPTY_DS_DIGEST } from './fingerprint.js'
+import { EMPTY_UPDATE } from '../yjs/update-batch.js'
 import type { PeerState } from './peers.js'
 
 const log = logger('sync')
@@ -92,8 +93,7 @@ function asksForAll (f: DocFrame): f is Sync1Frame {
   return f.type === MessageType.SYNC1 && f.stateVector.length <= 2 && Y.decodeStateVector(f.stateVector).size === 0
 }
 
-/** an update that holds nothing: no structs, no deletes; a state vector naming no client */
-const EMPTY_UPDATE = new Uint8Array([0, 0])
+/** a state vector naming no client */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
 
 /** watches on one node, all peers together: some 200 B each */

@@ -20,6 +20,7 @@ import type { PeerState } from './peers.js'
 import type { Limits } from '../security/limits.js'
 import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
+import { EMPTY_UPDATE } from '../yjs/update-batch.js'
 
 const log = logger('sync')
 
@@ -33,9 +34,6 @@ export type UpdateLikeFrame = UpdateFrame | Sync2Frame | Sync2PartFrame
  * - `rejected`: a violation; the peer was closed with a reason
  */
 export type InboundOutcome = 'applied' | 'ignored' | 'refused' | 'rejected'
-
-/** an update that holds nothing */
-const NOTHING = new Uint8Array([0, 0])
 
 export class Inbound {
   constructor (
@@ -65,7 +63,7 @@ export class Inbound {
         this.ctx.countRejection('forbidden')
         return this.refuse(peer, doc, s, frame, DeniedReason.READ_ONLY)
       }
-      update = NOTHING
+      update = EMPTY_UPDATE
     }
     const admitted = admitUpdate(doc, peer.id, update, this.ctx.limits)
     if (!('bytes' in admitted)) {

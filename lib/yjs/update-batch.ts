@@ -386,3 +386,6 @@ export function encodeDeleteRanges (deletes: DeleteRanges): Uint8Array {
 }
 
 export const EMPTY_DELETES: DeleteRanges = new Map()
+
+/** A V1 update that holds nothing: no structs, no deletions. */
+export const EMPTY_UPDATE = new Uint8Array([0, 0])
