@@ -138,11 +138,11 @@ describe('meshdoc CLI: options, config files, progress (in-process)', () => {
     const open = join(dir, 'open')
     await mkdir(open, { mode: 0o755 })
     await chmod(open, 0o755)
-    const r = await runInProcess(['id', '--data', open])
+    const r = await runInProcess(['id', '--create', '--data', open])
     assert.equal(r.code, 0, r.stderr)
     assert.ok(r.stderr.includes(`warning: other users can read ${open}`), r.stderr)
     const fresh = join(dir, 'fresh')
-    const f = await runInProcess(['id', '--data', fresh])
+    const f = await runInProcess(['id', '--create', '--data', fresh])
     assert.doesNotMatch(f.stderr, /warning/)
     assert.equal((await stat(fresh)).mode & 0o777, 0o700)
   })
@@ -150,10 +150,10 @@ describe('meshdoc CLI: options, config files, progress (in-process)', () => {
   it('a data directory that cannot be created fails with exit 1 and names it', async () => {
     const file = join(dir, 'a-file')
     await writeFile(file, 'not a directory')
-    const r = await runInProcess(['id', '--data', join(file, 'data')])
+    const r = await runInProcess(['id', '--create', '--data', join(file, 'data')])
     assert.equal(r.code, 1, r.stderr)
     assert.equal(r.stdout, '')
-    assert.ok(r.stderr.includes(`meshdoc id: cannot create the data directory ${join(file, 'data')}: ENOTDIR`), r.stderr)
+    assert.ok(r.stderr.includes(`meshdoc id: cannot open the data directory ${join(file, 'data')}: ENOTDIR`), r.stderr)
   })
 
   it('listen addresses: a WebSocket listener on the first TCP host unless disabled; HOST:PORT parsing', () => {

@@ -73,7 +73,7 @@ describe('meshdoc CLI: help, flags, config and exit codes', function () {
     const dir = await cli.tempDir()
     const a = join(dir, 'a')
     const b = join(dir, 'b')
-    const first = await cli.run(['id', '--data', a, '--verbose'])
+    const first = await cli.run(['id', '--create', '--data', a, '--verbose'])
     assert.equal(first.code, 0, first.stderr)
     const peerId = first.stdout.trim()
     assert.match(peerId, /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/, 'an Ed25519 PeerId on stdout, nothing else')
@@ -86,7 +86,7 @@ describe('meshdoc CLI: help, flags, config and exit codes', function () {
       cli.run(['id', '--data', a]),
       cli.run(['id'], { env: { MESHDOC_DATA: a } }),
       cli.run(['id', '--config', config], { cwd: '/' }),
-      cli.run(['id', '--data', b])
+      cli.run(['id', '--create', '--data', b])
     ])
     assert.equal(again.stdout.trim(), peerId)
     assert.equal(again.stderr, '', 'the second run finds the key, and logs are quiet by default')

@@ -26,7 +26,7 @@ describe('examples/sensor-device', function () {
   it('records while the gateway is down and hands every offline reading over when it comes up', async () => {
     const dir = await cli.tempDir()
     const gwData = join(dir, 'gateway')
-    const id = await cli.run(['id', '--data', gwData])
+    const id = await cli.run(['id', '--create', '--data', gwData])
     assert.equal(id.code, 0, id.stderr)
     const gatewayId = id.stdout.trim()
     const port = await freePort()

@@ -29,7 +29,7 @@ import { logger } from '../../lib/log.js'
 import { CommitQueue } from '../../lib/storage/commit-queue.js'
 import { keyHasPrefix, type StorageKey } from '../../lib/storage/types.js'
 import {
-  encodeRecords, encodedSize, logName, Op, parseFile, parseFileName, selectFiles, snapName, type FileName, type Record
+  DIR_MODE, encodeRecords, encodedSize, FILE_MODE, logName, Op, parseFile, parseFileName, selectFiles, snapName, type FileName, type Record
 } from './format.js'
 
 const log = logger('storage:fs')
@@ -256,7 +256,7 @@ export class Bucket {
     await this.closeHandle()
     if (this.gen === 0) this.gen = Math.max(1, await this.maxGenOnDisk())
     await this.ensureDir()
-    const fh = await this.env.fs.open(join(this.dir, logName(this.gen)), APPEND, 0o644)
+    const fh = await this.env.fs.open(join(this.dir, logName(this.gen)), APPEND, FILE_MODE)
     this.active = { gen: this.gen, fh, needsDirSync: true }
     this.env.touch(this)
     return this.active
@@ -265,7 +265,7 @@ export class Bucket {
   private async ensureDir (): Promise<void> {
     if (this.dirKnown) return
     try {
-      await this.env.fs.mkdir(this.dir)
+      await this.env.fs.mkdir(this.dir, { mode: DIR_MODE })
       await this.env.syncDir(this.env.root)
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err
@@ -325,7 +325,7 @@ export class Bucket {
     const buf = encodeRecords(records, this.env.seed())
     const final = snapName(maxGen, this.env.writer)
     const tmp = `${final}.${randomBytes(4).toString('hex')}.tmp`
-    const fh = await this.env.fs.open(join(this.dir, tmp), 'wx', 0o644)
+    const fh = await this.env.fs.open(join(this.dir, tmp), 'wx', FILE_MODE)
     try {
       await writeAll(fh, buf)
       await fh.sync()

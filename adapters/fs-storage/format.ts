@@ -26,6 +26,9 @@ import type { StorageKey } from '../../lib/storage/types.js'
 
 export const RECORD_HEADER_BYTES = 12
 export const SALT_BYTES = 16
+/** what the adapter creates is private to the user: the store holds the node's identity key */
+export const DIR_MODE = 0o700
+export const FILE_MODE = 0o600
 /** a record larger than this is treated as garbage */
 export const MAX_RECORD_BYTES = 1 << 30
 const MAGIC = [0x4d, 0x44, 0x52, 0x31] // 'MDR1'

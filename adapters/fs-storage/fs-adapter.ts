@@ -9,7 +9,9 @@
  * fdatasync (fsync plus a directory fsync when the file or directory is new).
  * Writes issued while a commit is in flight share the next commit. Opening one
  * document reads one small directory, however many documents there are.
- * Failures reject with `StorageError` and acknowledge nothing.
+ * Failures reject with `StorageError` and acknowledge nothing. What the adapter
+ * creates is private to the user (directories 0700, files 0600): the store
+ * holds the node's identity key. An existing directory keeps its mode.
  */
 import { randomBytes, createHash } from 'node:crypto'
 import * as nodeFs from 'node:fs/promises'
@@ -17,7 +19,7 @@ import { basename, dirname, join } from 'node:path'
 import { ClosedError, StorageError } from '../../lib/errors.js'
 import { checkKey, keyHasPrefix, type StorageAdapter, type StorageChunk, type StorageKey } from '../../lib/storage/types.js'
 import { Bucket, code, keyString, type BucketEnv, type FsPromises, type FsStorageStats } from './bucket.js'
-import { bucketName, encodedSize, Op, SALT_BYTES, saltSeed } from './format.js'
+import { bucketName, DIR_MODE, encodedSize, FILE_MODE, Op, SALT_BYTES, saltSeed } from './format.js'
 
 export interface FsStorageOptions {
   /** the fs/promises implementation to use (tests wrap it to inject faults) */
@@ -175,14 +177,14 @@ export class FsStorageAdapter implements StorageAdapter {
   }
 
   private async init (): Promise<void> {
-    const created = await this.fs.mkdir(this.dir, { recursive: true })
+    const created = await this.fs.mkdir(this.dir, { recursive: true, mode: DIR_MODE })
     if (created !== undefined) await this.syncDir(dirname(created))
     const path = join(this.dir, FORMAT_FILE)
     let text = await this.readFormat(path)
     if (text === undefined) {
       // write it aside, then link it into place: exactly one writer's salt wins
       const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
-      const fh = await this.fs.open(tmp, 'wx', 0o644)
+      const fh = await this.fs.open(tmp, 'wx', FILE_MODE)
       try {
         const format = { ...FORMAT, salt: randomBytes(SALT_BYTES).toString('hex') }
         await fh.write(new TextEncoder().encode(JSON.stringify(format) + '\n'))

@@ -65,7 +65,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 let failed = false
 try {
   const gwData = join(dir, 'gateway')
-  const id = start('meshdoc', [cli, 'id', '--data', gwData], false)
+  const id = start('meshdoc', [cli, 'id', '--create', '--data', gwData], false)
   if (await id.exited !== 0) throw new Error(`meshdoc id failed: ${id.output()}`)
   const gatewayId = id.output().trim().split('\n').pop()!
   const port = await freePort()

@@ -1,10 +1,16 @@
 /**
- * The layout of a data directory: `<data>/docs/` is an FsStorageAdapter
- * directory holding every document (one subdirectory each, named by the doc's
- * key) and the node's identity key (lib/identity.ts, under `_meshdoc/`).
- * The data directory is created with mode 0700: the identity key is a secret.
+ * The layout of a data directory, the same for the library and the CLI: the
+ * data directory *is* an FsStorageAdapter directory (`new
+ * FsStorageAdapter(dir)`), holding every document (one subdirectory each,
+ * named by the doc's key) and the node's identity key (lib/identity.ts, under
+ * `_meshdoc/`); grants will live there too. The adapter creates it 0700 and
+ * its files 0600: the identity key is a secret.
+ *
+ * meshdoc 0.1's CLI kept the store in a `docs/` subfolder; a data directory
+ * laid out that way is still opened there (see `storeDir`).
  */
-import { mkdir, readdir, stat } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { readdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
@@ -14,7 +20,10 @@ import type { StorageAdapter } from '../storage/types.js'
 import type { CliPlatform } from './context.js'
 import { CliError } from './errors.js'
 
-export const DOCS_SUBDIR = 'docs'
+/** the store's subfolder in meshdoc 0.1's CLI layout */
+const LEGACY_SUBDIR = 'docs'
+/** the file every FsStorageAdapter directory holds (adapters/fs-storage/fs-adapter.ts) */
+const STORE_MARK = 'meshdoc-fs.json'
 /** a document's directory: its 16-byte key in hex */
 const DOC_DIR = /^[0-9a-f]{32}$/
 
@@ -25,18 +34,36 @@ export function dataDirFrom (value: unknown, env: NodeJS.ProcessEnv, cwd: string
   return xdg !== undefined && xdg.length > 0 ? join(xdg, 'meshdoc') : join(homedir(), '.local', 'share', 'meshdoc')
 }
 
-export function docsDir (dataDir: string): string {
-  return join(dataDir, DOCS_SUBDIR)
+/**
+ * Where the data directory's store is: the directory itself, or its `docs/`
+ * subfolder when it has meshdoc 0.1's CLI layout (a store there and none at
+ * the top).
+ */
+export function storeDir (dataDir: string): string {
+  const legacy = join(dataDir, LEGACY_SUBDIR)
+  return !existsSync(join(dataDir, STORE_MARK)) && existsSync(join(legacy, STORE_MARK)) ? legacy : dataDir
 }
 
-/** The data directory's store (the platform's, in `<data>/docs`), creating the directory (0700) if needed. */
+/** True when `dataDir` holds a meshdoc store (in either layout). */
+export function holdsStore (dataDir: string): boolean {
+  return existsSync(join(storeDir(dataDir), STORE_MARK))
+}
+
+/**
+ * The data directory's store (the platform's FsStorageAdapter), ready: the
+ * adapter creates the directory (0700) if needed. A directory that cannot be
+ * created or is not a meshdoc store is a CliError.
+ */
 export async function openStore (platform: CliPlatform, dataDir: string): Promise<StorageAdapter> {
+  const storage = platform.openStorage(storeDir(dataDir))
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    await storage.load(IDENTITY_KEY) // opens the store: creates it, or checks its format
   } catch (err) {
-    throw new CliError(`cannot create the data directory ${dataDir}: ${(err as { code?: string }).code ?? (err as Error).message}`)
+    await storage.close?.()
+    const cause = (err as { cause?: { code?: string } }).cause?.code
+    throw new CliError(`cannot open the data directory ${dataDir}: ${cause ?? (err as Error).message}`)
   }
-  return platform.openStorage(docsDir(dataDir))
+  return storage
 }
 
 /** True when other users may read or enter the data directory (it holds the identity key). */
@@ -50,9 +77,14 @@ export async function dataDirIsOpen (dataDir: string): Promise<boolean> {
 
 export interface Identity { privateKey: PrivateKey, peerId: string, created: boolean }
 
+/** The identity key stored in `storage`, if there is one (never creates one). */
+export async function storedIdentity (storage: StorageAdapter): Promise<Uint8Array | undefined> {
+  return await storage.load(IDENTITY_KEY)
+}
+
 /** The node identity kept in `storage`, created (durably) on first use. */
 export async function identityIn (storage: StorageAdapter): Promise<Identity> {
-  const existed = (await storage.load(IDENTITY_KEY)) !== undefined
+  const existed = (await storedIdentity(storage)) !== undefined
   const privateKey = await loadOrCreateIdentity(storage)
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), created: !existed }
 }
@@ -66,7 +98,7 @@ export function storedDocCounter (dataDir: string, maxAgeMs = 1000): () => Promi
   return async () => {
     if (cached !== undefined && Date.now() - cached.at < maxAgeMs) return cached.n
     try {
-      const entries = await readdir(docsDir(dataDir), { withFileTypes: true })
+      const entries = await readdir(storeDir(dataDir), { withFileTypes: true })
       cached = { at: Date.now(), n: entries.filter(e => e.isDirectory() && DOC_DIR.test(e.name)).length }
       return cached.n
     } catch (err) {

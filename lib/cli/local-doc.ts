@@ -4,10 +4,9 @@
  * `export` and `import`; safe while a gateway runs on the same directory (the
  * fs adapter allows several writers).
  */
-import { existsSync } from 'node:fs'
 import type { DocHandle } from '../doc-handle.js'
 import type { CliPlatform } from './context.js'
-import { docsDir } from './data-dir.js'
+import { holdsStore, storeDir } from './data-dir.js'
 import { CliError } from './errors.js'
 
 export interface LocalDocOptions {
@@ -19,10 +18,9 @@ export interface LocalDocOptions {
 }
 
 export async function withLocalDoc<T> (opts: LocalDocOptions, docId: string, fn: (h: DocHandle) => Promise<T>): Promise<T> {
-  const dir = docsDir(opts.dataDir)
-  if (opts.mustExist !== false && !existsSync(dir)) throw new CliError(`${opts.dataDir} holds no documents (no ${dir})`)
+  if (opts.mustExist !== false && !holdsStore(opts.dataDir)) throw new CliError(`${opts.dataDir} holds no documents (it is not a meshdoc data directory)`)
   const node = await opts.platform.createMeshNode({
-    storage: opts.platform.openStorage(dir),
+    storage: opts.platform.openStorage(storeDir(opts.dataDir)),
     antiEntropyIntervalMs: 0,
     ...(opts.meshKey !== undefined ? { meshKey: opts.meshKey } : {})
   })
