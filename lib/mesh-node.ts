@@ -103,9 +103,31 @@ export interface SyncProgress {
   expected: number
 }
 
+/** Why a peer this node dialled does not sync with it (the `peer:refused` event). */
+export interface PeerRefusal {
+  /**
+   * `unreachable`: a dial to a bootstrap peer failed (nothing listening, no
+   * route, a failed handshake, a timeout, or the peer's connection limits).
+   * `refused`: the peer closed a connection we dialled before sending any sync
+   * frame: its allow-list (`allowPeers`), a connection limit, or it does not
+   * run meshdoc. Bootstrap peers are dialled again, with growing delays.
+   */
+  reason: 'unreachable' | 'refused'
+  /** the address dialled */
+  addr: string
+  /** the peer's PeerId, when known (from the address, or the connection) */
+  peer?: string
+  /** what happened, for logs */
+  message: string
+  /** for a bootstrap dial that failed: when the next one is due, in ms */
+  retryInMs?: number
+}
+
 export interface MeshNodeEvents {
   'peer:connect': (peerId: string) => void
   'peer:disconnect': (peerId: string) => void
+  /** a peer refused us at connection time, or a bootstrap dial failed */
+  'peer:refused': (refusal: PeerRefusal) => void
   /** a large frame (64 KiB or more: typically a first sync of a big doc) is arriving */
   'sync:progress': (progress: SyncProgress) => void
 }
@@ -175,6 +197,16 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     return this.engine.openDocs.map(d => ({ id: d.id, keyHex: d.keyHex, served: d.servedOnly, status: d.status() }))
   }
 
+  /**
+   * Dial every `bootstrap` peer that is not connected now, and start its
+   * backoff over: call it when the network is back (browsers do it on
+   * `online`, and when a page becomes visible after a long sleep).
+   */
+  reconnect (): void {
+    this.assertRunning()
+    this.network.redial()
+  }
+
   /** Run anti-entropy now: a two-way SYNC round on every unsynced session (`full`: on all). */
   resync (opts: { full?: boolean } = {}): void {
     this.engine.runAntiEntropy(opts)
@@ -225,6 +257,8 @@ export interface Libp2pPresetInput {
   options: MeshNodeOptions
   privateKey?: PrivateKey
   swarmKey?: Uint8Array
+  /** count a peer this node refused at connection time (`reason`: `not_allowed`, its allow-list) */
+  refusing?: (reason: 'not_allowed', peer: string) => void
 }
 
 /** Builds the (unstarted) libp2p node for `createMeshNode`; each platform has its own. */
@@ -240,6 +274,8 @@ export interface MeshNetworkInput {
   maxFrameBytes: number
   /** a large frame is arriving from `peer` */
   onProgress: (peer: string, received: number, expected: number) => void
+  /** a peer refused us, or a bootstrap dial failed */
+  onRefused: (refusal: PeerRefusal) => void
 }
 
 /**
@@ -249,6 +285,8 @@ export interface MeshNetworkInput {
 export interface MeshNetwork {
   /** start linking peers and dialling (libp2p is running) */
   start: () => Promise<void>
+  /** dial every bootstrap peer not connected now (the network is back) */
+  redial: () => void
   /** stop dialling and redialling; the open links stay, for the last ACKs and BYEs */
   stopDialing: () => void
   /** close every link (after the engine said BYE) */
@@ -286,11 +324,13 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const storage = opts.storage ?? unsupported('startMeshNode needs a storage adapter')
   const meshKey = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   const ownsLibp2p = opts.libp2p === undefined
+  let countRefusal = (_reason: string): void => {}
   // the identity in storage is loaded only for a libp2p node we create
   const libp2p = opts.libp2p ?? await preset.libp2p({
     options: opts,
     privateKey: opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey,
-    swarmKey: typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey
+    swarmKey: typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey,
+    refusing: (reason) => { countRefusal(reason) }
   })
   // serving stored docs by key is a gateway's job: the Node preset brings its parts
   const serving = opts.serveAllDocs === true
@@ -306,6 +346,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     policy: opts.policy,
     antiEntropyIntervalMs: opts.antiEntropyIntervalMs
   })
+  countRefusal = (reason) => { engine.countRejection(reason) }
   const repoOptions = {
     engine,
     storage,
@@ -321,7 +362,11 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     options: opts,
     addPeer,
     maxFrameBytes,
-    onProgress: (peer, received, expected) => { node?.emit('sync:progress', [{ peer, received, expected }]) }
+    onProgress: (peer, received, expected) => { node?.emit('sync:progress', [{ peer, received, expected }]) },
+    onRefused: (refusal) => {
+      log('%s %s: %s', refusal.reason, refusal.addr, refusal.message)
+      node?.emit('peer:refused', [refusal])
+    }
   })
   node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }

@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { DeniedError } from '../lib/errors.js'
+import type { PeerRefusal } from '../lib/mesh-node.js'
 import { NodePool } from './helpers/mesh-nodes.js'
+import { until } from './helpers/wait.js'
 
 describe('whenSynced and DENIED', function () {
   this.timeout(20_000)
@@ -95,16 +97,40 @@ describe('a device refused by a gateway\'s allow-list', function () {
   const pool = new NodePool()
   afterEach(async () => { await pool.stopAll() })
 
-  it('backs off: its redials grow further apart instead of going on several times a second', async () => {
+  it('is told (peer:refused), backs off (a few dials in 10 s, not dozens), and the gateway counts each refusal as not_allowed', async () => {
     const stranger = await pool.create()
     const gw = await pool.create({ allowPeers: [stranger.peerId] })
     let opened = 0
-    const device = await pool.create({ bootstrap: [gw.multiaddrs[0]], bootstrapBackoff: { minDelayMs: 100, maxDelayMs: 30_000 } })
+    const device = await pool.create({ bootstrap: [gw.multiaddrs[0]] }) // the default backoff: 500 ms doubling, with jitter
+    const refusals: PeerRefusal[] = []
+    device.on('peer:refused', (r) => { refusals.push(r) })
     device.libp2p.addEventListener('connection:open', () => { opened++ })
-    await new Promise(resolve => setTimeout(resolve, 6000))
-    // 100 ms doubling (with jitter, from half of it): at most some 8 dials in 6 s; without the backoff growing, dozens
-    assert.ok(opened >= 1, 'it did reach the gateway')
-    assert.ok(opened <= 10, `${opened} connections in 6 s`)
+    await new Promise(resolve => setTimeout(resolve, 10_000))
+    // dials at ~0, 0.5, 1.5, 3.5, 7.5 s at most (each delay from half to all of 500 ms doubling); twice a second would be 20
+    assert.ok(opened >= 2, `it did reach the gateway, and came back (${opened})`)
+    assert.ok(opened <= 7, `${opened} connections in 10 s`)
     assert.equal(device.peers.length, 0, 'and was never admitted')
+    assert.ok(refusals.length >= opened - 1, `an event for (nearly) every refused connection: ${refusals.length} of ${opened}`)
+    for (const r of refusals) {
+      assert.equal(r.reason, 'refused')
+      assert.equal(r.peer, gw.peerId)
+      assert.match(r.addr, /\/tcp\//)
+    }
+    assert.ok((gw.stats.rejected.not_allowed ?? 0) >= opened - 1, `the gateway counted its refusals: ${JSON.stringify(gw.stats.rejected)}, ${opened} dials`)
+  })
+
+  it('a bootstrap peer that is not there: peer:refused "unreachable" with the next retry; reconnect() dials at once', async () => {
+    const gw = await pool.create({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const addr = gw.multiaddrs[0]
+    await gw.stop() // nothing listens there any more (stopAll stops it again: stop() is idempotent)
+    const device = await pool.create({ bootstrap: [addr], bootstrapBackoff: { minDelayMs: 60_000, maxDelayMs: 60_000 } })
+    const refusals: PeerRefusal[] = []
+    device.on('peer:refused', (r) => { refusals.push(r) })
+    await until(() => refusals.length >= 1, 'the first dial fails')
+    assert.equal(refusals[0].reason, 'unreachable')
+    assert.equal(refusals[0].addr, addr)
+    assert.ok(refusals[0].retryInMs !== undefined && refusals[0].retryInMs >= 30_000, `next dial in ${refusals[0].retryInMs} ms`)
+    device.reconnect() // the network is back: no 30-60 s wait
+    await until(() => refusals.length >= 2, 'reconnect() dialled again at once', 5000)
   })
 })

@@ -9,12 +9,17 @@ const log = logger('libp2p')
  * encryption handshake proved who the peer is, and again once the connection
  * is upgraded (a WebRTC connection authenticates its peer without a separate
  * encryption step, so the upgraded check is the one that covers it).
+ * `refused` hears of each refusal (the node counts them as `not_allowed`).
  */
-export function allowListGater (allow: Iterable<string>): ConnectionGater {
+export function allowListGater (allow: Iterable<string>, refused?: (peer: string) => void): ConnectionGater {
   const allowed = new Set(allow)
   const deny = (peer: PeerId): boolean => {
-    const no = !allowed.has(peer.toString())
-    if (no) log('refusing peer %s: not on the allow-list', peer.toString())
+    const id = peer.toString()
+    const no = !allowed.has(id)
+    if (no) {
+      log('refusing peer %s: not on the allow-list', id)
+      refused?.(id)
+    }
     return no
   }
   return {

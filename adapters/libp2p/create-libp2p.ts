@@ -26,6 +26,8 @@ export interface DefaultLibp2pOptions {
   privateKey?: PrivateKey
   /** only these PeerIds may connect, or be dialled (in or out, every transport) */
   allowPeers?: string[]
+  /** hears of each peer the allow-list refused */
+  onNotAllowed?: (peer: string) => void
   /** a libp2p pnet swarm key (the `/key/swarm/psk/1.0.0/` text file's bytes) */
   swarmKey?: Uint8Array
   /** inbound connections per second accepted from one host (default 20, see INBOUND_CONNECTIONS_PER_HOST_PER_SECOND) */
@@ -67,7 +69,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     // Noise and yamux, tuned for many small frames (see tuning.ts)
     connectionEncrypters: [meshNoise()],
     streamMuxers: [meshYamux()],
-    connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST),
+    connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.onNotAllowed),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false
       ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
@@ -84,8 +86,8 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
 }
 
 /** The allow-list (if any), one host's share of the handshake slots, and of the connections. */
-function inboundGater (allowPeers: string[] | undefined, openPerHost: number): ConnectionGater {
-  const allow = allowPeers !== undefined ? allowListGater(allowPeers) : {}
+function inboundGater (allowPeers: string[] | undefined, openPerHost: number, notAllowed?: (peer: string) => void): ConnectionGater {
+  const allow = allowPeers !== undefined ? allowListGater(allowPeers, notAllowed) : {}
   const perHost = pendingUpgradesPerHost(PENDING_UPGRADES_PER_HOST)
   const open = openConnectionsPerHost(openPerHost)
   return {
@@ -191,11 +193,12 @@ function openConnectionsPerHost (max: number): (maConn: MultiaddrConnection) => 
  * (unless `peerExchange: false`), so the browsers it relays for find each
  * other.
  */
-export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey, swarmKey }) => {
+export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey, swarmKey, refusing }) => {
   const libp2p = await createDefaultLibp2p({
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(privateKey !== undefined ? { privateKey } : {}),
     ...(opts.allowPeers !== undefined ? { allowPeers: opts.allowPeers } : {}),
+    ...(refusing !== undefined ? { onNotAllowed: (peer: string) => { refusing('not_allowed', peer) } } : {}),
     ...(swarmKey !== undefined ? { swarmKey } : {}),
     ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
     ...(opts.relay === true ? { relayServer: true } : {}),

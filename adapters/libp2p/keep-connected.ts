@@ -19,6 +19,8 @@ export interface KeepConnectedOptions {
   minDelayMs?: number
   /** cap on the retry delay in ms (default 30 s) */
   maxDelayMs?: number
+  /** a dial failed; the next one is due in `retryInMs` */
+  onDialFailed?: (failure: { addr: string, peer: string | undefined, message: string, retryInMs: number }) => void
 }
 
 interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean, since: number }
@@ -28,6 +30,7 @@ export class KeepConnected {
   private readonly controller = new AbortController()
   private readonly min: number
   private readonly max: number
+  private readonly onDialFailed: KeepConnectedOptions['onDialFailed']
   private running = false
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
@@ -43,6 +46,7 @@ export class KeepConnected {
     this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false, since: 0 }))
     this.min = opts.minDelayMs ?? 500
     this.max = opts.maxDelayMs ?? 30_000
+    this.onDialFailed = opts.onDialFailed
   }
 
   start (): void {
@@ -50,6 +54,17 @@ export class KeepConnected {
     this.running = true
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     for (const t of this.targets) void this.dial(t)
+  }
+
+  /** Dial every target not connected now, its backoff started over (the network is back). */
+  redial (): void {
+    if (!this.running) return
+    for (const t of this.targets) {
+      if (t.dialing || this.libp2p.getConnections().some(c => c.remotePeer.toString() === t.peer)) continue
+      clearTimeout(t.timer)
+      t.attempt = 0
+      void this.dial(t)
+    }
   }
 
   stop (): void {
@@ -73,17 +88,20 @@ export class KeepConnected {
       if (!this.running) return
       log('dial %s failed (attempt %d): %s', t.addr.toString(), t.attempt + 1, (err as Error).message)
       t.dialing = false // schedule() refuses while a dial is in progress
-      this.schedule(t)
+      const retryInMs = this.schedule(t)
+      this.onDialFailed?.({ addr: t.addr.toString(), peer: t.peer, message: (err as Error).message, retryInMs })
     } finally {
       t.dialing = false
     }
   }
 
-  private schedule (t: Target): void {
-    if (!this.running || t.timer !== undefined || t.dialing) return
+  /** Dial `t` again after its backoff (with jitter); returns the delay. */
+  private schedule (t: Target): number {
+    if (!this.running || t.timer !== undefined || t.dialing) return 0
     const base = Math.min(this.max, this.min * 2 ** t.attempt)
     t.attempt = Math.min(t.attempt + 1, 30)
     const delay = base / 2 + Math.random() * base / 2
     t.timer = setTimeout(() => { void this.dial(t) }, delay)
+    return Math.round(delay)
   }
 }

@@ -9,9 +9,17 @@ import { DiscoveryDialer } from './discovery-dialer.js'
 import { KeepConnected } from './keep-connected.js'
 import { Libp2pSyncTransport, type SyncTransportOptions } from './sync-transport.js'
 
-export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress }: MeshNetworkInput, Link?: SyncTransportOptions['Link']): MeshNetwork {
-  const transport = new Libp2pSyncTransport(libp2p, addPeer, { maxFrameBytes, onProgress, ...(Link !== undefined ? { Link } : {}) })
-  const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], options.bootstrapBackoff)
+export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress, onRefused }: MeshNetworkInput, Link?: SyncTransportOptions['Link']): MeshNetwork {
+  const transport = new Libp2pSyncTransport(libp2p, addPeer, {
+    maxFrameBytes,
+    onProgress,
+    onRefused: (peer, addr) => { onRefused({ reason: 'refused', addr, peer, message: 'the peer closed the connection before any sync (its allow-list, a connection limit, or not a meshdoc node)' }) },
+    ...(Link !== undefined ? { Link } : {})
+  })
+  const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], {
+    ...options.bootstrapBackoff,
+    onDialFailed: ({ addr, peer, message, retryInMs }) => { onRefused({ reason: 'unreachable', addr, ...(peer !== undefined ? { peer } : {}), message, retryInMs }) }
+  })
   const discovery = new DiscoveryDialer(libp2p)
   return {
     start: async () => {
@@ -19,6 +27,7 @@ export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProg
       keeper.start()
       discovery.start()
     },
+    redial: () => { keeper.redial() },
     stopDialing: () => {
       keeper.stop()
       discovery.stop()

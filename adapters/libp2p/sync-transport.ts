@@ -16,6 +16,8 @@ export interface SyncTransportOptions {
   maxFrameBytes: number
   /** a large frame is arriving from `peer` (for progress bars on long syncs) */
   onProgress?: (peer: string, received: number, expected: number) => void
+  /** a connection we dialled closed before any sync frame arrived on it, and no other connection to the peer is left */
+  onRefused?: (peer: string, addr: string) => void
   /** the link for each sync stream (default `StreamLink`; Node: `WatchedStreamLink`, which closes a peer that reads nothing) */
   Link?: new (stream: Stream, maxFrameBytes: number, onProgress?: ReceiveProgress) => StreamLink
 }
@@ -29,6 +31,13 @@ export class Libp2pSyncTransport {
   private readonly links = new Map<string, LinkEntry>()
   private started = false
   private readonly onConnection = (evt: CustomEvent<Connection>): void => { this.openStream(evt.detail) }
+  /** connections a sync frame arrived on (until they close) */
+  private readonly heard = new Set<string>()
+  private readonly onClose = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    if (this.heard.delete(conn.id) || conn.direction !== 'outbound' || conn.limits !== undefined) return
+    if (this.libp2p.getConnections(conn.remotePeer).length === 0) this.opts.onRefused?.(conn.remotePeer.toString(), conn.remoteAddr.toString())
+  }
 
   constructor (
     private readonly libp2p: Libp2p,
@@ -45,6 +54,7 @@ export class Libp2pSyncTransport {
       maxOutboundStreams: 2
     })
     this.libp2p.addEventListener('connection:open', this.onConnection)
+    this.libp2p.addEventListener('connection:close', this.onClose)
     for (const conn of this.libp2p.getConnections()) this.openStream(conn)
   }
 
@@ -52,6 +62,7 @@ export class Libp2pSyncTransport {
     if (!this.started) return
     this.started = false
     this.libp2p.removeEventListener('connection:open', this.onConnection)
+    this.libp2p.removeEventListener('connection:close', this.onClose)
     for (const { link } of this.links.values()) link.close()
     this.links.clear()
     await this.libp2p.unhandle(PROTOCOL_ID)
@@ -114,6 +125,14 @@ export class Libp2pSyncTransport {
       // libp2p closed the other): the dialer of a surviving connection reopens
       setTimeout(() => { this.ensureLink(peer) }, REOPEN_DELAY_MS)
     })
-    link.attach(this.addPeer(peer, link))
+    const connection = this.addPeer(peer, link)
+    let heard = false
+    link.attach({
+      ...connection,
+      receive: (body) => {
+        if (!heard) { heard = true; this.heard.add(conn.id) }
+        connection.receive(body)
+      }
+    })
   }
 }

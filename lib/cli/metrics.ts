@@ -47,7 +47,7 @@ export class NodeMetrics {
     for (const [key, [name, help]] of Object.entries(COUNTERS)) {
       this.counters.set(key as keyof typeof COUNTERS, new Counter({ name, help, registers }))
     }
-    this.rejected = new Counter({ name: 'meshdoc_frames_rejected_total', help: 'Frames refused or sessions closed for a violation, by reason.', labelNames: ['reason'], registers })
+    this.rejected = new Counter({ name: 'meshdoc_frames_rejected_total', help: 'Frames refused, sessions closed for a violation, and connections refused (not_allowed: the allow-list), by reason.', labelNames: ['reason'], registers })
     this.peers = new Gauge({ name: 'meshdoc_peers_connected', help: 'Peers with an open sync session.', registers })
     this.docsOpen = new Gauge({ name: 'meshdoc_docs_open', help: 'Documents loaded in memory (opened by id, or served to peers by key).', registers })
     this.docsStored = new Gauge({ name: 'meshdoc_docs_stored', help: 'Documents in local storage.', registers })

@@ -412,7 +412,8 @@ export class SyncEngine {
     doc.deniedBy(peer.id, frame.reason)
   }
 
-  private countRejection (name: string): void {
+  /** Count a refusal by name (`rejected`); the network side counts its own (`not_allowed`) here too. */
+  countRejection (name: string): void {
     this.counters.rejected[name] = (this.counters.rejected[name] ?? 0) + 1
   }
 }
