@@ -19,6 +19,7 @@ import type { AuthorshipOptions } from './security/authorship.js'
 import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { docKeyHex } from './protocol/doc-key.js'
+import type { DocNames } from './storage/doc-names.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
@@ -314,6 +315,8 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
+  /** keeps the ids of docs opened by id in storage, for `meshdoc ls` (Node: storage/doc-names.ts) */
+  names?: DocNames
   /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
   engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
 }
@@ -350,6 +353,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const repoOptions = {
     engine,
     storage,
+    ...(start.names !== undefined ? { names: start.names } : {}),
     idleUnloadMs: opts.idleUnloadMs,
     meshKey,
     compactAfterRecords: opts.compactAfterRecords

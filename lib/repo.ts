@@ -10,6 +10,7 @@ import { ClosedError } from './errors.js'
 import { DocHandle } from './doc-handle.js'
 import { logger } from './log.js'
 import { docKeyFor, docKeyHex } from './protocol/doc-key.js'
+import type { DocNames } from './storage/doc-names.js'
 import { DocPersistence, type PersistenceOptions } from './storage/doc-persistence.js'
 import type { StorageAdapter } from './storage/types.js'
 import { EngineDoc } from './sync/engine-doc.js'
@@ -24,6 +25,8 @@ export interface RepoOptions extends Omit<PersistenceOptions, 'maxPendingBytes'>
   meshKey?: Uint8Array
   /** unload docs opened for peers (by key) after this long without a session (default 60 s) */
   idleUnloadMs?: number
+  /** keeps the ids of docs opened by id in storage (Node: storage/doc-names.ts) */
+  names?: DocNames
 }
 
 export class Repo {
@@ -64,6 +67,7 @@ export class Repo {
     const keyHex = docKeyHex(key)
     await this.beforeOpen(keyHex)
     const sync = await this.build(docId, key, keyHex)
+    this.opts.names?.remember(docId, keyHex)
     log('opened %s (%s)', docId, keyHex)
     return new DocHandle(sync, async () => {
       if (sync.closed) return
@@ -107,5 +111,6 @@ export class Repo {
     this.stopped = true
     const handles = await Promise.allSettled([...this.byId.values()])
     await Promise.all(handles.map(async r => { if (r.status === 'fulfilled') await r.value.close() }))
+    await this.opts.names?.settled()
   }
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
+import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import { canListen, CliProcesses, freePort } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 import { parsePrometheus, type Exposition } from './helpers/cli-prometheus.js'
@@ -153,6 +154,12 @@ describe('meshdoc gateway (separate process, 127.0.0.1)', function () {
     assert.equal(status.peerId, peerId)
     assert.deepEqual(status.peers, [clientId])
     assert.deepEqual(status.openDocs.find(d => d.id === 'metrics/pinned'), { id: 'metrics/pinned', peers: 1, unsyncedPeers: 0, lagSeconds: 0, saved: true })
+
+    // /docs, as `meshdoc ls --json`: the doc the gateway opened by id is named, the one it serves by key is not
+    const docs = await (await fetch(`${admin}/docs`)).json() as Array<{ id: string | null, key: string, bytes: number, changed: string }>
+    assert.ok(docs.some(d => d.id === 'metrics/pinned' && d.bytes > 0), JSON.stringify(docs))
+    const servedKey = docKeyHex(docKeyFor('metrics/served'))
+    assert.ok(docs.some(d => d.id === null && d.key === servedKey && d.bytes > 0 && Date.parse(d.changed) > Date.now() - 120_000), JSON.stringify(docs))
 
     const human = await cli.run(['status', '--admin', admin.replace('http://', '')])
     assert.equal(human.code, 0, human.stderr)

@@ -27,6 +27,7 @@ import { checkPeerIds } from '../../lib/policy/rules.js'
 import { serveByKey } from '../../lib/serving-repo.js'
 import { quotaLedgerFor } from '../../lib/security/quota.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
+import { DocNames } from '../../lib/storage/doc-names.js'
 import { AuthorRegistry } from '../../lib/security/authorship.js'
 import { flatStructWriter } from '../../lib/yjs/flat-struct-writer.js'
 
@@ -67,8 +68,9 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing
   const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
-  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine })
+  // the ids of docs opened by id are kept in storage, for `meshdoc ls`
+  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine, names: new DocNames(given) })
   // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
   const { ledger, storage } = await quotaLedgerFor(opts.quota, given)
-  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger } })
+  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger }, names: new DocNames(given) })
 }

@@ -4,15 +4,19 @@
  *   GET /healthz   200 "ok" while running, 503 "stopping" during shutdown
  *   GET /metrics   Prometheus text (see metrics.ts)
  *   GET /status    JSON: peers, open docs with sync lag, stored docs, counters
+ *   GET /docs      JSON: every stored document (id or key, bytes, last change), as `meshdoc ls --json`
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { NodeMetrics } from './metrics.js'
 import type { NodeSnapshot } from './node-view.js'
+import type { StoredDocInfo } from './stored-docs.js'
 import { UsageError } from './errors.js'
 
 export interface AdminServerDeps {
   snapshot: () => Promise<NodeSnapshot>
+  /** the stored documents (`/docs`) */
+  docs?: () => Promise<StoredDocInfo[]>
   metrics: NodeMetrics
   /** false once shutdown began */
   healthy: () => boolean
@@ -74,9 +78,12 @@ export class AdminServer {
         case '/status':
           send(res, 200, 'application/json; charset=utf-8', JSON.stringify(await this.deps.snapshot(), null, 2) + '\n')
           return
-        default:
-          send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /metrics or /status\n')
+        case '/docs':
+          if (this.deps.docs === undefined) break
+          send(res, 200, 'application/json; charset=utf-8', JSON.stringify(await this.deps.docs()) + '\n')
+          return
       }
+      send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /metrics, /status or /docs\n')
     } catch (err) {
       send(res, 500, 'text/plain; charset=utf-8', `error: ${(err as Error).message}\n`)
     }

@@ -11,6 +11,7 @@ import * as exportCmd from './commands/export.js'
 import * as gateway from './commands/gateway.js'
 import * as id from './commands/id.js'
 import * as importCmd from './commands/import.js'
+import * as ls from './commands/ls.js'
 import * as status from './commands/status.js'
 import { version } from './version.js'
 
@@ -20,6 +21,7 @@ export const COMMANDS: Record<string, Command> = {
   gateway,
   id,
   status,
+  ls,
   export: exportCmd,
   import: importCmd
 }

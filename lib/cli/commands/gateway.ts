@@ -10,6 +10,7 @@ import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
 import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
+import { listStoredDocs } from '../stored-docs.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
 import { CliError, UsageError } from '../errors.js'
 import { bootstrapAddrs, DEFAULT_LISTEN, DEFAULT_WS_PORT, listenAddrs } from '../listen.js'
@@ -115,7 +116,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
 
   let healthy = true
   const view = new NodeView(node, storedDocCounter(dataDir))
-  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), metrics, healthy: () => healthy })
+  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), docs: async () => await listStoredDocs(dataDir, storage), metrics, healthy: () => healthy })
   let adminBound: HostPort | undefined
   let stopSync = (): void => {}
   try {
