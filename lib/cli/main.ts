@@ -11,6 +11,7 @@ import * as exportCmd from './commands/export.js'
 import * as gateway from './commands/gateway.js'
 import * as id from './commands/id.js'
 import * as importCmd from './commands/import.js'
+import * as init from './commands/init.js'
 import * as ls from './commands/ls.js'
 import * as status from './commands/status.js'
 import { version } from './version.js'
@@ -18,6 +19,7 @@ import { version } from './version.js'
 interface Command { spec: CommandSpec, run: (ctx: CommandContext) => Promise<number> }
 
 export const COMMANDS: Record<string, Command> = {
+  init,
   gateway,
   id,
   status,

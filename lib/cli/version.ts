@@ -1,14 +1,19 @@
-/** meshdoc's version, from package.json (found next to the sources or the built files). */
+/** meshdoc's version and its package directory, from package.json (found next to the sources or the built files). */
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
-function read (): string {
-  for (const rel of ['../../package.json', '../package.json', '../../../package.json']) {
+function find (): { version: string, root: string | undefined } {
+  for (const rel of ['../../', '../', '../../../']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'meshdoc' && typeof pkg.version === 'string') return pkg.version
+      const dir = new URL(rel, import.meta.url)
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'meshdoc' && typeof pkg.version === 'string') return { version: pkg.version, root: fileURLToPath(dir) }
     } catch {}
   }
-  return 'unknown'
+  return { version: 'unknown', root: undefined }
 }
 
-export const version = read()
+const found = find()
+export const version = found.version
+/** the meshdoc package's directory (where `examples/` is), if found */
+export const packageRoot = found.root
