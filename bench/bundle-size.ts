@@ -5,9 +5,12 @@
  *   npm run bench:bundle          # table on stdout, JSON in bench/results/bundle-latest.json
  *
  * Rows: meshdoc's own code (every dependency left out); the whole browser
- * stack (libp2p with WebSockets, WebRTC, circuit relay, Noise, yamux,
- * identify; IndexedDB; y-protocols; lib0), without Yjs, which the app has
- * anyway; the same with Yjs; and y-websocket measured the same way.
+ * stack as an app without WebRTC bundles it (libp2p with WebSockets, Noise,
+ * yamux, identify; IndexedDB; y-protocols; lib0), without Yjs, which the app
+ * has anyway; the same for an app that opts in to WebRTC (plus @libp2p/webrtc,
+ * which the app imports and passes in, and the circuit-relay transport:
+ * bench/browser-webrtc-app.ts); the WebSockets-only stack with Yjs; and
+ * y-websocket measured the same way.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -32,8 +35,9 @@ export async function measureBundleSizes (): Promise<{ rows: BundleRow[] }> {
   return {
     rows: [
       await measure('meshdoc: own code (browser entry)', browser, DEPENDENCIES, 25 * 1024),
-      await measure('meshdoc: browser stack without yjs (libp2p WS+WebRTC+relay, IndexedDB)', browser, ['yjs'], 300 * 1024),
-      await measure('meshdoc: browser stack with yjs', browser, []),
+      await measure('meshdoc: browser stack, WebSockets only, without yjs (libp2p WS, IndexedDB)', browser, ['yjs'], 300 * 1024),
+      await measure('meshdoc: browser stack with WebRTC opted in, without yjs (libp2p WS+WebRTC+relay, IndexedDB)', join(REPO_ROOT, 'bench/browser-webrtc-app.ts'), ['yjs'], 300 * 1024),
+      await measure('meshdoc: browser stack, WebSockets only, with yjs', browser, []),
       await measure('y-websocket: provider without yjs', yws, ['yjs']),
       await measure('yjs alone', join(REPO_ROOT, 'node_modules/yjs/dist/yjs.mjs'), [])
     ]

@@ -3,10 +3,15 @@
  * bundles for browsers (rollup, browser conditions) with no Node built-in
  * anywhere in its graph, our own code uses no Node globals, and the sizes
  * stay within the issue's goals (gzipped: 25 KB for our code, 300 KB for the
- * whole stack with libp2p). Sizes are deterministic for a given lockfile, so
- * this is a test, not a benchmark.
+ * whole stack with libp2p, with WebRTC opted in or not). Sizes are
+ * deterministic for a given lockfile, so this is a test, not a benchmark.
+ * And the built package (dist/, `npm run build` first) bundles with esbuild
+ * the way an app's bundler takes it: no warning, and no @libp2p/webrtc in the
+ * bundle of an app that does not import `meshdoc/webrtc`.
  */
+import { build } from 'esbuild'
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { bundleForBrowser, REPO_ROOT } from '../bench/core/browser-bundle.js'
 import { measureBundleSizes } from '../bench/bundle-size.js'
@@ -30,6 +35,34 @@ describe('browser bundle', function () {
     for (const r of rows) console.log(`      ${r.name}: ${(r.gzipBytes / 1024).toFixed(1)} KB gzipped`)
     for (const r of rows.filter(r => r.goalBytes !== undefined)) {
       assert.ok(r.gzipBytes <= r.goalBytes!, `${r.name}: ${r.gzipBytes} B gzipped, goal ${r.goalBytes} B`)
+    }
+    const size = (name: string): number => rows.find(r => r.name.includes(name))!.gzipBytes
+    assert.ok(size('WebSockets only, without yjs') < size('WebRTC opted in'), 'an app without WebRTC bundles less than one with it')
+  })
+
+  it('an app bundling the built package with esbuild gets no warning, and WebRTC only when it imports meshdoc/webrtc', async () => {
+    assert.ok(existsSync(join(REPO_ROOT, 'dist/browser.js')), 'dist/browser.js is missing: run `npm run build` first')
+    const apps = {
+      'WebSockets only': "import { createMeshNode } from 'meshdoc/browser'\nconsole.log(createMeshNode)",
+      // `meshdoc` itself, under the browser condition, is dist/browser.js too
+      'WebRTC opted in': "import { createMeshNode } from 'meshdoc'\nimport { webrtc } from 'meshdoc/webrtc'\nconsole.log(createMeshNode({ webrtc: webrtc() }))"
+    }
+    for (const [name, contents] of Object.entries(apps)) {
+      // silent: the warnings are in the result (ignored-bare-import, say, when dist/ has bare `import 'x'` lines)
+      const result = await build({
+        stdin: { contents, resolveDir: REPO_ROOT, loader: 'js' },
+        bundle: true,
+        write: false,
+        format: 'esm',
+        platform: 'browser',
+        minify: true,
+        metafile: true,
+        logLevel: 'silent'
+      })
+      assert.deepEqual(result.warnings.map(w => `${w.id}: ${w.text}`), [], `${name}: esbuild warned`)
+      const inputs = Object.keys(result.metafile.inputs)
+      assert.ok(inputs.includes('dist/browser.js'), `${name}: the built package was bundled`)
+      assert.equal(inputs.some(i => i.includes('node_modules/@libp2p/webrtc/')), name === 'WebRTC opted in', `${name}: @libp2p/webrtc in the bundle`)
     }
   })
 })

@@ -3,12 +3,16 @@
  * preset's IndexedDB, WebSockets to a `meshdoc gateway` started by the test,
  * WebRTC between browsers found through the gateway, and edits that survive
  * reloads and closed pages. Skipped, with the reason printed, where no
- * Chromium is installed (`.ci/run` installs it).
+ * Chromium is installed (`.ci/run` installs it). WebRTC is an opt-in (the
+ * app passes `webRTC` from @libp2p/webrtc); what the browser preset says to
+ * an option it cannot use is checked in Node, with no browser.
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createMeshNode as createBrowserNode, type BrowserMeshNodeOptions } from '../adapters/presets/browser.js'
+import { webrtc } from '../adapters/libp2p/webrtc.js'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { chromiumPath, launchChromium, launchPersistentChromium, serveTestPages } from './helpers/chromium.js'
 import { CliProcesses, freePort, type GatewayProcess } from './helpers/cli-process.js'
@@ -105,12 +109,45 @@ describe('meshdoc in Chromium', function () {
     }
   })
 
+  it('a page whose gateway comes back redials at once on `online`, and when it is visible again after a long sleep, not after its backoff', async () => {
+    const dir = await cli.tempDir()
+    const id = (await cli.run(['id', '--create', '--data', dir])).stdout.trim()
+    const ports = { tcp: await freePort(), ws: await freePort() }
+    const a = await device()
+    // a backoff of 30-60 s: only a wake-up can connect it within seconds
+    await call(a.page, 'start', { bootstrap: [`/ip4/127.0.0.1/tcp/${ports.ws}/ws/p2p/${id}`], bootstrapBackoff: { minDelayMs: 60_000, maxDelayMs: 60_000 } })
+    await new Promise(resolve => setTimeout(resolve, 500)) // its first dial found nothing
+    const gw = await gateway(dir, ports)
+    const connected = async (): Promise<boolean> => (await call(a.page, 'peers')).includes(id)
+    assert.equal(await connected(), false)
+    await a.context.setOffline(true)
+    await a.context.setOffline(false) // the browser fires `online`
+    await waitFor(connected, { what: 'the page to redial the gateway on `online`', timeout: 5000 })
+
+    // the gateway goes away and comes back while the page is hidden; it is shown again a minute later
+    await gw.g.stop('SIGTERM')
+    await waitFor(async () => !(await connected()), { what: 'the page to see the gateway go' })
+    await gateway(dir, ports)
+    // a string, not a function: the test's transpiler would wrap named functions in a helper the page lacks
+    await a.page.evaluate(`(() => {
+      const setHidden = (hidden) => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden })
+        document.dispatchEvent(new Event('visibilitychange'))
+      }
+      setHidden(true)
+      const now = Date.now
+      Date.now = () => now() + 61000 // a minute asleep
+      try { setHidden(false) } finally { Date.now = now }
+    })()`)
+    await waitFor(connected, { what: 'the page to redial when visible again after a long sleep', timeout: 5000 })
+  })
+
   it('two pages sync through a gateway over WebSockets, and the gateway stores it', async () => {
     const gw = await gateway()
     const a = await device()
     const b = await device()
-    await call(a.page, 'start', { bootstrap: [gw.ws], webrtc: false })
-    await call(b.page, 'start', { bootstrap: [gw.ws], webrtc: false })
+    await call(a.page, 'start', { bootstrap: [gw.ws] })
+    await call(b.page, 'start', { bootstrap: [gw.ws] })
     const doc = 'notes/through-gateway'
     await call(a.page, 'insert', doc, 'from A. ')
     await call(b.page, 'insert', doc, 'from B. ')
@@ -129,6 +166,9 @@ describe('meshdoc in Chromium', function () {
     await waitFor(() => h.doc.getText('t').toString() === want, { what: 'a Node device to read what the pages wrote', timeout: 15_000 })
     const peers = await call(a.page, 'peers')
     assert.ok(peers.includes(gw.peerId))
+    // WebRTC is an opt-in: without it a page listens on nothing (no relay reservation, no /webrtc) and reaches the other page through the gateway only
+    assert.deepEqual(await call(a.page, 'multiaddrs'), [])
+    assert.ok((await call(a.page, 'connections')).every(c => c.peer === gw.peerId), 'A is connected to the gateway only')
   })
 
   it('offline: edits survive a reload without the gateway, then page B and a Node device converge with A', async () => {
@@ -136,8 +176,8 @@ describe('meshdoc in Chromium', function () {
     const gw = await gateway()
     const a = await device()
     const b = await device()
-    await call(a.page, 'start', { bootstrap: [gw.ws], webrtc: false })
-    await call(b.page, 'start', { bootstrap: [gw.ws], webrtc: false })
+    await call(a.page, 'start', { bootstrap: [gw.ws] })
+    await call(b.page, 'start', { bootstrap: [gw.ws] })
     await call(a.page, 'insert', doc, 'online. ')
     await call(a.page, 'whenSynced', doc, gw.peerId)
     await waitFor(async () => (await call(b.page, 'text', doc)) === 'online. ', { what: 'B to get the online edit' })
@@ -151,7 +191,7 @@ describe('meshdoc in Chromium', function () {
     // reload A: the edits come back from IndexedDB
     await a.page.reload()
     await a.page.waitForFunction(() => window.mesh !== undefined)
-    await call(a.page, 'start', { bootstrap: [gw.ws], webrtc: false })
+    await call(a.page, 'start', { bootstrap: [gw.ws] })
     assert.equal(await call(a.page, 'text', doc), 'online. offline edit. ')
 
     // the gateway comes back at the same address; a Node device joins too
@@ -169,8 +209,9 @@ describe('meshdoc in Chromium', function () {
     const gw = await gateway()
     const a = await device()
     const b = await device()
-    const { peerId: pa } = await call(a.page, 'start', { bootstrap: [gw.ws], peerExchangeIntervalMs: 500 })
-    const { peerId: pb } = await call(b.page, 'start', { bootstrap: [gw.ws], peerExchangeIntervalMs: 500 })
+    // the page passes webrtc() from meshdoc/webrtc, as an app opts in
+    const { peerId: pa } = await call(a.page, 'start', { bootstrap: [gw.ws], webrtc: { peerExchangeIntervalMs: 500 } })
+    const { peerId: pb } = await call(b.page, 'start', { bootstrap: [gw.ws], webrtc: { peerExchangeIntervalMs: 500 } })
     // peer exchange: each learns the other from the gateway and dials /p2p-circuit/webrtc
     const direct = async (page: Page, other: string): Promise<boolean> =>
       (await call(page, 'connections')).some(c => c.peer === other && !c.limited && c.addr.includes('/webrtc'))
@@ -200,7 +241,7 @@ describe('meshdoc in Chromium', function () {
     const { context, page } = await device()
     const flushed: number[] = []
     await context.exposeFunction('reportFlushed', (i: number) => { flushed.push(i) })
-    await call(page, 'start', { webrtc: false })
+    await call(page, 'start')
     const burst = page.evaluate(async (doc) => { await window.mesh.burst(doc, 100_000) }, doc).catch(() => 'closed')
     await waitFor(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
     await page.close()
@@ -209,7 +250,7 @@ describe('meshdoc in Chromium', function () {
     assert.ok(acked < 100_000)
 
     const reopened = await loadPage(context)
-    await call(reopened, 'start', { webrtc: false })
+    await call(reopened, 'start')
     const arr = await call(reopened, 'array', doc)
     console.log(`      page closed: ${acked} edits acknowledged before the close, ${arr.length} stored after reopening`)
     assert.ok(arr.length >= acked, `every acknowledged edit is back: ${arr.length} stored >= ${acked} acknowledged`)
@@ -225,7 +266,7 @@ describe('meshdoc in Chromium', function () {
     try {
       await first.exposeFunction('reportFlushed', (i: number) => { flushed.push(i) })
       const page = await loadPage(first)
-      await call(page, 'start', { webrtc: false })
+      await call(page, 'start')
       void page.evaluate(async (doc) => { await window.mesh.burst(doc, 100_000) }, doc).catch(() => {})
       await waitFor(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
       // every Chromium process of this profile, at once: a crash, not a close
@@ -239,7 +280,7 @@ describe('meshdoc in Chromium', function () {
     const second = await launchPersistentChromium(profile)
     contexts.push(second)
     const page = await loadPage(second)
-    await call(page, 'start', { webrtc: false })
+    await call(page, 'start')
     const arr = await call(page, 'array', doc)
     console.log(`      SIGKILL: ${acked} edits acknowledged before the kill, ${arr.length} stored after restart`)
     assert.ok(arr.length >= acked, `every acknowledged edit survived the crash: ${arr.length} stored >= ${acked} acknowledged`)
@@ -249,8 +290,8 @@ describe('meshdoc in Chromium', function () {
   it('two tabs of one app sync over BroadcastChannel with no gateway at all', async () => {
     const { context, page: tab1 } = await device()
     const tab2 = await loadPage(context)
-    const { peerId: p1 } = await call(tab1, 'start', { webrtc: false })
-    const { peerId: p2 } = await call(tab2, 'start', { webrtc: false })
+    const { peerId: p1 } = await call(tab1, 'start')
+    const { peerId: p2 } = await call(tab2, 'start')
     assert.notEqual(p1, p2, 'each tab is its own peer (its own identity slot)')
     const doc = 'notes/tabs'
     await call(tab1, 'insert', doc, 'tab one. ')
@@ -263,7 +304,32 @@ describe('meshdoc in Chromium', function () {
     // a reload of the first tab takes the first identity slot again
     await tab1.reload()
     await tab1.waitForFunction(() => window.mesh !== undefined)
-    const { peerId: again } = await call(tab1, 'start', { webrtc: false })
+    const { peerId: again } = await call(tab1, 'start')
     assert.equal(again, p1, 'a reloaded tab keeps its PeerId')
+  })
+})
+
+describe('the browser preset\'s WebRTC options', () => {
+  // all of these throw before the preset touches IndexedDB, so they run in Node
+  const rejects = async (opts: unknown, message: RegExp): Promise<void> => {
+    await assert.rejects(createBrowserNode(opts as BrowserMeshNodeOptions), (err: Error) => err instanceof TypeError && message.test(err.message))
+  }
+
+  it('webrtc: true (WebRTC was on by default before it became an opt-in) says what to pass instead', async () => {
+    // @ts-expect-error the old boolean is a type error too
+    const old: BrowserMeshNodeOptions = { webrtc: true }
+    await rejects(old, /^webrtc: true: WebRTC is opt-in: import \{ webrtc \} from 'meshdoc\/webrtc' and pass webrtc: webrtc\(\)/)
+    await rejects({ webrtc: 'on' }, /^webrtc: on: WebRTC is opt-in/)
+    await rejects({ webrtc: (): void => {} }, /^webrtc: .*WebRTC is opt-in/) // @libp2p/webrtc's own webRTC, passed as is
+  })
+
+  it('WebRTC\'s options given to createMeshNode are an error rather than silently no WebRTC; webrtc: false is off', async () => {
+    await rejects({ rtcConfiguration: { iceServers: [] } }, /^rtcConfiguration goes to webrtc\(\{ rtcConfiguration \}\) from 'meshdoc\/webrtc'/)
+    await rejects({ webrtc: webrtc(), peerExchangeIntervalMs: 500 }, /^peerExchangeIntervalMs goes to webrtc/)
+    // past the option checks, a browser-only step fails in Node: not a TypeError about WebRTC
+    const off: BrowserMeshNodeOptions[] = [{}, { webrtc: false }, { webrtc: webrtc({ rtcConfiguration: {}, peerExchangeIntervalMs: 0 }) }]
+    for (const opts of off) {
+      await assert.rejects(createBrowserNode(opts), (err: Error) => !/WebRTC|webrtc/.test(err.message))
+    }
   })
 })

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { checkRulesForKeyServing, KeyServingPolicyError, keyServingPolicyFromRules } from '../lib/policy/key-serving.js'
 import { policyFromRules, type PolicyRules } from '../lib/policy/rules.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
+import { createMeshNode } from '../adapters/presets/node.js'
 
 /** PeerIds of the peers these rules name (policy rules take real PeerIds: a typo is an error) */
 const ALICE = '12D3KooWJB9KSr4WmFYoHL9YEdGrvDFF5N7SwsK82eo8nx7r7LzP'
@@ -112,5 +113,31 @@ describe('policy rules on a node that serves documents by key', () => {
     assert.equal(policy(DASHBOARD, keyOf('sensors/dev-1')), 'read')
     assert.equal(policy(DASHBOARD, 'public/x'), 'read', 'documents opened by id still match the glob')
     assert.deepEqual(checkRulesForKeyServing({ rules: [{ peers: '*', docs: '**', access: 'write' }] }), { refused: [], warnings: [] })
+  })
+
+  it('no silent failure by default: warnings go to console.warn, and a node serving by key warns of a policyFromRules policy that cannot match there', async () => {
+    const printed: string[] = []
+    const original = console.warn
+    console.warn = (...args: unknown[]) => { printed.push(args.join(' ')) }
+    const nodes: Array<{ stop: () => Promise<void> }> = []
+    try {
+      keyServingPolicyFromRules({ rules: [{ peers: [SENSOR], docs: 'sensors/*', access: 'write' }] })
+      assert.equal(printed.length, 1)
+      assert.match(printed[0], /^meshdoc: warning: rule 0 \("sensors\/\*": write\) never matches a document served by key/)
+
+      printed.length = 0
+      const rules: PolicyRules = { default: 'none', rules: [{ peers: [SENSOR], docs: ['sensors/dev-1'], access: 'write' }, { peers: '*', docs: '**', access: 'read' }] }
+      nodes.push(await createMeshNode({ serveAllDocs: true, policy: policyFromRules(rules) }))
+      assert.equal(printed.length, 1, printed.join('\n'))
+      assert.match(printed[0], /^meshdoc: warning: with serveAllDocs, .*rule 0 \("sensors\/dev-1"\) never grant access to them; make the policy with keyServingPolicyFromRules/)
+      printed.length = 0
+      nodes.push(await createMeshNode({ serveAllDocs: true, policy: keyServingPolicyFromRules(rules) }))
+      nodes.push(await createMeshNode({ policy: policyFromRules(rules) })) // opens by id only: the rules fit
+      nodes.push(await createMeshNode({ serveAllDocs: true, policy: () => 'read' })) // the app's own function
+      assert.deepEqual(printed, [])
+    } finally {
+      console.warn = original
+      await Promise.all(nodes.map(async n => { await n.stop() }))
+    }
   })
 })

@@ -38,6 +38,7 @@ export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 export { policyFromRules } from '../../lib/policy/rules.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
+import { keyServingProblems } from '../../lib/policy/key-serving.js'
 
 /** links that close a peer which reads nothing, after the node's `limits.writeStallMs` */
 function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
@@ -64,6 +65,8 @@ function assertSupportedNode (version = process.versions.node): void {
 export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
   assertSupportedNode()
   if (opts.allowPeers !== undefined) checkPeerIds(opts.allowPeers, 'allowPeers')
+  // rules that can never match on a node serving by key: said at start-up, not found out later
+  if (opts.serveAllDocs === true && opts.policy !== undefined) for (const p of keyServingProblems(opts.policy)) console.warn(`meshdoc: warning: ${p}`)
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing

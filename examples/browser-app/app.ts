@@ -5,8 +5,10 @@
  *   page works offline and keeps what you typed across reloads.
  * - The page dials the gateway named in /config.json over WebSockets; the
  *   bootstrap keeper redials it with backoff whenever it goes away. Other
- *   browsers are reached directly over WebRTC (found through the gateway), and
- *   other tabs of this browser over a BroadcastChannel.
+ *   browsers are reached directly over WebRTC (found through the gateway):
+ *   the app opts in with `webrtc()` from `meshdoc/webrtc` (which needs
+ *   @libp2p/webrtc, an optional peer dependency of meshdoc). Other tabs of
+ *   this browser sync over a BroadcastChannel.
  * - Typing is turned into minimal Yjs edits (the changed range only), so what
  *   two people type at the same time merges instead of one overwriting the other.
  * - The status bar says whether we are online (the browser thinks so and the
@@ -19,6 +21,7 @@
  */
 import type * as Y from 'yjs'
 import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
+import { webrtc } from '../../adapters/libp2p/webrtc.js'
 
 interface AppConfig {
   /** the gateway's WebSocket multiaddr, ending in /p2p/<PeerId> */
@@ -189,6 +192,8 @@ async function main (): Promise<void> {
   const node: MeshNode = await createMeshNode({
     dbName: 'meshdoc-browser-app',
     bootstrap: [config.gateway],
+    // browser to browser: opt in to WebRTC (without it: WebSockets to the gateway, and tabs over BroadcastChannel)
+    webrtc: webrtc(),
     // come back quickly when the gateway returns (default backoff grows to 30 s)
     bootstrapBackoff: { minDelayMs: 500, maxDelayMs: 5_000 },
     antiEntropyIntervalMs: 10_000

@@ -5,7 +5,7 @@
  *
  * 1. starts `meshdoc gateway` (a child process: fs storage in --data, a
  *    WebSocket listener for browsers, a circuit relay so browsers can reach
- *    each other over WebRTC);
+ *    each other over WebRTC, which app.ts opts in to);
  * 2. bundles app.ts for browsers with rollup (into examples/browser-app/.build);
  * 3. serves index.html, the bundle and /config.json (the gateway's WebSocket
  *    multiaddr and the document id) and prints the URL.

@@ -11,12 +11,12 @@ import { docKeyFor, docKeyHex, keyOnlyDocId as keyOnlyId } from '../protocol/doc
 import { DOC_KEY_BYTES } from '../protocol/constants.js'
 import { MeshdocError } from '../errors.js'
 import { Access, type Policy } from './types.js'
-import { globToRegExp, patternsOf, policyFromRules, type PolicyRule, type PolicyRules } from './rules.js'
+import { globToRegExp, patternsOf, policyFromRules, rulesBehind, type PolicyRule, type PolicyRules } from './rules.js'
 
 export interface KeyServingPolicyOptions {
   /** the node's mesh key (`MeshNodeOptions.meshKey`), for the key form of exact ids */
   meshKey?: Uint8Array | string
-  /** told of each glob that grants access but never matches a doc served by key (and of each that matches more key forms than ids) */
+  /** told of each glob that grants access but never matches a doc served by key (and of each that matches more key forms than ids); default: console.warn */
   warn?: (message: string) => void
 }
 
@@ -28,9 +28,25 @@ export interface KeyServingPolicyOptions {
 export function keyServingPolicyFromRules (config: PolicyRules, opts: KeyServingPolicyOptions = {}): Policy {
   const check = checkRulesForKeyServing(config)
   if (check.refused.length > 0) throw new KeyServingPolicyError(check.refused)
-  for (const w of check.warnings) opts.warn?.(w)
+  const warn = opts.warn ?? ((m: string) => { console.warn(`meshdoc: warning: ${m}`) })
+  for (const w of check.warnings) warn(w)
   const key = typeof opts.meshKey === 'string' ? new TextEncoder().encode(opts.meshKey) : opts.meshKey
   return policyFromRules(config, { alsoMatches: (d) => kindOf(d) === 'exact' ? [keyOnlyId(docKeyHex(docKeyFor(d, key)))] : [] })
+}
+
+/**
+ * What is wrong with `policy` on a node that serves docs by key, one sentence
+ * each: a `policyFromRules` policy matches no doc served by key by its exact
+ * ids, nor by globs other than `**` (use `keyServingPolicyFromRules`). Empty
+ * for a policy function of the app's own (it cannot be inspected) and for
+ * `keyServingPolicyFromRules` (it warned when it was made).
+ */
+export function keyServingProblems (policy: Policy): string[] {
+  const behind = rulesBehind(policy)
+  if (behind === undefined || behind.keyForms) return []
+  const blind = behind.config.rules.flatMap((r, i) => r.access === Access.NONE ? [] : patternsOf(r).filter(d => kindOf(d) === 'exact' || kindOf(d) === 'glob').map(d => `rule ${i} ("${d}")`))
+  if (blind.length === 0) return []
+  return [`with serveAllDocs, the policy sees documents served by key as key:<hex>, so ${blind.join(', ')} never grant access to them; make the policy with keyServingPolicyFromRules(rules, { meshKey }), where exact ids also match their key form`]
 }
 
 /**

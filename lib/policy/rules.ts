@@ -74,6 +74,14 @@ export interface PolicyFromRulesOptions {
   alsoMatches?: (pattern: string) => string[]
 }
 
+/** the rules behind each policy made here, so a node can check them against how it serves docs */
+const RULES = new WeakMap<Policy, { config: PolicyRules, keyForms: boolean }>()
+
+/** The rules a policy was made from (by `policyFromRules`), and whether exact ids also match key forms. */
+export function rulesBehind (policy: Policy): { config: PolicyRules, keyForms: boolean } | undefined {
+  return RULES.get(policy)
+}
+
 export function policyFromRules (config: PolicyRules, opts: PolicyFromRulesOptions = {}): Policy {
   const alsoMatches = opts.alsoMatches ?? ((): string[] => [])
   const fallback = config.default ?? Access.NONE
@@ -90,13 +98,15 @@ export function policyFromRules (config: PolicyRules, opts: PolicyFromRulesOptio
       access: r.access
     }
   })
-  return (peerId, docId) => {
+  const policy: Policy = (peerId, docId) => {
     for (const r of compiled) {
       if (r.peers !== null && !r.peers.has(peerId)) continue
       if (r.docs.some(re => re.test(docId))) return r.access
     }
     return fallback
   }
+  RULES.set(policy, { config, keyForms: opts.alsoMatches !== undefined })
+  return policy
 }
 
 export function patternsOf (r: PolicyRule): string[] {

@@ -1,8 +1,11 @@
 /**
  * Runs inside Chromium (bundled by test/helpers/chromium.ts): a meshdoc
  * browser node the Node-side tests drive through `window.mesh`. Everything
- * here uses the real browser preset: IndexedDB, WebSockets, WebRTC, tabs.
+ * here uses the real browser preset: IndexedDB, WebSockets, tabs, and WebRTC
+ * when a test opts in (`start({ webrtc: { peerExchangeIntervalMs } })`: the
+ * page passes `webrtc()` from `meshdoc/webrtc`, as an app would).
  */
+import { webrtc as webrtcOf, type WebRTCOptions } from '../../adapters/libp2p/webrtc.js'
 import * as Y from 'yjs'
 import { createMeshNode, type BrowserMeshNodeOptions, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
 
@@ -33,8 +36,15 @@ async function handle (docId: string): Promise<DocHandle> {
 
 const api = {
   Y,
-  async start (opts: BrowserMeshNodeOptions & { bootstrap?: string[] } = {}): Promise<{ peerId: string }> {
-    node = await createMeshNode({ antiEntropyIntervalMs: 2000, bootstrapBackoff: { minDelayMs: 200, maxDelayMs: 1000 }, ...opts })
+  /** `webrtc: { … }` here stands for `webrtc: webrtc({ … })` (functions cannot cross page.evaluate) */
+  async start (opts: Omit<BrowserMeshNodeOptions, 'webrtc'> & { webrtc?: WebRTCOptions } = {}): Promise<{ peerId: string }> {
+    const { webrtc, ...rest } = opts
+    node = await createMeshNode({
+      antiEntropyIntervalMs: 2000,
+      bootstrapBackoff: { minDelayMs: 200, maxDelayMs: 1000 },
+      ...rest,
+      ...(webrtc !== undefined ? { webrtc: webrtcOf(webrtc) } : {})
+    })
     return { peerId: node.peerId }
   },
   async stop (): Promise<void> { await node?.stop(); node = undefined; handles.clear() },
