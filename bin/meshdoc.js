@@ -8,10 +8,14 @@
 //      as a child tied to this process: signals are forwarded, and the child
 //      stops (flushing) when this process dies, even by SIGKILL (it watches an
 //      IPC channel, which closes then), so no orphan keeps the ports;
-//   3. runs the built CLI (dist/cli/meshdoc.js) if present, else bin/meshdoc.ts via tsx.
+//   3. runs the built CLI (dist/cli/meshdoc.js) if present and, in a checkout,
+//      not older than the sources (npm ci does not build), else bin/meshdoc.ts via tsx;
+//   4. started by npm (`npx meshdoc gateway`, `npm exec`, an npm script), stops
+//      the gateway as on SIGTERM when npm goes away: npm does not pass a
+//      SIGTERM on, and its children would hold the ports as orphans.
 // Plain JavaScript on purpose: it must start on any Node the user has.
 import { spawn } from 'node:child_process'
-import { existsSync, realpathSync } from 'node:fs'
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -47,6 +51,15 @@ if (node === undefined) {
 // process already has it: start it as NODE_OPTIONS=--max-semi-space-size=2
 // meshdoc gateway (the systemd unit in examples/iot-gateway does) and it is
 // one process. MESHDOC_SEMI_SPACE_MB overrides the size (0: V8's default, one process).
+// npm (npx, npm exec, npm run) sets npm_command; when it dies, without
+// forwarding the signal that killed it, our parent changes: stop then
+if (process.env.npm_command !== undefined && process.env.MESHDOC_LAUNCHED !== '1' && process.argv[2] === 'gateway') {
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM')
+  }, 500).unref()
+}
+
 const otherNode = real(node) !== real(process.execPath)
 const semiMb = process.env.MESHDOC_SEMI_SPACE_MB ?? (process.argv[2] === 'gateway' ? '2' : '0')
 const v8Flags = semiMb !== '0' && !process.execArgv.some(a => a.startsWith('--max-semi-space-size')) &&
@@ -77,7 +90,7 @@ if (otherNode || v8Flags.length > 0) {
     process.channel?.unref()
   }
   const built = join(root, 'dist', 'cli', 'meshdoc.js')
-  if (existsSync(built)) {
+  if (existsSync(built) && !olderThanSources(built)) {
     await import(pathToFileURL(built).href)
   } else {
     let register
@@ -89,5 +102,26 @@ if (otherNode || v8Flags.length > 0) {
     }
     register()
     await import(pathToFileURL(join(here, 'meshdoc.ts')).href)
+  }
+}
+
+/**
+ * In a checkout (the TypeScript sources are there; a package has only dist/),
+ * whether `built` is older than any source file: after a `git pull` it is, and
+ * running it would run the old CLI.
+ */
+function olderThanSources (built) {
+  const source = join(here, 'meshdoc.ts')
+  if (!existsSync(source)) return false
+  const limit = statSync(built).mtimeMs
+  const newer = (path) => {
+    const st = statSync(path)
+    if (!st.isDirectory()) return st.mtimeMs > limit
+    return readdirSync(path).some(name => newer(join(path, name)))
+  }
+  try {
+    return [source, join(root, 'lib'), join(root, 'adapters')].some(newer)
+  } catch {
+    return false
   }
 }

@@ -20,5 +20,5 @@ export { loadOrCreateIdentity, identityKey, IDENTITY_KEY } from './identity.js'
 export { docKeyFor, docKeyHex, DEFAULT_MESH_KEY } from './protocol/doc-key.js'
 // the protocol id (to find meshdoc's streams on a shared libp2p node) and the
 // `denied` event's reasons; the rest of the wire is `meshdoc/protocol`
-export { PROTOCOL_ID, DeniedReason } from './protocol/constants.js'
+export { PROTOCOL_ID, DeniedReason, type DeniedReasonName } from './protocol/constants.js'
 export * from './errors.js'

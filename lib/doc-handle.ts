@@ -58,7 +58,7 @@ export class DocHandle {
    * received its state. Rejects with TimeoutError, AbortError, or DeniedError
    * when `peer` refuses the doc or our writes to it (`read_only`, or
    * `quota_exceeded`: past our storage quota there); the `denied` event says
-   * which (a DeniedReason).
+   * which, by name (`read_only`…).
    */
   async whenSynced (opts: WhenSyncedOptions = {}): Promise<void> {
     await this.sync.whenSynced(opts)

@@ -83,6 +83,12 @@ export interface MeshNodeOptions {
    * sees such docs as `key:<hex>`. Default false.
    */
   serveAllDocs?: boolean
+  /**
+   * keep the ids of docs opened by id in `storage` (under `_names/`), so
+   * `meshdoc ls` can name them; docs served by key are never named. Node entry
+   * only; default true
+   */
+  keepDocIds?: boolean
   /** unload docs opened for peers after this long without a session (default 60 s) */
   idleUnloadMs?: number
   /** find peers on the LAN with mDNS and dial them (optionally with a service tag per fleet) */
@@ -201,11 +207,11 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   /**
    * Dial every `bootstrap` peer that is not connected now, and start its
    * backoff over: call it when the network is back (browsers do it on
-   * `online`, and when a page becomes visible after a long sleep).
+   * `online`, and when a page becomes visible after a long sleep). Does
+   * nothing once `stop()` began.
    */
   reconnect (): void {
-    this.assertRunning()
-    this.network.redial()
+    if (this.stopping === undefined) this.network.redial()
   }
 
   /** Run anti-entropy now: a two-way SYNC round on every unsynced session (`full`: on all). */
@@ -367,10 +373,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     addPeer,
     maxFrameBytes,
     onProgress: (peer, received, expected) => { node?.emit('sync:progress', [{ peer, received, expected }]) },
-    onRefused: (refusal) => {
-      log('%s %s: %s', refusal.reason, refusal.addr, refusal.message)
-      node?.emit('peer:refused', [refusal])
-    }
+    // logged where it is found (meshdoc:bootstrap, meshdoc:libp2p)
+    onRefused: (refusal) => { node?.emit('peer:refused', [refusal]) }
   })
   node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }

@@ -4,7 +4,7 @@
  * steps printed; running it again keeps everything.
  */
 import assert from 'node:assert/strict'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliProcesses } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
@@ -39,16 +39,18 @@ describe('meshdoc init', function () {
     const data = join(await cli.tempDir(), 'gw')
     const first = await runInProcess(['init', '--data', data])
     const policy = join(data, 'policy.json')
-    await writeFile(policy, '{ "default": "none", "rules": [] }\n')
+    await writeFile(policy, '{ "default": "read", "rules": [] }\n')
+    await chmod(policy, 0o644) // an operator's edit may leave it readable: --force makes it private again
     const again = await runInProcess(['init', 'gateway', '--data', data])
     assert.equal(again.code, 0, again.stderr)
     assert.equal(again.stdout, first.stdout, 'the same steps, the same id')
     assert.match(again.stderr, /already has an identity .*; kept/)
     assert.match(again.stderr, /kept .*policy\.json \(--force overwrites it\)/)
-    assert.equal(await readFile(policy, 'utf8'), '{ "default": "none", "rules": [] }\n')
+    assert.equal(await readFile(policy, 'utf8'), '{ "default": "read", "rules": [] }\n')
     const forced = await runInProcess(['init', '--data', data, '--force'])
     assert.equal(forced.stdout, first.stdout)
-    assert.match(await readFile(policy, 'utf8'), /"default": "write"/)
+    assert.match(await readFile(policy, 'utf8'), /"default": "none"/)
+    assert.equal((await stat(policy)).mode & 0o777, 0o600)
   })
 
   it('device: an identity and the code to use it; no gateway files. A wrong KIND is a usage error', async () => {

@@ -54,7 +54,9 @@ describe('meshdoc ls', function () {
     assert.match(human.stdout, /^sensors\/dev-1 +\d+(\.\d)? KiB +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/m)
     assert.match(human.stdout, /^2 documents, /m)
 
-    // the gateway served both by key and never learned an id
+    // the gateway served both by key and never learned an id; exporting one by id (a read) writes none
+    const exported = await runInProcess(['export', 'sensors/dev-1', '--data', gwData])
+    assert.equal(exported.code, 0, exported.stderr)
     const gwList = JSON.parse((await runInProcess(['ls', '--data', gwData, '--json'])).stdout) as Listed[]
     assert.deepEqual(gwList.map(d => d.id), [null, null])
     assert.deepEqual(new Set(gwList.map(d => d.key)), new Set(docs.map(d => d.key)))

@@ -7,7 +7,7 @@
  * it), so a restart on the same ports succeeds. Linux (/proc).
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CLI_LAUNCHER, CliProcesses, freePort } from './helpers/cli-process.js'
@@ -81,4 +81,35 @@ describe('meshdoc gateway: one process, no orphan', function () {
     await again.ready()
     assert.equal((await again.stop('SIGTERM')).code, 0)
   }
+
+  it('started through npm (npx meshdoc gateway), it stops cleanly when npm dies without passing the signal on: no orphan holds the ports', async () => {
+    const data = await cli.tempDir()
+    const ports = { tcp: await freePort(), ws: await freePort() }
+    // a stand-in for npm exec: starts the bin with npm's environment, then dies (as npm does on SIGTERM) without signalling its child
+    const npm = spawn(process.execPath, ['-e', `
+      const { spawn } = require('node:child_process')
+      const child = spawn(process.execPath, ${JSON.stringify([CLI_LAUNCHER, 'gateway', '--data', join(data, 'gw'), '--listen', `/ip4/127.0.0.1/tcp/${ports.tcp}`, '--ws-port', String(ports.ws), '--admin', 'none'])},
+        { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_command: 'exec' } })
+      console.log('launcher ' + child.pid)
+      process.stdin.once('data', () => process.exit(0))
+    `], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = ''
+    npm.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    const launcher = await new Promise<number>((resolve, reject) => {
+      npm.stdout.on('data', (c: Buffer) => { const m = /launcher (\d+)/.exec(c.toString()); if (m !== null) resolve(Number(m[1])) })
+      npm.on('exit', () => { reject(new Error(`npm stand-in exited: ${stderr}`)) })
+    })
+    const deadline = Date.now() + 30_000
+    while (!stderr.includes('listening on')) {
+      assert.ok(Date.now() < deadline, `the gateway never started: ${stderr}`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const tree = [launcher, ...childrenOf(launcher)]
+    npm.stdin.write('die\n')
+    for (const pid of tree) assert.ok(await gone(pid, 15_000), `pid ${pid} of the gateway outlived npm:\n${stderr}`)
+    assert.match(stderr, /SIGTERM: flushing documents/, 'it stopped as on SIGTERM: flushed, said BYE')
+    const again = cli.gatewayAt(join(data, 'gw'), ports, [], { launcher: CLI_LAUNCHER, node: process.execPath })
+    await again.ready()
+    assert.equal((await again.stop('SIGTERM')).code, 0)
+  })
 })

@@ -106,6 +106,13 @@ describe('data directory: one layout for the library and the CLI', function () {
     const out = await runInProcess(['export', 'sensors/dev-a', '--data', data])
     assert.equal(out.code, 0, out.stderr)
     assert.deepEqual(JSON.parse(out.stdout), { reading: { celsius: 21.5 } })
+    // a program that opened the directory itself meanwhile made a second store: the CLI will not guess
+    const both = new FsStorageAdapter(data)
+    await both.load(['_meshdoc', 'identity'])
+    await both.close()
+    const ambiguous = await runInProcess(['id', '--data', data])
+    assert.equal(ambiguous.code, 1)
+    assert.match(ambiguous.stderr, /holds two stores: its own and .*docs \(meshdoc 0\.1's layout\)/)
     // moved to the top, it is the same store
     const flat = join(dir, 'flat')
     await rename(join(data, 'docs'), flat)

@@ -38,10 +38,20 @@ describe('whenSynced and DENIED', function () {
     const device = await pool.create()
     const h = await device.open('notes/a')
     await device.dial(gw.multiaddrs[0])
+    const events: string[] = []
+    h.on('denied', (_peer, reason) => { events.push(reason) })
     h.doc.getText('t').insert(0, 'a write the gateway refuses')
     const err = await h.whenSynced({ timeout: 10_000 }).then(() => undefined, (e: unknown) => e)
     assert.ok(err instanceof DeniedError, `rejected with ${String(err)}`)
     assert.equal(err.reason, 'read_only')
+    assert.deepEqual(events, ['read_only'], 'the denied event names the reason too')
+    // asked again, with the refused edit still held: at once, not at the timeout (no second DENIED comes)
+    const t0 = performance.now()
+    for (const opts of [{ timeout: 10_000 }, { peer: gw.peerId, timeout: 10_000 }]) {
+      const again = await h.whenSynced(opts).then(() => undefined, (e: unknown) => e)
+      assert.ok(again instanceof DeniedError && again.reason === 'read_only', `rejected with ${String(again)}`)
+    }
+    assert.ok(performance.now() - t0 < 1000)
   })
 
   it('one peer refuses the doc, another holds it: whenSynced() resolves with the other', async () => {
@@ -117,6 +127,28 @@ describe('a device refused by a gateway\'s allow-list', function () {
       assert.match(r.addr, /\/tcp\//)
     }
     assert.ok((gw.stats.rejected.not_allowed ?? 0) >= opened - 1, `the gateway counted its refusals: ${JSON.stringify(gw.stats.rejected)}, ${opened} dials`)
+  })
+
+  it('an honest peer is never reported refused: simultaneous dials leave a spare connection that closes unused, 8 rounds', async () => {
+    const a = await pool.create()
+    const refusals: PeerRefusal[] = []
+    a.on('peer:refused', (r) => { refusals.push(r) })
+    const h = await a.open('notes/both-ways')
+    for (let round = 0; round < 8; round++) {
+      const b = await pool.create()
+      // both dial at once: two connections, each side keeps the same one
+      await Promise.all([a.dial(b.multiaddrs[0]), b.dial(a.multiaddrs[0])])
+      const hb = await b.open('notes/both-ways')
+      hb.doc.getArray('rounds').push([round])
+      await hb.whenSynced({ peer: a.peerId, timeout: 5000 })
+      // b crashes: its connections are cut without a BYE
+      for (const c of b.libp2p.getConnections()) c.abort(new Error('crashed'))
+      await until(() => a.libp2p.getConnections(b.libp2p.peerId).length === 0, 'the connections to close')
+      await b.stop()
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+    assert.equal(h.doc.getArray('rounds').length, 8, 'every round synced')
+    assert.deepEqual(refusals, [], 'a peer that synced is not one that refused us')
   })
 
   it('a bootstrap peer that is not there: peer:refused "unreachable" with the next retry; reconnect() dials at once', async () => {

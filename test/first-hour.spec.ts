@@ -6,10 +6,11 @@
  * stranger that is told it was refused. Nothing may fail silently.
  */
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createMeshNode, loadOrCreateIdentity, DeniedError, type MeshNode, type PeerRefusal } from '../adapters/presets/node.js'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import { CliProcesses } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 import { waitFor } from './helpers/mesh-nodes.js'
@@ -96,6 +97,16 @@ describe('the first hour: a gateway, two sensors, a read-only dashboard, access 
     const err = await seenA.whenSynced({ timeout: 10_000 }).then(() => undefined, (e: unknown) => e)
     assert.ok(err instanceof DeniedError, String(err))
     assert.equal(err.reason, 'read_only')
+    // as the README says: that edit stays, and the way back is to drop the doc's directory (the identity stays)
+    assert.equal(await seenA.whenSynced({ timeout: 10_000 }).then(() => 'synced', (e: Error) => e.name), 'DeniedError', 'still refused')
+    await dash.stop()
+    nodes.splice(nodes.indexOf(dash), 1)
+    await rm(join(at('dash'), docKeyHex(docKeyFor('sensors/dev-a'))), { recursive: true })
+    const dash2 = await device(at('dash'), tcp)
+    assert.equal(dash2.peerId, dashId, 'the same identity')
+    const again = await dash2.open('sensors/dev-a')
+    await again.whenSynced({ timeout: 10_000 })
+    assert.equal(again.doc.getArray('readings').length, 5, 'the gateway\'s readings, without the refused one')
 
     // a stranger is refused at connection time: it hears of it, the gateway counts it
     const stranger = await createMeshNode({ bootstrap: [tcp] })

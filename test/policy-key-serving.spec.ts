@@ -134,6 +134,16 @@ describe('policy rules on a node that serves documents by key', () => {
       nodes.push(await createMeshNode({ serveAllDocs: true, policy: keyServingPolicyFromRules(rules) }))
       nodes.push(await createMeshNode({ policy: policyFromRules(rules) })) // opens by id only: the rules fit
       nodes.push(await createMeshNode({ serveAllDocs: true, policy: () => 'read' })) // the app's own function
+      // a deny by id that docs served by key slip past (to the default, or a "**" grant) starts nothing
+      for (const leaky of [
+        { default: 'read' as const, rules: [{ peers: '*' as const, docs: ['private/report', 'secret/**'], access: 'none' as const }] },
+        { default: 'none' as const, rules: [{ peers: '*' as const, docs: 'secret/**', access: 'none' as const }, { peers: '*' as const, docs: '**', access: 'write' as const }] }
+      ]) {
+        await assert.rejects(createMeshNode({ serveAllDocs: true, policy: policyFromRules(leaky) }), (err: Error) =>
+          err instanceof KeyServingPolicyError && /rule 0 \("(private\/report|secret\/\*\*)"\).* never deny them/.test(err.message))
+      }
+      // a deny under a "none" default changes nothing for docs served by key: fine
+      nodes.push(await createMeshNode({ serveAllDocs: true, policy: policyFromRules({ default: 'none', rules: [{ peers: '*', docs: 'secret/**', access: 'none' }] }) }))
       assert.deepEqual(printed, [])
     } finally {
       console.warn = original

@@ -9,24 +9,26 @@ const log = logger('libp2p')
  * encryption handshake proved who the peer is, and again once the connection
  * is upgraded (a WebRTC connection authenticates its peer without a separate
  * encryption step, so the upgraded check is the one that covers it).
- * `refused` hears of each refusal (the node counts them as `not_allowed`).
+ * `refused` hears of each peer refused when it connected to us (the node
+ * counts them as `not_allowed`); our own dials to unlisted peers (a bootstrap
+ * or mDNS peer not on the list) are refused too, but not counted.
  */
 export function allowListGater (allow: Iterable<string>, refused?: (peer: string) => void): ConnectionGater {
   const allowed = new Set(allow)
-  const deny = (peer: PeerId): boolean => {
+  const deny = (inbound: boolean) => (peer: PeerId): boolean => {
     const id = peer.toString()
     const no = !allowed.has(id)
     if (no) {
-      log('refusing peer %s: not on the allow-list', id)
-      refused?.(id)
+      log('refusing peer %s (%s): not on the allow-list', id, inbound ? 'it connected to us' : 'we would dial it')
+      if (inbound) refused?.(id)
     }
     return no
   }
   return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
-    denyInboundUpgradedConnection: deny,
-    denyOutboundUpgradedConnection: deny
+    denyDialPeer: deny(false),
+    denyInboundEncryptedConnection: deny(true),
+    denyOutboundEncryptedConnection: deny(false),
+    denyInboundUpgradedConnection: deny(true),
+    denyOutboundUpgradedConnection: deny(false)
   }
 }

@@ -85,14 +85,15 @@ export class KeepConnected {
       t.since = Date.now()
       log('connected to %s', t.addr.toString())
     } catch (err) {
+      t.dialing = false // schedule() refuses while a dial is in progress
       if (!this.running) return
       log('dial %s failed (attempt %d): %s', t.addr.toString(), t.attempt + 1, (err as Error).message)
-      t.dialing = false // schedule() refuses while a dial is in progress
       const retryInMs = this.schedule(t)
+      // told last: a listener may call redial() at once
       this.onDialFailed?.({ addr: t.addr.toString(), peer: t.peer, message: (err as Error).message, retryInMs })
-    } finally {
-      t.dialing = false
+      return
     }
+    t.dialing = false
   }
 
   /** Dial `t` again after its backoff (with jitter); returns the delay. */

@@ -13,7 +13,7 @@ export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProg
   const transport = new Libp2pSyncTransport(libp2p, addPeer, {
     maxFrameBytes,
     onProgress,
-    onRefused: (peer, addr) => { onRefused({ reason: 'refused', addr, peer, message: 'the peer closed the connection before any sync (its allow-list, a connection limit, or not a meshdoc node)' }) },
+    onRefused: (peer, addr) => { onRefused({ reason: 'refused', addr, peer, message: 'closed by the peer before any sync' }) },
     ...(Link !== undefined ? { Link } : {})
   })
   const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], {

@@ -24,6 +24,9 @@ export interface SyncTransportOptions {
 
 interface LinkEntry { link: StreamLink, dialer: string, connection: string }
 
+/** peers whose last sync connection's close time is remembered (to tell a refusal from a spare connection) */
+const HEARD_MEMORY = 1024
+
 /** after a sync stream closes, wait this long before reopening one on a surviving connection */
 const REOPEN_DELAY_MS = 50
 
@@ -33,10 +36,25 @@ export class Libp2pSyncTransport {
   private readonly onConnection = (evt: CustomEvent<Connection>): void => { this.openStream(evt.detail) }
   /** connections a sync frame arrived on (until they close) */
   private readonly heard = new Set<string>()
+  /** when a connection that carried sync last closed, by peer (the most recent HEARD_MEMORY peers) */
+  private readonly heardUntil = new Map<string, number>()
   private readonly onClose = (evt: CustomEvent<Connection>): void => {
     const conn = evt.detail
-    if (this.heard.delete(conn.id) || conn.direction !== 'outbound' || conn.limits !== undefined) return
-    if (this.libp2p.getConnections(conn.remotePeer).length === 0) this.opts.onRefused?.(conn.remotePeer.toString(), conn.remoteAddr.toString())
+    const peer = conn.remotePeer.toString()
+    if (this.heard.delete(conn.id)) {
+      this.heardUntil.delete(peer)
+      this.heardUntil.set(peer, Date.now())
+      if (this.heardUntil.size > HEARD_MEMORY) this.heardUntil.delete(this.heardUntil.keys().next().value as string)
+      return
+    }
+    if (conn.direction !== 'outbound' || conn.limits !== undefined) return
+    // Refused: no other connection is left, and none carried sync while this one was
+    // open (after simultaneous dials both sides keep one connection, and the other,
+    // never used, may close last)
+    if (this.libp2p.getConnections(conn.remotePeer).length > 0) return
+    if ((this.heardUntil.get(peer) ?? 0) >= conn.timeline.open) return
+    log('%s closed our connection before any sync', peer)
+    this.opts.onRefused?.(peer, conn.remoteAddr.toString())
   }
 
   constructor (

@@ -38,7 +38,7 @@ export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 export { policyFromRules } from '../../lib/policy/rules.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
-import { keyServingProblems } from '../../lib/policy/key-serving.js'
+import { KeyServingPolicyError, keyServingProblems } from '../../lib/policy/key-serving.js'
 
 /** links that close a peer which reads nothing, after the node's `limits.writeStallMs` */
 function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
@@ -66,14 +66,19 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   assertSupportedNode()
   if (opts.allowPeers !== undefined) checkPeerIds(opts.allowPeers, 'allowPeers')
   // rules that can never match on a node serving by key: said at start-up, not found out later
-  if (opts.serveAllDocs === true && opts.policy !== undefined) for (const p of keyServingProblems(opts.policy)) console.warn(`meshdoc: warning: ${p}`)
+  if (opts.serveAllDocs === true && opts.policy !== undefined) {
+    const { refused, warnings } = keyServingProblems(opts.policy)
+    if (refused.length > 0) throw new KeyServingPolicyError(refused)
+    for (const w of warnings) console.warn(`meshdoc: warning: ${w}`)
+  }
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing
   const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
   // the ids of docs opened by id are kept in storage, for `meshdoc ls`
-  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine, names: new DocNames(given) })
+  const names = opts.keepDocIds !== false ? { names: new DocNames(given) } : {}
+  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine, ...names })
   // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
   const { ledger, storage } = await quotaLedgerFor(opts.quota, given)
-  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger }, names: new DocNames(given) })
+  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger }, ...names })
 }

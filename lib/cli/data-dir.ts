@@ -37,11 +37,15 @@ export function dataDirFrom (value: unknown, env: NodeJS.ProcessEnv, cwd: string
 /**
  * Where the data directory's store is: the directory itself, or its `docs/`
  * subfolder when it has meshdoc 0.1's CLI layout (a store there and none at
- * the top).
+ * the top). Both is a CliError: which one holds the node's identity and
+ * documents is for the operator to say (move one away), never a silent switch.
  */
 export function storeDir (dataDir: string): string {
   const legacy = join(dataDir, LEGACY_SUBDIR)
-  return !existsSync(join(dataDir, STORE_MARK)) && existsSync(join(legacy, STORE_MARK)) ? legacy : dataDir
+  const top = existsSync(join(dataDir, STORE_MARK))
+  if (!existsSync(join(legacy, STORE_MARK))) return dataDir
+  if (top) throw new CliError(`${dataDir} holds two stores: its own and ${legacy} (meshdoc 0.1's layout). Keep one: move ${legacy} away, or move its contents up into ${dataDir} in place of the other`)
+  return legacy
 }
 
 /** True when `dataDir` holds a meshdoc store (in either layout). */

@@ -15,6 +15,8 @@ export interface LocalDocOptions {
   meshKey?: string | undefined
   /** the data directory must already hold documents (default true) */
   mustExist?: boolean
+  /** only read: write nothing to the store, not even the doc's id (`export`) */
+  readOnly?: boolean
 }
 
 export async function withLocalDoc<T> (opts: LocalDocOptions, docId: string, fn: (h: DocHandle) => Promise<T>): Promise<T> {
@@ -22,6 +24,7 @@ export async function withLocalDoc<T> (opts: LocalDocOptions, docId: string, fn:
   const node = await opts.platform.createMeshNode({
     storage: opts.platform.openStorage(storeDir(opts.dataDir)),
     antiEntropyIntervalMs: 0,
+    keepDocIds: opts.readOnly !== true,
     ...(opts.meshKey !== undefined ? { meshKey: opts.meshKey } : {})
   })
   try {

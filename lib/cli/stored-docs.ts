@@ -26,6 +26,23 @@ export interface StoredDocInfo {
 /** a document's directory: its 16-byte key in hex */
 const DOC_DIR = /^[0-9a-f]{32}$/
 
+/**
+ * `listStoredDocs` for a running gateway's `/docs`: one listing shared by
+ * every request within `maxAgeMs`, so a busy scraper does not walk a large
+ * store each time.
+ */
+export function cachedStoredDocs (dataDir: string, storage: StorageAdapter, maxAgeMs = 5000): () => Promise<StoredDocInfo[]> {
+  let last: { at: number, docs: Promise<StoredDocInfo[]> } | undefined
+  return async () => {
+    if (last === undefined || Date.now() - last.at >= maxAgeMs) {
+      const docs = listStoredDocs(dataDir, storage)
+      last = { at: Date.now(), docs }
+      docs.catch(() => { if (last?.docs === docs) last = undefined })
+    }
+    return await last.docs
+  }
+}
+
 /** Every document in the data directory, sorted by id (named first), then key. */
 export async function listStoredDocs (dataDir: string, storage: StorageAdapter): Promise<StoredDocInfo[]> {
   const root = storeDir(dataDir)

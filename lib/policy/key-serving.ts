@@ -35,18 +35,30 @@ export function keyServingPolicyFromRules (config: PolicyRules, opts: KeyServing
 }
 
 /**
- * What is wrong with `policy` on a node that serves docs by key, one sentence
- * each: a `policyFromRules` policy matches no doc served by key by its exact
- * ids, nor by globs other than `**` (use `keyServingPolicyFromRules`). Empty
- * for a policy function of the app's own (it cannot be inspected) and for
- * `keyServingPolicyFromRules` (it warned when it was made).
+ * What is wrong with `policy` on a node that serves docs by key: a
+ * `policyFromRules` policy matches no doc served by key by its exact ids, nor
+ * by globs other than `**` (`keyServingPolicyFromRules` is the one to use).
+ * `refused`: a rule that denies (`none`) but that such docs slip past to a
+ * default or a `**` rule that grants more; start no node with it. `warnings`:
+ * rules that grant access but never to such docs. Both empty for a policy
+ * function of the app's own (it cannot be inspected) and for
+ * `keyServingPolicyFromRules` (it checked when it was made).
  */
-export function keyServingProblems (policy: Policy): string[] {
+export function keyServingProblems (policy: Policy): KeyServingCheck {
   const behind = rulesBehind(policy)
-  if (behind === undefined || behind.keyForms) return []
-  const blind = behind.config.rules.flatMap((r, i) => r.access === Access.NONE ? [] : patternsOf(r).filter(d => kindOf(d) === 'exact' || kindOf(d) === 'glob').map(d => `rule ${i} ("${d}")`))
-  if (blind.length === 0) return []
-  return [`with serveAllDocs, the policy sees documents served by key as key:<hex>, so ${blind.join(', ')} never grant access to them; make the policy with keyServingPolicyFromRules(rules, { meshKey }), where exact ids also match their key form`]
+  if (behind === undefined || behind.keyForms) return { refused: [], warnings: [] }
+  const { rules } = behind.config
+  const named = (r: PolicyRule, i: number): string[] => patternsOf(r).filter(d => kindOf(d) === 'exact' || kindOf(d) === 'glob').map(d => `rule ${i} ("${d}")`)
+  // what a doc served by key gets: the first rule for everything, else the default
+  const keyAccess = (from: number): string => rules.slice(from).find(r => patternsOf(r).some(d => kindOf(d) === 'everything'))?.access ?? behind.config.default ?? Access.NONE
+  const bypassed = rules.flatMap((r, i) => r.access === Access.NONE && keyAccess(i + 1) !== Access.NONE ? named(r, i) : [])
+  const blind = rules.flatMap((r, i) => r.access === Access.NONE ? [] : named(r, i))
+  const why = 'with serveAllDocs, the policy sees documents served by key as key:<hex>'
+  const fix = 'make the policy with keyServingPolicyFromRules(rules, { meshKey }), where exact ids also match their key form'
+  return {
+    refused: bypassed.length === 0 ? [] : [`${why}, so ${bypassed.join(', ')} never deny them, and they get more access by key than by id; ${fix}`],
+    warnings: blind.length === 0 ? [] : [`${why}, so ${blind.join(', ')} never grant access to them; ${fix}`]
+  }
 }
 
 /**

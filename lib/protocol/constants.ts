@@ -56,6 +56,12 @@ export const DeniedReason = {
   AUTHORSHIP: 3
 } as const
 export type DeniedReason = typeof DeniedReason[keyof typeof DeniedReason]
+/** A DeniedReason by name, as the `denied` event and `DeniedError.reason` give it. */
+export type DeniedReasonName = Lowercase<keyof typeof DeniedReason>
+
+/** The name of a DENIED reason code (`read_only`…); an unknown code (a newer peer's) as `denied_<code>`. */
+export const deniedReasonName = (code: number): DeniedReasonName | `denied_${number}` =>
+  (Object.entries(DeniedReason).find(([, v]) => v === code)?.[0].toLowerCase() as DeniedReasonName | undefined) ?? `denied_${code}`
 
 /** SYNC1 flag bits. */
 export const Sync1Flags = {

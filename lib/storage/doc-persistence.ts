@@ -145,7 +145,7 @@ export class DocPersistence {
     this.storedPending = this.doc.store.pendingStructs?.update ?? null
     this.storedPendingDs = this.doc.store.pendingDs
     if (dropped > 0) {
-      log('dropped %d bytes of pending structs loading %s (cap %d); compacting them away', dropped, this.docKey, this.maxPending)
+      log('dropped %d pending bytes loading %s (cap %d)', dropped, this.docKey, this.maxPending)
       this.purgeWanted = true
       this.startPurge()
     } else if (this.records >= this.compactAfter) this.startCompaction()
@@ -336,7 +336,7 @@ export class DocPersistence {
   private startPurge (): void {
     if (this.purging !== null || !this.purgeWanted) return
     const p: Promise<void> = this.purge()
-      .catch(err => { log.error('compacting dropped pending structs of %s away failed (retried after the next commit): %e', this.docKey, err) })
+      .catch(err => { log.error('purging pending structs of %s failed (retried): %e', this.docKey, err) })
       .finally(() => { if (this.purging === p) this.purging = null })
     this.purging = p
   }

@@ -11,7 +11,7 @@ import type { DocPersistence } from '../storage/doc-persistence.js'
 import { UpdateBatch, type DeleteRanges } from '../yjs/update-batch.js'
 import type { DocSession } from './doc-session.js'
 import type { AuthorRegistry } from '../security/authorship.js'
-import { DeniedReason } from '../protocol/constants.js'
+import { DeniedReason, deniedReasonName, type DeniedReasonName } from '../protocol/constants.js'
 
 export interface PeerDocStatus {
   peer: string
@@ -36,12 +36,12 @@ export interface EngineDocEvents {
   /** a local commit to storage completed */
   saved: () => void
   /**
-   * a peer refused this doc (`reason`, a DeniedReason): `unavailable` (it does
+   * a peer refused this doc (`reason`, a DeniedReason by name): `unavailable` (it does
    * not serve it to us), or our writes: `read_only`, `quota_exceeded` (past our
    * storage quota there), `authorship` (it binds a clientID we sent structs of
    * to another peer: one that forwarded them there first, or wrote under it first)
    */
-  denied: (peer: string, reason: number) => void
+  denied: (peer: string, reason: DeniedReasonName | `denied_${number}`) => void
   /** something went wrong that the app may want to see (storage, oversize update) */
   error: (err: Error) => void
   /**
@@ -94,6 +94,8 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
   /** clientID -> PeerId bindings, when authorship is enforced */
   authors: AuthorRegistry | undefined
   private readonly waiters = new Set<Waiter>()
+  /** the reason each peer last gave for refusing our writes (read_only, quota_exceeded) */
+  private readonly writesRefused = new Map<string, number>()
   closed = false
 
   constructor (
@@ -166,6 +168,13 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
   whenSynced (opts: WhenSyncedOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('document is closed'))
     if (this.satisfied(opts.peer)) return Promise.resolve()
+    // a peer that already refused writes we still hold will not take them now either
+    for (const s of this.sessions.values()) {
+      const reason = this.writesRefused.get(s.peer)
+      if (reason !== undefined && s.readOnlyRemote && (opts.peer === undefined || opts.peer === s.peer) && !this.isSyncedWith(s.peer)) {
+        return Promise.reject(this.deniedError(s.peer, reason))
+      }
+    }
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => { waiter.done(new AbortError('whenSynced aborted')) }
       const timer = opts.timeout === undefined
@@ -197,15 +206,21 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
    * find out.
    */
   deniedBy (peer: string, reason: number): void {
-    const name = Object.keys(DeniedReason)[reason]?.toLowerCase() ?? `${reason}`
+    if (reason === DeniedReason.UNAVAILABLE || reason === DeniedReason.AUTHORSHIP) this.writesRefused.delete(peer)
+    else this.writesRefused.set(peer, reason)
     // another peer with a session may still come to hold the doc (its answer on the way)
     const others = [...this.sessions.keys()].some(p => p !== peer)
     for (const w of this.waiters) {
       if (reason !== DeniedReason.AUTHORSHIP && (w.peer === peer || (w.peer === undefined && (reason !== DeniedReason.UNAVAILABLE || !others)))) {
-        w.done(new DeniedError(`peer ${peer} refused document ${this.id}: ${name}`, peer, name))
+        w.done(this.deniedError(peer, reason))
       }
     }
-    this.emit('denied', [peer, reason])
+    this.emit('denied', [peer, deniedReasonName(reason)])
+  }
+
+  private deniedError (peer: string, reason: number): DeniedError {
+    const name = deniedReasonName(reason)
+    return new DeniedError(`peer ${peer} refused document ${this.id}: ${name}`, peer, name)
   }
 
   /** Fail every waiter (the doc closes). */

@@ -14,7 +14,7 @@ export interface NetNode {
   /** the doc with this id, opened on first use */
   doc: (id: string) => EngineDoc
   /** every DENIED received: [peer, doc id, reason] */
-  denied: Array<[string, string, number]>
+  denied: Array<[string, string, string]>
 }
 
 export class EngineNet {

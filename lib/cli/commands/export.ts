@@ -40,7 +40,7 @@ export async function run ({ values, positionals, io, platform }: CommandContext
   }
   const dataDir = dataDirFrom(values.data, io.env, io.cwd)
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
-  const bytes = await withLocalDoc({ platform, dataDir, meshKey }, docId, async (h) => {
+  const bytes = await withLocalDoc({ platform, dataDir, meshKey, readOnly: true }, docId, async (h) => {
     if (isEmptyDoc(h.doc)) throw new CliError(`no document ${JSON.stringify(docId)} in ${dataDir} (or a different mesh key)`)
     return asUpdate ? Y.encodeStateAsUpdate(h.doc) : new TextEncoder().encode(JSON.stringify(docToJSON(h.doc), null, 2) + '\n')
   })

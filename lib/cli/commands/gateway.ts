@@ -1,7 +1,7 @@
 /**
  * `meshdoc gateway`: an always-on peer. Persistent identity and fs storage in
  * --data, TCP and WebSocket listeners, bootstrap peers and mDNS, a circuit
- * relay for browsers, and a local admin port (/healthz, /metrics, /status).
+ * relay for browsers, and a local admin port (/healthz, /metrics, /status, /docs).
  * SIGTERM or SIGINT: flush every document, say BYE to peers, exit 0.
  */
 import { logger } from '../../log.js'
@@ -10,7 +10,7 @@ import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
 import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
-import { listStoredDocs } from '../stored-docs.js'
+import { cachedStoredDocs } from '../stored-docs.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
 import { CliError, UsageError } from '../errors.js'
 import { bootstrapAddrs, DEFAULT_LISTEN, DEFAULT_WS_PORT, listenAddrs } from '../listen.js'
@@ -40,7 +40,7 @@ export const spec: CommandSpec = {
     'mdns-tag': { type: 'string', valueName: 'NAME', description: 'mDNS service name, so that fleets sharing a LAN find only their own (default: meshdoc\'s)' },
     'no-relay': { type: 'boolean', description: 'do not run a circuit-relay server for browsers' },
     'no-peer-exchange': { type: 'boolean', description: 'do not tell peers which browsers hold a relay reservation (they then cannot find each other for WebRTC)' },
-    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status); "none" disables' },
+    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status /docs); "none" disables' },
     allow: { type: 'string', multiple: true, valueName: 'PEERID', description: 'only these peers may connect (every transport)' },
     policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
     open: { type: 'string', multiple: true, valueName: 'DOC', description: 'keep this document loaded at all times' },
@@ -116,7 +116,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
 
   let healthy = true
   const view = new NodeView(node, storedDocCounter(dataDir))
-  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), docs: async () => await listStoredDocs(dataDir, storage), metrics, healthy: () => healthy })
+  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), docs: cachedStoredDocs(dataDir, storage), metrics, healthy: () => healthy })
   let adminBound: HostPort | undefined
   let stopSync = (): void => {}
   try {
@@ -133,7 +133,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     }
     note(io, `gateway ${node.peerId} (data ${dataDir})`)
     for (const a of node.multiaddrs) note(io, `listening on ${a}`)
-    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status)`)
+    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status /docs)`)
     if (bootstrap.addrs.length > 0 || values.mdns === true) stopSync = showInitialSync(node, io)
 
     const signal = await new Promise<string>(resolve => {

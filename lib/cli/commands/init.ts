@@ -4,7 +4,7 @@
  * and policy skeleton beside them; then print the next steps.
  */
 import { existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DATA_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
@@ -72,20 +72,24 @@ async function writeGatewayFiles (dataDir: string, force: boolean, io: CommandCo
       'quota-docs': 10000
     }],
     [join(dataDir, 'policy.json'), {
-      '//': 'Who may read or write which document: the first rule that matches the peer and the doc wins; "default" applies when none does. access: none, read or write.',
+      '//': 'Who may read or write which document: the first rule that matches the peer and the doc wins; "default" applies when none does. access: none, read or write. As written, nobody may read or write anything: add rules.',
       '//docs': 'A gateway serves documents by key and never learns their ids: list exact ids ("sensors/dev-1") or "**". A glob such as "sensors/**" cannot match a document served by key (meshdoc warns at start-up).',
       '//example': { peers: ['<a dashboard\'s PeerId>'], docs: ['sensors/dev-1', 'sensors/dev-2'], access: 'read' },
-      default: 'write',
+      default: 'none',
       rules: []
     }]
   ]
   for (const [file, content] of files) {
-    if (existsSync(file) && !force) {
+    const text = JSON.stringify(content, null, 2) + '\n'
+    try {
+      // never through a symlink, never over a file unless --force; private either way
+      await writeFile(file, text, { mode: 0o600, flag: force ? 'w' : 'wx' })
+      if (force) await chmod(file, 0o600)
+      note(io, `wrote ${file}`)
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err
       note(io, `kept ${file} (--force overwrites it)`)
-      continue
     }
-    await writeFile(file, JSON.stringify(content, null, 2) + '\n', { mode: 0o600 })
-    note(io, `wrote ${file}`)
   }
   return config
 }
@@ -96,11 +100,11 @@ function gatewaySteps (dataDir: string, peerId: string, config: string): string[
     `gateway ${peerId}`,
     '',
     'next steps:',
-    `  1. start it:            meshdoc gateway --config ${config}`,
-    `  2. point devices at it:  /ip4/<this host's address>/tcp/4001/p2p/${peerId}`,
+    '  1. admit your devices:  put their ids (meshdoc init device, or meshdoc id --data <device dir>) in "allow"',
+    `     of ${config}, and rules in ${join(dataDir, 'policy.json')} (until then no document may be read or written)`,
+    `  2. start it:            meshdoc gateway --config ${config}`,
+    `  3. point devices at it:  /ip4/<this host's address>/tcp/4001/p2p/${peerId}`,
     `                           (browsers: /ip4/<address>/tcp/${DEFAULT_WS_PORT}/ws/p2p/${peerId})`,
-    '  3. admit only your devices: put their ids (meshdoc id --data <device dir>) in "allow",',
-    `     and per-document access in ${join(dataDir, 'policy.json')}`,
     `  4. run it as a service:  ${unit !== undefined && existsSync(unit) ? unit : 'examples/iot-gateway/meshdoc-gateway.service in the meshdoc package'}`,
     '     (copy it to /etc/systemd/system/ and set its --config path)'
   ]
