@@ -129,6 +129,15 @@ describe('a device refused by a gateway\'s allow-list', function () {
     assert.ok((gw.stats.rejected.not_allowed ?? 0) >= opened - 1, `the gateway counted its refusals: ${JSON.stringify(gw.stats.rejected)}, ${opened} dials`)
   })
 
+  it('not_allowed counts peers that connected to us, not our own dials to peers off the list', async () => {
+    const other = await pool.create()
+    const gw = await pool.create({ allowPeers: [(await pool.create()).peerId], bootstrap: [other.multiaddrs[0]], bootstrapBackoff: { minDelayMs: 100, maxDelayMs: 200 } })
+    await new Promise(resolve => setTimeout(resolve, 1500)) // it tried to dial `other` several times
+    assert.equal(gw.stats.rejected.not_allowed, undefined, JSON.stringify(gw.stats.rejected))
+    await other.dial(gw.multiaddrs[0]).catch(() => {})
+    await until(() => (gw.stats.rejected.not_allowed ?? 0) >= 1, 'the inbound refusal counted')
+  })
+
   it('an honest peer is never reported refused: simultaneous dials leave a spare connection that closes unused, 8 rounds', async () => {
     const a = await pool.create()
     const refusals: PeerRefusal[] = []
