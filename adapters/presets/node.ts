@@ -36,6 +36,8 @@ export * from '../../lib/core.js'
 export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 // policy rules (glob files, the gateway's config); a browser passes a policy function
 export { policyFromRules } from '../../lib/policy/rules.js'
+// grants: made and checked offline (nodes do not use them for access yet)
+export { issueGrant, verifyGrant, decodeGrant, grantAllows, GrantError, GRANT_LIMITS, CLOCK_SKEW_MS, type Grant, type GrantFields, type GrantAccess, type GrantRefusal, type IssueGrantOptions, type VerifyGrantOptions } from '../../lib/grants/grant.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 import { KeyServingPolicyError, keyServingProblems } from '../../lib/policy/key-serving.js'

@@ -11,6 +11,8 @@ import * as exportCmd from './commands/export.js'
 import * as gateway from './commands/gateway.js'
 import * as id from './commands/id.js'
 import * as importCmd from './commands/import.js'
+import * as grant from './commands/grant.js'
+import * as keys from './commands/keys.js'
 import * as init from './commands/init.js'
 import * as ls from './commands/ls.js'
 import * as status from './commands/status.js'
@@ -25,7 +27,9 @@ export const COMMANDS: Record<string, Command> = {
   status,
   ls,
   export: exportCmd,
-  import: importCmd
+  import: importCmd,
+  keys,
+  grant
 }
 
 export const ALL_OPTIONS: ReadonlySet<string> = new Set([

@@ -1,0 +1,79 @@
+/**
+ * `meshdoc keys new` and `meshdoc grant`: an owner key (0600, never
+ * overwritten), grants issued for a device and checked by the library as a
+ * node would, a delegated grant within its parent, and clear errors.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { verifyGrant } from '../lib/grants/grant.js'
+import { parseDuration } from '../lib/cli/commands/grant.js'
+import { runInProcess } from './helpers/cli-inprocess.js'
+
+describe('meshdoc keys and meshdoc grant', function () {
+  this.timeout(30_000)
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'meshdoc-grant-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await runInProcess(args)
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout.trim()
+  }
+
+  it('an owner key, a grant for a device that verifies for that device only, a delegated grant, and --inspect', async () => {
+    const ownerKey = join(dir, 'owner.key')
+    const owner = await ok(['keys', 'new', '--out', ownerKey])
+    assert.match(owner, /^12D3KooW\S+$/)
+    assert.equal((await stat(ownerKey)).mode & 0o777, 0o600)
+    const again = await runInProcess(['keys', 'new', '--out', ownerKey])
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /exists; an owner key is never overwritten/)
+
+    const gwDir = join(dir, 'gw')
+    const gwId = await ok(['id', '--create', '--data', gwDir])
+    const devId = await ok(['id', '--create', '--data', join(dir, 'dev')])
+    const token = await ok(['grant', '--key', ownerKey, '--to', devId, '--docs', 'sensors/17/**', '--access', 'write', '--expires', '2h'])
+    const g = await verifyGrant(token, { owners: [owner], presenter: devId })
+    assert.deepEqual([g.issuer, g.access, g.docs], [owner, 'write', ['sensors/17/**']])
+    assert.ok(Math.abs(g.expiresAt - g.notBefore - 2 * 3_600_000) < 1000)
+    await assert.rejects(verifyGrant(token, { owners: [owner], presenter: gwId }), /is for/)
+
+    // a delegate (an operator, say) with a key of its own, allowed to delegate under sensors/**
+    const delegateKey = join(dir, 'delegate.key')
+    const delegate = await ok(['keys', 'new', '--out', delegateKey])
+    const toDelegate = await ok(['grant', '--key', ownerKey, '--to', delegate, '--docs', 'sensors/**', '--access', 'write', '--delegate'])
+    const sub = await ok(['grant', '--key', delegateKey, '--parent', toDelegate, '--to', devId, '--docs', 'sensors/3', '--access', 'read', '--expires', '1d'])
+    assert.equal((await verifyGrant(sub, { owners: [owner], presenter: devId })).parent?.audience, delegate)
+    const wider = await runInProcess(['grant', '--key', delegateKey, '--parent', toDelegate, '--to', devId, '--docs', 'notes/**', '--access', 'read', '--expires', '1d'])
+    assert.equal(wider.code, 1)
+    assert.match(wider.stderr, /wider_than_parent: "notes\/\*\*" is not within/)
+
+    const shown = JSON.parse(await ok(['grant', '--inspect', sub])) as { audience: string, parent: { audience: string, delegate: boolean } }
+    assert.equal(shown.audience, devId)
+    assert.deepEqual([shown.parent.audience, shown.parent.delegate], [delegate, true])
+  })
+
+  it('bad input: usage errors (exit 2) for a missing or wrong option, exit 1 for a bad key, PeerId or token', async () => {
+    const ownerKey = join(dir, 'owner.key')
+    await ok(['keys', 'new', '--out', ownerKey])
+    const dev = await ok(['id', '--create', '--data', join(dir, 'dev')])
+    for (const [args, code, msg] of [
+      [['grant', '--key', ownerKey, '--to', dev, '--docs', 'a'], 2, /--access are required/],
+      [['grant', '--key', ownerKey, '--to', dev, '--docs', 'a', '--access', 'admin'], 2, /--access must be read or write/],
+      [['grant', '--key', ownerKey, '--to', dev, '--docs', 'a', '--access', 'read', '--expires', 'forever'], 2, /--expires must be a duration/],
+      [['grant', '--key', join(dir, 'nope'), '--to', dev, '--docs', 'a', '--access', 'read'], 1, /cannot read the key/],
+      [['grant', '--key', ownerKey, '--to', '12D3KooWtypo', '--docs', 'a', '--access', 'read'], 1, /malformed: the audience "12D3KooWtypo" is not a PeerId/],
+      [['grant', '--inspect', 'mdg1.AAAA'], 1, /malformed: not a meshdoc grant/],
+      [['keys', 'old', '--out', join(dir, 'k')], 2, /ACTION must be "new"/]
+    ] as Array<[string[], number, RegExp]>) {
+      const r = await runInProcess(args)
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, msg)
+    }
+    assert.equal(parseDuration('30d'), 30 * 86_400_000)
+    assert.equal(parseDuration('90s'), 90_000)
+  })
+})
