@@ -4,7 +4,7 @@
  * refused with its reason, and garbage never throws anything but GrantError.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as decoding from 'lib0/decoding'
@@ -21,6 +21,31 @@ async function refusedWith (p: Promise<unknown>, reason: GrantRefusal): Promise<
     return true
   })
 }
+
+/** A grant body as PROTOCOL §4.1 lays it out (to build tokens the library would never make). */
+function body (f: { key: PrivateKey, audience: string, access: number, docs: string[], notBefore: number, expiresAt: number, delegate: number, parent?: Uint8Array }): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint8Array(e, publicKeyToProtobuf(f.key.publicKey))
+  encoding.writeVarString(e, f.audience)
+  encoding.writeVarUint(e, f.access)
+  encoding.writeVarUint(e, f.docs.length)
+  for (const d of f.docs) encoding.writeVarString(e, d)
+  encoding.writeVarUint(e, f.notBefore)
+  encoding.writeVarUint(e, f.expiresAt)
+  encoding.writeVarUint(e, f.delegate)
+  encoding.writeVarUint8Array(e, f.parent ?? new Uint8Array(0))
+  return encoding.toUint8Array(e)
+}
+
+function envelope (b: Uint8Array, signature: Uint8Array): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint8Array(e, b)
+  encoding.writeVarUint8Array(e, signature)
+  return encoding.toUint8Array(e)
+}
+
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => new Uint8Array([...a, ...b])
 
 /** a small seeded PRNG (mulberry32), so a failing fuzz case can be rerun */
 function prng (seed: number): () => number {
@@ -155,6 +180,43 @@ describe('grants', function () {
       }
     }
     assert.ok((reasons.get('malformed') ?? 0) > 0 && (reasons.get('bad_signature') ?? 0) > 0, JSON.stringify([...reasons]))
+  })
+
+  it('attacks from review: no regex blow-up, signature length, huge times, line terminators, non-canonical encodings', async () => {
+    // a forged "owner" grant (zero signature) with a pathological pattern above a real child: refused fast, on its signature
+    const b = await generateKeyPair('Ed25519')
+    const evil = '*a'.repeat(14) + 'b'
+    const forgedParent = envelope(body({ key: thief, audience: idOf(b), access: 2, docs: [evil], notBefore: now, expiresAt: now + HOUR, delegate: 1 }), new Uint8Array(64))
+    const childBody = body({ key: b, audience: idOf(sensor), access: 2, docs: ['a'.repeat(60)], notBefore: now, expiresAt: now + HOUR / 2, delegate: 0, parent: forgedParent })
+    const child = GRANT_PREFIX + Buffer.from(envelope(childBody, await b.sign(concat(new TextEncoder().encode('meshdoc grant v1\n'), childBody)))).toString('base64url')
+    let t0 = performance.now()
+    await refusedWith(verifyGrant(child, { owners: [idOf(thief)] }), 'bad_signature')
+    assert.ok(performance.now() - t0 < 500, `${performance.now() - t0} ms`)
+    // a real delegate's pattern with many stars: matching stays linear
+    const toGateway = await issueGrant({ key: owner, audience: idOf(gateway), access: 'write', docs: ['x/**'], expiresAt: now + HOUR, delegate: true })
+    const starry = await verifyGrant(await issueGrant({ key: gateway, audience: idOf(sensor), access: 'write', docs: ['x/' + evil], expiresAt: now + HOUR / 2, parent: toGateway }), { owners: [idOf(owner)] })
+    t0 = performance.now()
+    assert.equal(grantAllows(starry, 'x/' + 'a'.repeat(5000), 'read'), false)
+    assert.ok(performance.now() - t0 < 200, `${performance.now() - t0} ms`)
+    // a signature of the wrong length, and times past the largest date: GrantErrors, never TypeError or RangeError
+    const ownerBody = body({ key: owner, audience: idOf(sensor), access: 1, docs: ['a'], notBefore: now, expiresAt: now + HOUR, delegate: 0 })
+    await refusedWith(verifyGrant(GRANT_PREFIX + Buffer.from(envelope(ownerBody, new Uint8Array(63))).toString('base64url'), { owners: [idOf(owner)] }), 'malformed')
+    const late = body({ key: owner, audience: idOf(sensor), access: 1, docs: ['a'], notBefore: 2 ** 53 - 2, expiresAt: 2 ** 53 - 1, delegate: 0 })
+    await refusedWith(verifyGrant(GRANT_PREFIX + Buffer.from(envelope(late, new Uint8Array(64))).toString('base64url'), { owners: [idOf(owner)] }), 'malformed')
+    // an overlong var-uint (delegate encoded in two bytes): not canonical
+    const loose = Buffer.from(ownerBody)
+    const canonicalOk = await issueGrant({ key: owner, audience: idOf(sensor), access: 'read', docs: ['a'], notBefore: now, expiresAt: now + HOUR })
+    assert.ok(canonicalOk.length > 0)
+    const at = loose.length - 2 // ... delegate(0) parent-length(0)
+    const overlong = Buffer.concat([loose.subarray(0, at), Buffer.from([0x80, 0x00]), loose.subarray(at + 1)])
+    await refusedWith(verifyGrant(GRANT_PREFIX + Buffer.from(envelope(overlong, await owner.sign(concat(new TextEncoder().encode('meshdoc grant v1\n'), overlong)))).toString('base64url'), { owners: [idOf(owner)] }), 'malformed')
+    // line terminators: a sub-grant never allows what its parent does not
+    const parent = await verifyGrant(toGateway, { owners: [idOf(owner)] })
+    const sub = await verifyGrant(await issueGrant({ key: gateway, audience: idOf(sensor), access: 'write', docs: ['x/*'], expiresAt: now + HOUR / 2, parent: toGateway }), { owners: [idOf(owner)] })
+    for (const id of ['x/a\nb', 'x/a\u2028b', 'x/\r']) assert.equal(grantAllows(sub, id, 'write') && !grantAllows(parent, id, 'write'), false, JSON.stringify(id))
+    // an audience in another form than base58btc is refused when issued
+    const cid = peerIdFromPrivateKey(sensor).toCID().toString()
+    await refusedWith(issueGrant({ key: owner, audience: cid, access: 'read', docs: ['a'], expiresAt: now + HOUR }), 'malformed')
   })
 
   it('a token over the size cap is refused before it is decoded', async () => {

@@ -150,4 +150,10 @@ describe('policy rules on a node that serves documents by key', () => {
       await Promise.all(nodes.map(async n => { await n.stop() }))
     }
   })
+
+  it('"**" in a rule covers ids with line breaks too: a deny is not slipped past with one', () => {
+    const policy = policyFromRules({ default: 'write', rules: [{ peers: '*', docs: 'secret/**', access: 'none' }] })
+    for (const id of ['secret/a', 'secret/a\nb', 'secret/\u2028', 'secret/x\r\ny']) assert.equal(policy(SENSOR, id), 'none', JSON.stringify(id))
+    assert.equal(policy(SENSOR, 'public/a\nb'), 'write')
+  })
 })

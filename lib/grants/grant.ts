@@ -11,7 +11,7 @@
  * access with them is the next step (issue: signed grants).
  */
 import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import * as decoding from 'lib0/decoding'
@@ -19,7 +19,6 @@ import * as encoding from 'lib0/encoding'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MeshdocError } from '../errors.js'
-import { globToRegExp } from '../policy/rules.js'
 
 /** the printed form: `mdg1.` and the envelope in base64url */
 export const GRANT_PREFIX = 'mdg1.'
@@ -41,6 +40,9 @@ export const GRANT_LIMITS = {
 
 /** Clocks disagree: validity windows are widened by this much on either side when checked. */
 export const CLOCK_SKEW_MS = 60_000
+/** the latest time a grant may name: the largest valid JavaScript date (ms) */
+const MAX_TIME = 8.64e15
+const SIGNATURE_BYTES = 64
 
 export type GrantAccess = 'read' | 'write'
 
@@ -109,6 +111,8 @@ export async function issueGrant (opts: IssueGrantOptions): Promise<string> {
   const parentBytes = opts.parent === undefined ? undefined : tokenBytes(opts.parent)
   if (parentBytes !== undefined) {
     const parent = decodeChain(parentBytes, 2) // the new grant is the chain's first link
+    await checkSignatures(parentBytes)
+    withinChain(parent)
     within(fields, parent)
   }
   const body = encodeBody(fields, opts.key, parentBytes)
@@ -137,9 +141,12 @@ export interface VerifyGrantOptions {
  * GrantError with the reason otherwise; never anything else, whatever the input.
  */
 export async function verifyGrant (token: string, opts: VerifyGrantOptions): Promise<Grant> {
-  const grant = decodeChain(tokenBytes(token), 1)
-  const owners = new Set(opts.owners)
   const now = opts.now ?? Date.now()
+  if (!Number.isFinite(now)) throw new TypeError(`now must be a time in ms, not ${now}`)
+  const bytes = tokenBytes(token)
+  // structure first (bounded work), the cheap checks, then every signature, and only then the patterns
+  const grant = decodeChain(bytes, 1)
+  const owners = new Set(opts.owners)
   if (opts.presenter !== undefined && opts.presenter !== grant.audience) {
     throw new GrantError('wrong_audience', `grant ${grant.id} is for ${grant.audience}, presented by ${opts.presenter}`)
   }
@@ -148,19 +155,56 @@ export async function verifyGrant (token: string, opts: VerifyGrantOptions): Pro
     if (now - CLOCK_SKEW_MS >= g.expiresAt) throw new GrantError('expired', `grant ${g.id} expired at ${new Date(g.expiresAt).toISOString()}`)
     if (g.parent === undefined && !owners.has(g.issuer)) throw new GrantError('unknown_owner', `grant ${g.id} was issued by ${g.issuer}, not a trusted owner`)
   }
-  await checkSignatures(tokenBytes(token))
+  await checkSignatures(bytes)
+  withinChain(grant)
   return grant
 }
 
-/** Whether `grant` lets its audience have `access` on `docId` (patterns as in policy rules). */
+/**
+ * Whether `grant` lets its audience have `access` on `docId`: a write grant
+ * also allows reading. Time is not checked here: `verifyGrant` checks it, and
+ * a node holding a grant for long re-checks `expiresAt`.
+ */
 export function grantAllows (grant: Grant, docId: string, access: GrantAccess): boolean {
   if (access === 'write' && grant.access !== 'write') return false
-  return grant.docs.some(p => globToRegExp(p).test(docId))
+  return grant.docs.some(p => globMatch(p, docId))
 }
 
-/** Decode a token without checking signatures or trust: for display (`meshdoc grant --inspect`). */
+/**
+ * Decode a token without checking signatures or trust, for display
+ * (`meshdoc grant --inspect`): nothing in it is vouched for.
+ */
 export function decodeGrant (token: string): Grant {
   return decodeChain(tokenBytes(token), 1)
+}
+
+/**
+ * Whether doc id `s` matches `pattern`: `*` matches any run of characters
+ * other than `/` (the empty run too), `**` any run at all; every other
+ * character matches itself, with no normalization. Linear in the pattern's
+ * tokens times the id's length: no backtracking, whatever the pattern.
+ */
+export function globMatch (pattern: string, s: string): boolean {
+  let cur = new Uint8Array(s.length + 1)
+  cur[0] = 1
+  for (let i = 0; i < pattern.length; i++) {
+    const next = new Uint8Array(s.length + 1)
+    if (pattern[i] === '*') {
+      const globstar = pattern[i + 1] === '*'
+      if (globstar) i++
+      let run = 0
+      for (let j = 0; j <= s.length; j++) {
+        if (!globstar && j > 0 && s[j - 1] === '/') run = 0
+        run |= cur[j]
+        next[j] = run
+      }
+    } else {
+      const c = pattern[i]
+      for (let j = 1; j <= s.length; j++) next[j] = cur[j - 1] & (s[j - 1] === c ? 1 : 0)
+    }
+    cur = next
+  }
+  return cur[s.length] === 1
 }
 
 // ------------------------------------------------------------------ format
@@ -187,6 +231,7 @@ function readEnvelope (bytes: Uint8Array): Envelope {
     const body = decoding.readVarUint8Array(d)
     const signature = decoding.readVarUint8Array(d)
     if (decoding.hasContent(d)) throw new Error('bytes after the signature')
+    if (signature.length !== SIGNATURE_BYTES) throw new Error(`a signature of ${signature.length} bytes`)
     return { body, signature }
   })
 }
@@ -197,9 +242,13 @@ function readEnvelope (bytes: Uint8Array): Envelope {
  * (ms), delegate (0/1), parent envelope (empty: none).
  */
 function encodeBody (f: GrantFields, key: PrivateKey, parent: Uint8Array | undefined): Uint8Array {
+  return encodeBodyWithKey(f, key.publicKey, parent)
+}
+
+function encodeBodyWithKey (f: GrantFields, publicKey: PublicKey, parent: Uint8Array | undefined): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, FORMAT_VERSION)
-  encoding.writeVarUint8Array(e, publicKeyToProtobuf(key.publicKey))
+  encoding.writeVarUint8Array(e, publicKeyToProtobuf(publicKey))
   encoding.writeVarString(e, f.audience)
   encoding.writeVarUint(e, f.access === 'write' ? 2 : 1)
   encoding.writeVarUint(e, f.docs.length)
@@ -211,36 +260,51 @@ function encodeBody (f: GrantFields, key: PrivateKey, parent: Uint8Array | undef
   return encoding.toUint8Array(e)
 }
 
-/** The grant chain in `bytes`, its fields checked and each link within its parent; signatures are not checked here. */
+/**
+ * The grant chain in `bytes`, decoded and its fields checked, in canonical
+ * form only (each body is exactly what encodeBody makes of its fields). Not
+ * checked here: signatures (checkSignatures) and links within their parents
+ * (withinChain), which come after.
+ */
 function decodeChain (bytes: Uint8Array, depth: number): Grant {
   if (depth > GRANT_LIMITS.maxChain) throw new GrantError('chain_too_long', `a chain of more than ${GRANT_LIMITS.maxChain} grants`)
   const { body } = readEnvelope(bytes)
   const { fields, parentBytes } = malformedOnThrow(() => {
     const d = decoding.createDecoder(body)
-    const version = decoding.readVarUint(d)
+    const uint = (): number => {
+      const v = decoding.readVarUint(d)
+      if (!Number.isSafeInteger(v)) throw new Error('an integer out of range')
+      return v
+    }
+    const version = uint()
     if (version !== FORMAT_VERSION) throw new Error(`version ${version}`)
     const key = publicKeyFromProtobuf(decoding.readVarUint8Array(d))
     if (key.type !== 'Ed25519') throw new Error(`a ${key.type} key`)
     const audience = decoding.readVarString(d)
-    const accessCode = decoding.readVarUint(d)
+    const accessCode = uint()
     if (accessCode !== 1 && accessCode !== 2) throw new Error(`access ${accessCode}`)
-    const n = decoding.readVarUint(d)
+    const n = uint()
     if (n > GRANT_LIMITS.maxPatterns) throw new Error(`${n} patterns`)
     const docs: string[] = []
     for (let i = 0; i < n; i++) docs.push(decoding.readVarString(d))
-    const notBefore = decoding.readVarUint(d)
-    const expiresAt = decoding.readVarUint(d)
-    const delegate = decoding.readVarUint(d)
-    if (delegate > 1) throw new Error(`delegate ${delegate}`)
+    const notBefore = uint()
+    const expiresAt = uint()
+    const delegate = uint()
+    if (delegate !== 0 && delegate !== 1) throw new Error(`delegate ${delegate}`)
     const parentBytes = decoding.readVarUint8Array(d)
     if (decoding.hasContent(d)) throw new Error('bytes after the body')
     const fields: GrantFields = { issuer: peerIdFromPublicKey(key).toString(), audience, access: accessCode === 2 ? 'write' : 'read', docs, notBefore, expiresAt, delegate: delegate === 1 }
+    if (!equalBytes(encodeBodyWithKey(fields, key, parentBytes), body)) throw new Error('not in canonical form')
     return { fields, parentBytes }
   })
   checkFields(fields)
   const parent = parentBytes.length === 0 ? undefined : decodeChain(parentBytes, depth + 1)
-  if (parent !== undefined) within(fields, parent)
   return { ...fields, id: grantId(body), parent }
+}
+
+/** Every link of the chain within its parent (after its signatures were checked). */
+function withinChain (grant: Grant): void {
+  for (let g: Grant = grant; g.parent !== undefined; g = g.parent) within(g, g.parent)
 }
 
 /** Every signature of the chain in `bytes`, by its issuer's key. */
@@ -250,9 +314,11 @@ async function checkSignatures (bytes: Uint8Array): Promise<void> {
     const d = decoding.createDecoder(body)
     decoding.readVarUint(d)
     const key = publicKeyFromProtobuf(decoding.readVarUint8Array(d))
-    if (!(await key.verify(concat(SIGNING_CONTEXT, body), signature))) {
-      throw new GrantError('bad_signature', `grant ${grantId(body)}: the signature is not its issuer's`)
-    }
+    let good = false
+    try {
+      good = await key.verify(concat(SIGNING_CONTEXT, body), signature)
+    } catch {}
+    if (!good) throw new GrantError('bad_signature', `grant ${grantId(body)}: the signature is not its issuer's`)
     decoding.readVarString(d)
     decoding.readVarUint(d)
     const n = decoding.readVarUint(d)
@@ -266,17 +332,17 @@ async function checkSignatures (bytes: Uint8Array): Promise<void> {
 
 function checkFields (f: GrantFields): void {
   const bad = (why: string): never => { throw new GrantError('malformed', why) }
+  let canonical: string | undefined
   try {
-    peerIdFromString(f.audience)
-  } catch {
-    bad(`the audience ${JSON.stringify(f.audience.slice(0, 80))} is not a PeerId`)
-  }
+    canonical = peerIdFromString(f.audience).toString()
+  } catch {}
+  if (canonical !== f.audience) bad(`the audience ${JSON.stringify(f.audience.slice(0, 80))} is not a PeerId (in its base58btc form)`)
   if (f.docs.length === 0) bad('a grant names at least one doc pattern')
   if (f.docs.length > GRANT_LIMITS.maxPatterns) bad(`at most ${GRANT_LIMITS.maxPatterns} doc patterns`)
   for (const d of f.docs) {
     if (typeof d !== 'string' || d.length === 0 || new TextEncoder().encode(d).length > GRANT_LIMITS.maxPatternBytes) bad(`a doc pattern is 1 to ${GRANT_LIMITS.maxPatternBytes} bytes`)
   }
-  if (!Number.isSafeInteger(f.notBefore) || !Number.isSafeInteger(f.expiresAt) || f.notBefore < 0) bad('times are ms since the epoch')
+  if (!Number.isSafeInteger(f.notBefore) || !Number.isSafeInteger(f.expiresAt) || f.notBefore < 0 || f.expiresAt > MAX_TIME) bad('times are ms since the epoch, up to 8.64e15')
   if (f.expiresAt <= f.notBefore) bad('a grant expires after it starts')
 }
 
@@ -299,7 +365,7 @@ function within (child: GrantFields, parent: Grant): void {
  */
 export function covers (outer: string, inner: string): boolean {
   if (outer === inner || outer === '**') return true
-  if (!inner.includes('*')) return globToRegExp(outer).test(inner)
+  if (!inner.includes('*')) return globMatch(outer, inner)
   if (outer.endsWith('/**') && !outer.slice(0, -3).includes('*')) return inner.startsWith(outer.slice(0, -2))
   return false
 }
@@ -322,4 +388,10 @@ function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a)
   out.set(b, a.length)
   return out
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -54,7 +54,8 @@ export function globToRegExp (pattern: string): RegExp {
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]
     if (c === '*') {
-      if (pattern[i + 1] === '*') { re += '.*'; i++ } else re += '[^/]*'
+      // `**` is any run of characters, line terminators too (`.` would stop at them)
+      if (pattern[i + 1] === '*') { re += '[\\s\\S]*'; i++ } else re += '[^/]*'
     } else {
       re += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&')
     }
