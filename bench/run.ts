@@ -22,9 +22,10 @@ import { p5 } from './scenarios/resync.js'
 import { p8 } from './scenarios/mesh50.js'
 import { p7 } from './scenarios/storage.js'
 import { bundle } from './scenarios/bundle.js'
+import { g1 } from './scenarios/grants.js'
 import type { Ctx, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
 
-const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p7, p8, bundle]
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p7, p8, g1, bundle]
 
 const HELP = `usage: node --import tsx bench/run.ts [options]
   --runs N          measured runs per contender (default 5; 1 with --quick)
