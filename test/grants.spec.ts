@@ -9,6 +9,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import { seededRandom } from './helpers/mesh-nodes.js'
 import { covers, decodeGrant, GRANT_PREFIX, GrantError, grantAllows, issueGrant, verifyGrant, type GrantRefusal } from '../lib/grants/grant.js'
 
 const HOUR = 3_600_000
@@ -46,18 +47,6 @@ function envelope (b: Uint8Array, signature: Uint8Array): Uint8Array {
 }
 
 const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => new Uint8Array([...a, ...b])
-
-/** a small seeded PRNG (mulberry32), so a failing fuzz case can be rerun */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('grants', function () {
   this.timeout(60_000)
@@ -154,7 +143,7 @@ describe('grants', function () {
 
   it(`garbage, truncated and bit-flipped tokens: only GrantError, never a throw of anything else (${Number(process.env.MESHDOC_GRANT_FUZZ ?? 10_000)} cases)`, async () => {
     const seed = Number(process.env.MESHDOC_SEED ?? 1)
-    const rnd = prng(seed)
+    const rnd = seededRandom(seed)
     const runs = Number(process.env.MESHDOC_GRANT_FUZZ ?? 10_000)
     const parent = await issueGrant({ key: owner, audience: idOf(gateway), access: 'write', docs: ['sensors/**'], expiresAt: now + HOUR, delegate: true })
     const valid = await issueGrant({ key: gateway, audience: idOf(sensor), access: 'write', docs: ['sensors/1'], expiresAt: now + HOUR / 2, parent })

@@ -25,7 +25,7 @@ const LEGACY_SUBDIR = 'docs'
 /** the file every FsStorageAdapter directory holds (adapters/fs-storage/fs-adapter.ts) */
 const STORE_MARK = 'meshdoc-fs.json'
 /** a document's directory: its 16-byte key in hex */
-const DOC_DIR = /^[0-9a-f]{32}$/
+export const DOC_DIR = /^[0-9a-f]{32}$/
 
 /** `--data`, else $XDG_DATA_HOME/meshdoc, else ~/.local/share/meshdoc. */
 export function dataDirFrom (value: unknown, env: NodeJS.ProcessEnv, cwd: string): string {

@@ -10,7 +10,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readDocNames } from '../storage/doc-names.js'
 import type { StorageAdapter } from '../storage/types.js'
-import { storeDir } from './data-dir.js'
+import { DOC_DIR, storeDir } from './data-dir.js'
 
 export interface StoredDocInfo {
   /** the doc id, when this store knows it; otherwise null */
@@ -22,9 +22,6 @@ export interface StoredDocInfo {
   /** last change, ISO 8601 */
   changed: string
 }
-
-/** a document's directory: its 16-byte key in hex */
-const DOC_DIR = /^[0-9a-f]{32}$/
 
 /**
  * `listStoredDocs` for a running gateway's `/docs`: one listing shared by

@@ -110,12 +110,13 @@ export async function issueGrant (opts: IssueGrantOptions): Promise<string> {
   checkFields(fields)
   const parentBytes = opts.parent === undefined ? undefined : tokenBytes(opts.parent)
   if (parentBytes !== undefined) {
-    const parent = decodeChain(parentBytes, 2) // the new grant is the chain's first link
-    await checkSignatures(parentBytes)
+    const links: SignedLink[] = []
+    const parent = decodeChain(parentBytes, 2, links) // the new grant is the chain's first link
+    await checkSignatures(links)
     withinChain(parent)
     within(fields, parent)
   }
-  const body = encodeBody(fields, opts.key, parentBytes)
+  const body = encodeBody(fields, opts.key.publicKey, parentBytes)
   const signature = await opts.key.sign(concat(SIGNING_CONTEXT, body))
   const e = encoding.createEncoder()
   encoding.writeVarUint8Array(e, body)
@@ -145,7 +146,8 @@ export async function verifyGrant (token: string, opts: VerifyGrantOptions): Pro
   if (!Number.isFinite(now)) throw new TypeError(`now must be a time in ms, not ${now}`)
   const bytes = tokenBytes(token)
   // structure first (bounded work), the cheap checks, then every signature, and only then the patterns
-  const grant = decodeChain(bytes, 1)
+  const links: SignedLink[] = []
+  const grant = decodeChain(bytes, 1, links)
   const owners = new Set(opts.owners)
   if (opts.presenter !== undefined && opts.presenter !== grant.audience) {
     throw new GrantError('wrong_audience', `grant ${grant.id} is for ${grant.audience}, presented by ${opts.presenter}`)
@@ -155,7 +157,7 @@ export async function verifyGrant (token: string, opts: VerifyGrantOptions): Pro
     if (now - CLOCK_SKEW_MS >= g.expiresAt) throw new GrantError('expired', `grant ${g.id} expired at ${new Date(g.expiresAt).toISOString()}`)
     if (g.parent === undefined && !owners.has(g.issuer)) throw new GrantError('unknown_owner', `grant ${g.id} was issued by ${g.issuer}, not a trusted owner`)
   }
-  await checkSignatures(bytes)
+  await checkSignatures(links)
   withinChain(grant)
   return grant
 }
@@ -210,6 +212,8 @@ export function globMatch (pattern: string, s: string): boolean {
 // ------------------------------------------------------------------ format
 
 interface Envelope { body: Uint8Array, signature: Uint8Array }
+/** one decoded link of a chain, with what its signature check needs */
+interface SignedLink extends Envelope { key: PublicKey }
 
 function tokenBytes (token: string): Uint8Array {
   if (typeof token !== 'string') throw new GrantError('malformed', 'a grant is a string')
@@ -241,11 +245,7 @@ function readEnvelope (bytes: Uint8Array): Envelope {
  * access (1 read, 2 write), pattern count and patterns, notBefore, expiresAt
  * (ms), delegate (0/1), parent envelope (empty: none).
  */
-function encodeBody (f: GrantFields, key: PrivateKey, parent: Uint8Array | undefined): Uint8Array {
-  return encodeBodyWithKey(f, key.publicKey, parent)
-}
-
-function encodeBodyWithKey (f: GrantFields, publicKey: PublicKey, parent: Uint8Array | undefined): Uint8Array {
+function encodeBody (f: GrantFields, publicKey: PublicKey, parent: Uint8Array | undefined): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, FORMAT_VERSION)
   encoding.writeVarUint8Array(e, publicKeyToProtobuf(publicKey))
@@ -263,13 +263,13 @@ function encodeBodyWithKey (f: GrantFields, publicKey: PublicKey, parent: Uint8A
 /**
  * The grant chain in `bytes`, decoded and its fields checked, in canonical
  * form only (each body is exactly what encodeBody makes of its fields). Not
- * checked here: signatures (checkSignatures) and links within their parents
- * (withinChain), which come after.
+ * checked here: signatures (checkSignatures, over the `links` collected
+ * here) and links within their parents (withinChain), which come after.
  */
-function decodeChain (bytes: Uint8Array, depth: number): Grant {
+function decodeChain (bytes: Uint8Array, depth: number, links: SignedLink[] = []): Grant {
   if (depth > GRANT_LIMITS.maxChain) throw new GrantError('chain_too_long', `a chain of more than ${GRANT_LIMITS.maxChain} grants`)
-  const { body } = readEnvelope(bytes)
-  const { fields, parentBytes } = malformedOnThrow(() => {
+  const { body, signature } = readEnvelope(bytes)
+  const { fields, parentBytes, key } = malformedOnThrow(() => {
     const d = decoding.createDecoder(body)
     const uint = (): number => {
       const v = decoding.readVarUint(d)
@@ -294,11 +294,12 @@ function decodeChain (bytes: Uint8Array, depth: number): Grant {
     const parentBytes = decoding.readVarUint8Array(d)
     if (decoding.hasContent(d)) throw new Error('bytes after the body')
     const fields: GrantFields = { issuer: peerIdFromPublicKey(key).toString(), audience, access: accessCode === 2 ? 'write' : 'read', docs, notBefore, expiresAt, delegate: delegate === 1 }
-    if (!equalBytes(encodeBodyWithKey(fields, key, parentBytes), body)) throw new Error('not in canonical form')
-    return { fields, parentBytes }
+    if (!equalBytes(encodeBody(fields, key, parentBytes), body)) throw new Error('not in canonical form')
+    return { fields, parentBytes, key }
   })
   checkFields(fields)
-  const parent = parentBytes.length === 0 ? undefined : decodeChain(parentBytes, depth + 1)
+  links.push({ body, signature, key })
+  const parent = parentBytes.length === 0 ? undefined : decodeChain(parentBytes, depth + 1, links)
   return { ...fields, id: grantId(body), parent }
 }
 
@@ -307,26 +308,14 @@ function withinChain (grant: Grant): void {
   for (let g: Grant = grant; g.parent !== undefined; g = g.parent) within(g, g.parent)
 }
 
-/** Every signature of the chain in `bytes`, by its issuer's key. */
-async function checkSignatures (bytes: Uint8Array): Promise<void> {
-  for (let next: Uint8Array = bytes; next.length > 0;) {
-    const { body, signature } = readEnvelope(next)
-    const d = decoding.createDecoder(body)
-    decoding.readVarUint(d)
-    const key = publicKeyFromProtobuf(decoding.readVarUint8Array(d))
+/** Every signature of a decoded chain, by its issuer's key. */
+async function checkSignatures (links: SignedLink[]): Promise<void> {
+  for (const { body, signature, key } of links) {
     let good = false
     try {
       good = await key.verify(concat(SIGNING_CONTEXT, body), signature)
     } catch {}
     if (!good) throw new GrantError('bad_signature', `grant ${grantId(body)}: the signature is not its issuer's`)
-    decoding.readVarString(d)
-    decoding.readVarUint(d)
-    const n = decoding.readVarUint(d)
-    for (let i = 0; i < n; i++) decoding.readVarString(d)
-    decoding.readVarUint(d)
-    decoding.readVarUint(d)
-    decoding.readVarUint(d)
-    next = decoding.readVarUint8Array(d)
   }
 }
 

@@ -41,7 +41,7 @@ export class AntiEntropy {
       }
       for (const s of peer.sessions.values()) {
         const doc = this.ctx.doc(s.keyHex)
-        if (doc === undefined || doc.isSyncedWith(peer.id) || s.readOnlyRemote) continue
+        if (doc === undefined || doc.isSyncedWith(peer.id) || s.writesRefused !== undefined) continue
         this.answers.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
       }
     }

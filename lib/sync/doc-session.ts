@@ -47,8 +47,8 @@ export class DocSession {
   private partsNextSeq = 0
   /** a part of this answer was not applied (refused, or its seq skipped) */
   private partsGap = false
-  /** the peer told us our writes are refused: do not expect ACKs */
-  readOnlyRemote = false
+  /** the peer told us our writes are refused, and why (DENIED read_only or quota_exceeded): do not expect ACKs */
+  writesRefused: number | undefined
   /** our answer to the peer's SYNC1 may still be on its way out (see answer.ts) */
   answerOutstanding = false
   /** the latest SYNC1 that came while an answer was outstanding, answered once it is not */

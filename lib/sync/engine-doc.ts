@@ -94,8 +94,6 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
   /** clientID -> PeerId bindings, when authorship is enforced */
   authors: AuthorRegistry | undefined
   private readonly waiters = new Set<Waiter>()
-  /** the reason each peer last gave for refusing our writes (read_only, quota_exceeded) */
-  private readonly writesRefused = new Map<string, number>()
   closed = false
 
   constructor (
@@ -170,9 +168,8 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
     if (this.satisfied(opts.peer)) return Promise.resolve()
     // a peer that already refused writes we still hold will not take them now either
     for (const s of this.sessions.values()) {
-      const reason = this.writesRefused.get(s.peer)
-      if (reason !== undefined && s.readOnlyRemote && (opts.peer === undefined || opts.peer === s.peer) && !this.isSyncedWith(s.peer)) {
-        return Promise.reject(this.deniedError(s.peer, reason))
+      if (s.writesRefused !== undefined && (opts.peer === undefined || opts.peer === s.peer) && !this.isSyncedWith(s.peer)) {
+        return Promise.reject(this.deniedError(s.peer, s.writesRefused))
       }
     }
     return new Promise<void>((resolve, reject) => {
@@ -206,8 +203,6 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
    * find out.
    */
   deniedBy (peer: string, reason: number): void {
-    if (reason === DeniedReason.UNAVAILABLE || reason === DeniedReason.AUTHORSHIP) this.writesRefused.delete(peer)
-    else this.writesRefused.set(peer, reason)
     // another peer with a session may still come to hold the doc (its answer on the way)
     const others = [...this.sessions.keys()].some(p => p !== peer)
     for (const w of this.waiters) {

@@ -407,7 +407,7 @@ export class SyncEngine {
         this.answers.sendSync1(peer, doc, s, Sync1Flags.WANT_REPLY)
       }
     } else if (s !== undefined) {
-      s.readOnlyRemote = true
+      s.writesRefused = frame.reason
     }
     doc.deniedBy(peer.id, frame.reason)
   }

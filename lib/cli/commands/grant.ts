@@ -45,7 +45,7 @@ export function parseDuration (value: string): number {
 export async function run ({ values, io }: CommandContext): Promise<number> {
   const inspect = str(values.inspect)
   if (inspect !== undefined) {
-    io.stdout.write(JSON.stringify(describe(guard(() => decodeGrant(inspect))), null, 2) + '\n')
+    io.stdout.write(JSON.stringify(describe(await guard(async () => decodeGrant(inspect))), null, 2) + '\n')
     return 0
   }
   const keyFile = str(values.key)
@@ -58,7 +58,7 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   if (access !== 'read' && access !== 'write') throw new UsageError(`--access must be read or write, not "${access}"`, 'grant')
   const lifetime = parseDuration(str(values.expires) ?? '30d')
   const now = Date.now()
-  const token = await guardAsync(async () => await issueGrant({
+  const token = await guard(async () => await issueGrant({
     key: readKey(keyFile),
     audience: to,
     access,
@@ -101,16 +101,8 @@ function describe (g: Grant): unknown {
   }
 }
 
-function guard<T> (fn: () => T): T {
-  try {
-    return fn()
-  } catch (err) {
-    if (err instanceof GrantError) throw new CliError(`${err.reason}: ${err.message}`)
-    throw err
-  }
-}
-
-async function guardAsync<T> (fn: () => Promise<T>): Promise<T> {
+/** `fn`'s result; a GrantError becomes a CliError (exit 1) naming its reason. */
+async function guard<T> (fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
