@@ -4,7 +4,7 @@
  * steps printed; running it again keeps everything.
  */
 import assert from 'node:assert/strict'
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliProcesses } from './helpers/cli-process.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
@@ -51,6 +51,19 @@ describe('meshdoc init', function () {
     assert.equal(forced.stdout, first.stdout)
     assert.match(await readFile(policy, 'utf8'), /"default": "none"/)
     assert.equal((await stat(policy)).mode & 0o777, 0o600)
+  })
+
+  it('never writes through a symlink planted where a file goes (kept, its target untouched)', async () => {
+    const root = await cli.tempDir()
+    const data = join(root, 'gw')
+    await mkdir(data, { mode: 0o700 })
+    const target = join(root, 'elsewhere.json')
+    await writeFile(target, 'not yours\n')
+    await symlink(target, join(data, 'policy.json'))
+    const r = await runInProcess(['init', '--data', data])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /kept .*policy\.json/)
+    assert.equal(await readFile(target, 'utf8'), 'not yours\n')
   })
 
   it('device: an identity and the code to use it; no gateway files. A wrong KIND is a usage error', async () => {
