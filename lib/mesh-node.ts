@@ -25,6 +25,10 @@ import { Repo } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
 import type { ServeByKey } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
+import type { EngineExtension } from './sync/extension.js'
+import type { Grant } from './grants/grant.js'
+import type { GrantExchangeOptions, GrantRefused } from './grants/grant-exchange.js'
+import type { Revocation } from './grants/revocation.js'
 
 const log = logger('node')
 
@@ -101,7 +105,37 @@ export interface MeshNodeOptions {
    * adapters/libp2p/peer-exchange.ts for what this reveals)
    */
   peerExchange?: boolean
+  /**
+   * Check grants (docs/SECURITY.md "Grants"): the PeerIds of the owner keys
+   * whose grants this node honours. With it, a peer may do with a doc only
+   * what its valid grants give it (an owner itself: anything), narrowed by
+   * `policy`; a peer with no valid grant gets nothing. Default: no grants
+   * checked (the policy alone decides).
+   */
+  trust?: { owners: string[] }
+  /** grants this node holds (`mdg1.…` tokens, its PeerId their audience), presented to every peer that checks grants; kept in `storage` */
+  grants?: string[]
+  /** revocations (`mdr1.…`, signed by a trusted owner) to put in force at start; kept in `storage` and passed on to peers */
+  revocations?: string[]
+  /**
+   * Fetches a grant for this node (a login bridge: the app's backend turns its
+   * own login into a short-lived grant for `peerId`). Called at start and
+   * again before the grant expires; sessions go on meanwhile.
+   */
+  grantProvider?: (peerId: string) => Promise<string | string[]>
 }
+
+/** What a node's grants do for it (`MeshNode.addGrant`…); lib/grants/grant-exchange.ts. */
+export interface NodeGrants {
+  start: (grants?: readonly string[], revocations?: readonly string[]) => Promise<void>
+  addGrant: (token: string) => Promise<Grant>
+  addRevocation: (record: string) => Promise<Revocation>
+  readonly heldGrants: Grant[]
+  readonly revocationRecords: string[]
+}
+
+/** Builds a node's grants (the Node entry has it; browsers import it from `meshdoc/grants`). */
+export type GrantSupport = (opts: GrantExchangeOptions) => NodeGrants & EngineExtension
 
 export interface SyncProgress {
   peer: string
@@ -137,12 +171,18 @@ export interface MeshNodeEvents {
   'peer:refused': (refusal: PeerRefusal) => void
   /** a large frame (64 KiB or more: typically a first sync of a big doc) is arriving */
   'sync:progress': (progress: SyncProgress) => void
+  /** a grant a peer presented was refused (with `trust`) */
+  'grant:refused': (refused: GrantRefused) => void
+  /** a revocation came into force here (given, or from a peer) */
+  revoked: (revocation: Revocation) => void
 }
 
 export class MeshNode extends ObservableV2<MeshNodeEvents> {
   private stopping: Promise<void> | undefined
   /** @internal stopped with the node, before the engine */
   readonly extras: Array<{ stop: () => void }> = []
+  /** @internal with `trust`, `grants` or `grantProvider` */
+  grantsHere: NodeGrants | undefined
 
   /** @internal use createMeshNode */
   constructor (
@@ -222,6 +262,29 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   /** The per-process epoch this node announces in HELLO (hex). */
   get epoch (): string {
     return docKeyHex(this.engine.epoch)
+  }
+
+  /**
+   * Hold a grant (an `mdg1.…` token to this node) and present it to every
+   * peer that checks grants, at once and on every later connection; kept in
+   * storage. Rejects with a GrantError if it is not for this node, or over.
+   */
+  async addGrant (token: string): Promise<Grant> {
+    return await this.grantBook().addGrant(token)
+  }
+
+  /** Put a revocation (`mdr1.…`, signed by a trusted owner) in force here and pass it on to peers; kept in storage. */
+  async addRevocation (record: string): Promise<Revocation> {
+    return await this.grantBook().addRevocation(record)
+  }
+
+  /** The grants this node holds and presents. */
+  get grants (): Grant[] {
+    return this.grantsHere?.heldGrants ?? []
+  }
+
+  private grantBook (): NodeGrants {
+    return this.grantsHere ?? unsupported("this node has no grants: in a browser, pass grantSupport from 'meshdoc/grants'")
   }
 
   /** Change the access policy; open sessions are re-checked at once. */
@@ -310,6 +373,8 @@ export interface PlatformPreset {
   sha256?: (data: Uint8Array) => Uint8Array
   /** what serving stored docs by key for peers takes (`serveAllDocs`, lib/serving-repo.ts `serveByKey`); only platforms that serve by key bring it (Node) */
   serving?: () => ServeByKey
+  /** grants (`trust`, `grants`, `grantProvider`): the Node entry's, or a browser app's `grantSupport` from `meshdoc/grants` */
+  grants?: GrantSupport | undefined
 }
 
 /** @internal the platform-independent part of `createMeshNode` */
@@ -345,7 +410,22 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const serving = opts.serveAllDocs === true
     ? preset.serving?.() ?? unsupported('serveAllDocs needs the Node entry')
     : undefined
+  let node: MeshNode | undefined
+  // grants: always on a platform that has them (Node), else only if asked for (a browser's `grantSupport`)
+  const wantsGrants = opts.trust !== undefined || opts.grants !== undefined || opts.grantProvider !== undefined || opts.revocations !== undefined
+  if (wantsGrants && preset.grants === undefined) unsupported("grants need grantSupport from 'meshdoc/grants' in a browser")
+  const grants = preset.grants?.({
+    owners: opts.trust?.owners ?? [],
+    self: libp2p.peerId.toString(),
+    storage,
+    meshKey,
+    servesByKey: serving !== undefined,
+    provider: opts.grantProvider,
+    onRefused: (refused) => { node?.emit('grant:refused', [refused]) },
+    onRevoked: (r) => { node?.emit('revoked', [r]) }
+  })
   const engine = new SyncEngine({
+    extension: grants,
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     sha256: preset.sha256,
@@ -365,7 +445,6 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     compactAfterRecords: opts.compactAfterRecords
   }
   const repo = serving?.repo(repoOptions) ?? new Repo(repoOptions)
-  let node: MeshNode | undefined
   const addPeer = (peer: string, link: PeerLink): PeerConnection => engine.addPeer(peer, link)
   const network = preset.network({
     libp2p,
@@ -377,6 +456,9 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     onRefused: (refusal) => { node?.emit('peer:refused', [refusal]) }
   })
   node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
+  node.grantsHere = grants
+  // our grants and revocations in force (the provider asked) before the first peer connects
+  await grants?.start(opts.grants, opts.revocations)
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
   await network.start()

@@ -26,7 +26,7 @@
  *   also offline (`tabs: false` turns it off).
  * No Node built-ins are imported from here.
  */
-import { startMeshNode, type MeshNode, type MeshNodeOptions } from '../../lib/mesh-node.js'
+import { startMeshNode, type GrantSupport, type MeshNode, type MeshNodeOptions } from '../../lib/mesh-node.js'
 import { TabChannel } from '../broadcast-channel/tab-channel.js'
 import { IndexedDbStorageAdapter } from '../indexeddb-storage/idb-adapter.js'
 import { browserLibp2pPreset, webrtcOption, type BrowserWebRTC } from '../libp2p/create-browser-libp2p.js'
@@ -49,6 +49,8 @@ export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | '
   webrtc?: BrowserWebRTC | false
   /** sync with the other tabs of this app over a BroadcastChannel (default true) */
   tabs?: boolean
+  /** what `trust`, `grants`, `revocations` and `grantProvider` need: `grantSupport()` from `meshdoc/grants` */
+  grantSupport?: GrantSupport
 }
 
 /**
@@ -70,7 +72,8 @@ export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promis
   try {
     return await startMeshNode({ ...opts, storage, privateKey }, {
       libp2p,
-      network: libp2pNetwork
+      network: libp2pNetwork,
+      grants: opts.grantSupport
     }, {
       identitySlot: slot?.slot,
       extraLinks: async (node, addPeer) => {

@@ -36,8 +36,12 @@ export * from '../../lib/core.js'
 export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 // policy rules (glob files, the gateway's config); a browser passes a policy function
 export { policyFromRules } from '../../lib/policy/rules.js'
-// grants: made and checked offline (nodes do not use them for access yet)
+// grants: made and checked offline; a node checks them with `trust` and presents its own (`grants`, `grantProvider`)
 export { issueGrant, verifyGrant, decodeGrant, grantAllows, GrantError, GRANT_LIMITS, CLOCK_SKEW_MS, type Grant, type GrantFields, type GrantAccess, type GrantRefusal, type IssueGrantOptions, type VerifyGrantOptions } from '../../lib/grants/grant.js'
+export { revokeGrant, verifyRevocation, revocationBytes, type Revocation, type RevokeOptions } from '../../lib/grants/revocation.js'
+export type { GrantRefused } from '../../lib/grants/grant-exchange.js'
+export { grantSupport } from '../../lib/grants/support.js'
+import { grantSupport } from '../../lib/grants/support.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 import { KeyServingPolicyError, keyServingProblems } from '../../lib/policy/key-serving.js'
@@ -50,7 +54,7 @@ function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
   })
 }
 
-const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: nodeNetwork, sha256: nodeSha256, serving: serveByKey }
+const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: nodeNetwork, sha256: nodeSha256, serving: serveByKey, grants: grantSupport() }
 
 /** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */
 const MIN_NODE_MAJOR = 22

@@ -79,6 +79,7 @@ export class GrantError extends MeshdocError {
 export type GrantRefusal =
   | 'malformed' | 'too_large' | 'bad_signature' | 'expired' | 'not_yet_valid'
   | 'unknown_owner' | 'chain_too_long' | 'broken_chain' | 'not_delegable' | 'wider_than_parent' | 'wrong_audience'
+  | 'revoked'
 
 export interface IssueGrantOptions {
   /** the issuer's key: an owner's, or a delegate's (then `parent` is the grant it holds) */
@@ -142,24 +143,41 @@ export interface VerifyGrantOptions {
  * GrantError with the reason otherwise; never anything else, whatever the input.
  */
 export async function verifyGrant (token: string, opts: VerifyGrantOptions): Promise<Grant> {
-  const now = opts.now ?? Date.now()
-  if (!Number.isFinite(now)) throw new TypeError(`now must be a time in ms, not ${now}`)
   const bytes = tokenBytes(token)
   // structure first (bounded work), the cheap checks, then every signature, and only then the patterns
   const links: SignedLink[] = []
   const grant = decodeChain(bytes, 1, links)
-  const owners = new Set(opts.owners)
+  checkGrantNow(grant, opts)
+  await checkSignatures(links)
+  withinChain(grant)
+  return grant
+}
+
+/**
+ * The checks of `verifyGrant` that change with time and with who asks, for
+ * a grant whose signatures were checked before (a node keeps verified tokens
+ * to check them again cheaply): the presenter its audience, every link valid
+ * at `now` (with CLOCK_SKEW_MS either side), the chain ending at a trusted owner.
+ */
+export function checkGrantNow (grant: Grant, opts: VerifyGrantOptions): void {
+  const now = opts.now ?? Date.now()
+  if (!Number.isFinite(now)) throw new TypeError(`now must be a time in ms, not ${now}`)
   if (opts.presenter !== undefined && opts.presenter !== grant.audience) {
     throw new GrantError('wrong_audience', `grant ${grant.id} is for ${grant.audience}, presented by ${opts.presenter}`)
   }
+  const owners = opts.owners instanceof Set ? opts.owners as ReadonlySet<string> : new Set(opts.owners)
   for (let g: Grant | undefined = grant; g !== undefined; g = g.parent) {
     if (now + CLOCK_SKEW_MS < g.notBefore) throw new GrantError('not_yet_valid', `grant ${g.id} is valid from ${new Date(g.notBefore).toISOString()}`)
     if (now - CLOCK_SKEW_MS >= g.expiresAt) throw new GrantError('expired', `grant ${g.id} expired at ${new Date(g.expiresAt).toISOString()}`)
     if (g.parent === undefined && !owners.has(g.issuer)) throw new GrantError('unknown_owner', `grant ${g.id} was issued by ${g.issuer}, not a trusted owner`)
   }
-  await checkSignatures(links)
-  withinChain(grant)
-  return grant
+}
+
+/** The time a verifier stops accepting the chain: its earliest `expiresAt`, plus the clock-skew allowance. */
+export function grantEndsAt (grant: Grant): number {
+  let end = Infinity
+  for (let g: Grant | undefined = grant; g !== undefined; g = g.parent) end = Math.min(end, g.expiresAt)
+  return end + CLOCK_SKEW_MS
 }
 
 /**
@@ -215,7 +233,8 @@ interface Envelope { body: Uint8Array, signature: Uint8Array }
 /** one decoded link of a chain, with what its signature check needs */
 interface SignedLink extends Envelope { key: PublicKey }
 
-function tokenBytes (token: string): Uint8Array {
+/** @internal shared with revocation.ts */
+export function tokenBytes (token: string): Uint8Array {
   if (typeof token !== 'string') throw new GrantError('malformed', 'a grant is a string')
   if (token.length > GRANT_LIMITS.maxTokenBytes) throw new GrantError('too_large', `a grant of ${token.length} bytes is over ${GRANT_LIMITS.maxTokenBytes}`)
   const t = token.trim()
@@ -359,11 +378,13 @@ export function covers (outer: string, inner: string): boolean {
   return false
 }
 
-function grantId (body: Uint8Array): string {
+/** @internal shared with revocation.ts */
+export function grantId (body: Uint8Array): string {
   return uint8ArrayToString(sha256(body).subarray(0, 16), 'base16')
 }
 
-function malformedOnThrow<T> (fn: () => T): T {
+/** @internal shared with revocation.ts */
+export function malformedOnThrow<T> (fn: () => T): T {
   try {
     return fn()
   } catch (err) {
@@ -372,7 +393,8 @@ function malformedOnThrow<T> (fn: () => T): T {
   }
 }
 
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+/** @internal shared with revocation.ts */
+export function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length)
   out.set(a)
   out.set(b, a.length)

@@ -22,8 +22,11 @@ export interface AwarenessFrame { type: typeof MessageType.AWARENESS, docKey: Ui
 export interface DeniedFrame { type: typeof MessageType.DENIED, docKey: Uint8Array, reason: number }
 export interface ByeFrame { type: typeof MessageType.BYE, reason: number, message: string }
 
+/** GRANTS, REVOKE, CLAIM: frames of an engine extension (lib/grants), whose body it reads itself */
+export interface ExtensionFrame { type: typeof MessageType.GRANTS | typeof MessageType.REVOKE | typeof MessageType.CLAIM, body: Uint8Array }
+
 export type DocFrame = Sync1Frame | Sync2Frame | Sync2PartFrame | UpdateFrame | AckFrame | AwarenessFrame | DeniedFrame
-export type Frame = HelloFrame | ByeFrame | DocFrame
+export type Frame = HelloFrame | ByeFrame | DocFrame | ExtensionFrame
 
 const MAX_BYE_MESSAGE = 256
 
@@ -41,6 +44,11 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case MessageType.BYE:
       encoding.writeVarUint(e, frame.reason)
       encoding.writeVarString(e, frame.message.slice(0, MAX_BYE_MESSAGE))
+      break
+    case MessageType.GRANTS:
+    case MessageType.REVOKE:
+    case MessageType.CLAIM:
+      encoding.writeUint8Array(e, frame.body)
       break
     default:
       if (frame.docKey.length !== DOC_KEY_BYTES) throw new TypeError('docKey must be 16 bytes')
@@ -141,6 +149,10 @@ export function decodeFrame (body: Uint8Array): Frame {
     case MessageType.DENIED:
       frame = readDocFrame(d, type)
       break
+    case MessageType.GRANTS:
+    case MessageType.REVOKE:
+    case MessageType.CLAIM:
+      return { type, body: readFixed(d, d.arr.length - d.pos) }
     default:
       return fail(`unknown frame type ${type}`)
   }

@@ -18,7 +18,13 @@ export const MessageType = {
   DENIED: 6,
   BYE: 7,
   /** a leading part of a SYNC2 answer too big to send as one frame; the SYNC2 that ends it follows */
-  SYNC2_PART: 8
+  SYNC2_PART: 8,
+  /** the grants the sender holds (to a peer announcing Features.GRANTS) */
+  GRANTS: 9,
+  /** signed revocations, or a digest of those the sender holds (between peers announcing Features.GRANTS) */
+  REVOKE: 10,
+  /** the id of a doc the sender is about to sync (to a peer announcing Features.DOC_CLAIMS) */
+  CLAIM: 11
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -72,7 +78,11 @@ export const Sync1Flags = {
 /** Feature bits announced in HELLO: what the sender accepts beyond the base protocol. */
 export const Features = {
   /** SYNC2 answers may arrive in SYNC2_PART frames, ended by a SYNC2 */
-  SYNC2_PARTS: 1
+  SYNC2_PARTS: 1,
+  /** the sender checks grants: present yours (GRANTS) before your SYNC1s; exchange revocations (REVOKE) */
+  GRANTS: 2,
+  /** the sender serves docs by key and checks grants by doc id: name the docs you sync (CLAIM) */
+  DOC_CLAIMS: 4
 } as const
 
 /** The features this implementation announces. */

@@ -20,6 +20,7 @@
  * `docs/PROTOCOL.md` describes the exchange, `docs/ARCHITECTURE.md` the paths.
  */
 import type * as Y from 'yjs'
+import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import type { DeniedFrame, DocFrame, Frame } from '../protocol/codec.js'
@@ -37,6 +38,7 @@ import { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
 import type { DocResolver, ReleaseDoc, ResolveDoc } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
+import type { EngineExtension, ExtensionApi } from './extension.js'
 import { Fingerprints, type Sha256 } from './fingerprint.js'
 import { Inbound } from './inbound.js'
 import { Outbound } from './outbound.js'
@@ -85,7 +87,13 @@ export interface SyncEngineOptions {
   pendingCharges?: PendingCharges
   /** does a (validated) update add nothing to the doc? Then a read-only peer's is acknowledged, not refused (lib/security/read-only.ts, Node only); default: every non-empty one is refused */
   addsNothing?: (doc: EngineDoc, update: Uint8Array, limits: Limits) => boolean
+  /** grants (lib/grants/grant-exchange.ts): frames of its own, and a say in access; default: none */
+  extension?: EngineExtension
 }
+
+/** frames of a peer kept while an extension's work on an earlier one is pending (its grants being checked) */
+const MAX_HELD = 4096
+const RANK = { [Access.NONE]: 0, [Access.READ]: 1, [Access.WRITE]: 2 }
 
 export class SyncEngine {
   readonly limits: Limits
@@ -102,6 +110,7 @@ export class SyncEngine {
   /** per open doc: stops its listeners */
   private readonly detach = new Map<string, () => void>()
   private policy: Policy
+  private readonly extension: EngineExtension | undefined
   private stopped = false
   /** a doc's author registry, with `authorship` */
   private readonly newAuthors: (() => AuthorRegistry) | undefined
@@ -119,6 +128,7 @@ export class SyncEngine {
 
   constructor (opts: SyncEngineOptions = {}) {
     this.policy = opts.policy ?? allowAll
+    this.extension = opts.extension
     const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
     const Authors = opts.authorRegistry
@@ -175,32 +185,76 @@ export class SyncEngine {
         refuse: (peer, docKey) => { this.refuse(peer, docKey) },
         repair: (peer, doc) => { this.answers.repair(peer, doc) }
       })
-    this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes })
+    this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes, extension: this.extension })
     this.antiEntropy = new AntiEntropy(ctx, this.answers, {
       intervalMs: opts.antiEntropyIntervalMs ?? 30_000,
       fullEvery: opts.fullResyncEvery ?? 10
     })
+    this.extension?.attach(this.extensionApi())
   }
 
   /** Replace the policy; takes effect at once on every open session. */
   setPolicy (policy: Policy): void {
     this.policy = policy
-    for (const peer of this.peers.values()) {
+    this.recheck()
+  }
+
+  /**
+   * Access changed: end the sessions it now refuses (the peer is told),
+   * and offer docs it now allows, to every peer or to `only`.
+   */
+  private recheck (only?: PeerState, offer = false): void {
+    for (const peer of only !== undefined ? [only] : this.peers.values()) {
       for (const s of [...peer.sessions.values()]) {
         const doc = this.docs.get(s.keyHex)
         if (doc !== undefined && this.accessFor(peer.id, doc.id) === Access.NONE) this.sessions.end(peer, doc, s, true)
       }
+      if (offer && peer.helloReceived && !peer.closed) for (const doc of this.docs.values()) this.start.offer(peer, doc)
     }
   }
 
-  /** What the current policy grants `peerId` on `docId` (a throwing policy means none). */
+  /**
+   * What `peerId` may do with `docId` now: what the policy grants, narrowed
+   * by the extension's say (grants) if any. A throwing policy means none.
+   */
   accessFor (peerId: string, docId: string): Access {
     try {
-      return this.policy(peerId, docId)
+      const policy = this.policy(peerId, docId)
+      const ceiling = this.extension?.access(peerId, docId)
+      return ceiling === undefined || RANK[ceiling] >= RANK[policy] ? policy : ceiling
     } catch (err) {
       log.error('policy threw for %s / %s: %e', peerId, docId, err)
       return Access.NONE
     }
+  }
+
+  /** What the extension may do (extension.ts). */
+  private extensionApi (): ExtensionApi {
+    return {
+      send: (peer, frame) => this.peers.send(peer, frame),
+      reject: (peer, code, message) => { this.peers.reject(peer, code, message) },
+      hold: (peer, work) => { this.hold(peer, work) },
+      recheck: (peer) => { this.recheck(peer, true) },
+      peers: () => this.peers.values(),
+      countRejection: (name) => { this.countRejection(name) },
+      ignore: (name) => { this.counters.ignored[name] = (this.counters.ignored[name] ?? 0) + 1 }
+    }
+  }
+
+  /** The peer's frames wait (at most MAX_HELD) until `work` settles, then are handled in order. */
+  private hold (peer: PeerState, work: Promise<void>): void {
+    peer.holds++
+    peer.held ??= []
+    void work.catch(() => {}).then(() => {
+      if (--peer.holds > 0) return
+      const held = peer.held ?? []
+      peer.held = undefined
+      for (let i = 0; i < held.length && !peer.closed; i++) {
+        if (peer.holds > 0) { peer.held = held.slice(i); return }
+        const frame = held[i]
+        this.guarded(peer, () => { this.dispatch(peer, frame) })
+      }
+    })
   }
 
   get peerIds (): string[] {
@@ -288,6 +342,8 @@ export class SyncEngine {
 
   /** A peer is closed and out of the table: remember what it stored, end its sessions. */
   private peerGone (peer: PeerState): void {
+    peer.held = undefined
+    this.extension?.peerGone(peer)
     this.start.peerLeaving(peer)
     this.resolver?.peerGone(peer)
     this.sessions.endAll(peer, (keyHex) => this.docs.get(keyHex))
@@ -309,6 +365,7 @@ export class SyncEngine {
     if (this.stopped) return
     this.stopped = true
     this.antiEntropy.stop()
+    this.extension?.stop()
     for (const doc of this.docs.values()) this.outbound.sendBatch(doc)
     for (const peer of [...this.peers.values()]) this.peers.bye(peer, ByeReason.SHUTDOWN, 'node stopping')
     for (const doc of [...this.docs.values()]) this.removeDoc(doc)
@@ -318,7 +375,12 @@ export class SyncEngine {
 
   private receive (peer: PeerState, body: Uint8Array): void {
     const frame = this.peers.read(peer, body)
-    if (frame !== undefined) this.guarded(peer, () => { this.dispatch(peer, frame) })
+    if (frame === undefined) return
+    if (peer.held !== undefined) {
+      if (peer.held.push(frame) > MAX_HELD) this.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
+      return
+    }
+    this.guarded(peer, () => { this.dispatch(peer, frame) })
   }
 
   /** Run a frame handler; an internal error closes that peer, never the process. */
@@ -340,6 +402,16 @@ export class SyncEngine {
         log('peer %s said BYE: %s %s', peer.id, byeReasonName(frame.reason), frame.message)
         peer.link.close()
         this.peers.remove(peer)
+        return
+      case MessageType.GRANTS:
+      case MessageType.REVOKE:
+      case MessageType.CLAIM:
+        if (this.extension === undefined) { this.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'frame of a feature we did not announce'); return }
+        try {
+          this.extension.receive(peer, frame)
+        } catch (err) {
+          this.peers.reject(peer, err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
+        }
         return
       default:
         this.handleDocFrame(peer, frame)

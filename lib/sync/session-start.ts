@@ -18,11 +18,14 @@ import type { DocResolver } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
 import { PeerMemory } from './peer-memory.js'
 import type { PeerState } from './peers.js'
+import type { EngineExtension } from './extension.js'
 
 /** remembered for a doc the peer holds in a state other than ours: equals no fingerprint */
 const NOT_IN_SYNC = ''
 
 export interface SessionStartOptions {
+  /** grants and the like (extension.ts): feature bits, frames before our offers */
+  readonly extension?: EngineExtension | undefined
   /** random per process: peers resume sessions with us only while it is unchanged */
   readonly epoch: Uint8Array
   /** the largest frame body we accept, announced in HELLO */
@@ -41,11 +44,13 @@ export class SessionStart {
 
   /** A new connection: our HELLO, and from the dialer, SYNC1s right behind it. */
   greet (peer: PeerState): void {
-    this.ctx.peers.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.opts.maxFrameBytes, features: OUR_FEATURES, epoch: this.opts.epoch })
+    const ext = this.opts.extension
+    this.ctx.peers.send(peer, { type: MessageType.HELLO, maxFrameBytes: this.opts.maxFrameBytes, features: OUR_FEATURES | (ext?.features ?? 0), epoch: this.opts.epoch })
     // The side that opened the link speaks first: a peer we remember nothing of
     // gets our SYNC1s right behind our HELLO (its HELLO could only tell us to
     // resume sessions we do not have), which saves the HELLO round trip on a join.
-    if (peer.link.initiator === true && this.memory.syncedWith(peer.id) === undefined) {
+    // Not when we hold grants: they go first, once the peer's HELLO says it checks them.
+    if (peer.link.initiator === true && this.memory.syncedWith(peer.id) === undefined && ext?.presentsFirst() !== true) {
       for (const doc of this.ctx.docs()) this.offer(peer, doc)
     }
   }
@@ -60,6 +65,7 @@ export class SessionStart {
     peer.maxFrameBytes = Math.min(frame.maxFrameBytes, this.opts.maxFrameBytes)
     peer.features = frame.features
     peer.remembered = this.memory.hello(peer.id, docKeyHex(frame.epoch))
+    this.opts.extension?.hello(peer)
     // Offer after the frames that came with the HELLO: a joiner's SYNC1s
     // often do, and answering them first puts the SYNC2 on the wire before
     // we spend time on our own SYNC1s (see `runOffers`).
@@ -97,6 +103,7 @@ export class SessionStart {
     if (this.ctx.access(peer.id, doc) === Access.NONE) return
     // already offered in this connection, or the peer's SYNC1 came first and we answered it
     if (this.ctx.sessions.get(peer, doc.keyHex)?.sentSync1 === true) return
+    this.opts.extension?.offering(peer, doc)
     const s = this.ctx.sessions.open(peer, doc)
     if (s === undefined) return
     const remembered = peer.remembered?.get(doc.keyHex)

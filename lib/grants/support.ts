@@ -1,0 +1,23 @@
+/**
+ * Grants for `createMeshNode`: the Node entry has them built in; a browser
+ * app opts in (`meshdoc/grants`), so an app without grants bundles none of
+ * their code:
+ *
+ * ```ts
+ * import { createMeshNode } from 'meshdoc'        // the browser entry
+ * import { grantSupport } from 'meshdoc/grants'
+ * const node = await createMeshNode({
+ *   bootstrap: [gatewayWs],
+ *   grantSupport: grantSupport(),
+ *   // the app's backend turns its login into a short-lived grant for this browser
+ *   grantProvider: async (peerId) => await (await fetch(`/grant?peer=${peerId}`)).text()
+ * })
+ * ```
+ */
+import type { GrantSupport } from '../mesh-node.js'
+import { GrantExchange } from './grant-exchange.js'
+
+/** What `trust`, `grants`, `revocations` and `grantProvider` need (`createMeshNode({ grantSupport: grantSupport() })` in a browser). */
+export function grantSupport (): GrantSupport {
+  return (opts) => new GrantExchange(opts)
+}
