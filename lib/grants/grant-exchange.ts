@@ -53,8 +53,9 @@ export const MAX_REVOCATIONS = 16_384
 const MAX_CLAIMS = 4096
 /** bytes of a claimed doc id */
 const MAX_CLAIM_BYTES = 1024
-/** verified tokens kept, so reconnecting peers cost no signature checks */
+/** verified tokens kept (count, and their bytes), so reconnecting peers cost no signature checks */
 const MAX_VERIFIED = 4096
+const MAX_VERIFIED_BYTES = 4 * 1024 * 1024
 /** (peer, doc) answers of `access` kept per peer, until its grants or claims change */
 const MAX_ACCESS_CACHE = 1024
 const DIGEST_BYTES = 32
@@ -110,6 +111,7 @@ export class GrantExchange implements EngineExtension {
   private readonly sentAll = new WeakSet<PeerState>()
   private readonly budgets = new Map<string, { grants: TokenBucket, revocations: TokenBucket }>()
   private readonly verified = new Map<string, Grant>()
+  private verifiedBytes = 0
   readonly revocations = new RevocationSet()
   private digestOf: Uint8Array | undefined
   private expiryTimer: ReturnType<typeof setTimeout> | undefined
@@ -143,7 +145,16 @@ export class GrantExchange implements EngineExtension {
         await this.opts.storage.remove(key)
       }
     }
-    for (const g of grants) await this.addGrant(g)
+    for (const g of grants) {
+      try {
+        await this.addGrant(g)
+      } catch (err) {
+        // a grant that ended or was revoked while the node was down: it starts without it (offline first)
+        const reason = (err as GrantError).reason
+        if (reason !== 'expired' && reason !== 'revoked') throw err
+        console.warn(`meshdoc: warning: a grant given to createMeshNode is not held: ${(err as Error).message}`)
+      }
+    }
     // a provider that does not answer delays the start by PROVIDER_WAIT_MS at most: the node works offline
     if (this.opts.provider !== undefined) {
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -327,6 +338,9 @@ export class GrantExchange implements EngineExtension {
     const valid: PeerGrants['grants'] = []
     let refused: GrantError | undefined
     for (const token of tokens) {
+      // one chain at a time, then the event loop: a frame of 16 grants is never one long burst
+      if (valid.length > 0 || refused !== undefined) await new Promise(resolve => setTimeout(resolve, 0))
+      if (peer.closed) return
       try {
         const grant = await this.verify(token, peer.id)
         valid.push({ grant, endsAt: grantEndsAt(grant) })
@@ -356,8 +370,14 @@ export class GrantExchange implements EngineExtension {
       checkGrantNow(grant, opts)
     } else {
       grant = await verifyGrant(token, opts)
-      if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value as string)
+      // oldest out first; a token is at most GRANT_LIMITS.maxTokenBytes, its decoded grant about as big
+      while (this.verified.size > 0 && (this.verified.size >= MAX_VERIFIED || this.verifiedBytes + token.length > MAX_VERIFIED_BYTES)) {
+        const oldest = this.verified.keys().next().value as string
+        this.verified.delete(oldest)
+        this.verifiedBytes -= oldest.length
+      }
       this.verified.set(token, grant)
+      this.verifiedBytes += token.length
     }
     const voided = this.revocations.voids(grant)
     if (voided !== undefined) throw new GrantError('revoked', voided)

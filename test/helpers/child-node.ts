@@ -45,10 +45,14 @@ export interface ChildRequests {
       authorship?: AuthorshipOptions
       idleUnloadMs?: number
       quota?: QuotaOptions
+      trust?: { owners: string[] }
+      grants?: string[]
     }
     result: { peerId: string, multiaddrs: string[] }
   }
   dial: { args: { addr: string }, result: string }
+  /** hold a grant (node.addGrant) */
+  addGrant: { args: { token: string }, result: null }
   open: { args: { doc: string }, result: null }
   edit: { args: { doc: string, edits: ChildEdit[] }, result: null }
   /** the doc's whole state as a base64 V1 update */
@@ -161,12 +165,17 @@ async function run (cmd: string, args: any): Promise<unknown> {
         ...(args.serveAllDocs !== undefined ? { serveAllDocs: args.serveAllDocs } : {}),
         ...(args.authorship !== undefined ? { authorship: args.authorship } : {}),
         ...(args.idleUnloadMs !== undefined ? { idleUnloadMs: args.idleUnloadMs } : {}),
-        ...(args.quota !== undefined ? { quota: args.quota } : {})
+        ...(args.quota !== undefined ? { quota: args.quota } : {}),
+        ...(args.trust !== undefined ? { trust: args.trust } : {}),
+        ...(args.grants !== undefined ? { grants: args.grants } : {})
       })
       node.on('peer:disconnect', (peer) => { disconnects.push({ peer, at: Date.now() }) })
       return { peerId: node.peerId, multiaddrs: node.multiaddrs }
     case 'dial':
       return await node!.dial(args.addr)
+    case 'addGrant':
+      await node!.addGrant(args.token)
+      return null
     case 'open': {
       const h = await node!.open(args.doc)
       handles.set(args.doc, h)

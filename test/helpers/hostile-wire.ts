@@ -24,6 +24,8 @@ export class WirePeer {
   framesSent = 0
   bytesSent = 0
   bytesReceived = 0
+  /** the victim's HELLO, once it came */
+  hello: Frame | undefined
   /** the victim's BYE, when it came (performance.now()) */
   bye: { reason: string, message: string, at: number } | undefined
   /** when the stream closed (either side), performance.now() */
@@ -63,6 +65,7 @@ export class WirePeer {
           this.denied.set(reason, (this.denied.get(reason) ?? 0) + 1)
           if (this.denials.length < KEPT_DENIALS) this.denials.push({ reason, at: performance.now() })
         }
+        if (frame.type === MessageType.HELLO) this.hello ??= frame
         if (frame.type === MessageType.BYE) {
           this.bye ??= { reason: byeReasonName(frame.reason), message: frame.message, at: performance.now() }
           // the victim is done with us: close our side too
