@@ -20,7 +20,9 @@ const roles: Record<string, () => Promise<{ default: RoleFactory }>> = {
   resync: async () => await import('./roles/resync.js'),
   mesh50: async () => await import('./roles/mesh50.js'),
   sink: async () => await import('./roles/sink.js'),
-  source: async () => await import('./roles/source.js')
+  source: async () => await import('./roles/source.js'),
+  fleet: async () => await import('./roles/fleet.js'),
+  gateway: async () => await import('./roles/gateway.js')
 }
 
 const [name, json] = process.argv.slice(2)

@@ -23,16 +23,18 @@ import { p8 } from './scenarios/mesh50.js'
 import { p7 } from './scenarios/storage.js'
 import { bundle } from './scenarios/bundle.js'
 import { g1 } from './scenarios/grants.js'
+import { g2, p6 } from './scenarios/fleet.js'
 import type { Ctx, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
 
-const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p7, p8, g1, bundle]
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p6, p7, p8, g1, g2, bundle]
 
 const HELP = `usage: node --import tsx bench/run.ts [options]
   --runs N          measured runs per contender (default 5; 1 with --quick)
-  --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M, P7 on 20,000 edits
+  --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M/G2, P6 with 400 devices, P7 on 20,000 edits
   --only IDS        comma-separated scenario ids: ${SCENARIOS.map(s => [s.id, ...(s.covers ?? [])].join('/')).join(', ')}
   --edits N         replay only the first N edits of the trace
   --chunk N         the writer yields to the event loop every N edits (default 256)
+  --devices N       P6: devices per fleet (default 10,000; 400 with --quick)
   --cpu-prof LABEL  run children whose label starts with LABEL (e.g. P1/meshdoc/A) with --cpu-prof;
                     profiles go to bench/results/profiles/ (see bench/profile-top.ts)
   --out DIR         results directory (default bench/results)
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     edits: { type: 'string' },
     chunk: { type: 'string', default: '256' },
+    devices: { type: 'string' },
     'cpu-prof': { type: 'string', multiple: true, default: [] },
     out: { type: 'string', default: 'bench/results' },
     verbose: { type: 'boolean', default: false },
@@ -62,7 +65,8 @@ const quick = values.quick
 const runs = values.runs !== undefined ? Number(values.runs) : (quick ? 1 : 5)
 const limit = values.edits !== undefined ? Number(values.edits) : (quick ? 20_000 : undefined)
 const chunk = Number(values.chunk)
-if (!(runs >= 1) || !(chunk >= 1) || (limit !== undefined && !(limit >= 1))) {
+const devices = values.devices !== undefined ? Number(values.devices) : undefined
+if (!(runs >= 1) || !(chunk >= 1) || (limit !== undefined && !(limit >= 1)) || (devices !== undefined && !(Number.isInteger(devices) && devices >= 1))) {
   console.error(HELP)
   process.exit(2)
 }
@@ -105,6 +109,7 @@ const ctx: Ctx = {
   quick,
   limit,
   chunk,
+  devices,
   timeoutMs: quick ? 60_000 : 240_000,
   progress,
   statePath: async () => (statePromise ??= buildState(join(scratch, 'state.v2'), limit))
@@ -145,7 +150,7 @@ const report = {
   startedAt: started.toISOString(),
   finishedAt: finished.toISOString(),
   seconds: (finished.getTime() - started.getTime()) / 1000,
-  options: { runs, quick, limit: limit ?? null, chunk, only: wanted ?? null, cpuProf: values['cpu-prof'] },
+  options: { runs, quick, limit: limit ?? null, chunk, devices: devices ?? null, only: wanted ?? null, cpuProf: values['cpu-prof'] },
   host: {
     node: process.version,
     platform: `${platform()} ${release()}`,

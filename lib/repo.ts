@@ -80,12 +80,8 @@ export class Repo {
     const doc = new Y.Doc()
     const engine = this.opts.engine
     const persistence = new DocPersistence(this.opts.storage, keyHex, doc, { ...this.opts, maxPendingBytes: engine.limits.maxPendingBytes })
-    const { droppedPendingBytes } = await persistence.load()
-    if (droppedPendingBytes > 0) {
-      // the cap holds on load as it does for updates from peers, and is counted the same way
-      log('dropped %d bytes of stored pending structs of %s past the cap', droppedPendingBytes, docId)
-      engine.counters.rejected.pending_overflow = (engine.counters.rejected.pending_overflow ?? 0) + 1
-    }
+    // the cap holds on load as it does for updates from peers, and is counted the same way (logged by the persistence)
+    if ((await persistence.load()).droppedPendingBytes > 0) engine.countRejection('pending_overflow')
     const sync = new EngineDoc(docId, key, keyHex, doc, new Awareness(doc), persistence)
     sync.servedOnly = servedOnly
     engine.addDoc(sync)

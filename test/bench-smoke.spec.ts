@@ -114,3 +114,41 @@ describe('benchmark harness (smoke)', function () {
     assert.ok(bytes.meshdoc > 0 && bytes.baseline > 0, 'bytes on disk of meshdoc and the floor')
   })
 })
+
+describe('benchmark harness (smoke): P6 and G2, a gateway and its fleet, grants off and on', function () {
+  this.timeout(120_000)
+  let out = ''
+  before(() => { out = mkdtempSync(join(tmpdir(), 'meshdoc-bench-smoke-fleet-')) })
+  after(() => { if (out !== '') rmSync(out, { recursive: true, force: true }) })
+
+  it('runs P6 (60 devices) and G2 in quick mode: every device synced, both contenders side by side, goals judged', async () => {
+    const r = await runBench(['--quick', '--only', 'P6,G2', '--runs', '1', '--devices', '60', '--out', out])
+    assert.equal(r.code, 0, `bench failed:\n${r.stderr}`)
+    assert.match(r.stderr, /P6 run 1\/1 first +plain/, 'progress goes to stderr')
+    assert.match(r.stdout, /\| P6 +\| 60 devices, reconnect: all synced, grants on/, 'the table goes to stdout')
+    const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'))
+    assert.deepEqual(report.errors, [])
+    assert.deepEqual(Object.keys(report.scenarios), ['P6', 'G2'])
+    assert.equal(report.options.devices, 60)
+    const run = report.scenarios.P6.runs[0]
+    for (const pass of ['first', 'reconnect']) {
+      for (const c of ['plain', 'grants']) {
+        const p = run.passes[pass][c]
+        assert.equal(p.failed, 0, `${pass} ${c}: every device synced`)
+        assert.ok(p.wallMs > 0 && p.syncP50Ms > 0, `${pass} ${c}: timed`)
+        assert.ok(p.gateway.cpuUserMs > 0, `${pass} ${c}: gateway CPU measured`)
+      }
+      // each device of the grants fleet holds its own token: the gateway verified (and cached) one per device
+      assert.equal(run.passes[pass].grants.gateway.verifiedTokens, 60, `${pass}: one verified token per device`)
+      assert.equal(run.passes[pass].plain.gateway.verifiedTokens, 0)
+      assert.equal(run.passes[pass].grants.gateway.extra.grantsRefused, 0)
+    }
+    const goals = report.rows.filter((x: { id: string, goal: string | null }) => x.id === 'P6' && x.goal === '<= 1.2x')
+    assert.equal(goals.length, 2, 'first connect and reconnect each judged against 1.2x')
+    for (const g of goals) assert.ok(g.ratio > 0 && typeof g.met === 'boolean', `P6 ratio ${g.ratio}`)
+    const g2 = report.rows.filter((x: { id: string }) => x.id === 'G2')
+    assert.equal(g2.length, 6, 'G2: 1 grant, 10 grants of 1-link and 2-link chains; first connection and reconnect')
+    for (const x of g2) assert.ok(x.meshdoc > 0 && x.baseline > 0, `G2 ${x.metric}: ${x.meshdoc} vs ${x.baseline} ms`)
+    assert.equal(g2.filter((x: { met: boolean | null }) => x.met !== null).length, 1, 'the goal is judged on 10 grants, first connection')
+  })
+})

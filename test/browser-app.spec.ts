@@ -1,14 +1,15 @@
 /**
  * The browser example (examples/browser-app) in real Chromium: two windows,
- * each its own device (browser context, so its own IndexedDB), type into the
- * shared notes at the same time; both must show the merged text, the status
- * bar must say the gateway stored it, and `meshdoc export` must find it in the
- * gateway's data directory. Then the gateway goes away and comes back: an
+ * each its own device (browser context, so its own IndexedDB), log in as the
+ * same user and type into that user's notes at the same time; both must show
+ * the merged text, the status bar must say the gateway stored it, and
+ * `meshdoc export` must find it in the gateway's data directory. Then the gateway goes away and comes back: an
  * edit made meanwhile is "saved locally" first and "stored on the gateway"
  * once the page has redialled it. Writes the two windows side by side to
  * examples/browser-app/.build/screenshots/two-windows.png, and to
  * docs/images/browser-app-two-windows.png with MESHDOC_UPDATE_SCREENSHOT=1
- * (so a test run leaves the tracked image alone).
+ * (so a test run leaves the tracked image alone). Logging in and grants:
+ * test/browser-grants.spec.ts.
  * Skipped, with the reason printed, where no Chromium is installed.
  */
 import assert from 'node:assert/strict'
@@ -46,12 +47,15 @@ describe('examples/browser-app in Chromium', function () {
     await cli.killAll()
   })
 
-  async function openWindow (url: string): Promise<Page> {
+  /** A new device (browser context), logged in as `user` (the login form posts, the page comes back with the editor). */
+  async function openWindow (url: string, user: string): Promise<Page> {
     const context = await browser!.newContext({ viewport: VIEWPORT })
     contexts.push(context)
     const page = await context.newPage()
     page.on('pageerror', err => { console.log(`      page error: ${err.message}`) })
     await page.goto(url)
+    await page.fill('#login-user', user)
+    await page.click('#login button[type=submit]')
     await page.waitForSelector('#editor:not([disabled])', { timeout: 15_000 })
     return page
   }
@@ -76,13 +80,14 @@ describe('examples/browser-app in Chromium', function () {
     }
   }
 
-  it('two windows type at once, both show the merge, and the gateway stores it (offline edits too)', async () => {
+  it('two windows of one user type at once, both show the merge, and the gateway stores it (offline edits too)', async () => {
     const dataDir = await cli.tempDir('meshdoc-browser-app-')
-    const docId = 'notes/shared' // a fresh gateway data dir and fresh browser profiles: nothing else shares it
-    app = await startBrowserApp({ dataDir, docId })
+    // a fresh gateway data dir, owner key and browser profiles: nothing else shares it
+    app = await startBrowserApp({ dataDir, ownerKeyFile: join(await cli.tempDir('meshdoc-owner-'), 'owner.key') })
+    const docId = 'notes/alice/main'
     const gwShort = app.gatewayPeerId.slice(-6)
-    const a = await openWindow(app.url)
-    const b = await openWindow(app.url)
+    const a = await openWindow(app.url, 'alice')
+    const b = await openWindow(app.url, 'alice')
     for (const page of [a, b]) {
       await waitForState(page, 'status-online', 'online')
       assert.match(await text(page, 'status-online'), new RegExp(`online · gateway …${gwShort} connected`))

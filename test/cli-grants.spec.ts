@@ -51,9 +51,15 @@ describe('meshdoc keys and meshdoc grant', function () {
     assert.equal(wider.code, 1)
     assert.match(wider.stderr, /wider_than_parent: "notes\/\*\*" is not within/)
 
-    const shown = JSON.parse(await ok(['grant', '--inspect', sub])) as { audience: string, parent: { audience: string, delegate: boolean } }
+    const shown = JSON.parse(await ok(['grant', '--inspect', sub])) as { id: string, audience: string, parent: { id: string, audience: string, delegate: boolean } }
     assert.equal(shown.audience, devId)
     assert.deepEqual([shown.parent.audience, shown.parent.delegate], [delegate, true])
+    // the id --inspect prints is the one issuing names on stderr, and the one meshdoc revoke takes
+    assert.match(shown.id, /^[0-9a-f]{32}$/)
+    assert.equal(shown.parent.id, JSON.parse(await ok(['grant', '--inspect', toDelegate])).id)
+    const issued = await runInProcess(['grant', '--key', ownerKey, '--to', devId, '--docs', 'sensors/17/**', '--access', 'read', '--expires', '1d'])
+    const id = (JSON.parse(await ok(['grant', '--inspect', issued.stdout.trim()])) as { id: string }).id
+    assert.match(issued.stderr, new RegExp(`^meshdoc: grant ${id}: read on sensors/17/\\*\\* for ${devId} until \\S+Z; meshdoc revoke ${id} --key … withdraws it$`, 'm'))
   })
 
   it('bad input: usage errors (exit 2) for a missing or wrong option, exit 1 for a bad key, PeerId or token', async () => {

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLI_LAUNCHER, CliProcesses } from './helpers/cli-process.js'
 
-const COMMANDS = ['gateway', 'id', 'status', 'export', 'import']
+const COMMANDS = ['gateway', 'id', 'status', 'export', 'import', 'keys', 'grant', 'revoke']
 
 describe('meshdoc CLI: help, flags, config and exit codes', function () {
   this.timeout(60_000)
@@ -29,11 +29,15 @@ describe('meshdoc CLI: help, flags, config and exit codes', function () {
 
   it('every command has --help on stdout, exit 0, naming its own options', async () => {
     const expected: Record<string, string[]> = {
-      gateway: ['--data DIR', '--listen MULTIADDR', '--ws-port PORT', '--bootstrap MULTIADDR', '--mdns', '--admin HOST:PORT', '--allow PEERID', '--policy FILE', '--config FILE', '--verbose', 'MESHDOC_DATA'],
+      gateway: ['--data DIR', '--listen MULTIADDR', '--ws-port PORT', '--bootstrap MULTIADDR', '--mdns', '--admin HOST:PORT', '--allow PEERID', '--policy FILE', '--config FILE', '--verbose', 'MESHDOC_DATA',
+        '--trust-owner PEERID', 'MESHDOC_TRUST_OWNER', '--grant-file FILE', '--revocation-file FILE', 'POST /revocations'],
       id: ['--data DIR', '--json'],
       status: ['--admin HOST:PORT', '--json'],
       export: ['DOC', '--update', '--out FILE', '--data DIR'],
-      import: ['DOC FILE', '--data DIR']
+      import: ['DOC FILE', '--data DIR'],
+      keys: ['ACTION', '--out FILE', '--json'],
+      grant: ['--key FILE', '--to PEERID', '--docs PATTERN', '--access read|write', '--expires DURATION', '--delegate', '--parent TOKEN', '--inspect TOKEN', 'meshdoc revoke'],
+      revoke: ['TARGET', 'grant id (32 hex digits', 'mdg1.', 'PeerId', 'mdr1.', '--key FILE', '--admin HOST:PORT', '--timeout MS', '--revocation-file']
     }
     const results = await Promise.all(COMMANDS.map(async c => await cli.run([c, '--help'])))
     results.forEach((r, i) => {

@@ -128,3 +128,84 @@ function sendRaw (node: MeshNode, to: string, frame: { type: number, body: Uint8
   const peer = engine.peers.get(to)
   return peer !== undefined && engine.peers.send(peer, frame)
 }
+
+describe('delegates, owner rotation and doc claims (real libp2p)', function () {
+  this.timeout(60_000)
+  const pool = new NodePool()
+  afterEach(async () => { await pool.stopAll() })
+
+  const write = async (n: MeshNode, doc: string, text: string): Promise<void> => { (await n.open(doc)).doc.getText('t').insert(0, text) }
+  const has = async (n: MeshNode, doc: string, text: string): Promise<boolean> => (await n.open(doc)).doc.getText('t').toString().includes(text)
+
+  it("revoking a delegate's PeerId voids every sub-grant it issued: its sensor's session is cut", async () => {
+    const owner = await generateKeyPair('Ed25519')
+    const delegateKey = await generateKeyPair('Ed25519')
+    const sensorKey = await generateKeyPair('Ed25519')
+    const parent = await issueGrant({ key: owner, audience: idOf(delegateKey), access: 'write', docs: ['sensors/**'], expiresAt: Date.now() + HOUR, delegate: true })
+    const sub = await issueGrant({ key: delegateKey, parent, audience: idOf(sensorKey), access: 'write', docs: ['sensors/5/**'], expiresAt: Date.now() + HOUR / 2 })
+    const gw = await pool.create({ trust: { owners: [idOf(owner)] } })
+    const sensor = await pool.create({ privateKey: sensorKey, grants: [sub], bootstrap: [gw.multiaddrs[0]] })
+    const atGw = await gw.open('sensors/5/t')
+    await write(sensor, 'sensors/5/t', 'before;')
+    await waitFor(() => atGw.doc.getText('t').toString().includes('before;'), { what: 'the sensor to sync through the sub-grant' })
+    const revoked: string[] = []
+    gw.on('revoked', r => { revoked.push(r.target) })
+    await gw.addRevocation(await revokeGrant({ key: owner, peer: idOf(delegateKey) }))
+    assert.deepEqual(revoked, [idOf(delegateKey)])
+    await waitFor(() => !atGw.status.peers.some(p => p.peer === sensor.peerId), { what: "the sensor's session to end" })
+    await write(sensor, 'sensors/5/t', 'after;')
+    await new Promise(resolve => setTimeout(resolve, 800))
+    assert.equal(await has(gw, 'sensors/5/t', 'after;'), false)
+  })
+
+  it('owner rotation: a node trusting old and new honours both; restarted trusting the new one only, it refuses the old grants (unknown_owner) and keeps the reissued ones', async () => {
+    const oldOwner = await generateKeyPair('Ed25519')
+    const newOwner = await generateKeyPair('Ed25519')
+    const gwKey = await generateKeyPair('Ed25519')
+    const a = await generateKeyPair('Ed25519')
+    const b = await generateKeyPair('Ed25519')
+    const grant = async (owner: PrivateKey, to: PrivateKey): Promise<string> => await issueGrant({ key: owner, audience: idOf(to), access: 'write', docs: ['**'], expiresAt: Date.now() + HOUR })
+    let gw = await pool.create({ privateKey: gwKey, trust: { owners: [idOf(oldOwner), idOf(newOwner)] } })
+    const devA = await pool.create({ privateKey: a, grants: [await grant(oldOwner, a)], bootstrap: [gw.multiaddrs[0]] })
+    const devB = await pool.create({ privateKey: b, grants: [await grant(newOwner, b)], bootstrap: [gw.multiaddrs[0]] })
+    await waitFor(() => gw.peers.includes(devA.peerId) && gw.peers.includes(devB.peerId))
+    await write(devA, 'x', 'old-owner;')
+    await write(devB, 'x', 'new-owner;')
+    const atGw = await gw.open('x')
+    await waitFor(() => atGw.doc.getText('t').toString().includes('old-owner;') && atGw.doc.getText('t').toString().includes('new-owner;'), { what: 'both grants honoured' })
+
+    // the old owner's key is lost: the gateway now trusts the new owner only
+    const listenAt = gw.multiaddrs[0].replace(/\/p2p\/.*/, '')
+    await gw.stop()
+    gw = await pool.create({ privateKey: gwKey, listen: [listenAt], trust: { owners: [idOf(newOwner)] } })
+    const refused: string[] = []
+    gw.on('grant:refused', r => { refused.push(`${r.peer}:${r.reason}`) })
+    devA.reconnect()
+    devB.reconnect()
+    await waitFor(() => refused.includes(`${devA.peerId}:unknown_owner`), { what: "the old owner's grant refused", timeout: 15_000 })
+    await waitFor(() => gw.peers.includes(devB.peerId), { what: 'the device with a new grant back', timeout: 15_000 })
+    // device A gets a grant from the new owner: no reinstall
+    await devA.addGrant(await grant(newOwner, a))
+    devA.reconnect()
+    await waitFor(() => gw.peers.includes(devA.peerId), { what: 'device A back with its new grant', timeout: 15_000 })
+    await write(devA, 'x', 'reissued;')
+    const x = await gw.open('x')
+    await waitFor(() => x.doc.getText('t').toString().includes('reissued;'), { what: 'device A writing under its new grant' })
+  })
+
+  it('a gateway serving by key learns the ids of the docs a holder syncs that its grants cover, and no other', async () => {
+    const owner = await generateKeyPair('Ed25519')
+    const gw = await pool.create({ trust: { owners: [idOf(owner)] }, serveAllDocs: true })
+    const plain = await pool.create({ serveAllDocs: true })
+    const k = await generateKeyPair('Ed25519')
+    const device = await pool.create({ privateKey: k, grants: [await issueGrant({ key: owner, audience: idOf(k), access: 'write', docs: ['sensors/1/**'], expiresAt: Date.now() + HOUR })], bootstrap: [gw.multiaddrs[0], plain.multiaddrs[0]] })
+    await waitFor(() => gw.peers.includes(device.peerId) && plain.peers.includes(device.peerId))
+    await write(device, 'sensors/1/t', 'covered;')
+    await write(device, 'private/diary', 'not covered;')
+    await (await device.open('sensors/1/t')).whenSynced({ peer: gw.peerId, timeout: 5000 })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const claimsAt = (n: MeshNode): string[] => [...((n as unknown as { grantsHere: { claims: Map<string, Map<string, string>> } }).grantsHere.claims.get(device.peerId)?.values() ?? [])]
+    assert.deepEqual(claimsAt(gw), ['sensors/1/t'], 'the checking gateway learned the covered id only')
+    assert.deepEqual(claimsAt(plain), [], 'a gateway that checks no grants is never told an id')
+  })
+})

@@ -170,7 +170,7 @@ async function askPersist (): Promise<boolean | undefined> {
   try {
     if (typeof storage.persisted === 'function' && await storage.persisted()) return true
     const granted = await storage.persist()
-    if (!granted) log('persistent storage was not granted: the browser may evict this origin under pressure')
+    if (!granted) log('persistent storage was not granted')
     return granted
   } catch (err) {
     log.error('navigator.storage.persist() failed: %e', err)

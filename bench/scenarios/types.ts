@@ -12,6 +12,8 @@ export interface Ctx {
   timeoutMs: number
   /** one progress line on stderr */
   progress: (msg: string) => void
+  /** P6: devices in each fleet (undefined: 10,000; 400 with --quick) */
+  devices?: number | undefined
   /** path of a file holding the V2 state of the doc after `limit` edits (built once) */
   statePath: () => Promise<string>
 }

@@ -1,6 +1,14 @@
 /**
- * meshdoc notes: one shared Y.Text bound to a <textarea>, in the browser.
+ * meshdoc notes: a user's notes, one Y.Text bound to a <textarea>, in the browser.
  *
+ * - You log in first (any user name: serve.ts's login bridge, login.ts, has no
+ *   passwords), and edit `notes/<user>/<doc>`. The page asks the login bridge
+ *   for a grant for its PeerId (`grantProvider`, with `grantSupport()` from
+ *   `meshdoc/grants`): write on `notes/<user>/**`, short-lived, renewed before
+ *   it expires. The gateway gives the page exactly what the grant says; once
+ *   you log out (here or in another tab) renewals fail, and access ends with
+ *   the last grant. The page checks its peers' grants too (`trust`), so
+ *   another user's browser cannot read your notes from yours over WebRTC.
  * - The text lives in IndexedDB (the browser preset's default storage), so the
  *   page works offline and keeps what you typed across reloads.
  * - The page dials the gateway named in /config.json over WebSockets; the
@@ -22,12 +30,17 @@
 import type * as Y from 'yjs'
 import { createMeshNode, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
 import { webrtc } from '../../adapters/libp2p/webrtc.js'
+import { grantSupport } from '../../lib/grants/support.js'
 
 interface AppConfig {
   /** the gateway's WebSocket multiaddr, ending in /p2p/<PeerId> */
   gateway: string
-  /** the shared document */
-  docId: string
+  /** the owner key whose grants count (its PeerId) */
+  owner: string
+  /** the notes' name: the doc is `notes/<user>/<doc>` */
+  doc: string
+  /** who is logged in (the session cookie), null when no one is */
+  user: string | null
 }
 
 /** transaction origin of edits made in this textarea */
@@ -43,6 +56,7 @@ const editor = $<HTMLTextAreaElement>('editor')
 const onlineEl = $('status-online')
 const peersEl = $('status-peers')
 const savedEl = $('status-saved')
+const accessEl = $('status-access')
 const meEl = $('me')
 
 function setState (el: HTMLElement, state: string, text: string): void {
@@ -53,6 +67,7 @@ function setState (el: HTMLElement, state: string, text: string): void {
 }
 
 const short = (peerId: string): string => `…${peerId.slice(-6)}`
+const clock = (ms: number): string => new Date(ms).toLocaleTimeString()
 
 /** The config from the server, or the last one seen (so a reload works while the server is down). */
 async function loadConfig (): Promise<AppConfig> {
@@ -67,6 +82,16 @@ async function loadConfig (): Promise<AppConfig> {
     if (cached === null) throw new Error(`cannot load /config.json: ${(err as Error).message}`)
     return JSON.parse(cached) as AppConfig
   }
+}
+
+/**
+ * A grant for `peerId` from the login bridge (serve.ts, login.ts): it turns
+ * our login (the session cookie, sent along) into a short-lived grant.
+ */
+async function fetchGrant (peerId: string): Promise<string> {
+  const res = await fetch(`/grant?peer=${encodeURIComponent(peerId)}`, { cache: 'no-store' })
+  if (!res.ok) throw new Error(res.status === 401 ? 'logged out (HTTP 401)' : `HTTP ${res.status}`)
+  return await res.text()
 }
 
 /** The PeerId at the end of a multiaddr (`…/p2p/<PeerId>`). */
@@ -134,6 +159,8 @@ class EditTracker {
   saved = 0
   stored = 0
   error: string | undefined
+  /** why the gateway refused our edits, until it takes the doc again (`resume`) */
+  refused: string | undefined
   private flushing = false
   private waiting = false
 
@@ -177,30 +204,79 @@ class EditTracker {
       }
     } catch (err) {
       if (!this.handle.closed) {
-        this.error = `the gateway refused: ${(err as Error).message}`
+        this.refused = `the gateway refused: ${(err as Error).message}`
         this.render()
       }
     } finally {
       this.waiting = false
     }
   }
+
+  /** In session with the gateway again (a new grant, say): wait for it to store what it refused. */
+  resume (): void {
+    if (this.refused === undefined) return
+    this.refused = undefined
+    this.render()
+    void this.waitForGateway()
+  }
 }
 
 async function main (): Promise<void> {
   const config = await loadConfig()
+  if (config.user === null) {
+    // the login form posts to /login, which sets the cookie and sends us back here
+    $('login').hidden = false
+    $<HTMLInputElement>('login-user').focus()
+    meEl.textContent = 'not logged in'
+    setState(onlineEl, 'offline', 'log in to start')
+    setState(accessEl, 'denied', 'no grant: log in first')
+    return
+  }
+  const user = config.user
+  const docId = `notes/${user}/${config.doc}`
   const gatewayPeer = peerIdOf(config.gateway)
+  $('logout').hidden = false
+
+  // what the access line says: our last grant, or why there is none
+  const grant = { renewedAt: 0, failure: undefined as string | undefined, refused: undefined as string | undefined }
+  const renderAccess = (): void => {
+    if (grant.refused !== undefined) setState(accessEl, 'denied', `the gateway refused ${docId} (${grant.refused}): log in again`)
+    else if (grant.failure !== undefined) setState(accessEl, 'ending', `${user} · grant not renewed: ${grant.failure}; access ends with the grant`)
+    else if (grant.renewedAt > 0) setState(accessEl, 'granted', `${user} · write on notes/${user}/** · renewed ${clock(grant.renewedAt)}`)
+    else setState(accessEl, 'starting', `${user} · asking for a grant…`)
+  }
+  renderAccess()
+
   const node: MeshNode = await createMeshNode({
-    dbName: 'meshdoc-browser-app',
+    // one database per user: their notes, and an identity (PeerId) and grants of their own
+    dbName: `meshdoc-browser-app:${user}`,
     bootstrap: [config.gateway],
+    grantSupport: grantSupport(),
+    // asked at start, and again before the grant expires (with backoff when it fails)
+    grantProvider: async (peerId) => {
+      try {
+        const token = await fetchGrant(peerId)
+        grant.renewedAt = Date.now()
+        grant.failure = undefined
+        return token
+      } catch (err) {
+        grant.failure = (err as Error).message
+        throw err
+      } finally {
+        renderAccess()
+      }
+    },
+    // check the grants of the peers we sync with too: the gateway's, another browser's
+    trust: { owners: [config.owner] },
     // browser to browser: opt in to WebRTC (without it: WebSockets to the gateway, and tabs over BroadcastChannel)
     webrtc: webrtc(),
     // come back quickly when the gateway returns (default backoff grows to 30 s)
     bootstrapBackoff: { minDelayMs: 500, maxDelayMs: 5_000 },
     antiEntropyIntervalMs: 10_000
   })
-  const handle = await node.open(config.docId)
+  const handle = await node.open(docId)
   const text = handle.doc.getText('notes')
-  meEl.textContent = `you are ${short(node.peerId)} · doc "${config.docId}"`
+  meEl.textContent = `${user} · you are ${short(node.peerId)} · doc "${docId}"`
   meEl.title = node.peerId
 
   const renderOnline = (): void => {
@@ -219,17 +295,29 @@ async function main (): Promise<void> {
   }
   const tracker = new EditTracker(handle, gatewayPeer, () => { renderSaved() })
   const renderSaved = (): void => {
-    if (tracker.error !== undefined) setState(savedEl, 'error', tracker.error)
+    const error = tracker.error ?? tracker.refused
+    if (error !== undefined) setState(savedEl, 'error', error)
     else if (tracker.edits === 0) setState(savedEl, 'idle', 'no edits yet')
     else if (tracker.stored >= tracker.edits) setState(savedEl, 'stored', 'saved locally · stored on the gateway')
     else if (tracker.saved >= tracker.edits) setState(savedEl, 'saved', 'saved locally · waiting for the gateway')
     else setState(savedEl, 'saving', 'saving…')
   }
-  const render = (): void => { renderOnline(); renderPeers(); renderSaved() }
+  const render = (): void => { renderOnline(); renderPeers(); renderSaved(); renderAccess() }
 
   node.on('peer:connect', render)
   node.on('peer:disconnect', render)
-  handle.on('status', render)
+  handle.on('status', (status) => {
+    // in session with the gateway again (a new grant): no longer refused
+    if (status.peers.some(p => p.peer === gatewayPeer)) {
+      grant.refused = undefined
+      tracker.resume()
+    }
+    render()
+  })
+  handle.on('denied', (peer, reason) => {
+    if (peer === gatewayPeer) grant.refused = reason
+    render()
+  })
   handle.on('error', (err) => { tracker.error = err.message; renderSaved() })
   window.addEventListener('online', render)
   window.addEventListener('offline', render)

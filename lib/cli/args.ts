@@ -85,7 +85,7 @@ export function parseCommand (spec: CommandSpec, argv: string[], ctx: ParseConte
   const sources: ParsedCommand['sources'] = {}
   for (const [name, v] of Object.entries(parsed.values)) {
     if (v === undefined) continue
-    values[name] = options[name]?.path === true && typeof v === 'string' ? resolve(ctx.cwd, v) : v
+    values[name] = options[name]?.path === true ? resolvePaths(ctx.cwd, v) : v
     sources[name] = 'flag'
   }
   if (values.help === true) return { values, positionals: parsed.positionals, sources, configFile: undefined }
@@ -94,9 +94,8 @@ export function parseCommand (spec: CommandSpec, argv: string[], ctx: ParseConte
     if (name in values || o.noEnv === true) continue
     const raw = ctx.env[envName(name)]
     if (raw === undefined) continue
-    let v = fromEnv(name, o, raw)
-    if (o.path === true && typeof v === 'string') v = resolve(ctx.cwd, v)
-    values[name] = v
+    const v = fromEnv(name, o, raw)
+    values[name] = o.path === true ? resolvePaths(ctx.cwd, v) : v
     sources[name] = 'env'
   }
   const configFile = values.config as string | undefined
@@ -124,6 +123,12 @@ export function parseCommand (spec: CommandSpec, argv: string[], ctx: ParseConte
     throw new UsageError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.join(' ')}`, spec.name)
   }
   return { values, positionals: parsed.positionals, sources, configFile }
+}
+
+/** A path option's value (one path, or each of a repeatable option's) resolved against `cwd`. */
+function resolvePaths (cwd: string, v: OptionValue): OptionValue {
+  if (typeof v === 'string') return resolve(cwd, v)
+  return Array.isArray(v) ? v.map(p => resolve(cwd, p)) : v
 }
 
 function explainParseError (err: unknown, known: string[]): string {

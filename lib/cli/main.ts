@@ -13,6 +13,7 @@ import * as id from './commands/id.js'
 import * as importCmd from './commands/import.js'
 import * as grant from './commands/grant.js'
 import * as keys from './commands/keys.js'
+import * as revoke from './commands/revoke.js'
 import * as init from './commands/init.js'
 import * as ls from './commands/ls.js'
 import * as status from './commands/status.js'
@@ -29,7 +30,8 @@ export const COMMANDS: Record<string, Command> = {
   export: exportCmd,
   import: importCmd,
   keys,
-  grant
+  grant,
+  revoke
 }
 
 export const ALL_OPTIONS: ReadonlySet<string> = new Set([

@@ -10,6 +10,8 @@
  * Trusted relays (gateways forwarding others' edits) may send any clientID.
  * Rules and limits: docs/SECURITY.md.
  */
+import type { DocSession } from '../sync/doc-session.js'
+
 export interface AuthorshipOptions {
   /** PeerIds allowed to send structs of any clientID (relays, gateways) */
   relays: string[]
@@ -26,24 +28,30 @@ export class AuthorRegistry {
   }
 
   /**
-   * May `peer` send new structs for all of `clients`? `live` says whether a
-   * peer holds a session on the doc now; `presence` names the peer whose
-   * session speaks for a clientID in presence, if any. If so, the clients
-   * nobody holds are held by the peer from now on. Returns the first
-   * offending clientID, or undefined.
+   * May `peer` send new structs for all of `clients`? A clientID is held by a
+   * peer with a session on the doc now (`sessions`, the doc's), or spoken for
+   * in presence by the session that introduced it. If so, the clients nobody
+   * holds are held by the peer from now on. Returns the first offending
+   * clientID, or undefined.
    */
-  admit (peer: string, clients: Iterable<number>, live: (peer: string) => boolean, presence: (client: number) => string | undefined): number | undefined {
+  admit (peer: string, clients: Iterable<number>, sessions: ReadonlyMap<string, DocSession>): number | undefined {
     const relay = this.relays.has(peer)
     const fresh: number[] = []
     for (const c of clients) {
       let holder = this.owners.get(c)
-      if (holder !== undefined && holder !== this.self && !live(holder)) holder = undefined
+      if (holder !== undefined && holder !== this.self && !sessions.has(holder)) holder = undefined
       // a relay's hold yields to a peer speaking for the client in presence (its owner, moved on)
-      const owner = holder !== undefined && !this.relays.has(holder) ? holder : presence(c) ?? holder
+      const owner = holder !== undefined && !this.relays.has(holder) ? holder : presenceOwner(sessions, c) ?? holder
       if (owner === undefined || (owner === peer && holder !== peer)) fresh.push(c)
       else if (owner !== peer && !relay) return c
     }
     for (const c of fresh) this.owners.set(c, peer)
     return undefined
   }
+}
+
+/** The peer whose session speaks for `client` in presence (introduced it), if any. */
+function presenceOwner (sessions: ReadonlyMap<string, DocSession>, client: number): string | undefined {
+  for (const s of sessions.values()) if (s.awarenessClients.has(client)) return s.peer
+  return undefined
 }

@@ -86,16 +86,9 @@ class Reader {
    * decodes it, so malformed UTF-8 gets the same length on both sides.
    */
   stringLength (): number {
-    const len = this.uint()
-    if (this.arr.length - this.pos < len) this.fail('length runs past the end')
-    const start = this.pos
-    const end = start + len
-    this.pos = end
-    const arr = this.arr
-    for (let i = start; i < end; i++) {
-      if (arr[i] >= 0x80) return decoder.decode(arr.subarray(start, end)).length
-    }
-    return len
+    const bytes = this.bytes()
+    for (const b of bytes) if (b >= 0x80) return decoder.decode(bytes).length
+    return bytes.length
   }
 }
 

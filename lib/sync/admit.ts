@@ -35,16 +35,9 @@ export function admitUpdate (doc: EngineDoc, peer: string, update: Uint8Array, l
     if (err instanceof ProtocolError) return { code: err.code, reason: err.message }
     return { code: ByeReason.MALFORMED_UPDATE, reason: err instanceof InvalidUpdateError ? err.message : 'update does not decode' }
   }
-  // a clientID is held by a peer with a session on the doc, or spoken for in presence;
   // a refused forgery leaves the sender connected: it may be the honest owner refused
-  const forged = doc.authors?.admit(peer, checked.authors, p => doc.sessions.has(p), c => presenceOwner(doc, c))
+  const forged = doc.authors?.admit(peer, checked.authors, doc.sessions)
   return forged !== undefined ? { deny: DeniedReason.AUTHORSHIP, counter: 'forged_author' } : checked
-}
-
-/** The peer whose session speaks for `client` in presence (introduced it), if any. */
-function presenceOwner (doc: EngineDoc, client: number): string | undefined {
-  for (const s of doc.sessions.values()) if (s.awarenessClients.has(client)) return s.peer
-  return undefined
 }
 
 /** Awareness clocks above this are refused: y-protocols adds 1 to them, and past 2^53 that stops counting. */

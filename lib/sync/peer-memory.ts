@@ -3,6 +3,7 @@
  * changed, not what is held: per peer incarnation (its HELLO epoch), the
  * fingerprint of each doc's state that the peer acknowledged as stored.
  */
+import { recentEntry } from '../security/token-bucket.js'
 
 interface Remembered {
   epoch: string
@@ -16,17 +17,9 @@ export class PeerMemory {
 
   /** The peer said HELLO with `epoch`; forget it if it is a new incarnation. */
   hello (peer: string, epoch: string): Map<string, string> {
-    let m = this.peers.get(peer)
-    if (m === undefined || m.epoch !== epoch) {
-      m = { epoch, synced: new Map() }
-      if (this.peers.size >= this.maxPeers && !this.peers.has(peer)) {
-        const oldest = this.peers.keys().next().value
-        if (oldest !== undefined) this.peers.delete(oldest)
-      }
-    }
-    // re-insert: most recent last
-    this.peers.delete(peer)
-    this.peers.set(peer, m)
+    const fresh = (): Remembered => ({ epoch, synced: new Map() })
+    let m = recentEntry(this.peers, peer, fresh, this.maxPeers)
+    if (m.epoch !== epoch) this.peers.set(peer, (m = fresh()))
     return m.synced
   }
 

@@ -1,18 +1,20 @@
 /**
  * `meshdoc gateway`: an always-on peer. Persistent identity and fs storage in
  * --data, TCP and WebSocket listeners, bootstrap peers and mDNS, a circuit
- * relay for browsers, and a local admin port (/healthz, /metrics, /status, /docs).
+ * relay for browsers, grants (owners it trusts, grants it holds, revocations),
+ * and a local admin port (/healthz, /metrics, /status, /docs, /grants, POST /revocations).
  * SIGTERM or SIGINT: flush every document, say BYE to peers, exit 0.
  */
 import { logger } from '../../log.js'
 import type { MeshNode, MeshNodeOptions } from '../../mesh-node.js'
 import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
-import { AdminServer, parseHostPort, type HostPort } from '../admin-server.js'
+import { AdminServer, parseHostPort, type HeldGrantInfo, type HostPort, type RevocationInfo } from '../admin-server.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
 import { cachedStoredDocs } from '../stored-docs.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
 import { CliError, UsageError } from '../errors.js'
+import { checkHeldGrants, checkRevocations, readEntries, trustedOwners, type HeldGrant } from '../grant-inputs.js'
 import { bootstrapAddrs, DEFAULT_LISTEN, DEFAULT_WS_PORT, listenAddrs } from '../listen.js'
 import { NodeMetrics } from '../metrics.js'
 import { NodeView } from '../node-view.js'
@@ -22,6 +24,7 @@ import { formatBytes, Progress } from '../progress.js'
 import { timeCommits } from '../timed-storage.js'
 import { version } from '../version.js'
 import { WRITER_OPTIONS, writerOptions } from '../writers.js'
+import { GrantError, type Grant } from '../../grants/grant.js'
 
 const log = logger('gateway')
 
@@ -40,12 +43,15 @@ export const spec: CommandSpec = {
     'mdns-tag': { type: 'string', valueName: 'NAME', description: 'mDNS service name, so that fleets sharing a LAN find only their own (default: meshdoc\'s)' },
     'no-relay': { type: 'boolean', description: 'do not run a circuit-relay server for browsers' },
     'no-peer-exchange': { type: 'boolean', description: 'do not tell peers which browsers hold a relay reservation (they then cannot find each other for WebRTC)' },
-    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status /docs); "none" disables' },
+    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status /docs /grants, POST /revocations); "none" disables' },
     allow: { type: 'string', multiple: true, valueName: 'PEERID', description: 'only these peers may connect (every transport)' },
     policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
     open: { type: 'string', multiple: true, valueName: 'DOC', description: 'keep this document loaded at all times' },
     'mesh-key-file': MESH_KEY_OPTION,
     'swarm-key-file': { type: 'string', valueName: 'FILE', path: true, description: 'libp2p private-network swarm key file (an extra layer; use --allow too)' },
+    'trust-owner': { type: 'string', multiple: true, valueName: 'PEERID', description: 'honour grants from this owner (meshdoc keys new prints its id): a peer then gets what its grants allow, within --policy' },
+    'grant-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'grants to this gateway (mdg1.…, one a line), presented to peers that check grants' },
+    'revocation-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'revocations to put in force (mdr1.…, one a line; meshdoc revoke prints them)' },
     ...WRITER_OPTIONS
   },
   details: [
@@ -53,12 +59,17 @@ export const spec: CommandSpec = {
     'SIGTERM or SIGINT flushes every document, says goodbye to peers and exits 0;',
     'a second signal, a second or more after the first, exits at once.',
     'Writers are held to a storage quota each (bytes of edits stored, documents created; kept in --data,',
-    "so it survives restarts), and may not write under another peer's clientID; see docs/SECURITY.md."
+    "so it survives restarts), and may not write under another peer's clientID; see docs/SECURITY.md.",
+    'With --trust-owner, a peer needs a valid grant from an owner (meshdoc grant) to sync anything, and gets',
+    'no more than its grants and --policy both allow; an owner itself gets what --policy allows.',
+    'Grants and revocations given (files, or POST /revocations on the admin port: meshdoc revoke --admin)',
+    'are kept in --data: they stay in force after a restart, also once the file is gone.'
   ],
   examples: [
     'meshdoc gateway --data /var/lib/meshdoc',
     'meshdoc gateway --config /etc/meshdoc/gateway.json',
-    'MESHDOC_DATA=./data MESHDOC_LISTEN=/ip4/127.0.0.1/tcp/4001 meshdoc gateway --mdns'
+    'MESHDOC_DATA=./data MESHDOC_LISTEN=/ip4/127.0.0.1/tcp/4001 meshdoc gateway --mdns',
+    'meshdoc gateway --trust-owner 12D3KooW… --grant-file gateway.grants'
   ]
 }
 
@@ -74,10 +85,20 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const policy = policyFrom(values.policy, meshKey, line => { note(io, `warning: ${line}`) })
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
   const writers = writerOptions(values)
+  const owners = trustedOwners(list(values['trust-owner']), 'gateway')
+  const grantEntries = readEntries(list(values['grant-file']), 'grant')
+  const revocations = await checkRevocations(readEntries(list(values['revocation-file']), 'revocation'), owners)
 
   const metrics = new NodeMetrics({ version })
   const storage = timeCommits(await openStore(platform, dataDir), metrics.observeCommit)
   const identity = await identityIn(storage)
+  let held: HeldGrant[]
+  try {
+    held = checkHeldGrants(grantEntries, identity.peerId)
+  } catch (err) {
+    await storage.close?.()
+    throw err
+  }
   if (identity.created) note(io, `created a new identity in ${dataDir}`)
   if (await dataDirIsOpen(dataDir)) note(io, `warning: other users can read ${dataDir}, which holds the node's private key; run chmod 700 ${dataDir}`)
   try {
@@ -102,7 +123,10 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     ...(policy !== undefined ? { policy } : {}),
     ...(allow.length > 0 ? { allowPeers: allow } : {}),
     ...(meshKey !== undefined ? { meshKey } : {}),
-    ...(swarmKey !== undefined ? { swarmKey } : {})
+    ...(swarmKey !== undefined ? { swarmKey } : {}),
+    ...(owners.length > 0 ? { trust: { owners } } : {}),
+    ...(held.length > 0 ? { grants: held.map(h => h.text) } : {}),
+    ...(revocations.length > 0 ? { revocations } : {})
   }
   let node: MeshNode
   try {
@@ -113,10 +137,19 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   }
   node.on('peer:connect', (p) => { log('peer connected %s', p) })
   node.on('peer:disconnect', (p) => { log('peer disconnected %s', p) })
+  node.on('grant:refused', (r) => { log('refused a grant from %s: %s: %s', r.peer, r.reason, r.message) })
+  node.on('revoked', (r) => { note(io, `revocation ${r.id} in force: ${r.kind === 'grant' ? `grant ${r.target}` : `every grant to ${r.target}`}`) })
 
   let healthy = true
   const view = new NodeView(node, storedDocCounter(dataDir))
-  const admin = new AdminServer({ snapshot: async () => await view.snapshot(), docs: cachedStoredDocs(dataDir, storage), metrics, healthy: () => healthy })
+  const admin = new AdminServer({
+    snapshot: async () => await view.snapshot(),
+    docs: cachedStoredDocs(dataDir, storage),
+    grants: () => node.grants.map(grantInfo),
+    revoke: revokeAt(node, owners),
+    metrics,
+    healthy: () => healthy
+  })
   let adminBound: HostPort | undefined
   let stopSync = (): void => {}
   try {
@@ -133,7 +166,11 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     }
     note(io, `gateway ${node.peerId} (data ${dataDir})`)
     for (const a of node.multiaddrs) note(io, `listening on ${a}`)
-    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status /docs)`)
+    // the node starts without a grant a revocation it keeps voids (offline first): say which line of which file
+    const holds = new Set(node.grants.map(g => g.id))
+    for (const h of held) if (!holds.has(h.grant.id)) note(io, `warning: grant file ${h.file} line ${h.line}: grant ${h.grant.id} is revoked here; running without it`)
+    note(io, `grants: trusting ${owners.length} owner(s)${owners.length > 0 ? ' (a peer needs a grant from one to sync)' : " (peers' grants are not checked)"}, holding ${node.grants.length} grant(s)${revocations.length > 0 ? `, ${revocations.length} revocation(s) from files` : ''}`)
+    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status /docs /grants)`)
     if (bootstrap.addrs.length > 0 || values.mdns === true) stopSync = showInitialSync(node, io)
 
     const signal = await new Promise<string>(resolve => {
@@ -147,6 +184,23 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   }
   note(io, 'stopped')
   return 0
+}
+
+/** POST /revocations: the node's addRevocation; a GrantError (the admin port's 400) says why it was refused. */
+function revokeAt (node: MeshNode, owners: readonly string[]): (record: string) => Promise<RevocationInfo> {
+  return async (record) => {
+    try {
+      const r = await node.addRevocation(record)
+      return { id: r.id, kind: r.kind, target: r.target }
+    } catch (err) {
+      if (err instanceof GrantError && err.reason === 'unknown_owner' && owners.length === 0) throw new GrantError(err.reason, `${err.message} (this gateway trusts no owner: start it with --trust-owner)`)
+      throw err
+    }
+  }
+}
+
+function grantInfo (g: Grant): HeldGrantInfo {
+  return { id: g.id, issuer: g.issuer, access: g.access, docs: g.docs, notBefore: new Date(g.notBefore).toISOString(), expiresAt: new Date(g.expiresAt).toISOString(), delegate: g.delegate }
 }
 
 /** libp2p's listen error, without its stack traces: "ADDR: address already in use (EADDRINUSE)" per address. */

@@ -1,12 +1,9 @@
 /** `meshdoc grant`: issue a grant with an owner (or delegate) key, or inspect one. */
-import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
-import { readFileSync } from 'node:fs'
-import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import type { CommandSpec } from '../option-spec.js'
-import { list, str, type CommandContext } from '../context.js'
-import { CliError, UsageError } from '../errors.js'
-import { decodeGrant, GrantError, issueGrant, type Grant } from '../../grants/grant.js'
+import { list, note, str, type CommandContext } from '../context.js'
+import { UsageError } from '../errors.js'
+import { grantErrorsAsCliErrors as guard, readOwnerKey } from '../grant-inputs.js'
+import { decodeGrant, issueGrant, type Grant } from '../../grants/grant.js'
 
 export const spec: CommandSpec = {
   name: 'grant',
@@ -25,7 +22,8 @@ export const spec: CommandSpec = {
   details: [
     'Prints the grant, a token starting with mdg1., on stdout. A sub-grant (--parent) is never wider',
     'than its parent: the same or fewer docs, the same or less access, an earlier expiry.',
-    'Grants are checked offline by any node that trusts the owner; nodes do not use them yet (see docs/SECURITY.md).'
+    'Grants are checked offline by any node that trusts the owner: a gateway with --trust-owner OWNER gives',
+    'a peer what its grants allow. The grant id (on stderr, and in --inspect) is what meshdoc revoke takes.'
   ],
   examples: [
     "meshdoc grant --key owner.key --to 12D3KooW… --docs 'sensors/17/**' --access write --expires 30d",
@@ -59,7 +57,7 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   const lifetime = parseDuration(str(values.expires) ?? '30d')
   const now = Date.now()
   const token = await guard(async () => await issueGrant({
-    key: readKey(keyFile),
+    key: readOwnerKey(keyFile),
     audience: to,
     access,
     docs,
@@ -68,22 +66,10 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
     delegate: values.delegate === true,
     ...(str(values.parent) !== undefined ? { parent: str(values.parent) } : {})
   }))
+  const id = decodeGrant(token).id
+  note(io, `grant ${id}: ${access} on ${docs.join(' ')} for ${to} until ${new Date(now + lifetime).toISOString()}; meshdoc revoke ${id} --key … withdraws it`)
   io.stdout.write(token + '\n')
   return 0
-}
-
-function readKey (file: string): PrivateKey {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new CliError(`cannot read the key ${file}: ${(err as { code?: string }).code ?? (err as Error).message}`)
-  }
-  try {
-    return privateKeyFromProtobuf(uint8ArrayFromString(text.trim(), 'base64pad'))
-  } catch {
-    throw new CliError(`${file} is not a meshdoc key (meshdoc keys new --out FILE makes one)`)
-  }
 }
 
 function describe (g: Grant): unknown {
@@ -98,15 +84,5 @@ function describe (g: Grant): unknown {
     expiresAt: new Date(g.expiresAt).toISOString(),
     delegate: g.delegate,
     parent: g.parent === undefined ? null : describe(g.parent)
-  }
-}
-
-/** `fn`'s result; a GrantError becomes a CliError (exit 1) naming its reason. */
-async function guard<T> (fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (err) {
-    if (err instanceof GrantError) throw new CliError(`${err.reason}: ${err.message}`)
-    throw err
   }
 }

@@ -16,7 +16,8 @@ export const spec: CommandSpec = {
     json: { type: 'boolean', description: 'print {"owner", "file"} as JSON' }
   },
   details: [
-    'The owner id it prints is what nodes trust; the file is what signs grants (meshdoc grant --key FILE).',
+    'The owner id it prints is what nodes trust (meshdoc gateway --trust-owner ID); the file is what signs',
+    'grants and revocations (meshdoc grant --key FILE, meshdoc revoke --key FILE).',
     'Keep the file offline and secret: whoever holds it can grant anything in the mesh.'
   ],
   examples: ['meshdoc keys new --out owner.key']

@@ -1,6 +1,6 @@
 /** `meshdoc status`: peers, open docs and sync lag of a running gateway, from its admin port. */
-import http from 'node:http'
 import type { CommandSpec } from '../option-spec.js'
+import { adminRequest, adminUrl } from '../admin-client.js'
 import { parseHostPort } from '../admin-server.js'
 import { str, type CommandContext } from '../context.js'
 import { CliError } from '../errors.js'
@@ -23,17 +23,10 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   const at = parseHostPort(str(values.admin) ?? '127.0.0.1:9464')
   const timeout = Number(str(values.timeout))
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of milliseconds')
-  const host = at.host.includes(':') ? `[${at.host}]` : at.host
-  const url = `http://${host}:${at.port}/status`
-  let body: string
-  try {
-    body = await httpGet(at.host, at.port, '/status', timeout)
-  } catch (err) {
-    if (err instanceof HttpStatusError) throw new CliError(`${url} ${err.message}`)
-    const e = err as Error & { code?: string }
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeout} ms` : e.code ?? e.message
-    throw new CliError(`cannot reach the gateway's admin port at ${url}: ${why} (is \`meshdoc gateway\` running with --admin ${at.host}:${at.port}?)`)
-  }
+  const url = adminUrl(at, '/status')
+  const answer = await adminRequest(at, '/status', { timeout })
+  if (answer.status !== 200) throw new CliError(`${url} answered ${answer.status} ${answer.statusText}`.trim())
+  const body = answer.body
   if (values.json === true) {
     io.stdout.write(body.endsWith('\n') ? body : body + '\n')
     return 0
@@ -46,35 +39,6 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   }
   io.stdout.write(render(snap))
   return 0
-}
-
-/** A status error: the admin port answered, but not 200. */
-class HttpStatusError extends Error {}
-
-/**
- * GET `path` with node:http, not fetch: fetch refuses ports browsers block
- * (6000, 10080, …), and an admin port may be any port. Rejects with a
- * TimeoutError past `timeout`, a CliError for a non-200 answer.
- */
-async function httpGet (host: string, port: number, path: string, timeout: number): Promise<string> {
-  return await new Promise<string>((resolve, reject) => {
-    const req = http.get({ host, port, path, timeout }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => { chunks.push(c) })
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8')
-        if (res.statusCode === 200) resolve(body)
-        else reject(new HttpStatusError(`answered ${res.statusCode ?? '?'} ${res.statusMessage ?? ''}`.trim()))
-      })
-      res.on('error', reject)
-    })
-    req.on('timeout', () => {
-      const err = new Error(`no answer within ${timeout} ms`)
-      err.name = 'TimeoutError'
-      req.destroy(err)
-    })
-    req.on('error', reject)
-  })
 }
 
 function duration (s: number): string {
