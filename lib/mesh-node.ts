@@ -27,7 +27,7 @@ import type { ServeByKey } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
 import type { EngineExtension } from './sync/extension.js'
 import type { Grant } from './grants/grant.js'
-import type { GrantExchangeOptions, GrantRefused } from './grants/grant-exchange.js'
+import type { GrantRefused } from './grants/grant-exchange.js'
 import type { Revocation } from './grants/revocation.js'
 
 const log = logger('node')
@@ -127,15 +127,25 @@ export interface MeshNodeOptions {
 
 /** What a node's grants do for it (`MeshNode.addGrant`…); lib/grants/grant-exchange.ts. */
 export interface NodeGrants {
-  start: (grants?: readonly string[], revocations?: readonly string[]) => Promise<void>
+  start: () => Promise<void>
   addGrant: (token: string) => Promise<Grant>
   addRevocation: (record: string) => Promise<Revocation>
   readonly heldGrants: Grant[]
   readonly revocationRecords: string[]
 }
 
+/** What a node's grants get besides its options. */
+export interface GrantContext {
+  self: string
+  storage: StorageAdapter
+  meshKey: Uint8Array | undefined
+  servesByKey: boolean
+  /** emit a node event (`grant:refused`, `revoked`) */
+  emit: (name: 'grant:refused' | 'revoked', arg: GrantRefused | Revocation) => void
+}
+
 /** Builds a node's grants (the Node entry has it; browsers import it from `meshdoc/grants`). */
-export type GrantSupport = (opts: GrantExchangeOptions) => NodeGrants & EngineExtension
+export type GrantSupport = (opts: MeshNodeOptions, ctx: GrantContext) => NodeGrants & EngineExtension
 
 export interface SyncProgress {
   peer: string
@@ -270,21 +280,17 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
    * storage. Rejects with a GrantError if it is not for this node, or over.
    */
   async addGrant (token: string): Promise<Grant> {
-    return await this.grantBook().addGrant(token)
+    return await (this.grantsHere ?? unsupported(NO_GRANTS)).addGrant(token)
   }
 
   /** Put a revocation (`mdr1.…`, signed by a trusted owner) in force here and pass it on to peers; kept in storage. */
   async addRevocation (record: string): Promise<Revocation> {
-    return await this.grantBook().addRevocation(record)
+    return await (this.grantsHere ?? unsupported(NO_GRANTS)).addRevocation(record)
   }
 
   /** The grants this node holds and presents. */
   get grants (): Grant[] {
     return this.grantsHere?.heldGrants ?? []
-  }
-
-  private grantBook (): NodeGrants {
-    return this.grantsHere ?? unsupported("this node has no grants: in a browser, pass grantSupport from 'meshdoc/grants'")
   }
 
   /** Change the access policy; open sessions are re-checked at once. */
@@ -412,17 +418,13 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     : undefined
   let node: MeshNode | undefined
   // grants: always on a platform that has them (Node), else only if asked for (a browser's `grantSupport`)
-  const wantsGrants = opts.trust !== undefined || opts.grants !== undefined || opts.grantProvider !== undefined || opts.revocations !== undefined
-  if (wantsGrants && preset.grants === undefined) unsupported("grants need grantSupport from 'meshdoc/grants' in a browser")
-  const grants = preset.grants?.({
-    owners: opts.trust?.owners ?? [],
+  if (preset.grants === undefined && (opts.trust ?? opts.grants ?? opts.grantProvider ?? opts.revocations) !== undefined) unsupported(NO_GRANTS)
+  const grants = preset.grants?.(opts, {
     self: libp2p.peerId.toString(),
     storage,
     meshKey,
     servesByKey: serving !== undefined,
-    provider: opts.grantProvider,
-    onRefused: (refused) => { node?.emit('grant:refused', [refused]) },
-    onRevoked: (r) => { node?.emit('revoked', [r]) }
+    emit: (name, arg) => { node?.emit(name, [arg as never]) }
   })
   const engine = new SyncEngine({
     extension: grants,
@@ -458,13 +460,15 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
   node.grantsHere = grants
   // our grants and revocations in force (the provider asked) before the first peer connects
-  await grants?.start(opts.grants, opts.revocations)
+  await grants?.start()
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
   await network.start()
   if (start.extraLinks !== undefined) node.extras.push(await start.extraLinks(node, addPeer))
   return node
 }
+
+const NO_GRANTS = "grants need grantSupport from 'meshdoc/grants'"
 
 function unsupported (what: string): never {
   throw new TypeError(what)

@@ -30,7 +30,7 @@ import * as encoding from 'lib0/encoding'
 import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
-import type { ExtensionFrame } from '../protocol/codec.js'
+import type { ExtensionFrame, Frame } from '../protocol/codec.js'
 import { ByeReason, Features, MessageType } from '../protocol/constants.js'
 import { docKeyFor, docKeyHex } from '../protocol/doc-key.js'
 import { recentEntry, TokenBucket } from '../security/token-bucket.js'
@@ -54,11 +54,14 @@ const MAX_CLAIMS = 4096
 /** bytes of a claimed doc id */
 const MAX_CLAIM_BYTES = 1024
 /** verified tokens kept (count, and their bytes), so reconnecting peers cost no signature checks */
-const MAX_VERIFIED = 4096
-const MAX_VERIFIED_BYTES = 4 * 1024 * 1024
+const MAX_VERIFIED = 16_384
+const MAX_VERIFIED_BYTES = 8 * 1024 * 1024
 /** (peer, doc) answers of `access` kept per peer, until its grants or claims change */
 const MAX_ACCESS_CACHE = 1024
 const DIGEST_BYTES = 32
+/** frames of a peer kept while its grants are checked */
+const MAX_HELD = 4096
+const RANK = { [Access.NONE]: 0, [Access.READ]: 1, [Access.WRITE]: 2 }
 /** how long a start waits for the grant provider's first answer */
 const PROVIDER_WAIT_MS = 10_000
 const HELD_KEY = ['_meshdoc', 'grants']
@@ -85,6 +88,9 @@ export interface GrantExchangeOptions {
   provider?: ((peerId: string) => Promise<string | string[]>) | undefined
   onRefused?: (refused: GrantRefused) => void
   onRevoked?: (revocation: Revocation) => void
+  /** grants and revocations to put in force at start (`start()`) */
+  grants?: readonly string[] | undefined
+  revocations?: readonly string[] | undefined
 }
 
 interface PeerGrants {
@@ -111,6 +117,8 @@ export class GrantExchange implements EngineExtension {
   private readonly sentAll = new WeakSet<PeerState>()
   private readonly budgets = new Map<string, { grants: TokenBucket, revocations: TokenBucket }>()
   private readonly verified = new Map<string, Grant>()
+  /** per connection: frames that arrived while its grants were checked */
+  private readonly held_ = new WeakMap<PeerState, { pending: number, frames: Frame[] }>()
   private verifiedBytes = 0
   readonly revocations = new RevocationSet()
   private digestOf: Uint8Array | undefined
@@ -127,7 +135,8 @@ export class GrantExchange implements EngineExtension {
   }
 
   /** Load what storage holds (our grants, revocations), add `grants` and `revocations`, fetch from the provider. */
-  async start (grants: readonly string[] = [], revocations: readonly string[] = []): Promise<void> {
+  async start (): Promise<void> {
+    const { grants = [], revocations = [] } = this.opts
     for (const { key, data } of await this.opts.storage.loadRange(REVOKED_KEY)) {
       try {
         this.revocations.add(await verifyRevocation(data, this.owners))
@@ -199,7 +208,7 @@ export class GrantExchange implements EngineExtension {
   private presentToAll (): void {
     const api = this.api
     if (api === undefined) return
-    for (const peer of api.peers()) {
+    for (const peer of api.peers.values()) {
       if (!peer.helloReceived || (peer.features & Features.GRANTS) === 0) continue
       this.sendGrants(peer)
       api.recheck(peer)
@@ -211,7 +220,7 @@ export class GrantExchange implements EngineExtension {
     const e = encoding.createEncoder()
     encoding.writeVarUint(e, tokens.length)
     for (const t of tokens) encoding.writeVarString(e, t)
-    this.api?.send(peer, { type: MessageType.GRANTS, body: encoding.toUint8Array(e) })
+    this.api?.peers.send(peer, { type: MessageType.GRANTS, body: encoding.toUint8Array(e) })
   }
 
   /** Ask the provider for a grant now, and again before it expires (on failure, again with backoff). */
@@ -225,9 +234,9 @@ export class GrantExchange implements EngineExtension {
       let endsAt = Infinity
       for (const t of tokens) endsAt = Math.min(endsAt, grantEndsAt(await this.addGrant(t)))
       this.renewFailures = 0
-      // renew when three quarters of its life are gone, and at least a minute before it ends
+      // renew when three quarters of its life are gone and a minute before it ends, never in its first half
       const left = endsAt - Date.now()
-      next = Math.max(1000, Math.min(left * 0.75, left - 60_000))
+      next = Math.max(1000, left * 0.5, Math.min(left * 0.75, left - 60_000))
     } catch (err) {
       this.renewFailures++
       next = Math.min(60_000, 1000 * 2 ** this.renewFailures)
@@ -259,10 +268,16 @@ export class GrantExchange implements EngineExtension {
     sent.add(doc.keyHex)
     const e = encoding.createEncoder()
     encoding.writeVarString(e, doc.id)
-    this.api?.send(peer, { type: MessageType.CLAIM, body: encoding.toUint8Array(e) })
+    this.api?.peers.send(peer, { type: MessageType.CLAIM, body: encoding.toUint8Array(e) })
   }
 
-  access (peerId: string, docId: string): Access | undefined {
+  access (peerId: string, docId: string, policy: Access): Access | undefined {
+    const ceiling = this.ceiling(peerId, docId)
+    return ceiling === undefined || RANK[ceiling] >= RANK[policy] ? policy : ceiling
+  }
+
+  /** The most the peer's grants allow on the doc (undefined: grants have no say here). */
+  private ceiling (peerId: string, docId: string): Access | undefined {
     if (!this.checking || this.owners.has(peerId)) return undefined
     const entry = this.byPeer.get(peerId)
     if (entry === undefined) return Access.NONE
@@ -289,7 +304,7 @@ export class GrantExchange implements EngineExtension {
         const tokens: string[] = []
         for (let i = 0; i < n; i++) tokens.push(readString(d, GRANT_LIMITS.maxTokenBytes))
         end(d)
-        this.api?.hold(peer, this.checkPresented(peer, tokens))
+        this.hold(peer, this.checkPresented(peer, tokens))
         return
       }
       case MessageType.REVOKE: {
@@ -320,7 +335,31 @@ export class GrantExchange implements EngineExtension {
     }
   }
 
+  holds (peer: PeerState, frame: Frame): boolean {
+    const held = this.held_.get(peer)
+    if (held === undefined) return false
+    if (held.frames.push(frame) > MAX_HELD) this.api?.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
+    return true
+  }
+
+  /** The peer's later frames wait (at most MAX_HELD) until `work` settles, then are handled in order. */
+  private hold (peer: PeerState, work: Promise<void>): void {
+    let held = this.held_.get(peer)
+    if (held === undefined) this.held_.set(peer, held = { pending: 0, frames: [] })
+    held.pending++
+    const h = held
+    void work.catch(() => {}).then(() => {
+      if (--h.pending > 0) return
+      this.held_.delete(peer)
+      for (let i = 0; i < h.frames.length && !peer.closed; i++) {
+        if (this.held_.has(peer)) { this.held_.get(peer)?.frames.unshift(...h.frames.slice(i)); return }
+        this.api?.handle(peer, h.frames[i])
+      }
+    })
+  }
+
   peerGone (peer: PeerState): void {
+    this.held_.delete(peer)
     if (this.byPeer.get(peer.id)?.peer === peer) this.byPeer.delete(peer.id)
     this.claims.delete(peer.id)
   }
@@ -337,9 +376,13 @@ export class GrantExchange implements EngineExtension {
   private async checkPresented (peer: PeerState, tokens: string[]): Promise<void> {
     const valid: PeerGrants['grants'] = []
     let refused: GrantError | undefined
+    let since = performance.now()
     for (const token of tokens) {
-      // one chain at a time, then the event loop: a frame of 16 grants is never one long burst
-      if (valid.length > 0 || refused !== undefined) await new Promise(resolve => setTimeout(resolve, 0))
+      // after 2 ms of checks, the event loop gets a turn: a frame of 16 grants is never one long burst
+      if (performance.now() - since > 2) {
+        await new Promise(resolve => setTimeout(resolve, 0))
+        since = performance.now()
+      }
       if (peer.closed) return
       try {
         const grant = await this.verify(token, peer.id)
@@ -354,7 +397,7 @@ export class GrantExchange implements EngineExtension {
     if (peer.closed || this.stopped) return
     if (valid.length === 0 && refused !== undefined) {
       // nothing here for it: say why, rather than answer every SYNC1 with DENIED
-      this.api?.reject(peer, ByeReason.FORBIDDEN, `grant refused: ${refused.reason}: ${refused.message}`)
+      this.api?.peers.reject(peer, ByeReason.FORBIDDEN, `grant refused: ${refused.reason}: ${refused.message}`)
       return
     }
     this.byPeer.set(peer.id, { peer, grants: valid, cache: new Map() })
@@ -453,7 +496,7 @@ export class GrantExchange implements EngineExtension {
           continue
         }
         this.api?.countRejection(`revocation_${reason}`)
-        this.api?.reject(peer, ByeReason.FORBIDDEN, `revocation refused: ${reason}`)
+        this.api?.peers.reject(peer, ByeReason.FORBIDDEN, `revocation refused: ${reason}`)
         return
       }
       if (!this.revocations.has(r.id)) fresh.push(r)
@@ -502,7 +545,7 @@ export class GrantExchange implements EngineExtension {
       await this.opts.storage.remove([...HELD_KEY, id]).catch(() => {})
     }
     if (dropped) this.presentToAll()
-    for (const peer of this.api?.peers() ?? []) {
+    for (const peer of this.api?.peers.values() ?? []) {
       if (peer !== from && peer.helloReceived && (peer.features & Features.GRANTS) !== 0) this.sendRevocations(peer, added)
     }
   }
@@ -516,7 +559,7 @@ export class GrantExchange implements EngineExtension {
       encoding.writeUint8Array(e, digest)
       encoding.writeVarUint(e, part.length)
       for (const r of part) encoding.writeVarUint8Array(e, r.bytes)
-      this.api?.send(peer, { type: MessageType.REVOKE, body: encoding.toUint8Array(e) })
+      this.api?.peers.send(peer, { type: MessageType.REVOKE, body: encoding.toUint8Array(e) })
     }
   }
 

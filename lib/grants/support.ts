@@ -19,5 +19,13 @@ import { GrantExchange } from './grant-exchange.js'
 
 /** What `trust`, `grants`, `revocations` and `grantProvider` need (`createMeshNode({ grantSupport: grantSupport() })` in a browser). */
 export function grantSupport (): GrantSupport {
-  return (opts) => new GrantExchange(opts)
+  return (opts, ctx) => new GrantExchange({
+    owners: opts.trust?.owners ?? [],
+    ...ctx,
+    provider: opts.grantProvider,
+    onRefused: (refused) => { ctx.emit('grant:refused', refused) },
+    onRevoked: (r) => { ctx.emit('revoked', r) },
+    grants: opts.grants,
+    revocations: opts.revocations
+  })
 }

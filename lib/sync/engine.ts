@@ -38,7 +38,7 @@ import { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
 import type { DocResolver, ReleaseDoc, ResolveDoc } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
-import type { EngineExtension, ExtensionApi } from './extension.js'
+import type { EngineExtension } from './extension.js'
 import { Fingerprints, type Sha256 } from './fingerprint.js'
 import { Inbound } from './inbound.js'
 import { Outbound } from './outbound.js'
@@ -90,10 +90,6 @@ export interface SyncEngineOptions {
   /** grants (lib/grants/grant-exchange.ts): frames of its own, and a say in access; default: none */
   extension?: EngineExtension
 }
-
-/** frames of a peer kept while an extension's work on an earlier one is pending (its grants being checked) */
-const MAX_HELD = 4096
-const RANK = { [Access.NONE]: 0, [Access.READ]: 1, [Access.WRITE]: 2 }
 
 export class SyncEngine {
   readonly limits: Limits
@@ -190,7 +186,13 @@ export class SyncEngine {
       intervalMs: opts.antiEntropyIntervalMs ?? 30_000,
       fullEvery: opts.fullResyncEvery ?? 10
     })
-    this.extension?.attach(this.extensionApi())
+    this.extension?.attach({
+      peers: this.peers,
+      handle: (peer, frame) => { this.guarded(peer, () => { this.dispatch(peer, frame) }) },
+      recheck: (peer) => { this.recheck(peer, true) },
+      countRejection: ctx.countRejection,
+      ignore: ctx.ignore
+    })
   }
 
   /** Replace the policy; takes effect at once on every open session. */
@@ -220,41 +222,11 @@ export class SyncEngine {
   accessFor (peerId: string, docId: string): Access {
     try {
       const policy = this.policy(peerId, docId)
-      const ceiling = this.extension?.access(peerId, docId)
-      return ceiling === undefined || RANK[ceiling] >= RANK[policy] ? policy : ceiling
+      return this.extension?.access(peerId, docId, policy) ?? policy
     } catch (err) {
       log.error('policy threw for %s / %s: %e', peerId, docId, err)
       return Access.NONE
     }
-  }
-
-  /** What the extension may do (extension.ts). */
-  private extensionApi (): ExtensionApi {
-    return {
-      send: (peer, frame) => this.peers.send(peer, frame),
-      reject: (peer, code, message) => { this.peers.reject(peer, code, message) },
-      hold: (peer, work) => { this.hold(peer, work) },
-      recheck: (peer) => { this.recheck(peer, true) },
-      peers: () => this.peers.values(),
-      countRejection: (name) => { this.countRejection(name) },
-      ignore: (name) => { this.counters.ignored[name] = (this.counters.ignored[name] ?? 0) + 1 }
-    }
-  }
-
-  /** The peer's frames wait (at most MAX_HELD) until `work` settles, then are handled in order. */
-  private hold (peer: PeerState, work: Promise<void>): void {
-    peer.holds++
-    peer.held ??= []
-    void work.catch(() => {}).then(() => {
-      if (--peer.holds > 0) return
-      const held = peer.held ?? []
-      peer.held = undefined
-      for (let i = 0; i < held.length && !peer.closed; i++) {
-        if (peer.holds > 0) { peer.held = held.slice(i); return }
-        const frame = held[i]
-        this.guarded(peer, () => { this.dispatch(peer, frame) })
-      }
-    })
   }
 
   get peerIds (): string[] {
@@ -342,7 +314,6 @@ export class SyncEngine {
 
   /** A peer is closed and out of the table: remember what it stored, end its sessions. */
   private peerGone (peer: PeerState): void {
-    peer.held = undefined
     this.extension?.peerGone(peer)
     this.start.peerLeaving(peer)
     this.resolver?.peerGone(peer)
@@ -375,11 +346,7 @@ export class SyncEngine {
 
   private receive (peer: PeerState, body: Uint8Array): void {
     const frame = this.peers.read(peer, body)
-    if (frame === undefined) return
-    if (peer.held !== undefined) {
-      if (peer.held.push(frame) > MAX_HELD) this.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
-      return
-    }
+    if (frame === undefined || this.extension?.holds(peer, frame) === true) return
     this.guarded(peer, () => { this.dispatch(peer, frame) })
   }
 

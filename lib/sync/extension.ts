@@ -6,9 +6,9 @@
  * browser bundle without it carries none of its code. Types only.
  */
 import type { Access } from '../policy/types.js'
-import type { ExtensionFrame } from '../protocol/codec.js'
+import type { ExtensionFrame, Frame } from '../protocol/codec.js'
 import type { EngineDoc } from './engine-doc.js'
-import type { PeerState } from './peers.js'
+import type { Peers, PeerState } from './peers.js'
 
 export interface EngineExtension {
   /** feature bits this part adds to our HELLO */
@@ -23,25 +23,22 @@ export interface EngineExtension {
   receive: (peer: PeerState, frame: ExtensionFrame) => void
   /** we are about to offer `doc` to the peer (our SYNC1 follows) */
   offering: (peer: PeerState, doc: EngineDoc) => void
-  /**
-   * The most `peerId` may do with `docId` (or `key:<hex>`), before the
-   * policy narrows it further; undefined: no say.
-   */
-  access: (peerId: string, docId: string) => Access | undefined
+  /** what `peerId` may do with `docId` (or `key:<hex>`): the policy's answer `policy`, narrowed; undefined: no say */
+  access: (peerId: string, docId: string, policy: Access) => Access | undefined
+  /** true: the extension keeps this frame of the peer (its grants are being checked) and hands it back later (`ExtensionApi.handle`) */
+  holds: (peer: PeerState, frame: Frame) => boolean
   /** the peer is gone */
   peerGone: (peer: PeerState) => void
   stop: () => void
 }
 
 export interface ExtensionApi {
-  send: (peer: PeerState, frame: ExtensionFrame) => boolean
-  /** close the peer with BYE `code`, counted under its name */
-  reject: (peer: PeerState, code: number, message: string) => void
-  /** the peer's later frames wait until `work` settles (a bounded number; past that the peer is closed) */
-  hold: (peer: PeerState, work: Promise<void>) => void
+  /** connected peers: send frames, close one with a reason (`reject`, counted) */
+  peers: Pick<Peers, 'send' | 'reject' | 'values'>
+  /** handle a frame the extension held, as if it had just arrived */
+  handle: (peer: PeerState, frame: Frame) => void
   /** access may have changed: end sessions now refused, offer docs now allowed (all peers, or one) */
   recheck: (peer?: PeerState) => void
-  peers: () => Iterable<PeerState>
   countRejection: (name: string) => void
   ignore: (name: string) => void
 }

@@ -42,10 +42,6 @@ export interface PeerState {
   offersPending: boolean
   /** frame-body bytes handed to the link since the last answer or UPDATE: they wait behind it */
   behind: number
-  /** frames that arrived while an extension's work on an earlier one was pending (engine.ts `hold`) */
-  held: Frame[] | undefined
-  /** such pieces of work not yet settled */
-  holds: number
 }
 
 export interface PeersOptions {
@@ -106,9 +102,7 @@ export class Peers {
       helloTimer: undefined,
       remembered: undefined,
       offersPending: false,
-      behind: 0,
-      held: undefined,
-      holds: 0
+      behind: 0
     }
     peer.helloTimer = setTimeout(() => { this.reject(peer, ByeReason.TIMEOUT, 'no HELLO in time') }, lim.helloTimeoutMs)
     this.byId.set(id, peer)
