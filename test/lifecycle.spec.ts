@@ -111,8 +111,12 @@ describe('lifecycle', function () {
     await assert.rejects(h.whenSynced({ timeout: 150 }), { name: 'TimeoutError' })
     assert.ok(Date.now() - t0 >= 140, `waited the timeout (${Date.now() - t0} ms)`)
 
-    // connected, but the peer does not hold this doc
+    // connected, but the peer does not hold this doc: wait for its refusal
+    // (a's SYNC1 answered by DENIED unavailable), which may land after connect()
+    // resolves and would fail a whenSynced already waiting with DeniedError
+    const denied = new Promise<void>(resolve => { h.once('denied', () => { resolve() }) })
     await connect(b, a)
+    await denied
     t0 = Date.now()
     await assert.rejects(h.whenSynced({ timeout: 150 }), { name: 'TimeoutError' })
     await assert.rejects(h.whenSynced({ peer: b.peerId, timeout: 150 }), { name: 'TimeoutError' })

@@ -27,8 +27,15 @@ interface LinkEntry { link: StreamLink, dialer: string, connection: string }
 /** peers whose last sync connection's close time is remembered (to tell a refusal from a spare connection) */
 const HEARD_MEMORY = 1024
 
-/** after a sync stream closes, wait this long before reopening one on a surviving connection */
+/**
+ * After a sync stream closes, wait this long before reopening one on a
+ * surviving connection; doubled (up to REOPEN_MAX_MS) each time a stream to
+ * the peer lasted less than REOPEN_RESET_MS, so a peer that closes us at once
+ * (BYE forbidden: no valid grant; rate_limited) is not asked 20 times a second.
+ */
 const REOPEN_DELAY_MS = 50
+const REOPEN_MAX_MS = 30_000
+const REOPEN_RESET_MS = 10_000
 
 export class Libp2pSyncTransport {
   private readonly links = new Map<string, LinkEntry>()
@@ -36,6 +43,8 @@ export class Libp2pSyncTransport {
   private readonly onConnection = (evt: CustomEvent<Connection>): void => { this.openStream(evt.detail) }
   /** connections a sync frame arrived on (until they close) */
   private readonly heard = new Set<string>()
+  /** streams to a peer in a row that lasted less than REOPEN_RESET_MS (the most recent HEARD_MEMORY peers) */
+  private readonly shortLived = new Map<string, number>()
   /** when a connection that carried sync last closed, by peer (the most recent HEARD_MEMORY peers) */
   private readonly heardUntil = new Map<string, number>()
   private readonly onClose = (evt: CustomEvent<Connection>): void => {
@@ -136,12 +145,17 @@ export class Libp2pSyncTransport {
     const link = new Link(stream, this.opts.maxFrameBytes, onProgress === undefined ? undefined : (received, expected) => { onProgress(peer, received, expected) })
     const entry = { link, dialer, connection: conn.id }
     this.links.set(peer, entry)
+    const opened = Date.now()
     stream.addEventListener('close', () => {
       if (this.links.get(peer) !== entry) return
       this.links.delete(peer)
       // the stream went but a connection may remain (we closed a duplicate, then
       // libp2p closed the other): the dialer of a surviving connection reopens
-      setTimeout(() => { this.ensureLink(peer) }, REOPEN_DELAY_MS)
+      const n = Date.now() - opened < REOPEN_RESET_MS ? (this.shortLived.get(peer) ?? -1) + 1 : 0
+      this.shortLived.delete(peer)
+      if (this.shortLived.size >= HEARD_MEMORY) this.shortLived.delete(this.shortLived.keys().next().value as string)
+      this.shortLived.set(peer, n)
+      setTimeout(() => { this.ensureLink(peer) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
     })
     const connection = this.addPeer(peer, link)
     let heard = false
