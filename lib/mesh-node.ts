@@ -394,8 +394,8 @@ export interface StartOptions {
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
   /** keeps the ids of docs opened by id in storage, for `meshdoc ls` (Node: storage/doc-names.ts) */
   names?: DocNames
-  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
-  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`, `authorBook`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'authorBook' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */

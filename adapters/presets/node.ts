@@ -15,7 +15,7 @@
  * `adapters/presets/browser.ts` (the `browser` export condition).
  */
 import type { Stream } from '@libp2p/interface'
-import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNode, type MeshNodeOptions, type PlatformPreset } from '../../lib/mesh-node.js'
+import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNode, type MeshNodeOptions, type PlatformPreset, type StartOptions } from '../../lib/mesh-node.js'
 import { WatchedStreamLink } from '../libp2p/stall-watch.js'
 import type { ReceiveProgress } from '../libp2p/stream-link.js'
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
@@ -25,7 +25,9 @@ import { PendingCharges } from '../../lib/security/pending-charges.js'
 import { addsNothing } from '../../lib/security/read-only.js'
 import { checkPeerIds } from '../../lib/policy/rules.js'
 import { serveByKey } from '../../lib/serving-repo.js'
-import { quotaLedgerFor } from '../../lib/security/quota.js'
+import { QuotaLedger } from '../../lib/security/quota.js'
+import { AuthorBook } from '../../lib/security/author-book.js'
+import { closingFirst } from '../../lib/storage/close-first.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 import { DocNames } from '../../lib/storage/doc-names.js'
 import { AuthorRegistry } from '../../lib/security/authorship.js'
@@ -80,11 +82,23 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing
-  const engine = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing, ...(opts.authorship !== undefined ? { authorship: opts.authorship } : {}) }
+  const engine: NonNullable<StartOptions['engine']> = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing }
+  // what lives in the node's storage and is written when it closes: author bindings, the write quota ledger
+  const closeFirst: Array<() => Promise<void>> = []
+  if (opts.authorship !== undefined) {
+    const book = new AuthorBook(given)
+    await book.load()
+    engine.authorship = opts.authorship
+    engine.authorBook = book
+    closeFirst.push(async () => { await book.close() })
+  }
+  if (opts.quota !== undefined) {
+    const ledger = new QuotaLedger(opts.quota, given)
+    await ledger.load()
+    engine.quota = ledger
+    closeFirst.push(async () => { await ledger.close() })
+  }
   // the ids of docs opened by id are kept in storage, for `meshdoc ls`
   const names = opts.keepDocIds !== false ? { names: new DocNames(given) } : {}
-  if (opts.quota === undefined) return await startMeshNode({ ...opts, storage: given }, nodePreset, { engine, ...names })
-  // write quotas (a gateway's): the ledger lives in the node's storage, written when it closes
-  const { ledger, storage } = await quotaLedgerFor(opts.quota, given)
-  return await startMeshNode({ ...opts, storage }, nodePreset, { engine: { ...engine, quota: ledger }, ...names })
+  return await startMeshNode({ ...opts, storage: closingFirst(given, closeFirst) }, nodePreset, { engine, ...names })
 }

@@ -18,9 +18,11 @@ export interface AuthorshipOptions {
 }
 
 export class AuthorRegistry {
-  private readonly owners = new Map<number, string>()
-
-  constructor (private readonly relays: ReadonlySet<string>, readonly self: string) {}
+  /**
+   * @param owners the doc's bindings: a new Map, or one kept in storage
+   *   (author-book.ts, `Bindings`), so they outlive the doc and the process
+   */
+  constructor (private readonly relays: ReadonlySet<string>, readonly self: string, private readonly owners: Map<number, string> = new Map()) {}
 
   /** Bind our own clientID (a doc's local edits) to ourselves. */
   claim (client: number): void {

@@ -17,8 +17,8 @@
  * `flushIntervalMs` and when the node stops: quotas survive restarts (on
  * fs storage: the data directory), and a crash forgets at most the charges
  * of the last interval. Usage only grows; compaction does not give bytes
- * back. Node only: the Node entry's `createMeshNode` builds the ledger
- * (`quotaLedgerFor`), so browser bundles leave it out.
+ * back. Node only: the Node entry's `createMeshNode` builds the ledger, so
+ * browser bundles leave it out.
  */
 import type * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
@@ -165,26 +165,4 @@ export class QuotaLedger implements WriteQuota {
     await this.flush()
     this.closed = true
   }
-}
-
-/**
- * The ledger for a node's `quota` option, loaded from `storage`, and the
- * storage to give the node instead: the same, but its `close()` (which a node
- * calls last, once the engine has stopped) writes the ledger first.
- */
-export async function quotaLedgerFor (opts: QuotaOptions, storage: StorageAdapter): Promise<{ ledger: QuotaLedger, storage: StorageAdapter }> {
-  const ledger = new QuotaLedger(opts, storage)
-  await ledger.load()
-  const close = async (): Promise<void> => {
-    await ledger.close()
-    await storage.close?.()
-  }
-  const wrapped = new Proxy(storage, {
-    get (target, prop) {
-      if (prop === 'close') return close
-      const v: unknown = Reflect.get(target, prop, target)
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    }
-  })
-  return { ledger, storage: wrapped }
 }

@@ -64,6 +64,8 @@ export interface SyncEngineOptions {
   authorship?: AuthorshipOptions
   /** the class that enforces `authorship` (lib/security/authorship.ts); required with it, handed in by the Node preset so that browser bundles leave it out */
   authorRegistry?: typeof AuthorRegistry
+  /** where each doc's bindings live (lib/security/author-book.ts: in storage, Node only); default: in memory, per open doc */
+  authorBook?: { bindings: (keyHex: string) => Map<number, string> }
   /** our own PeerId (authorship binds our clientIDs to it) */
   localPeerId?: string
   /** every this many anti-entropy ticks, SYNC1 every session, synced or not (default 10) */
@@ -109,7 +111,7 @@ export class SyncEngine {
   private readonly extension: EngineExtension | undefined
   private stopped = false
   /** a doc's author registry, with `authorship` */
-  private readonly newAuthors: (() => AuthorRegistry) | undefined
+  private readonly newAuthors: ((keyHex: string) => AuthorRegistry) | undefined
   private readonly peers: Peers
   private readonly sessions: Sessions
   private readonly fingerprints: Fingerprints
@@ -132,7 +134,8 @@ export class SyncEngine {
       if (Authors === undefined) throw new TypeError('authorship needs authorRegistry')
       const relays = new Set(opts.authorship.relays)
       const self = opts.localPeerId ?? 'local'
-      this.newAuthors = () => new Authors(relays, self)
+      const book = opts.authorBook
+      this.newAuthors = (keyHex) => new Authors(relays, self, book?.bindings(keyHex))
     }
     this.epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES))
     this.fingerprints = new Fingerprints(opts.sha256)
@@ -244,7 +247,7 @@ export class SyncEngine {
   addDoc (doc: EngineDoc): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
-    doc.authors = this.newAuthors?.()
+    doc.authors = this.newAuthors?.(doc.keyHex)
     doc.authors?.claim(doc.doc.clientID)
     // storage records each transaction before the outgoing batch does (see DocPersistence.autoCommit)
     const stopCommits = doc.persistence?.autoCommit({
