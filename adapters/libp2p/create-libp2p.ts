@@ -18,6 +18,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { logger } from '../../lib/log.js'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
+import { monitorLinks, type LinkMonitorOptions } from './link-monitor.js'
 import { servePeerExchange } from './peer-exchange.js'
 import { meshNoise, meshYamux } from './tuning.js'
 
@@ -38,6 +39,8 @@ export interface DefaultLibp2pOptions {
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
   /** run a circuit-relay v2 server, so peers that cannot reach each other (browsers) can via us */
   relayServer?: boolean
+  /** how connections are checked for life (link-monitor.ts); default every 30 s, 15 s to answer */
+  linkPing?: LinkMonitorOptions
 }
 
 const log = logger('libp2p')
@@ -62,13 +65,14 @@ const MAX_PENDING_UPGRADES = 16
 const PENDING_UPGRADES_PER_HOST = 4
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
-  return await createLibp2p({
+  const libp2p = await createLibp2p({
     ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
     transports: [tcp(), webSockets()],
     // Noise and yamux, tuned for many small frames (see tuning.ts)
     connectionEncrypters: [meshNoise()],
-    streamMuxers: [meshYamux()],
+    // dead connections are found by link-monitor.ts: yamux's keep-alive never aborts one
+    streamMuxers: [meshYamux({ enableKeepAlive: false })],
     connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.onNotAllowed),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false
@@ -81,8 +85,13 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
       maxConnections: 1024,
       inboundConnectionThreshold: opts.inboundConnectionThreshold ?? INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
       maxIncomingPendingConnections: MAX_PENDING_UPGRADES
-    }
+    },
+    // one ping stream per connection, all from one timer: replaced by link-monitor.ts
+    connectionMonitor: { enabled: false }
   })
+  const stopMonitor = monitorLinks(libp2p, opts.linkPing)
+  libp2p.addEventListener('stop', stopMonitor, { once: true })
+  return libp2p
 }
 
 /** The allow-list (if any), one host's share of the handshake slots, and of the connections. */
