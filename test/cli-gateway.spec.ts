@@ -114,7 +114,9 @@ describe('meshdoc gateway (separate process, 127.0.0.1)', function () {
       meshdoc_docs_open: 'gauge',
       meshdoc_docs_stored: 'gauge',
       meshdoc_doc_sync_lag_seconds: 'gauge',
-      meshdoc_storage_commit_seconds: 'histogram'
+      meshdoc_storage_commit_seconds: 'histogram',
+      meshdoc_event_loop_delay_seconds: 'histogram',
+      meshdoc_connections_open: 'gauge'
     })) assert.equal(m0.types.get(name), type, `${name} is a ${type}`)
     assert.equal(m0.value('meshdoc_frames_received_total'), 0)
     assert.equal(m0.value('meshdoc_peers_connected'), 0)
@@ -144,6 +146,12 @@ describe('meshdoc gateway (separate process, 127.0.0.1)', function () {
     }
     assert.ok(m1.value('meshdoc_updates_applied_total')! >= 2, 'both docs were written')
     assert.equal(m1.value('meshdoc_peers_connected'), 1)
+    assert.equal(m1.value('meshdoc_connections_open'), 1, 'one libp2p connection: the client')
+    // the event loop is sampled every 20 ms and every sample kept (not reset by a scrape)
+    const loop0 = m0.value('meshdoc_event_loop_delay_seconds_count') ?? 0
+    const loop1 = m1.value('meshdoc_event_loop_delay_seconds_count') ?? 0
+    assert.ok(loop1 > loop0 && loop1 >= 10, `event-loop samples accumulate (${loop0} -> ${loop1})`)
+    assert.equal(m1.value('meshdoc_event_loop_delay_seconds_bucket', { le: '+Inf' }), loop1)
     assert.ok(m1.value('meshdoc_docs_open')! >= 3, 'the pinned doc plus the ones served by key')
     const commits = m1.value('meshdoc_storage_commit_seconds_count', { op: 'save' })!
     assert.ok(commits >= 2, `storage commits were timed (${commits})`)

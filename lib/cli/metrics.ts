@@ -13,6 +13,8 @@ export interface MetricsOptions {
   /** include process_* and nodejs_* metrics (default true) */
   processMetrics?: boolean
   version?: string
+  /** sample the event loop's delay this often, in ms (default 20; 0: not at all) */
+  loopSampleMs?: number
 }
 
 /** engine counter -> [metric name, help] */
@@ -38,6 +40,9 @@ export class NodeMetrics {
   private readonly commit: Histogram<'op'>
   private readonly commitFailures: Counter<'op'>
   private readonly maxDocSeries: number
+  private readonly loopDelay: Histogram
+  private loopTimer: ReturnType<typeof setInterval> | undefined
+  private readonly connections: Gauge
 
   constructor (opts: MetricsOptions = {}) {
     const registers = [this.registry]
@@ -62,6 +67,30 @@ export class NodeMetrics {
       registers
     })
     this.commitFailures = new Counter({ name: 'meshdoc_storage_commit_failures_total', help: 'Storage commits that failed (nothing in them was acknowledged).', labelNames: ['op'], registers })
+    this.connections = new Gauge({ name: 'meshdoc_connections_open', help: 'libp2p connections open (peers in their handshake or without a sync session included).', registers })
+    // prom-client's nodejs_eventloop_lag_* are percentiles reset at every scrape: a stall between
+    // two scrapes is lost. This histogram keeps every sample: how late a timer fired.
+    this.loopDelay = new Histogram({
+      name: 'meshdoc_event_loop_delay_seconds',
+      help: 'How late a timer set every 20 ms fired: the event loop\'s delay, every sample kept.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })
+    const every = opts.loopSampleMs ?? 20
+    if (every > 0) {
+      let last = performance.now()
+      this.loopTimer = setInterval(() => {
+        const now = performance.now()
+        this.loopDelay.observe(Math.max(0, now - last - every) / 1000)
+        last = now
+      }, every)
+      this.loopTimer.unref()
+    }
+  }
+
+  /** Stop sampling the event loop. */
+  stop (): void {
+    clearInterval(this.loopTimer)
   }
 
   /** Record one storage commit (pass to `timeCommits`). */
@@ -79,6 +108,7 @@ export class NodeMetrics {
     this.rejected.reset()
     for (const [reason, n] of Object.entries(snap.stats.rejected)) this.rejected.inc({ reason }, n)
     this.peers.set(snap.peers.length)
+    if (snap.connections !== undefined) this.connections.set(snap.connections)
     this.docsOpen.set(snap.openDocs.length + snap.servedDocs)
     if (snap.storedDocs !== undefined) this.docsStored.set(snap.storedDocs)
     const docs = [...snap.openDocs].sort((a, b) => b.lagSeconds - a.lagSeconds)

@@ -33,6 +33,8 @@ export interface NodeSnapshot {
   servedDocs: number
   /** documents in storage, when known */
   storedDocs: number | undefined
+  /** libp2p connections open, when the node has libp2p */
+  connections?: number
   stats: EngineCounters
 }
 
@@ -104,6 +106,7 @@ export class NodeView {
       openDocs: this.docs(),
       servedDocs: this.node.servedDocCount,
       storedDocs: await this.countStored(),
+      ...('libp2p' in this.node ? { connections: (this.node as Pick<MeshNode, 'libp2p'>).libp2p.getConnections().length } : {}),
       stats: this.node.stats
     }
   }

@@ -180,7 +180,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   } finally {
     stopSync()
     healthy = false
-    await shutdown(node, view, admin)
+    await shutdown(node, view, admin, metrics)
   }
   note(io, 'stopped')
   return 0
@@ -209,13 +209,14 @@ function listenFailure (message: string): string {
   return per.length > 0 ? per.join('; ') : message.split('\n')[0]
 }
 
-async function shutdown (node: MeshNode, view: NodeView, admin: AdminServer): Promise<void> {
+async function shutdown (node: MeshNode, view: NodeView, admin: AdminServer, metrics: NodeMetrics): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => { reject(new CliError(`shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS / 1000} s; changes not yet committed may be lost`)) }, SHUTDOWN_TIMEOUT_MS)
   })
   try {
     view.close()
+    metrics.stop()
     await Promise.race([node.stop(), timeout])
   } finally {
     clearTimeout(timer)
