@@ -22,6 +22,7 @@ const roles: Record<string, () => Promise<{ default: RoleFactory }>> = {
   sink: async () => await import('./roles/sink.js'),
   source: async () => await import('./roles/source.js'),
   fleet: async () => await import('./roles/fleet.js'),
+  'fleet-devices': async () => await import('./roles/fleet-devices.js'),
   gateway: async () => await import('./roles/gateway.js')
 }
 

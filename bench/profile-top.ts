@@ -2,7 +2,10 @@
  * Top frames of a V8 CPU profile (`.cpuprofile`, from `run.ts --cpu-prof` or
  * `node --cpu-prof`): self time and total (inclusive) time per function.
  *
- *   node --import tsx bench/profile-top.ts <file.cpuprofile> [--top 25]
+ *   node --import tsx bench/profile-top.ts <file.cpuprofile> [--top 25] [--from S] [--to S]
+ *
+ * --from / --to: only the samples between S seconds after the profile started
+ * and S seconds after (F1 prints its quiet window's offsets).
  */
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
@@ -14,7 +17,7 @@ interface ProfileNode {
   hitCount?: number
   children?: number[]
 }
-interface Profile { nodes: ProfileNode[], startTime: number, endTime: number, samples?: number[] }
+interface Profile { nodes: ProfileNode[], startTime: number, endTime: number, samples?: number[], timeDeltas?: number[] }
 
 export interface FrameStat { name: string, selfMs: number, totalMs: number }
 
@@ -31,8 +34,27 @@ function frameName (n: ProfileNode): string {
   return `${fn} ${short}:${f.lineNumber + 1}`
 }
 
-/** Per-function self and total time, biggest self time first. */
-export function summarize (profile: Profile): { frames: FrameStat[], totalMs: number, special: Record<string, number> } {
+/** The profile with only the samples from `fromS` to `toS` seconds after its start (hit counts recomputed). */
+function windowed (profile: Profile, fromS: number, toS: number): Profile {
+  if (profile.samples === undefined || profile.timeDeltas === undefined) throw new Error('--from/--to need a profile with samples and timeDeltas')
+  const hits = new Map<number, number>()
+  let t = profile.startTime
+  let first: number | undefined
+  let last = profile.startTime
+  for (let k = 0; k < profile.samples.length; k++) {
+    t += profile.timeDeltas[k]
+    const s = (t - profile.startTime) / 1e6
+    if (s < fromS || s > toS) continue
+    first ??= t
+    last = t
+    hits.set(profile.samples[k], (hits.get(profile.samples[k]) ?? 0) + 1)
+  }
+  return { ...profile, startTime: first ?? profile.startTime, endTime: last, nodes: profile.nodes.map(n => ({ ...n, hitCount: hits.get(n.id) ?? 0 })) }
+}
+
+/** Per-function self and total time, biggest self time first; with `window` ([from, to] seconds), only that part. */
+export function summarize (whole: Profile, window?: [number, number]): { frames: FrameStat[], totalMs: number, special: Record<string, number> } {
+  const profile = window === undefined ? whole : windowed(whole, window[0], window[1])
   const byId = new Map(profile.nodes.map(n => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -66,10 +88,11 @@ export function summarize (profile: Profile): { frames: FrameStat[], totalMs: nu
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } })
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, from: { type: 'string' }, to: { type: 'string' } } })
   const top = Number(values.top)
+  const window: [number, number] | undefined = values.from !== undefined || values.to !== undefined ? [Number(values.from ?? 0), Number(values.to ?? Infinity)] : undefined
   for (const file of positionals) {
-    const { frames, totalMs, special } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile)
+    const { frames, totalMs, special } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile, window)
     const pct = (ms: number): string => `${(ms / totalMs * 100).toFixed(1).padStart(5)}%`
     console.log(`\n${file}: ${totalMs.toFixed(0)} ms profiled; ${Object.entries(special).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}`)
     console.log('\nby self time:')

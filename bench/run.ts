@@ -2,6 +2,7 @@
  * `npm run bench`: every scenario of issue 7 side by side in one run.
  *
  *   node --import tsx bench/run.ts [--runs N] [--quick] [--only P1,P3] [--cpu-prof LABEL]...
+ *   node --import tsx bench/run.ts --only F1 --devices-list 100,300,1000   (the fleet bench: opt-in, long)
  *
  * Progress goes to stderr, the table of medians and ratios to stdout, and the
  * whole result to bench/results/<timestamp>.json and bench/results/latest.json.
@@ -24,17 +25,28 @@ import { p7 } from './scenarios/storage.js'
 import { bundle } from './scenarios/bundle.js'
 import { g1 } from './scenarios/grants.js'
 import { g2, p6 } from './scenarios/fleet.js'
-import type { Ctx, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
+import { f1 } from './scenarios/gateway-fleet.js'
+import type { Ctx, FleetOptions, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
 
-const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p6, p7, p8, g1, g2, bundle]
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p6, p7, p8, g1, g2, bundle, f1]
 
 const HELP = `usage: node --import tsx bench/run.ts [options]
   --runs N          measured runs per contender (default 5; 1 with --quick)
   --quick           smoke mode: 20,000 edits instead of 259,778, small P2/P8/M/G2, P6 with 400 devices, P7 on 20,000 edits
-  --only IDS        comma-separated scenario ids: ${SCENARIOS.map(s => [s.id, ...(s.covers ?? [])].join('/')).join(', ')}
+  --only IDS        comma-separated scenario ids: ${SCENARIOS.map(s => [s.id, ...(s.covers ?? [])].join('/') + (s.optIn === true ? ' (only when named)' : '')).join(', ')}
   --edits N         replay only the first N edits of the trace
   --chunk N         the writer yields to the event loop every N edits (default 256)
   --devices N       P6: devices per fleet (default 10,000; 400 with --quick)
+  F1 (the fleet bench, issue 18; --only F1):
+  --devices-list N,N,...  fleet sizes, one run each (default 100,300,1000)
+  --per-process N   devices per child process (default 100)
+  --window-seconds S  each measured window: quiet, a reading per device every 5 s, 200 writes/s (default 30)
+  --gateway-limits own-hosts|stock  own-hosts (default): every inbound connection counts as its own host (every
+                    bench device dials from 127.0.0.1; bench/fleet-gateway.ts); stock: one host, as behind one NAT
+  --meshdoc-build DIR  gateway and devices run DIR/dist (DIR/package.json beside it) instead of the sources
+  --connect-timeout-seconds S  give up on connect / the reconnect storm after S (default 300)
+  --gateway-cpu-prof  run the first gateway with --cpu-prof (bench/profile-top.ts --from/--to: the quiet window)
+  --gateway-heap-snapshot  heap snapshots of the gateway after the quiet and the 200 writes/s windows (bench/heap-top.ts)
   --cpu-prof LABEL  run children whose label starts with LABEL (e.g. P1/meshdoc/A) with --cpu-prof;
                     profiles go to bench/results/profiles/ (see bench/profile-top.ts)
   --out DIR         results directory (default bench/results)
@@ -49,6 +61,14 @@ const { values } = parseArgs({
     edits: { type: 'string' },
     chunk: { type: 'string', default: '256' },
     devices: { type: 'string' },
+    'devices-list': { type: 'string' },
+    'per-process': { type: 'string' },
+    'window-seconds': { type: 'string' },
+    'gateway-limits': { type: 'string' },
+    'connect-timeout-seconds': { type: 'string' },
+    'meshdoc-build': { type: 'string' },
+    'gateway-cpu-prof': { type: 'boolean', default: false },
+    'gateway-heap-snapshot': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string', multiple: true, default: [] },
     out: { type: 'string', default: 'bench/results' },
     verbose: { type: 'boolean', default: false },
@@ -71,9 +91,26 @@ if (!(runs >= 1) || !(chunk >= 1) || (limit !== undefined && !(limit >= 1)) || (
   process.exit(2)
 }
 
+const fleet: Partial<FleetOptions> = {
+  ...(values['devices-list'] !== undefined ? { devicesList: values['devices-list'].split(',').map(Number) } : {}),
+  ...(values['per-process'] !== undefined ? { perProcess: Number(values['per-process']) } : {}),
+  ...(values['window-seconds'] !== undefined ? { windowS: Number(values['window-seconds']) } : {}),
+  ...(values['gateway-limits'] !== undefined ? { limits: values['gateway-limits'] as FleetOptions['limits'] } : {}),
+  ...(values['connect-timeout-seconds'] !== undefined ? { connectTimeoutS: Number(values['connect-timeout-seconds']) } : {}),
+  ...(values['meshdoc-build'] !== undefined ? { build: values['meshdoc-build'] } : {}),
+  cpuProf: values['gateway-cpu-prof'],
+  heapSnapshot: values['gateway-heap-snapshot']
+}
+const positiveInt = (x: number | undefined): boolean => x === undefined || (Number.isInteger(x) && x >= 1)
+if (!(fleet.devicesList ?? []).every(x => positiveInt(x)) || !positiveInt(fleet.perProcess) || !positiveInt(fleet.windowS) || !positiveInt(fleet.connectTimeoutS) ||
+  (fleet.limits !== undefined && fleet.limits !== 'own-hosts' && fleet.limits !== 'stock')) {
+  console.error(HELP)
+  process.exit(2)
+}
+
 const wanted = values.only?.split(',').map(s => s.trim().toUpperCase()).filter(s => s.length > 0)
 const selected = wanted === undefined
-  ? SCENARIOS
+  ? SCENARIOS.filter(s => s.optIn !== true)
   : SCENARIOS.filter(s => [s.id, ...(s.covers ?? [])].some(id => wanted.includes(id.toUpperCase())))
 const unknown = (wanted ?? []).filter(w => !SCENARIOS.some(s => [s.id, ...(s.covers ?? [])].some(id => id.toUpperCase() === w)))
 if (unknown.length > 0 || selected.length === 0) {
@@ -82,6 +119,7 @@ if (unknown.length > 0 || selected.length === 0) {
 }
 
 const profileDir = join(values.out, 'profiles')
+fleet.profileDir = profileDir
 configureChildren({ cpuProf: values['cpu-prof'], profileDir, verbose: values.verbose })
 
 const scratch = mkdtempSync(join(tmpdir(), 'meshdoc-bench-'))
@@ -110,6 +148,7 @@ const ctx: Ctx = {
   limit,
   chunk,
   devices,
+  fleet,
   timeoutMs: quick ? 60_000 : 240_000,
   progress,
   statePath: async () => (statePromise ??= buildState(join(scratch, 'state.v2'), limit))

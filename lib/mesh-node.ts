@@ -45,6 +45,14 @@ export interface MeshNodeOptions {
   inboundConnectionThreshold?: number
   /** inbound connections one host may hold open at once (default 128; Node) */
   inboundConnectionsPerHost?: number
+  /** connections in all, in and out (default 1,024; Node): a gateway's fleet size, plus its other peers */
+  maxConnections?: number
+  /** inbound connections in their handshake at once, all hosts together (default 64; Node) */
+  maxPendingHandshakes?: number
+  /** ... and from one host (default 4; Node): raise it for a fleet behind one NAT */
+  pendingHandshakesPerHost?: number
+  /** how often each connection is pinged, and how long it has to answer before it is dropped (default 30 s and 15 s; Node) */
+  linkPing?: { intervalMs?: number, timeoutMs?: number }
   /** run on this libp2p node instead of creating one (it is not stopped by `stop()`) */
   libp2p?: Libp2p
   /**
@@ -377,8 +385,13 @@ export interface PlatformPreset {
   network: (input: MeshNetworkInput) => MeshNetwork
   /** SHA-256 for digests and fingerprints, e.g. a native one (default: a portable one) */
   sha256?: (data: Uint8Array) => Uint8Array
-  /** what serving stored docs by key for peers takes (`serveAllDocs`, lib/serving-repo.ts `serveByKey`); only platforms that serve by key bring it (Node) */
-  serving?: () => ServeByKey
+  /**
+   * what serving stored docs by key for peers takes (lib/serving-repo.ts
+   * `serveByKey`), when the options ask for it (`serveAllDocs`); only
+   * platforms that serve by key bring it (Node: the browser entry refuses
+   * `serveAllDocs` before it starts a node)
+   */
+  serving?: (opts: MeshNodeOptions) => ServeByKey | undefined
   /** grants (`trust`, `grants`, `grantProvider`): the Node entry's, or a browser app's `grantSupport` from `meshdoc/grants` */
   grants?: GrantSupport | undefined
 }
@@ -394,8 +407,8 @@ export interface StartOptions {
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
   /** keeps the ids of docs opened by id in storage, for `meshdoc ls` (Node: storage/doc-names.ts) */
   names?: DocNames
-  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authorship`, `authorRegistry`, `authorBook`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
-  engine?: Pick<SyncEngineOptions, 'quota' | 'authorship' | 'authorRegistry' | 'authorBook' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
+  /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authors`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
+  engine?: Pick<SyncEngineOptions, 'quota' | 'authors' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
 }
 
 /** @internal Create and start a node on the given platform preset (use `createMeshNode`). */
@@ -413,9 +426,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     refusing: (reason) => { countRefusal(reason) }
   })
   // serving stored docs by key is a gateway's job: the Node preset brings its parts
-  const serving = opts.serveAllDocs === true
-    ? preset.serving?.() ?? unsupported('serveAllDocs needs the Node entry')
-    : undefined
+  const serving = preset.serving?.(opts)
   let node: MeshNode | undefined
   // grants: always on a platform that has them (Node), else only if asked for (a browser's `grantSupport`)
   if (preset.grants === undefined && (opts.trust ?? opts.grants ?? opts.grantProvider ?? opts.revocations) !== undefined) unsupported(NO_GRANTS)
@@ -441,7 +452,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const repoOptions = {
     engine,
     storage,
-    ...(start.names !== undefined ? { names: start.names } : {}),
+    names: start.names,
     idleUnloadMs: opts.idleUnloadMs,
     meshKey,
     compactAfterRecords: opts.compactAfterRecords

@@ -10,7 +10,7 @@ import { logger } from './log.js'
 import { Access } from './policy/types.js'
 import { keyOnlyDocId } from './protocol/doc-key.js'
 import { Repo, type RepoOptions } from './repo.js'
-import { DocResolver } from './sync/doc-resolver.js'
+import { docResolver } from './sync/doc-resolver.js'
 import type { EngineDoc } from './sync/engine-doc.js'
 import type { SyncEngineOptions } from './sync/engine.js'
 
@@ -20,7 +20,7 @@ interface Served { sync: EngineDoc, idleSince: number }
 
 /** What serving stored docs by key takes (`serveAllDocs`): the engine's options for it, and the repo that opens them. */
 export interface ServeByKey {
-  engine: Pick<SyncEngineOptions, 'docResolver' | 'resolveDoc' | 'releaseDoc'>
+  engine: Pick<SyncEngineOptions, 'docResolver'>
   repo: (opts: RepoOptions) => Repo
 }
 
@@ -33,9 +33,10 @@ export function serveByKey (): ServeByKey {
   let served: ServingRepo | undefined
   return {
     engine: {
-      docResolver: DocResolver,
-      resolveDoc: async (peer, keyHex, ifStored) => await served?.openFor(peer, keyHex, ifStored),
-      releaseDoc: (doc) => { served?.release(doc) }
+      docResolver: docResolver(
+        async (peer, keyHex, ifStored) => await served?.openFor(peer, keyHex, ifStored),
+        (doc) => { served?.release(doc) }
+      )
     },
     repo: (opts) => (served = new ServingRepo(opts))
   }

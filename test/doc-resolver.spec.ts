@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { encodeFrame } from '../lib/protocol/codec.js'
 import { DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
-import { DocResolver, MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
+import { docResolver, MAX_WAITING_FRAMES } from '../lib/sync/doc-resolver.js'
 import { EngineDoc } from '../lib/sync/engine-doc.js'
 import type { Limits } from '../lib/security/limits.js'
 import { Awareness } from 'y-protocols/awareness'
@@ -67,7 +67,7 @@ describe('opening docs by key for peers', () => {
 
   it('a failed reopen for a returning peer answers the SYNC1s queued behind it with DENIED', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
+    const gateway = engine({ docResolver: docResolver(open.fn) })
     const gwDoc = openDoc(gateway)
     gwDoc.doc.getText('t').insert(0, 'stored on the gateway')
     const sensor = engine()
@@ -99,7 +99,7 @@ describe('opening docs by key for peers', () => {
 
   it('frames past the waiting cap are counted, and the peer gets a repair round once the doc is open', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
+    const gateway = engine({ docResolver: docResolver(open.fn) })
     const { link, conn } = asker(gateway, 'chatty')
     // one edit per UPDATE, each depending on the one before
     const source = new Y.Doc()
@@ -125,7 +125,7 @@ describe('opening docs by key for peers', () => {
 
   it('a doc closed again before its open finished is not served: the asker gets DENIED', async () => {
     const open = new ControlledOpen()
-    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver })
+    const gateway = engine({ docResolver: docResolver(open.fn) })
     const { link } = asker(gateway, 'asker')
     await tick()
     const served = openDoc(gateway)
@@ -148,7 +148,7 @@ describe('no oracle: a peer that may see nothing learns nothing of what a gatewa
   it('SYNC1s for a held doc and unknown ones (stored or not: the engine cannot tell before opening) are all refused at once, in the order asked, without opening anything', () => {
     const open = new ControlledOpen()
     // the attacker may see nothing; everyone else may read
-    const gateway = engine({ resolveDoc: open.fn, docResolver: DocResolver, policy: (peer) => peer === 'prober' ? 'none' : 'read' })
+    const gateway = engine({ docResolver: docResolver(open.fn), policy: (peer) => peer === 'prober' ? 'none' : 'read' })
     openDoc(gateway) // held and loaded: DOC_ID
     const unknown = engineDocKey('never/heard/of').key
     const link = new HeldLink(true)
@@ -183,8 +183,7 @@ describe('what peers can make a gateway open is bounded before anything loads', 
     let opens = 0
     const gateway: SyncEngine = engine({
       limits,
-      docResolver: DocResolver,
-      resolveDoc: async (_peer, keyHex) => {
+      docResolver: docResolver(async (_peer, keyHex) => {
         opens++
         await tick() // as a load from storage would
         const doc = new Y.Doc()
@@ -192,7 +191,7 @@ describe('what peers can make a gateway open is bounded before anything loads', 
         opened.push(sync)
         gateway.addDoc(sync)
         return sync
-      }
+      })
     })
     return { gateway, opens: () => opens }
   }

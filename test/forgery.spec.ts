@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { AuthorRegistry } from '../lib/security/authorship.js'
+import { authorRegistries, type AuthorshipOptions } from '../lib/security/authorship.js'
 import type { SyncEngineOptions } from '../lib/sync/engine.js'
 import type { MemoryNetwork } from '../lib/testing/memory-network.js'
 import { EngineNet, type NetNode as Node } from './helpers/engine-net.js'
@@ -26,7 +26,8 @@ describe('forged authors are refused; the honest device keeps its link', functio
   afterEach(() => { fleet.stop() })
 
   /** An engine reachable as `id` that enforces authorship; its docs open on first use, and every DENIED it gets is recorded. */
-  const node = (id: string, opts: SyncEngineOptions = {}): Node => fleet.node(id, { authorRegistry: AuthorRegistry, ...opts })
+  const node = (id: string, { authorship, ...opts }: SyncEngineOptions & { authorship?: AuthorshipOptions } = {}): Node =>
+    fleet.node(id, { ...opts, ...(authorship !== undefined ? { authors: authorRegistries(authorship) } : {}) })
 
   const text = (n: Node, docId = 'doc'): string => n.doc(docId).doc.getText('t').toString()
   const quiet = async (): Promise<void> => { await net.runUntilQuiet() }

@@ -10,7 +10,7 @@ import { decodeFrame, encodeFrame, type Frame } from '../lib/protocol/codec.js'
 import { ByeReason, DeniedReason, MessageType, Sync1Flags } from '../lib/protocol/constants.js'
 import type { EngineDoc } from '../lib/sync/engine-doc.js'
 import { SyncEngine } from '../lib/sync/engine.js'
-import { DocResolver } from '../lib/sync/doc-resolver.js'
+import { docResolver } from '../lib/sync/doc-resolver.js'
 import type { PeerConnection, PeerLink } from '../lib/sync/types.js'
 import { openEngineDoc } from './helpers/engine-doc.js'
 import { awarenessUpdate } from './helpers/hostile-payloads.js'
@@ -269,8 +269,7 @@ describe('bounded per peer', () => {
       const engine = new SyncEngine({
         antiEntropyIntervalMs: 0,
         limits: { maxDocsPerPeer: 5 },
-        docResolver: DocResolver,
-        resolveDoc: async (_peer, keyHex) => {
+        docResolver: docResolver(async (_peer, keyHex) => {
           opens++
           await tick()
           const doc = new Y.Doc()
@@ -281,7 +280,7 @@ describe('bounded per peer', () => {
           engine.addDoc(sync)
           made.push({ engine, sync })
           return sync
-        }
+        })
       })
       const link = new ControlledLink()
       const conn = engine.addPeer('scanner', link)

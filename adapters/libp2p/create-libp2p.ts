@@ -35,6 +35,12 @@ export interface DefaultLibp2pOptions {
   inboundConnectionThreshold?: number
   /** inbound connections one host may hold open at once (default 128, see OPEN_CONNECTIONS_PER_HOST) */
   inboundConnectionsPerHost?: number
+  /** connections in all, in and out (default 1,024); past it libp2p refuses new ones */
+  maxConnections?: number
+  /** inbound connections in their handshake at once, all hosts together (default 64, see MAX_PENDING_HANDSHAKES) */
+  maxPendingHandshakes?: number
+  /** ... and from one host (default 4, see PENDING_HANDSHAKES_PER_HOST) */
+  pendingHandshakesPerHost?: number
   /** find peers on the LAN with mDNS (a serviceTag keeps separate fleets apart) */
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
   /** run a circuit-relay v2 server, so peers that cannot reach each other (browsers) can via us */
@@ -59,10 +65,20 @@ const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 20
  * it (`inboundConnectionsPerHost`).
  */
 const OPEN_CONNECTIONS_PER_HOST = 128
-/** Inbound connections in their handshake (accepted, Noise and yamux not yet done) at once, all hosts together. */
-const MAX_PENDING_UPGRADES = 16
-/** ... and from one host (an IPv4 address or an IPv6 /64): a quarter, so that one host can never take every slot. */
-const PENDING_UPGRADES_PER_HOST = 4
+/**
+ * Inbound connections in their handshake (accepted, Noise and yamux not yet
+ * done) at once, all hosts together; more are closed on accept. A handshake
+ * costs the gateway about a millisecond of CPU, so 64 keep a reconnecting
+ * fleet moving (16, libp2p's default-sized slot count we had, made a fleet of
+ * 1,000 devices fail 1,450 dials while joining), while a host that opens
+ * connections and sends nothing holds at most PENDING_HANDSHAKES_PER_HOST
+ * of them for the 10 s upgrade timeout.
+ */
+const MAX_PENDING_HANDSHAKES = 64
+/** ... and from one host (an IPv4 address or an IPv6 /64), so that one host can never take every slot. */
+const PENDING_HANDSHAKES_PER_HOST = 4
+/** connections in all (libp2p's `maxConnections`) */
+const MAX_CONNECTIONS = 1024
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
   const libp2p = await createLibp2p({
@@ -73,7 +89,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     connectionEncrypters: [meshNoise()],
     // dead connections are found by link-monitor.ts: yamux's keep-alive never aborts one
     streamMuxers: [meshYamux({ enableKeepAlive: false })],
-    connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.onNotAllowed),
+    connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.pendingHandshakesPerHost ?? PENDING_HANDSHAKES_PER_HOST, opts.onNotAllowed),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     ...(opts.mdns !== undefined && opts.mdns !== false
       ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
@@ -82,9 +98,9 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
       ...(opts.relayServer === true ? { identify: identify(), relay: circuitRelayServer() } : {})
     },
     connectionManager: {
-      maxConnections: 1024,
+      maxConnections: opts.maxConnections ?? MAX_CONNECTIONS,
       inboundConnectionThreshold: opts.inboundConnectionThreshold ?? INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
-      maxIncomingPendingConnections: MAX_PENDING_UPGRADES
+      maxIncomingPendingConnections: opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES
     },
     // one ping stream per connection, all from one timer: replaced by link-monitor.ts
     connectionMonitor: { enabled: false }
@@ -95,9 +111,9 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
 }
 
 /** The allow-list (if any), one host's share of the handshake slots, and of the connections. */
-function inboundGater (allowPeers: string[] | undefined, openPerHost: number, notAllowed?: (peer: string) => void): ConnectionGater {
+function inboundGater (allowPeers: string[] | undefined, openPerHost: number, pendingPerHost: number, notAllowed?: (peer: string) => void): ConnectionGater {
   const allow = allowPeers !== undefined ? allowListGater(allowPeers, notAllowed) : {}
-  const perHost = pendingUpgradesPerHost(PENDING_UPGRADES_PER_HOST)
+  const perHost = pendingUpgradesPerHost(pendingPerHost)
   const open = openConnectionsPerHost(openPerHost)
   return {
     ...allow,
@@ -212,7 +228,11 @@ export const nodeLibp2pPreset: Libp2pPreset = async ({ options: opts, privateKey
     ...(opts.mdns !== undefined ? { mdns: opts.mdns } : {}),
     ...(opts.relay === true ? { relayServer: true } : {}),
     ...(opts.inboundConnectionThreshold !== undefined ? { inboundConnectionThreshold: opts.inboundConnectionThreshold } : {}),
-    ...(opts.inboundConnectionsPerHost !== undefined ? { inboundConnectionsPerHost: opts.inboundConnectionsPerHost } : {})
+    ...(opts.inboundConnectionsPerHost !== undefined ? { inboundConnectionsPerHost: opts.inboundConnectionsPerHost } : {}),
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    ...(opts.maxPendingHandshakes !== undefined ? { maxPendingHandshakes: opts.maxPendingHandshakes } : {}),
+    ...(opts.pendingHandshakesPerHost !== undefined ? { pendingHandshakesPerHost: opts.pendingHandshakesPerHost } : {}),
+    ...(opts.linkPing !== undefined ? { linkPing: opts.linkPing } : {})
   })
   const relay = (libp2p.services as { relay?: CircuitRelayService }).relay
   if (relay !== undefined && opts.peerExchange !== false) await servePeerExchange(libp2p, relay)

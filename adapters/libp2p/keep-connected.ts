@@ -1,6 +1,7 @@
 /**
  * Keep connections to a list of multiaddrs: dial, and redial with exponential
- * backoff and jitter whenever the connection drops or a dial fails. The
+ * backoff and full jitter (a delay drawn from 0 to the backoff) whenever the
+ * connection drops or a dial fails. The
  * backoff starts over only after a connection that lasted (STABLE_MS): a peer
  * that refuses us right after the handshake (its allow-list) is redialled
  * less and less often, not twice a second forever.
@@ -84,6 +85,12 @@ export class KeepConnected {
       t.peer = conn.remotePeer.toString()
       t.since = Date.now()
       log('connected to %s', t.addr.toString())
+      // closed before we got here (its peer:disconnect came while we were dialling, and scheduled nothing)
+      if (conn.status !== 'open') {
+        t.dialing = false
+        this.schedule(t)
+        return
+      }
     } catch (err) {
       t.dialing = false // schedule() refuses while a dial is in progress
       if (!this.running) return
@@ -101,7 +108,8 @@ export class KeepConnected {
     if (!this.running || t.timer !== undefined || t.dialing) return 0
     const base = Math.min(this.max, this.min * 2 ** t.attempt)
     t.attempt = Math.min(t.attempt + 1, 30)
-    const delay = base / 2 + Math.random() * base / 2
+    // full jitter: a fleet that lost its gateway at once does not come back at once
+    const delay = Math.max(this.min / 2, Math.random() * base)
     t.timer = setTimeout(() => { void this.dial(t) }, delay)
     return Math.round(delay)
   }

@@ -14,7 +14,7 @@ export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProg
     maxFrameBytes,
     onProgress,
     onRefused: (peer, addr) => { onRefused({ reason: 'refused', addr, peer, message: 'closed by the peer before any sync' }) },
-    ...(Link !== undefined ? { Link } : {})
+    Link
   })
   const keeper = new KeepConnected(libp2p, options.bootstrap ?? [], {
     ...options.bootstrapBackoff,

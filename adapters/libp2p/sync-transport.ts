@@ -7,6 +7,7 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { logger } from '../../lib/log.js'
 import { PROTOCOL_ID } from '../../lib/protocol/constants.js'
+import { setRecent } from '../../lib/security/token-bucket.js'
 import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 import { StreamLink, type ReceiveProgress } from './stream-link.js'
 
@@ -51,9 +52,7 @@ export class Libp2pSyncTransport {
     const conn = evt.detail
     const peer = conn.remotePeer.toString()
     if (this.heard.delete(conn.id)) {
-      this.heardUntil.delete(peer)
-      this.heardUntil.set(peer, Date.now())
-      if (this.heardUntil.size > HEARD_MEMORY) this.heardUntil.delete(this.heardUntil.keys().next().value as string)
+      setRecent(this.heardUntil, peer, Date.now(), HEARD_MEMORY)
       return
     }
     if (conn.direction !== 'outbound' || conn.limits !== undefined) return
@@ -152,9 +151,7 @@ export class Libp2pSyncTransport {
       // the stream went but a connection may remain (we closed a duplicate, then
       // libp2p closed the other): the dialer of a surviving connection reopens
       const n = Date.now() - opened < REOPEN_RESET_MS ? (this.shortLived.get(peer) ?? -1) + 1 : 0
-      this.shortLived.delete(peer)
-      if (this.shortLived.size >= HEARD_MEMORY) this.shortLived.delete(this.shortLived.keys().next().value as string)
-      this.shortLived.set(peer, n)
+      setRecent(this.shortLived, peer, n, HEARD_MEMORY)
       setTimeout(() => { this.ensureLink(peer) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
     })
     const connection = this.addPeer(peer, link)

@@ -37,7 +37,7 @@ export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } fr
 export { TabChannel } from '../broadcast-channel/tab-channel.js'
 export { browserLibp2pPreset, type BrowserLibp2pOptions, type BrowserWebRTC } from '../libp2p/create-browser-libp2p.js'
 
-export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'inboundConnectionsPerHost' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs' | 'keepDocIds'> {
+export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'inboundConnectionsPerHost' | 'maxConnections' | 'maxPendingHandshakes' | 'pendingHandshakesPerHost' | 'linkPing' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs' | 'keepDocIds'> {
   /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
   dbName?: string
   /**

@@ -30,7 +30,7 @@ import { AuthorBook } from '../../lib/security/author-book.js'
 import { closingFirst } from '../../lib/storage/close-first.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 import { DocNames } from '../../lib/storage/doc-names.js'
-import { AuthorRegistry } from '../../lib/security/authorship.js'
+import { authorRegistries } from '../../lib/security/authorship.js'
 import { flatStructWriter } from '../../lib/yjs/flat-struct-writer.js'
 
 export * from '../../lib/core.js'
@@ -56,7 +56,13 @@ function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
   })
 }
 
-const nodePreset: PlatformPreset = { libp2p: nodeLibp2pPreset, network: nodeNetwork, sha256: nodeSha256, serving: serveByKey, grants: grantSupport() }
+const nodePreset: PlatformPreset = {
+  libp2p: nodeLibp2pPreset,
+  network: nodeNetwork,
+  sha256: nodeSha256,
+  serving: (opts) => opts.serveAllDocs === true ? serveByKey() : undefined,
+  grants: grantSupport()
+}
 
 /** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */
 const MIN_NODE_MAJOR = 22
@@ -82,14 +88,13 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   const given = opts.storage ?? new MemoryStorageAdapter()
   // the Node entry's own engine parts: authorship, the flat V1 writer for cold answers (browsers use Yjs'),
   // closing the peer that fills a doc's pending structs, and acknowledging a reader's answers that add nothing
-  const engine: NonNullable<StartOptions['engine']> = { authorRegistry: AuthorRegistry, structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing }
+  const engine: NonNullable<StartOptions['engine']> = { structWriter: flatStructWriter, pendingCharges: new PendingCharges(), addsNothing }
   // what lives in the node's storage and is written when it closes: author bindings, the write quota ledger
   const closeFirst: Array<() => Promise<void>> = []
   if (opts.authorship !== undefined) {
     const book = new AuthorBook(given)
     await book.load()
-    engine.authorship = opts.authorship
-    engine.authorBook = book
+    engine.authors = authorRegistries(opts.authorship, book)
     closeFirst.push(async () => { await book.close() })
   }
   if (opts.quota !== undefined) {

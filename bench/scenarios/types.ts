@@ -16,6 +16,22 @@ export interface Ctx {
   devices?: number | undefined
   /** path of a file holding the V2 state of the doc after `limit` edits (built once) */
   statePath: () => Promise<string>
+  /** F1: fleet sizes and settings (bench/scenarios/gateway-fleet.ts) */
+  fleet?: Partial<FleetOptions>
+}
+
+/** F1's settings (`bench/run.ts` flags; defaults in gateway-fleet.ts) */
+export interface FleetOptions {
+  devicesList: number[]
+  perProcess: number
+  windowS: number
+  limits: 'own-hosts' | 'stock'
+  /** run gateway and devices on a build (DIR/dist, DIR/package.json) instead of this checkout's sources */
+  build: string | undefined
+  cpuProf: boolean
+  heapSnapshot: boolean
+  connectTimeoutS: number
+  profileDir: string
 }
 
 export interface Row {
@@ -62,6 +78,8 @@ export interface Scenario {
   /** other ids this scenario also reports (P1 reports P3) */
   covers?: string[]
   title: string
+  /** long: runs only when named in --only */
+  optIn?: boolean
   run: (ctx: Ctx) => Promise<ScenarioResult>
 }
 

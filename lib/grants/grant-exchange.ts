@@ -294,7 +294,23 @@ export class GrantExchange implements EngineExtension {
     return access
   }
 
-  receive (peer: PeerState, frame: ExtensionFrame): void {
+  intercept (peer: PeerState, frame: Frame): boolean {
+    const held = this.held_.get(peer)
+    if (held !== undefined) {
+      if (held.frames.push(frame) > MAX_HELD) this.api?.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
+      return true
+    }
+    if (!('body' in frame)) return false
+    try {
+      this.receive(peer, frame)
+    } catch (err) {
+      this.api?.peers.reject(peer, err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
+    }
+    return true
+  }
+
+  /** One of our frames; throws ProtocolError on a malformed one. */
+  private receive (peer: PeerState, frame: ExtensionFrame): void {
     if (!this.checking) throw new ProtocolError('grant frames to a node that checks no grants', ByeReason.PROTOCOL_ERROR)
     const d = decoding.createDecoder(frame.body)
     switch (frame.type) {
@@ -335,13 +351,6 @@ export class GrantExchange implements EngineExtension {
     }
   }
 
-  holds (peer: PeerState, frame: Frame): boolean {
-    const held = this.held_.get(peer)
-    if (held === undefined) return false
-    if (held.frames.push(frame) > MAX_HELD) this.api?.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
-    return true
-  }
-
   /** The peer's later frames wait (at most MAX_HELD) until `work` settles, then are handled in order. */
   private hold (peer: PeerState, work: Promise<void>): void {
     let held = this.held_.get(peer)
@@ -353,7 +362,7 @@ export class GrantExchange implements EngineExtension {
       this.held_.delete(peer)
       for (let i = 0; i < h.frames.length && !peer.closed; i++) {
         if (this.held_.has(peer)) { this.held_.get(peer)?.frames.unshift(...h.frames.slice(i)); return }
-        this.api?.handle(peer, h.frames[i])
+        if (!this.intercept(peer, h.frames[i])) this.api?.handle(peer, h.frames[i])
       }
     })
   }

@@ -9,7 +9,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { ProtocolError } from '../errors.js'
-import { ByeReason, DOC_KEY_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, MessageType, PROTOCOL_VERSION } from './constants.js'
+import { ByeReason, DOC_KEY_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, type MessageType, PROTOCOL_VERSION } from './constants.js'
 
 export interface HelloFrame { type: typeof MessageType.HELLO, maxFrameBytes: number, features: number, epoch: Uint8Array }
 export interface Sync1Frame { type: typeof MessageType.SYNC1, docKey: Uint8Array, flags: number, stateVector: Uint8Array, dsDigest: Uint8Array }
@@ -30,62 +30,54 @@ export type Frame = HelloFrame | ByeFrame | DocFrame | ExtensionFrame
 
 const MAX_BYE_MESSAGE = 256
 
+/**
+ * How a field is laid out: a varuint, bytes with a varuint length, BYE's
+ * message (UTF-8 with a varuint length), the rest of the body, or exactly
+ * that many bytes.
+ */
+type FieldKind = 'uint' | 'bytes' | 'text' | 'rest' | number
+type Field = readonly [name: string, kind: FieldKind]
+
+const DOC_KEY: Field = ['docKey', DOC_KEY_BYTES]
+const SEQ: Field = ['seq', 'uint']
+const UPDATE: Field = ['update', 'bytes']
+const EXTENSION: readonly Field[] = [['body', 'rest']]
+
+/**
+ * The fields of each frame type after the version and the type, in wire
+ * order (`docs/PROTOCOL.md`), by frame type: MessageType numbers its types
+ * 0, 1, 2… in the order it lists them (one entry per type, checked when compiling).
+ */
+const LAYOUTS = [
+  /* HELLO */ [['maxFrameBytes', 'uint'], ['features', 'uint'], ['epoch', EPOCH_BYTES]],
+  /* SYNC1 */ [DOC_KEY, ['flags', 'uint'], ['stateVector', 'bytes'], ['dsDigest', DS_DIGEST_BYTES]],
+  /* SYNC2 */ [DOC_KEY, SEQ, UPDATE],
+  /* UPDATE */ [DOC_KEY, SEQ, UPDATE],
+  /* ACK */ [DOC_KEY, SEQ, ['stateVector', 'bytes']],
+  /* AWARENESS */ [DOC_KEY, UPDATE],
+  /* DENIED */ [DOC_KEY, ['reason', 'uint']],
+  /* BYE */ [['reason', 'uint'], ['message', 'text']],
+  /* SYNC2_PART */ [DOC_KEY, SEQ, ['partsLeft', 'uint'], UPDATE],
+  /* GRANTS */ EXTENSION,
+  /* REVOKE */ EXTENSION,
+  /* CLAIM */ EXTENSION
+] as const satisfies { readonly [K in keyof typeof MessageType as typeof MessageType[K]]: readonly Field[] }
+
 export function encodeFrame (frame: Frame): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, PROTOCOL_VERSION)
   encoding.writeVarUint(e, frame.type)
-  switch (frame.type) {
-    case MessageType.HELLO:
-      encoding.writeVarUint(e, frame.maxFrameBytes)
-      encoding.writeVarUint(e, frame.features)
-      if (frame.epoch.length !== EPOCH_BYTES) throw new TypeError('epoch must be 8 bytes')
-      encoding.writeUint8Array(e, frame.epoch)
-      break
-    case MessageType.BYE:
-      encoding.writeVarUint(e, frame.reason)
-      encoding.writeVarString(e, frame.message.slice(0, MAX_BYE_MESSAGE))
-      break
-    case MessageType.GRANTS:
-    case MessageType.REVOKE:
-    case MessageType.CLAIM:
-      encoding.writeUint8Array(e, frame.body)
-      break
-    default:
-      if (frame.docKey.length !== DOC_KEY_BYTES) throw new TypeError('docKey must be 16 bytes')
-      encoding.writeUint8Array(e, frame.docKey)
-      writeDocPayload(e, frame)
+  for (const [name, kind] of LAYOUTS[frame.type]) {
+    const value = (frame as unknown as Record<string, never>)[name]
+    if (kind === 'uint') encoding.writeVarUint(e, value)
+    else if (kind === 'bytes') encoding.writeVarUint8Array(e, value)
+    else if (kind === 'text') encoding.writeVarString(e, (value as string).slice(0, MAX_BYE_MESSAGE))
+    else {
+      if (kind !== 'rest' && (value as Uint8Array).length !== kind) throw new TypeError(`${name} must be ${kind} bytes`)
+      encoding.writeUint8Array(e, value)
+    }
   }
   return encoding.toUint8Array(e)
-}
-
-function writeDocPayload (e: encoding.Encoder, frame: DocFrame): void {
-  switch (frame.type) {
-    case MessageType.SYNC1:
-      encoding.writeVarUint(e, frame.flags)
-      encoding.writeVarUint8Array(e, frame.stateVector)
-      encoding.writeUint8Array(e, frame.dsDigest)
-      break
-    case MessageType.SYNC2:
-    case MessageType.UPDATE:
-      encoding.writeVarUint(e, frame.seq)
-      encoding.writeVarUint8Array(e, frame.update)
-      break
-    case MessageType.SYNC2_PART:
-      encoding.writeVarUint(e, frame.seq)
-      encoding.writeVarUint(e, frame.partsLeft)
-      encoding.writeVarUint8Array(e, frame.update)
-      break
-    case MessageType.ACK:
-      encoding.writeVarUint(e, frame.seq)
-      encoding.writeVarUint8Array(e, frame.stateVector)
-      break
-    case MessageType.AWARENESS:
-      encoding.writeVarUint8Array(e, frame.update)
-      break
-    case MessageType.DENIED:
-      encoding.writeVarUint(e, frame.reason)
-      break
-  }
 }
 
 const fail = (msg: string, code: number = ByeReason.PROTOCOL_ERROR): never => {
@@ -112,6 +104,17 @@ function readBytes (d: decoding.Decoder): Uint8Array {
   return readFixed(d, len)
 }
 
+/** BYE's message: bounded, and strict UTF-8 */
+function readText (d: decoding.Decoder): string {
+  const raw = readBytes(d)
+  if (raw.length > MAX_BYE_MESSAGE * 4) fail('BYE message too long')
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw)
+  } catch {
+    return fail('BYE message is not UTF-8')
+  }
+}
+
 /**
  * Decode a frame body. Throws `ProtocolError` (with the BYE reason to send) on
  * anything malformed: unknown version or type, truncation, trailing bytes.
@@ -122,67 +125,15 @@ export function decodeFrame (body: Uint8Array): Frame {
   const version = readUint(d)
   if (version !== PROTOCOL_VERSION) fail(`unsupported protocol version ${version}`, ByeReason.UNSUPPORTED_VERSION)
   const type = readUint(d)
-  let frame: Frame
-  switch (type) {
-    case MessageType.HELLO:
-      frame = { type, maxFrameBytes: readUint(d), features: readUint(d), epoch: readFixed(d, EPOCH_BYTES) }
-      break
-    case MessageType.BYE: {
-      const reason = readUint(d)
-      const raw = readBytes(d)
-      if (raw.length > MAX_BYE_MESSAGE * 4) fail('BYE message too long')
-      let message: string
-      try {
-        message = new TextDecoder('utf-8', { fatal: true }).decode(raw)
-      } catch {
-        return fail('BYE message is not UTF-8')
-      }
-      frame = { type, reason, message }
-      break
-    }
-    case MessageType.SYNC1:
-    case MessageType.SYNC2:
-    case MessageType.SYNC2_PART:
-    case MessageType.UPDATE:
-    case MessageType.ACK:
-    case MessageType.AWARENESS:
-    case MessageType.DENIED:
-      frame = readDocFrame(d, type)
-      break
-    case MessageType.GRANTS:
-    case MessageType.REVOKE:
-    case MessageType.CLAIM:
-      return { type, body: readFixed(d, d.arr.length - d.pos) }
-    default:
-      return fail(`unknown frame type ${type}`)
+  const layout = LAYOUTS[type] ?? fail(`unknown frame type ${type}`)
+  const frame: Record<string, unknown> = { type }
+  for (const [name, kind] of layout) {
+    const value = kind === 'uint'
+      ? readUint(d)
+      : kind === 'bytes' ? readBytes(d) : kind === 'text' ? readText(d) : readFixed(d, kind === 'rest' ? d.arr.length - d.pos : kind)
+    if (name === 'partsLeft' && value === 0) fail('SYNC2_PART with no parts left')
+    frame[name] = value
   }
   if (decoding.hasContent(d)) fail('trailing bytes after frame')
-  return frame
-}
-
-function readDocFrame (d: decoding.Decoder, type: DocFrame['type']): DocFrame {
-  const docKey = readFixed(d, DOC_KEY_BYTES)
-  switch (type) {
-    case MessageType.SYNC1: {
-      const flags = readUint(d)
-      const stateVector = readBytes(d)
-      const dsDigest = readFixed(d, DS_DIGEST_BYTES)
-      return { type, docKey, flags, stateVector, dsDigest }
-    }
-    case MessageType.SYNC2:
-    case MessageType.UPDATE:
-      return { type, docKey, seq: readUint(d), update: readBytes(d) }
-    case MessageType.SYNC2_PART: {
-      const seq = readUint(d)
-      const partsLeft = readUint(d)
-      if (partsLeft < 1) fail('SYNC2_PART with no parts left')
-      return { type, docKey, seq, partsLeft, update: readBytes(d) }
-    }
-    case MessageType.ACK:
-      return { type, docKey, seq: readUint(d), stateVector: readBytes(d) }
-    case MessageType.AWARENESS:
-      return { type, docKey, update: readBytes(d) }
-    case MessageType.DENIED:
-      return { type, docKey, reason: readUint(d) }
-  }
+  return frame as unknown as Frame
 }

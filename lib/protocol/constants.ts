@@ -28,6 +28,13 @@ export const MessageType = {
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
+/**
+ * The name of each frame type, by its number (for logs). A list of its own,
+ * checked against `MessageType` when compiling: code that enumerates
+ * `MessageType` keeps minifiers from inlining its numbers.
+ */
+export const MESSAGE_TYPE_NAMES = ['HELLO', 'SYNC1', 'SYNC2', 'UPDATE', 'ACK', 'AWARENESS', 'DENIED', 'BYE', 'SYNC2_PART', 'GRANTS', 'REVOKE', 'CLAIM'] as const satisfies { readonly [K in keyof typeof MessageType as typeof MessageType[K]]: K }
+
 /** Reason codes carried by BYE. Stable: they cross the wire and appear in counters. */
 export const ByeReason = {
   NORMAL: 0,
@@ -47,8 +54,15 @@ export const ByeReason = {
 } as const
 export type ByeReason = typeof ByeReason[keyof typeof ByeReason]
 
-export const byeReasonName = (code: number): string =>
-  (Object.entries(ByeReason).find(([, v]) => v === code)?.[0] ?? `UNKNOWN_${code}`).toLowerCase()
+/**
+ * Each BYE reason's name, by its code, as counters and logs give it
+ * (`rejected.protocol_error`). A list of its own, checked against `ByeReason`
+ * when compiling: code that enumerates `ByeReason` keeps minifiers from
+ * inlining its numbers.
+ */
+const BYE_REASON_NAMES = ['normal', 'shutdown', 'protocol_error', 'frame_too_large', 'unsupported_version', 'malformed_update', 'rate_limited', 'forbidden', 'duplicate_connection', 'timeout', 'internal', 'limit_exceeded', 'slow_consumer'] as const satisfies { readonly [K in keyof typeof ByeReason as typeof ByeReason[K]]: Lowercase<K> }
+
+export const byeReasonName = (code: number): string => BYE_REASON_NAMES[code] ?? `unknown_${code}`
 
 /** Reason codes carried by DENIED. UNAVAILABLE never says whether the doc exists. */
 export const DeniedReason = {

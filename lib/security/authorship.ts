@@ -57,3 +57,12 @@ function presenceOwner (sessions: ReadonlyMap<string, DocSession>, client: numbe
   for (const s of sessions.values()) if (s.awarenessClients.has(client)) return s.peer
   return undefined
 }
+
+/**
+ * The engine's `authors` for `opts`: each doc's registry, its bindings kept
+ * in `book` (author-book.ts: in storage) or, without one, in memory.
+ */
+export function authorRegistries (opts: AuthorshipOptions, book?: { bindings: (keyHex: string) => Map<number, string> }): (keyHex: string, self: string) => AuthorRegistry {
+  const relays = new Set(opts.relays)
+  return (keyHex, self) => new AuthorRegistry(relays, self, book?.bindings(keyHex))
+}

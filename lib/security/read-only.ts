@@ -46,12 +46,12 @@ export function addsNothing (doc: EngineDoc, update: Uint8Array, limits: Limits)
 }
 
 /** Is [clock, clock + len) inside one of the sorted, merged ranges? */
-function covered (ranges: Array<[number, number]>, clock: number, len: number): boolean {
+function covered (ranges: Array<{ clock: number, len: number }>, clock: number, len: number): boolean {
   let lo = 0
   let hi = ranges.length - 1
   while (lo <= hi) {
     const mid = (lo + hi) >> 1
-    const [start, n] = ranges[mid]
+    const { clock: start, len: n } = ranges[mid]
     if (clock < start) hi = mid - 1
     else if (clock >= start + n) lo = mid + 1
     else return clock + len <= start + n

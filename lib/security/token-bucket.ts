@@ -3,9 +3,9 @@ export class TokenBucket {
   private tokens: number
   private last: number
 
-  constructor (private readonly rate: number, private readonly burst: number, private readonly now: () => number = () => performance.now()) {
+  constructor (private readonly rate: number, private readonly burst: number) {
     this.tokens = burst
-    this.last = now()
+    this.last = performance.now()
   }
 
   take (n: number): boolean {
@@ -29,7 +29,7 @@ export class TokenBucket {
   }
 
   private refill (): void {
-    const t = this.now()
+    const t = performance.now()
     this.tokens = Math.min(this.burst, this.tokens + (t - this.last) / 1000 * this.rate)
     this.last = t
   }
@@ -44,16 +44,15 @@ export const MAX_REMEMBERED_PEERS = 4096
  * are kept per PeerId this way, so that reconnecting never refills them.
  */
 export function recentEntry<K, V> (map: Map<K, V>, key: K, make: () => V, max = MAX_REMEMBERED_PEERS): V {
-  let v = map.get(key)
-  if (v === undefined) {
-    v = make()
-    if (map.size >= max) {
-      const oldest = map.keys().next().value
-      if (oldest !== undefined) map.delete(oldest)
-    }
-  }
+  const v = map.get(key) ?? make()
+  setRecent(map, key, v, max)
+  return v
+}
+
+/** Set `key` to `value` as the most recently used key of `map`, which keeps the `max` most recent (oldest forgotten first). */
+export function setRecent<K, V> (map: Map<K, V>, key: K, value: V, max = MAX_REMEMBERED_PEERS): void {
   // most recent last
   map.delete(key)
-  map.set(key, v)
-  return v
+  if (map.size >= max) map.delete(map.keys().next().value as K)
+  map.set(key, value)
 }

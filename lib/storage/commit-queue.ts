@@ -10,25 +10,18 @@ interface WriteItem<W> { kind: 'write', op: W, size: number, resolve: () => void
 interface ReadItem { kind: 'read' | 'exclusive', run: () => Promise<void> }
 type Item<W> = WriteItem<W> | ReadItem
 
-export interface CommitQueueOptions {
-  /** largest group handed to one commit, in bytes as reported by `write` (default 8 MiB) */
-  maxGroupBytes?: number
-  /** largest group, in operations (default 4096) */
-  maxGroupOps?: number
-}
+/** largest group handed to one commit, in bytes as reported by `write` */
+const MAX_GROUP_BYTES = 8 * 1024 * 1024
+/** largest group, in operations */
+const MAX_GROUP_OPS = 4096
 
 export class CommitQueue<W> {
   private readonly items: Array<Item<W>> = []
   private running = false
   private idleWaiters: Array<() => void> = []
-  private readonly maxBytes: number
-  private readonly maxOps: number
 
   /** `commit` must make the whole group durable or throw; it is never called concurrently. */
-  constructor (private readonly commit: (ops: W[]) => Promise<void>, opts: CommitQueueOptions = {}) {
-    this.maxBytes = opts.maxGroupBytes ?? 8 * 1024 * 1024
-    this.maxOps = opts.maxGroupOps ?? 4096
-  }
+  constructor (private readonly commit: (ops: W[]) => Promise<void>) {}
 
   /** Queue a write; resolves once the commit that carries it succeeded. */
   write (op: W, size = 0): Promise<void> {
@@ -104,9 +97,9 @@ export class CommitQueue<W> {
   private async runWrites (): Promise<void> {
     const group: Array<WriteItem<W>> = []
     let bytes = 0
-    while (this.items.length > 0 && this.items[0].kind === 'write' && group.length < this.maxOps) {
+    while (this.items.length > 0 && this.items[0].kind === 'write' && group.length < MAX_GROUP_OPS) {
       const next = this.items[0] as WriteItem<W>
-      if (group.length > 0 && bytes + next.size > this.maxBytes) break
+      if (group.length > 0 && bytes + next.size > MAX_GROUP_BYTES) break
       this.items.shift()
       group.push(next)
       bytes += next.size

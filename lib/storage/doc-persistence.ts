@@ -34,7 +34,7 @@ import { equals } from 'uint8arrays/equals'
 import { StorageError } from '../errors.js'
 import { logger } from '../log.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
-import { UpdateBatch } from '../yjs/update-batch.js'
+import { pendingBytes, UpdateBatch } from '../yjs/update-batch.js'
 import { applyChunk, encodeParts, tagged, TAG_V1, TAG_V2, uniqueId, type Part } from './chunk-format.js'
 import type { StorageAdapter, StorageKey } from './types.js'
 
@@ -79,7 +79,6 @@ export class DocPersistence {
   private purgeWanted = false
   private purging: Promise<void> | null = null
   private lastPurgeAt = 0
-  private purgeTimer: ReturnType<typeof setTimeout> | undefined
   /** ends a purge's wait at once (close) */
   private closeWakes: (() => void) | undefined
   private closing = false
@@ -133,17 +132,15 @@ export class DocPersistence {
       }
       // the pending cap holds on load as at run time, for what is still pending once
       // every chunk is in (a later record may release what an earlier one left pending)
-      const store = this.doc.store
-      const pending = (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+      const pending = pendingBytes(this.doc)
       if (pending > this.maxPending) {
-        store.pendingStructs = null
-        store.pendingDs = null
+        this.doc.store.pendingStructs = null
+        this.doc.store.pendingDs = null
         dropped = pending
       }
     }, this)
     // whatever Yjs still holds back came from storage: it is stored already
-    this.storedPending = this.doc.store.pendingStructs?.update ?? null
-    this.storedPendingDs = this.doc.store.pendingDs
+    this.notePending()
     if (dropped > 0) {
       log('dropped %d pending bytes loading %s (cap %d)', dropped, this.docKey, this.maxPending)
       this.purgeWanted = true
@@ -160,10 +157,7 @@ export class DocPersistence {
    * now), whatever the record count. Drops while this runs make it run once more.
    */
   pendingDropped (): void {
-    const store = this.doc.store
-    this.storedPending = store.pendingStructs?.update ?? null
-    this.storedPendingDs = store.pendingDs
-    if (this.storedPending === null && this.storedPendingDs === null) this.pendingDirty = false
+    if (!this.notePending()) this.pendingDirty = false
     this.purgeWanted = true
     this.startPurge()
   }
@@ -212,28 +206,31 @@ export class DocPersistence {
     if (tr.origin === this) return false
     const store = this.doc.store
     const incoming = this.incoming
-    const pending = store.pendingStructs?.update ?? null
-    const pendingChanged = !sameBytes(pending, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
+    const pendingChanged = !sameBytes(store.pendingStructs?.update ?? null, this.storedPending) || !sameBytes(store.pendingDs, this.storedPendingDs)
     if (incoming !== null && tr.origin === incoming.origin) {
       this.incoming = null
       if (!UpdateBatch.changes(tr) && !pendingChanged) return false
       this.raw.push(incoming.update)
       this.lastRaw = { tr, update: incoming.update }
       // what Yjs holds back now is in stored chunks or in these bytes: nothing more to keep
-      this.storedPending = pending
-      this.storedPendingDs = store.pendingDs
+      this.notePending()
       return true
     }
     let changed = this.batch.absorbTransaction(tr)
-    if (pendingChanged) {
-      this.storedPending = pending
-      this.storedPendingDs = store.pendingDs
-      if (pending !== null || store.pendingDs !== null) {
-        this.pendingDirty = true
-        changed = true
-      }
+    // held back now and not stored yet: it goes with the next commit
+    if (pendingChanged && this.notePending()) {
+      this.pendingDirty = true
+      changed = true
     }
     return changed
+  }
+
+  /** Take what Yjs holds back now as stored (or about to be); true if it holds back anything. */
+  private notePending (): boolean {
+    const store = this.doc.store
+    this.storedPending = store.pendingStructs?.update ?? null
+    this.storedPendingDs = store.pendingDs
+    return this.storedPending !== null || this.storedPendingDs !== null
   }
 
   /**
@@ -346,8 +343,12 @@ export class DocPersistence {
       // a writer that keeps overflowing the cap makes this rewrite the doc's snapshot:
       // at most once per PURGE_INTERVAL_MS, however often it overflows (a closing doc does not wait)
       const wait = this.lastPurgeAt + PURGE_INTERVAL_MS - Date.now()
-      if (wait > 0 && !this.closing) await new Promise<void>(resolve => { this.purgeTimer = setTimeout(resolve, wait); this.closeWakes = resolve })
-      this.purgeTimer = undefined
+      if (wait > 0 && !this.closing) {
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(resolve, wait)
+          this.closeWakes = () => { clearTimeout(timer); resolve() }
+        })
+      }
       this.closeWakes = undefined
       this.lastPurgeAt = Date.now()
       this.purgeWanted = false
@@ -408,7 +409,6 @@ export class DocPersistence {
   /** Flush what is pending, and wait for a running compaction (and one a last commit starts). */
   async close (): Promise<void> {
     this.closing = true
-    if (this.purgeTimer !== undefined) clearTimeout(this.purgeTimer)
     this.closeWakes?.()
     for (;;) {
       await this.flush()

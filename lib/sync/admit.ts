@@ -114,9 +114,3 @@ export function admitAwareness (doc: EngineDoc, s: DocSession, update: Uint8Arra
   const unchanged = kept.length === entries.length
   return { update: kept.length === 0 ? undefined : unchanged ? update : encodeAwarenessEntries(kept), dropped, seen, unseen }
 }
-
-/** Bytes Yjs holds as pending (gapped) structs and deletions for this doc. */
-export function pendingBytes (doc: EngineDoc): number {
-  const store = doc.doc.store
-  return (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
-}

@@ -21,8 +21,8 @@
  * a gateway hold an empty doc (some 16 KiB) per key, up to its docs cap.
  *
  * Only nodes that serve by key need this (Node gateways): the Node preset
- * hands the class to the engine (`SyncEngineOptions.docResolver`), so browser
- * bundles leave it out.
+ * hands it to the engine (`SyncEngineOptions.docResolver`, made by
+ * `docResolver` below), so browser bundles leave it out.
  */
 import * as Y from 'yjs'
 import { logger } from '../log.js'
@@ -76,6 +76,18 @@ export interface DocResolverHandlers {
   repair: (peer: PeerState, doc: EngineDoc) => void
 }
 
+/** Builds the engine's resolver (`SyncEngineOptions.docResolver`) from its context and handlers. */
+export type MakeDocResolver = (ctx: SyncContext, handlers: DocResolverHandlers) => DocResolver
+
+/**
+ * The engine's `docResolver`: docs a peer asks for are opened with
+ * `resolveDoc`, and released with `releaseDoc` when they turn out empty and
+ * wanted by readers only.
+ */
+export function docResolver (resolveDoc: ResolveDoc, releaseDoc?: ReleaseDoc): MakeDocResolver {
+  return (ctx, handlers) => new DocResolver(ctx, { resolveDoc, releaseDoc }, handlers)
+}
+
 /** A doc with nothing in it: no structs, nothing pending. */
 function isEmpty (doc: EngineDoc): boolean {
   const store = doc.doc.store
@@ -122,7 +134,7 @@ export class DocResolver {
 
   constructor (
     private readonly ctx: SyncContext,
-    /** how docs are opened and released (the engine's options: `resolveDoc`, `releaseDoc`) */
+    /** how docs are opened and released (see `docResolver`) */
     serving: { resolveDoc: ResolveDoc, releaseDoc?: ReleaseDoc },
     private readonly handlers: DocResolverHandlers
   ) {

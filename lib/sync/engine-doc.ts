@@ -153,14 +153,7 @@ export class EngineDoc extends ObservableV2<EngineDocEvents> {
   }
 
   private satisfied (peer: string | undefined): boolean {
-    if (peer !== undefined) return this.isSyncedWith(peer)
-    let any = false
-    for (const s of this.sessions.values()) {
-      if (!s.remoteHolds) continue
-      if (!this.isSyncedWith(s.peer)) return false
-      any = true
-    }
-    return any
+    return peer !== undefined ? this.isSyncedWith(peer) : this.status().synced
   }
 
   whenSynced (opts: WhenSyncedOptions = {}): Promise<void> {

@@ -20,13 +20,12 @@
  * `docs/PROTOCOL.md` describes the exchange, `docs/ARCHITECTURE.md` the paths.
  */
 import type * as Y from 'yjs'
-import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { Access, allowAll, type Policy } from '../policy/types.js'
 import type { DeniedFrame, DocFrame, Frame } from '../protocol/codec.js'
 import { ByeReason, byeReasonName, DEFAULT_MAX_FRAME_BYTES, DeniedReason, EPOCH_BYTES, MessageType, Sync1Flags } from '../protocol/constants.js'
 import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
-import type { AuthorRegistry, AuthorshipOptions } from '../security/authorship.js'
+import type { AuthorRegistry } from '../security/authorship.js'
 import { DEFAULT_LIMITS, type Limits } from '../security/limits.js'
 import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
@@ -36,9 +35,9 @@ import { AntiEntropy } from './anti-entropy.js'
 import { Answers } from './answer.js'
 import { AwarenessRelay } from './awareness-relay.js'
 import type { SyncContext } from './context.js'
-import type { DocResolver, ReleaseDoc, ResolveDoc } from './doc-resolver.js'
+import type { DocResolver, DocResolverHandlers, MakeDocResolver } from './doc-resolver.js'
 import type { EngineDoc } from './engine-doc.js'
-import type { EngineExtension } from './extension.js'
+import type { EngineExtension, ExtensionApi } from './extension.js'
 import { Fingerprints, type Sha256 } from './fingerprint.js'
 import { Inbound } from './inbound.js'
 import { Outbound } from './outbound.js'
@@ -60,25 +59,24 @@ export interface SyncEngineOptions {
   maxBatchTransactions?: number
   /** caps on what one peer may send (see lib/security/limits.ts) */
   limits?: Partial<Limits>
-  /** bind clientIDs to the PeerId that first used them; relays may send anyone's structs */
-  authorship?: AuthorshipOptions
-  /** the class that enforces `authorship` (lib/security/authorship.ts); required with it, handed in by the Node preset so that browser bundles leave it out */
-  authorRegistry?: typeof AuthorRegistry
-  /** where each doc's bindings live (lib/security/author-book.ts: in storage, Node only); default: in memory, per open doc */
-  authorBook?: { bindings: (keyHex: string) => Map<number, string> }
+  /**
+   * Enforce authorship: a doc's author registry, which binds clientIDs to
+   * the PeerId that first used them (`authorRegistries` in
+   * lib/security/authorship.ts, handed in by the Node preset so that browser
+   * bundles leave it out); default: none
+   */
+  authors?: (keyHex: string, self: string) => AuthorRegistry
   /** our own PeerId (authorship binds our clientIDs to it) */
   localPeerId?: string
   /** every this many anti-entropy ticks, SYNC1 every session, synced or not (default 10) */
   fullResyncEvery?: number
   /**
-   * Called on a frame for a doc that is not open: may open it (and `addDoc` it)
-   * and resolve with it, e.g. a gateway serving every stored doc by key.
+   * Opens docs that are not open when a peer's frame asks for one, e.g. a
+   * gateway serving every stored doc by key: `docResolver(resolveDoc,
+   * releaseDoc)` from lib/sync/doc-resolver.ts, handed in so that nodes which
+   * never serve by key (browsers) do not bundle it; default: none
    */
-  resolveDoc?: ResolveDoc
-  /** unloads a doc `resolveDoc` opened for readers only that turned out empty (they watch it instead; doc-resolver.ts) */
-  releaseDoc?: ReleaseDoc
-  /** the class that opens docs by key (lib/sync/doc-resolver.ts); required with `resolveDoc`, handed in so that nodes which never serve by key (browsers) do not bundle it */
-  docResolver?: typeof DocResolver
+  docResolver?: MakeDocResolver
   /** SHA-256 for digests and fingerprints (default: @noble/hashes; the Node preset passes node:crypto's) */
   sha256?: Sha256
   /** writes structs into updates for peers (default: Yjs' own `write`; the Node preset passes the flat writer, lib/yjs/flat-struct-writer.ts) */
@@ -110,8 +108,7 @@ export class SyncEngine {
   private policy: Policy
   private readonly extension: EngineExtension | undefined
   private stopped = false
-  /** a doc's author registry, with `authorship` */
-  private readonly newAuthors: ((keyHex: string) => AuthorRegistry) | undefined
+  private readonly opts: SyncEngineOptions
   private readonly peers: Peers
   private readonly sessions: Sessions
   private readonly fingerprints: Fingerprints
@@ -129,14 +126,7 @@ export class SyncEngine {
     this.extension = opts.extension
     const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits }
-    const Authors = opts.authorRegistry
-    if (opts.authorship !== undefined) {
-      if (Authors === undefined) throw new TypeError('authorship needs authorRegistry')
-      const relays = new Set(opts.authorship.relays)
-      const self = opts.localPeerId ?? 'local'
-      const book = opts.authorBook
-      this.newAuthors = (keyHex) => new Authors(relays, self, book?.bindings(keyHex))
-    }
+    this.opts = opts
     this.epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES))
     this.fingerprints = new Fingerprints(opts.sha256)
     this.peers = new Peers({
@@ -170,32 +160,29 @@ export class SyncEngine {
       countRejection: (name) => { this.countRejection(name) },
       ignore: (name) => { this.counters.ignored[name] = (this.counters.ignored[name] ?? 0) + 1 }
     }
+    // what the parts outside (the extension, the doc resolver) may do: one object for both
+    const api: ExtensionApi & DocResolverHandlers = {
+      peers: this.peers,
+      // a doc frame goes the way of every frame (`dispatch` hands it to `handleDocFrame`)
+      handle: (peer, frame) => { this.guarded(peer, () => { this.dispatch(peer, frame) }) },
+      recheck: (peer) => { this.recheck(peer, true) },
+      refuse: (peer, docKey) => { this.refuse(peer, docKey) },
+      repair: (peer, doc) => { this.answers.repair(peer, doc) },
+      countRejection: ctx.countRejection,
+      ignore: ctx.ignore
+    }
     this.outbound = new Outbound(ctx, opts.maxBatchTransactions ?? 512)
     this.awareness = new AwarenessRelay(ctx)
-    this.answers = new Answers(ctx, this.outbound, this.awareness, (peer, docKey) => { this.refuse(peer, docKey) })
+    this.answers = new Answers(ctx, this.outbound, this.awareness, api.refuse)
     this.acks = new Acks(ctx)
     this.inbound = new Inbound(ctx, this.answers, this.acks, opts.quota, opts.pendingCharges, opts.addsNothing)
-    const Resolver = opts.docResolver
-    if (opts.resolveDoc !== undefined && Resolver === undefined) throw new TypeError('resolveDoc needs docResolver')
-    this.resolver = opts.resolveDoc === undefined || Resolver === undefined
-      ? undefined
-      : new Resolver(ctx, opts as Required<Pick<SyncEngineOptions, 'resolveDoc'>> & SyncEngineOptions, {
-        handle: (peer, frame) => { this.guarded(peer, () => { this.handleDocFrame(peer, frame) }) },
-        refuse: (peer, docKey) => { this.refuse(peer, docKey) },
-        repair: (peer, doc) => { this.answers.repair(peer, doc) }
-      })
+    this.resolver = opts.docResolver?.(ctx, api)
     this.start = new SessionStart(ctx, this.answers, this.resolver, { epoch: this.epoch, maxFrameBytes, extension: this.extension })
     this.antiEntropy = new AntiEntropy(ctx, this.answers, {
       intervalMs: opts.antiEntropyIntervalMs ?? 30_000,
       fullEvery: opts.fullResyncEvery ?? 10
     })
-    this.extension?.attach({
-      peers: this.peers,
-      handle: (peer, frame) => { this.guarded(peer, () => { this.dispatch(peer, frame) }) },
-      recheck: (peer) => { this.recheck(peer, true) },
-      countRejection: ctx.countRejection,
-      ignore: ctx.ignore
-    })
+    this.extension?.attach(api)
   }
 
   /** Replace the policy; takes effect at once on every open session. */
@@ -247,7 +234,7 @@ export class SyncEngine {
   addDoc (doc: EngineDoc): void {
     if (this.docs.has(doc.keyHex)) throw new Error(`document ${doc.id} is already open`)
     this.docs.set(doc.keyHex, doc)
-    doc.authors = this.newAuthors?.(doc.keyHex)
+    doc.authors = this.opts.authors?.(doc.keyHex, this.opts.localPeerId ?? 'local')
     doc.authors?.claim(doc.doc.clientID)
     // storage records each transaction before the outgoing batch does (see DocPersistence.autoCommit)
     const stopCommits = doc.persistence?.autoCommit({
@@ -349,7 +336,7 @@ export class SyncEngine {
 
   private receive (peer: PeerState, body: Uint8Array): void {
     const frame = this.peers.read(peer, body)
-    if (frame === undefined || this.extension?.holds(peer, frame) === true) return
+    if (frame === undefined || this.extension?.intercept(peer, frame) === true) return
     this.guarded(peer, () => { this.dispatch(peer, frame) })
   }
 
@@ -373,17 +360,9 @@ export class SyncEngine {
         peer.link.close()
         this.peers.remove(peer)
         return
-      case MessageType.GRANTS:
-      case MessageType.REVOKE:
-      case MessageType.CLAIM:
-        if (this.extension === undefined) { this.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'frame of a feature we did not announce'); return }
-        try {
-          this.extension.receive(peer, frame)
-        } catch (err) {
-          this.peers.reject(peer, err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
-        }
-        return
       default:
+        // an extension's frame (GRANTS…) reaches here only when we have none
+        if ('body' in frame) return this.peers.reject(peer, ByeReason.PROTOCOL_ERROR, 'frame of a feature we did not announce')
         this.handleDocFrame(peer, frame)
     }
   }

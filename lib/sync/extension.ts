@@ -6,7 +6,7 @@
  * browser bundle without it carries none of its code. Types only.
  */
 import type { Access } from '../policy/types.js'
-import type { ExtensionFrame, Frame } from '../protocol/codec.js'
+import type { Frame } from '../protocol/codec.js'
 import type { EngineDoc } from './engine-doc.js'
 import type { Peers, PeerState } from './peers.js'
 
@@ -19,14 +19,17 @@ export interface EngineExtension {
   attach: (api: ExtensionApi) => void
   /** the peer's HELLO arrived (its features are known); our offers follow right after */
   hello: (peer: PeerState) => void
-  /** a frame of ours from the peer; throws ProtocolError on a malformed one */
-  receive: (peer: PeerState, frame: ExtensionFrame) => void
   /** we are about to offer `doc` to the peer (our SYNC1 follows) */
   offering: (peer: PeerState, doc: EngineDoc) => void
   /** what `peerId` may do with `docId` (or `key:<hex>`): the policy's answer `policy`, narrowed; undefined: no say */
   access: (peerId: string, docId: string, policy: Access) => Access | undefined
-  /** true: the extension keeps this frame of the peer (its grants are being checked) and hands it back later (`ExtensionApi.handle`) */
-  holds: (peer: PeerState, frame: Frame) => boolean
+  /**
+   * Every frame from the peer comes here first. True: the extension took it,
+   * being one of its own (GRANTS, REVOKE, CLAIM: a malformed one closes the
+   * peer), or any frame of a peer whose grants are being checked (handed
+   * back later, `ExtensionApi.handle`). False: the engine handles it.
+   */
+  intercept: (peer: PeerState, frame: Frame) => boolean
   /** the peer is gone */
   peerGone: (peer: PeerState) => void
   stop: () => void

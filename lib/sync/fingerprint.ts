@@ -12,6 +12,7 @@
  */
 import * as Y from 'yjs'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { concat } from 'uint8arrays/concat'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { DS_DIGEST_BYTES } from '../protocol/constants.js'
 import { deleteRangesOf, encodeDeleteRanges, type DeleteRanges } from '../yjs/update-batch.js'
@@ -21,7 +22,7 @@ import type { EngineDoc } from './engine-doc.js'
 export type Sha256 = (data: Uint8Array) => Uint8Array
 
 /** the digest of an empty delete set, sha256([0x00]): a new, empty doc hashes nothing */
-export const EMPTY_DS_DIGEST: Uint8Array = Uint8Array.from([0x6e, 0x34, 0x0b, 0x9c, 0xff, 0xb3, 0x7a, 0x98]).subarray(0, DS_DIGEST_BYTES)
+export const EMPTY_DS_DIGEST: Uint8Array = Uint8Array.from([0x6e, 0x34, 0x0b, 0x9c, 0xff, 0xb3, 0x7a, 0x98])
 
 export class Fingerprints {
   constructor (private readonly sha256: Sha256 = nobleSha256) {}
@@ -36,12 +37,8 @@ export class Fingerprints {
   /** A short, stable summary of the doc's state: its state vector and delete-set digest. */
   fingerprint (doc: EngineDoc): string {
     if (doc.fingerprint === undefined) {
-      const digest = this.dsDigest(doc)
-      const sv = Y.encodeStateVector(doc.doc)
-      const buf = new Uint8Array(sv.length + digest.length)
-      buf.set(sv, 0)
-      buf.set(digest, sv.length)
-      doc.fingerprint = uint8ArrayToString(this.sha256(buf).subarray(0, 16), 'base16')
+      const summary = concat([Y.encodeStateVector(doc.doc), this.dsDigest(doc)])
+      doc.fingerprint = uint8ArrayToString(this.sha256(summary).subarray(0, 16), 'base16')
     }
     return doc.fingerprint
   }

@@ -11,7 +11,7 @@ import { Access } from '../policy/types.js'
 import type { Sync2Frame, Sync2PartFrame, UpdateFrame } from '../protocol/codec.js'
 import { ByeReason, DeniedReason, MessageType } from '../protocol/constants.js'
 import type { Acks } from './acks.js'
-import { admitUpdate, pendingBytes } from './admit.js'
+import { admitUpdate } from './admit.js'
 import type { Answers } from './answer.js'
 import type { SyncContext } from './context.js'
 import type { DocSession } from './doc-session.js'
@@ -20,7 +20,7 @@ import type { PeerState } from './peers.js'
 import type { Limits } from '../security/limits.js'
 import type { PendingCharges } from '../security/pending-charges.js'
 import type { WriteQuota } from '../security/quota.js'
-import { EMPTY_UPDATE } from '../yjs/update-batch.js'
+import { EMPTY_UPDATE, pendingBytes } from '../yjs/update-batch.js'
 
 const log = logger('sync')
 
@@ -83,9 +83,8 @@ export class Inbound {
     // (the peer that held its clientID left): a SYNC round brings what was refused
     const healed = admitted.authors.size > 0 && s.deniedWrites === DeniedReason.AUTHORSHIP
     if (admitted.authors.size > 0) s.deniedWrites = undefined
-    const store = doc.doc.store
-    const pendingBefore = pendingBytes(doc)
-    doc.releasing = store.pendingStructs !== null || store.pendingDs !== null
+    const pendingBefore = pendingBytes(doc.doc)
+    doc.releasing = pendingBefore > 0
     doc.persistence?.expectUpdate(s.origin, admitted.bytes)
     try {
       Y.applyUpdate(doc.doc, admitted.bytes, s.origin)
@@ -127,7 +126,7 @@ export class Inbound {
         progress = { peer: peer.id, parts: s.partsApplied, partsLeft: frame.partsLeft }
       }
     }
-    if (healed || (type === MessageType.UPDATE && (store.pendingStructs !== null || store.pendingDs !== null) && !s.resyncInFlight)) {
+    if (healed || (type === MessageType.UPDATE && pendingBytes(doc.doc) > 0 && !s.resyncInFlight)) {
       // missing dependencies (or writes refused before): ask this peer for everything
       // we lack. Not after a SYNC2: that already was its whole answer, and asking
       // again would loop.
@@ -164,7 +163,7 @@ export class Inbound {
    */
   private capPending (doc: EngineDoc, s: DocSession, before: number): boolean {
     const store = doc.doc.store
-    const bytes = pendingBytes(doc)
+    const bytes = pendingBytes(doc.doc)
     this.pendingCharges?.note(doc, s, before, bytes)
     if (bytes <= this.ctx.limits.maxPendingBytes) return false
     log('dropping %d bytes of pending structs for %s; resyncing', bytes, doc.id)

@@ -5,6 +5,9 @@
  */
 import { recentEntry } from '../security/token-bucket.js'
 
+/** peers remembered (the most recent first) */
+const MAX_PEERS = 1024
+
 interface Remembered {
   epoch: string
   synced: Map<string, string>
@@ -13,12 +16,10 @@ interface Remembered {
 export class PeerMemory {
   private readonly peers = new Map<string, Remembered>()
 
-  constructor (private readonly maxPeers = 1024) {}
-
   /** The peer said HELLO with `epoch`; forget it if it is a new incarnation. */
   hello (peer: string, epoch: string): Map<string, string> {
     const fresh = (): Remembered => ({ epoch, synced: new Map() })
-    let m = recentEntry(this.peers, peer, fresh, this.maxPeers)
+    let m = recentEntry(this.peers, peer, fresh, MAX_PEERS)
     if (m.epoch !== epoch) this.peers.set(peer, (m = fresh()))
     return m.synced
   }

@@ -8,7 +8,7 @@ import * as decoding from 'lib0/decoding'
 import { ProtocolError } from '../errors.js'
 import { logger } from '../log.js'
 import { decodeFrame, encodeFrame, type Frame } from '../protocol/codec.js'
-import { ByeReason, byeReasonName, MessageType, MIN_MAX_FRAME_BYTES } from '../protocol/constants.js'
+import { ByeReason, byeReasonName, MESSAGE_TYPE_NAMES, MessageType, MIN_MAX_FRAME_BYTES } from '../protocol/constants.js'
 import type { Limits } from '../security/limits.js'
 import { recentEntry, TokenBucket } from '../security/token-bucket.js'
 import type { DocSession } from './doc-session.js'
@@ -264,5 +264,4 @@ export class Peers {
   }
 }
 
-const frameNames = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]))
-const frameName = (type: number): string => frameNames[type] ?? `type${type}`
+const frameName = (type: number): string => MESSAGE_TYPE_NAMES[type] ?? `type${type}`

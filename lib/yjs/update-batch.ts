@@ -17,16 +17,18 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import type { StructWriter } from './flat-struct-writer.js'
 
-/** client -> sorted, merged [clock, len] ranges */
-export type DeleteRanges = Map<number, Array<[number, number]>>
+/** client -> sorted, merged ranges of deleted clocks (a Yjs DeleteSet's `clients`) */
+export type DeleteRanges = Map<number, Array<{ clock: number, len: number }>>
+
+type DeleteSet = Y.Transaction['deleteSet']
 
 export class UpdateBatch {
   /** client -> first clock not yet covered by the batch (taken before its first transaction) */
   readonly start = new Map<number, number>()
-  readonly deletes: DeleteRanges = new Map()
+  /** the delete sets of what was absorbed, merged into one by `deletes` */
+  private deleteSets: DeleteSet[] = []
   /** transactions absorbed */
   txns = 0
-  private sorted = true
 
   get empty (): boolean {
     return this.txns === 0
@@ -41,24 +43,15 @@ export class UpdateBatch {
 
   /** Record one finished transaction. Returns false if it changed nothing. */
   absorbTransaction (tr: Y.Transaction): boolean {
-    let changed = false
+    if (!UpdateBatch.changes(tr)) return false
     tr.afterState.forEach((clock, client) => {
       const before = tr.beforeState.get(client) ?? 0
-      if (clock > before) {
-        changed = true
-        if (!this.start.has(client)) this.start.set(client, before)
-      }
+      if (clock > before && !this.start.has(client)) this.start.set(client, before)
     })
-    tr.deleteSet.clients.forEach((items, client) => {
-      if (items.length === 0) return
-      changed = true
-      let ranges = this.deletes.get(client)
-      if (ranges === undefined) this.deletes.set(client, (ranges = []))
-      for (const it of items) ranges.push([it.clock, it.len])
-      this.sorted = false
-    })
-    if (changed) this.txns++
-    return changed
+    // sorted and merged by Yjs, and never changed once the transaction is done
+    if (tr.deleteSet.clients.size > 0) this.deleteSets.push(tr.deleteSet)
+    this.txns++
+    return true
   }
 
   /** Merge another batch into this one (used when a slow peer makes us coalesce). */
@@ -67,18 +60,19 @@ export class UpdateBatch {
       const mine = this.start.get(client)
       if (mine === undefined || clock < mine) this.start.set(client, clock)
     })
-    other.deletes.forEach((ranges, client) => {
-      let mine = this.deletes.get(client)
-      if (mine === undefined) this.deletes.set(client, (mine = []))
-      for (const r of ranges) mine.push([r[0], r[1]])
-      this.sorted = false
-    })
+    // merged at once: what a slow peer is owed stays as small as it can be
+    this.deleteSets = [Y.mergeDeleteSets(this.deleteSets.concat(other.deleteSets))]
     this.txns += other.txns
+  }
+
+  /** This batch's deletions, sorted and merged (Yjs' merge leaves the sets it merges as they are). */
+  get deletes (): DeleteRanges {
+    if (this.deleteSets.length !== 1) this.deleteSets = [Y.mergeDeleteSets(this.deleteSets)]
+    return this.deleteSets[0].clients
   }
 
   /** Encode structs added since `start` plus this batch's deletions, as one V1 update. */
   encode (doc: Y.Doc, writer?: StructWriter): Uint8Array {
-    this.sort()
     return encodeUpdateV1(doc, this.start, this.deletes, true, writer)
   }
 
@@ -89,21 +83,14 @@ export class UpdateBatch {
    * more than `maxItems` is counted exactly (a paste is one struct).
    */
   encodeAll (doc: Y.Doc, maxItems: number, writer?: StructWriter): Uint8Array[] {
-    this.sort()
-    let bound = rangesIn(this.deletes)
+    const deletes = this.deletes
+    let bound = rangesIn(deletes)
     for (const [client, clock] of this.start) bound += Y.getState(doc.store, client) - clock
-    if (bound <= maxItems || countItems(doc, this.start, this.deletes, true) <= maxItems) return [encodeUpdateV1(doc, this.start, this.deletes, true, writer)]
-    const parts = new UpdateParts(doc, this.start, this.deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems, onlyListed: true, writer })
+    if (bound <= maxItems || countItems(doc, this.start, deletes, true) <= maxItems) return [encodeUpdateV1(doc, this.start, deletes, true, writer)]
+    const parts = new UpdateParts(doc, this.start, deletes, { partBytes: Infinity, limitBytes: Infinity, maxItems, onlyListed: true, writer })
     const out: Uint8Array[] = []
     for (let u = parts.next(); u !== undefined; u = parts.next()) out.push(u)
     return out
-  }
-
-  private sort (): void {
-    if (!this.sorted) {
-      sortAndMerge(this.deletes)
-      this.sorted = true
-    }
   }
 }
 
@@ -325,8 +312,7 @@ function encodeSlice (clients: Map<number, Array<Y.Item | Y.GC>>, slice: Slice, 
 
 /** Split a slice that encoded too large; undefined if it is a single struct (it cannot be cut). */
 function cutInTwo (slice: Slice): [Slice, Slice] | undefined {
-  const count = slice.reduce((n, r) => n + r.to - r.from, 0)
-  if (count <= 1) return undefined
+  if (itemsOf(slice) <= 1) return undefined
   if (slice.length > 1) {
     // several clients: half of them each way (clients stay whole, so order within each is kept)
     const mid = Math.ceil(slice.length / 2)
@@ -344,38 +330,17 @@ function writeDeleteRanges (encoder: Y.UpdateEncoderV1, deletes: DeleteRanges): 
     encoder.resetDsCurVal()
     encoding.writeVarUint(encoder.restEncoder, client)
     encoding.writeVarUint(encoder.restEncoder, ranges.length)
-    for (const [clock, len] of ranges) {
+    for (const { clock, len } of ranges) {
       encoder.writeDsClock(clock)
       encoder.writeDsLen(len)
     }
   }
 }
 
-function sortAndMerge (deletes: DeleteRanges): void {
-  deletes.forEach((ranges, client) => {
-    ranges.sort((a, b) => a[0] - b[0])
-    const out: Array<[number, number]> = []
-    for (const r of ranges) {
-      const prev = out[out.length - 1]
-      if (prev !== undefined && r[0] <= prev[0] + prev[1]) {
-        prev[1] = Math.max(prev[1], r[0] + r[1] - prev[0])
-      } else {
-        out.push([r[0], r[1]])
-      }
-    }
-    deletes.set(client, out)
-  })
-}
-
 /** The doc's whole delete set as sorted, merged ranges (canonical: equal sets give equal ranges). */
 export function deleteRangesOf (doc: Y.Doc): DeleteRanges {
-  const ds = Y.createDeleteSetFromStructStore(doc.store)
-  const out: DeleteRanges = new Map()
-  ds.clients.forEach((items, client) => {
-    out.set(client, items.map(it => [it.clock, it.len] as [number, number]))
-  })
-  sortAndMerge(out)
-  return out
+  // Yjs builds it from the struct store in clock order, joining adjacent deleted structs: sorted and merged
+  return Y.createDeleteSetFromStructStore(doc.store).clients
 }
 
 /** The canonical V1 encoding of a delete set, used for digests and comparisons. */
@@ -386,6 +351,12 @@ export function encodeDeleteRanges (deletes: DeleteRanges): Uint8Array {
 }
 
 export const EMPTY_DELETES: DeleteRanges = new Map()
+
+/** Bytes Yjs holds as pending (gapped) structs and deletions for this doc. */
+export function pendingBytes (doc: Y.Doc): number {
+  const store = doc.store
+  return (store.pendingStructs?.update.length ?? 0) + (store.pendingDs?.length ?? 0)
+}
 
 /** A V1 update that holds nothing: no structs, no deletions. */
 export const EMPTY_UPDATE = new Uint8Array([0, 0])

@@ -24,6 +24,7 @@ import { formatBytes, Progress } from '../progress.js'
 import { timeCommits } from '../timed-storage.js'
 import { version } from '../version.js'
 import { WRITER_OPTIONS, writerOptions } from '../writers.js'
+import { FLEET_OPTIONS, fleetOptions } from '../fleet-limits.js'
 import { GrantError, type Grant } from '../../grants/grant.js'
 
 const log = logger('gateway')
@@ -52,7 +53,8 @@ export const spec: CommandSpec = {
     'trust-owner': { type: 'string', multiple: true, valueName: 'PEERID', description: 'honour grants from this owner (meshdoc keys new prints its id): a peer then gets what its grants allow, within --policy' },
     'grant-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'grants to this gateway (mdg1.…, one a line), presented to peers that check grants' },
     'revocation-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'revocations to put in force (mdr1.…, one a line; meshdoc revoke prints them)' },
-    ...WRITER_OPTIONS
+    ...WRITER_OPTIONS,
+    ...FLEET_OPTIONS
   },
   details: [
     'Startup lines (PeerId, addresses, admin URL) go to stderr; nothing is written to stdout.',
@@ -63,7 +65,9 @@ export const spec: CommandSpec = {
     'With --trust-owner, a peer needs a valid grant from an owner (meshdoc grant) to sync anything, and gets',
     'no more than its grants and --policy both allow; an owner itself gets what --policy allows.',
     'Grants and revocations given (files, or POST /revocations on the admin port: meshdoc revoke --admin)',
-    'are kept in --data: they stay in force after a restart, also once the file is gone.'
+    'are kept in --data: they stay in force after a restart, also once the file is gone.',
+    'A fleet behind one NAT shares one host\'s limits: raise --connections-per-host and --handshakes-per-host',
+    '(and --max-connections past about 1,000 devices); README, "A fleet on one gateway".'
   ],
   examples: [
     'meshdoc gateway --data /var/lib/meshdoc',
@@ -85,6 +89,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const policy = policyFrom(values.policy, meshKey, line => { note(io, `warning: ${line}`) })
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
   const writers = writerOptions(values)
+  const fleet = fleetOptions(values)
   const owners = trustedOwners(list(values['trust-owner']), 'gateway')
   const grantEntries = readEntries(list(values['grant-file']), 'grant')
   const revocations = await checkRevocations(readEntries(list(values['revocation-file']), 'revocation'), owners)
@@ -120,6 +125,7 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     peerExchange: values['no-peer-exchange'] !== true,
     mdns: values.mdns === true ? (str(values['mdns-tag']) !== undefined ? { serviceTag: str(values['mdns-tag']) } : true) : false,
     ...writers,
+    ...fleet,
     ...(policy !== undefined ? { policy } : {}),
     ...(allow.length > 0 ? { allowPeers: allow } : {}),
     ...(meshKey !== undefined ? { meshKey } : {}),
