@@ -46,12 +46,14 @@ describe('dead connections (link monitor)', function () {
   const closers: Array<() => Promise<void>> = []
 
   afterEach(async () => {
-    for (const c of closers.splice(0)) await c()
     await Promise.allSettled(nodes.splice(0).map(async n => { await n.stop() }))
+    for (const c of closers.splice(0)) await c()
   })
 
   async function blackHoledDevice (linkPing: { intervalMs: number, timeoutMs: number }): Promise<{ gateway: MeshNode, device: MeshNode }> {
     const libp2p = await createDefaultLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'], linkPing })
+    // a node stops only the libp2p it made
+    closers.push(async () => { await libp2p.stop() })
     const gateway = await createMeshNode({ libp2p, serveAllDocs: true, antiEntropyIntervalMs: 0 })
     nodes.push(gateway)
     const gwPort = Number(gateway.multiaddrs.find(a => a.includes('/tcp/'))?.split('/')[4])
