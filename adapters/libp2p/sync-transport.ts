@@ -109,11 +109,21 @@ export class Libp2pSyncTransport {
     // A limited connection (a circuit-relay hop, capped in bytes and time) only
     // sets up a direct one, WebRTC say; sync runs on the direct connection.
     if (conn.direction !== 'outbound' || conn.status !== 'open' || conn.limits !== undefined) return
+    const peer = conn.remotePeer.toString()
     conn.newStream(PROTOCOL_ID).then(stream => {
       this.adopt(stream, conn)
     }, (err: Error) => {
-      log('peer %s does not speak meshdoc on this connection: %s', conn.remotePeer.toString(), err.message)
+      // a gateway starting up may not handle the protocol yet: asked again, less and less often
+      log('peer %s does not speak meshdoc on this connection (yet): %s', peer, err.message)
+      this.reopenLater(peer, true)
     })
+  }
+
+  /** Try `ensureLink` again after a delay that doubles while the streams to `peer` do not last (`short`). */
+  private reopenLater (peer: string, short: boolean): void {
+    const n = short ? (this.shortLived.get(peer) ?? -1) + 1 : 0
+    setRecent(this.shortLived, peer, n, HEARD_MEMORY)
+    setTimeout(() => { this.ensureLink(peer) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
   }
 
   private adopt (stream: Stream, conn: Connection): void {
@@ -150,9 +160,7 @@ export class Libp2pSyncTransport {
       this.links.delete(peer)
       // the stream went but a connection may remain (we closed a duplicate, then
       // libp2p closed the other): the dialer of a surviving connection reopens
-      const n = Date.now() - opened < REOPEN_RESET_MS ? (this.shortLived.get(peer) ?? -1) + 1 : 0
-      setRecent(this.shortLived, peer, n, HEARD_MEMORY)
-      setTimeout(() => { this.ensureLink(peer) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
+      this.reopenLater(peer, Date.now() - opened < REOPEN_RESET_MS)
     })
     const connection = this.addPeer(peer, link)
     let heard = false
