@@ -10,9 +10,9 @@
  * 127.0.0.1): a loader hook wraps libp2p's `createLibp2p` so that meshdoc's
  * connection gater sees a distinct remote address per connection (its
  * per-host limits: 128 open, 4 in their handshake), and libp2p's per-host
- * rate (`inboundConnectionThreshold`) is lifted. What stays: 16 handshakes at
- * once in all (maxIncomingPendingConnections), maxConnections 1,024. Nothing
- * of meshdoc's code is changed, in either build.
+ * rate (`inboundConnectionThreshold`) is lifted. What stays: the handshakes
+ * at once in all (--max-handshakes) and --max-connections. Nothing of
+ * meshdoc's code is changed, in either build.
  *
  *   [MESHDOC_BENCH_OWN_HOSTS=1] [MESHDOC_BENCH_BUILD=DIR] node --max-semi-space-size=2 --import tsx bench/fleet-gateway.ts gateway --data DIR …
  *

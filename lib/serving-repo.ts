@@ -85,6 +85,10 @@ export class ServingRepo extends Repo {
 
   private async loadByKey (keyHex: string): Promise<Served | undefined> {
     const sync = await this.build(keyOnlyDocId(keyHex), fromString(keyHex, 'base16'), keyHex, true)
+    // a doc held for peers has no user here: no presence of its own to announce, and renew every
+    // 15 s (1,000 served docs made an idle gateway send 67 AWARENESS frames a second); it has no
+    // session yet, so no peer hears of the removal
+    sync.awareness.setLocalState(null)
     if (this.stopped) { await this.dispose(sync); return undefined }
     return { sync, idleSince: Date.now() }
   }

@@ -31,7 +31,7 @@ describe('anti-entropy rounds', () => {
     for (const d of docs.splice(0)) d.awareness.destroy()
   })
 
-  it('a full round of a gateway serving by key offers each device only what it holds: N SYNC1s for N devices, none for another device\'s doc', async () => {
+  it('a full round of a gateway serving by key offers each device only what it holds (N SYNC1s for N devices, none for another device\'s doc); a served doc has no presence of its own', async () => {
     const N = 40
     const serving = serveByKey()
     const gw = new SyncEngine({ antiEntropyIntervalMs: 0, ...serving.engine })
@@ -67,6 +67,10 @@ describe('anti-entropy rounds', () => {
     // each device: a SYNC1 for its own doc, and one for the gateway's notice (which it refuses: it does not hold it)
     assert.equal(sync1, 2 * N, `SYNC1s of one full round (N² would be ${N * (N + 1)})`)
     assert.deepEqual([...denied], [notice.keyHex], 'no device was asked for another device\'s doc')
+    // a doc held for peers has no presence of its own: the gateway never sent one (nor renews one every 15 s)
+    for (const d of gw.openDocs) if (d.servedOnly) assert.equal(d.awareness.getLocalState(), null, d.keyHex)
+    const ownPresence = wires.flatMap(w => w.toA.frames()).filter(f => f.type === MessageType.AWARENESS && docKeyHex(f.docKey) !== notice.keyHex)
+    assert.equal(ownPresence.length, 0, 'no AWARENESS from the gateway for a doc it serves by key')
     for (const w of wires) w.close()
   })
 

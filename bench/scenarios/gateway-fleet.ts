@@ -10,9 +10,9 @@
  * device dials from 127.0.0.1, so with `--gateway-limits own-hosts` (default)
  * the launcher makes every inbound connection count as a host of its own
  * (meshdoc's per-host limits: 128 open, 4 in their handshake; libp2p's 20/s
- * per host), as devices on their own addresses; what stays as shipped: 16
- * handshakes at once in all (adapters/libp2p/create-libp2p.ts), libp2p's
- * maxConnections 1,024. `--gateway-limits stock`: all devices are one host,
+ * per host), as devices on their own addresses; what stays as shipped: the
+ * handshakes at once in all (--max-handshakes, 64 since issue 18; 16 before)
+ * and --max-connections (1,024). `--gateway-limits stock`: all devices are one host,
  * as a fleet behind one NAT. `--meshdoc-build DIR`: gateway and devices run
  * a build (DIR/dist, with DIR/package.json) instead of this checkout's
  * sources, e.g. a copy of `dist/` made before the sources were changed.
