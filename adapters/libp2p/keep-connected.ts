@@ -14,6 +14,13 @@ const log = logger('bootstrap')
 
 /** a connection that lasts this long resets the backoff */
 const STABLE_MS = 10_000
+/**
+ * For this long after a stable connection dropped, redial at least every
+ * RECENT_CAP_MS (a gateway restarting is back in seconds; a fleet whose
+ * backoff grew to 30 s while it was down came back over a minute in F1)
+ */
+const RECENT_MS = 60_000
+const RECENT_CAP_MS = 4_000
 
 export interface KeepConnectedOptions {
   /** first retry delay in ms (default 500) */
@@ -24,7 +31,7 @@ export interface KeepConnectedOptions {
   onDialFailed?: (failure: { addr: string, peer: string | undefined, message: string, retryInMs: number }) => void
 }
 
-interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean, since: number }
+interface Target { addr: Multiaddr, peer: string | undefined, attempt: number, timer: ReturnType<typeof setTimeout> | undefined, dialing: boolean, since: number, /** when a stable connection last dropped */ lost: number }
 
 export class KeepConnected {
   private readonly targets: Target[]
@@ -38,13 +45,13 @@ export class KeepConnected {
     for (const t of this.targets) {
       if (t.peer !== id) continue
       // a connection that did not last (refused after the handshake) keeps the backoff growing
-      if (Date.now() - t.since >= STABLE_MS) t.attempt = 0
+      if (Date.now() - t.since >= STABLE_MS) { t.attempt = 0; t.lost = Date.now() }
       this.schedule(t)
     }
   }
 
   constructor (private readonly libp2p: Libp2p, addrs: string[], opts: KeepConnectedOptions = {}) {
-    this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false, since: 0 }))
+    this.targets = addrs.map(a => ({ addr: multiaddr(a), peer: multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value, attempt: 0, timer: undefined, dialing: false, since: 0, lost: 0 }))
     this.min = opts.minDelayMs ?? 500
     this.max = opts.maxDelayMs ?? 30_000
     this.onDialFailed = opts.onDialFailed
@@ -106,7 +113,8 @@ export class KeepConnected {
   /** Dial `t` again after its backoff (with jitter); returns the delay. */
   private schedule (t: Target): number {
     if (!this.running || t.timer !== undefined || t.dialing) return 0
-    const base = Math.min(this.max, this.min * 2 ** t.attempt)
+    const cap = Date.now() - t.lost < RECENT_MS ? Math.min(this.max, Math.max(this.min, RECENT_CAP_MS)) : this.max
+    const base = Math.min(cap, this.min * 2 ** t.attempt)
     t.attempt = Math.min(t.attempt + 1, 30)
     // full jitter: a fleet that lost its gateway at once does not come back at once
     const delay = Math.max(this.min / 2, Math.random() * base)
