@@ -39,7 +39,7 @@ export interface MeshNodeOptions {
   listen?: string[]
   /** multiaddrs of peers to keep connected to, redialled with backoff and jitter */
   bootstrap?: string[]
-  /** redial backoff for `bootstrap` peers (defaults 500 ms doubling to 30 s) */
+  /** redial backoff for `bootstrap` peers (defaults 500 ms doubling to 30 s, full jitter; at most 4 s for a minute after a connection that lasted dropped) */
   bootstrapBackoff?: { minDelayMs?: number, maxDelayMs?: number }
   /** inbound connections per second accepted from one host (default 20) */
   inboundConnectionThreshold?: number
