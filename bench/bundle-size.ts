@@ -29,19 +29,25 @@ async function measure (name: string, input: string, external: string[], goalByt
   return { name, rawBytes: Buffer.byteLength(code), gzipBytes: gzipSync(code, { level: 9 }).length, ...(goalBytes !== undefined ? { goalBytes } : {}) }
 }
 
-export async function measureBundleSizes (): Promise<{ rows: BundleRow[] }> {
+/**
+ * Measure every row; `goalsOnly`: only the rows with a size goal (what the
+ * browser-bundle test checks), leaving out the rows kept for comparison.
+ */
+export async function measureBundleSizes (opts: { goalsOnly?: boolean } = {}): Promise<{ rows: BundleRow[] }> {
   const browser = join(REPO_ROOT, 'adapters/presets/browser.ts')
   const yws = join(REPO_ROOT, 'node_modules/y-websocket/src/y-websocket.js')
-  return {
-    rows: [
-      await measure('meshdoc: own code (browser entry)', browser, DEPENDENCIES, 25 * 1024),
-      await measure('meshdoc: browser stack, WebSockets only, without yjs (libp2p WS, IndexedDB)', browser, ['yjs'], 300 * 1024),
-      await measure('meshdoc: browser stack with WebRTC opted in, without yjs (libp2p WS+WebRTC+relay, IndexedDB)', join(REPO_ROOT, 'bench/browser-webrtc-app.ts'), ['yjs'], 300 * 1024),
-      await measure('meshdoc: browser stack, WebSockets only, with yjs', browser, []),
-      await measure('y-websocket: provider without yjs', yws, ['yjs']),
-      await measure('yjs alone', join(REPO_ROOT, 'node_modules/yjs/dist/yjs.mjs'), [])
-    ]
-  }
+  const rows = [
+    await measure('meshdoc: own code (browser entry)', browser, DEPENDENCIES, 25 * 1024),
+    await measure('meshdoc: browser stack, WebSockets only, without yjs (libp2p WS, IndexedDB)', browser, ['yjs'], 300 * 1024),
+    await measure('meshdoc: browser stack with WebRTC opted in, without yjs (libp2p WS+WebRTC+relay, IndexedDB)', join(REPO_ROOT, 'bench/browser-webrtc-app.ts'), ['yjs'], 300 * 1024)
+  ]
+  if (opts.goalsOnly === true) return { rows }
+  rows.push(
+    await measure('meshdoc: browser stack, WebSockets only, with yjs', browser, []),
+    await measure('y-websocket: provider without yjs', yws, ['yjs']),
+    await measure('yjs alone', join(REPO_ROOT, 'node_modules/yjs/dist/yjs.mjs'), [])
+  )
+  return { rows }
 }
 
 const kb = (n: number): string => `${(n / 1024).toFixed(1)} KB`
