@@ -25,6 +25,8 @@ const entries = Object.fromEntries(Object.entries({
   'adapters/memory-storage': 'adapters/memory-storage/index.ts',
   'adapters/fs-storage': 'adapters/fs-storage/index.ts',
   'adapters/indexeddb-storage': 'adapters/indexeddb-storage/index.ts',
+  // Node only (node:http, ws): never in a browser bundle
+  'adapters/y-websocket': 'adapters/y-websocket/index.ts',
   'cli/meshdoc': 'bin/meshdoc.ts'
 }).filter(([, src]) => existsSync(src)))
 

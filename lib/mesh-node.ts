@@ -7,6 +7,7 @@
  * `createMeshNode` of each platform live in `adapters/presets/`.
  */
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type * as Y from 'yjs'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ObservableV2 } from 'lib0/observable'
 import type { DocHandle, DocStatus } from './doc-handle.js'
@@ -19,9 +20,8 @@ import type { AuthorshipOptions } from './security/authorship.js'
 import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { docKeyHex } from './protocol/doc-key.js'
-import type { DocNames } from './storage/doc-names.js'
 import type { StorageAdapter } from './storage/types.js'
-import { Repo } from './repo.js'
+import { Repo, type RepoOptions } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
 import type { ServeByKey } from './serving-repo.js'
 import type { EngineCounters, PeerConnection, PeerLink } from './sync/types.js'
@@ -140,6 +140,12 @@ export interface NodeGrants {
   addRevocation: (record: string) => Promise<Revocation>
   readonly heldGrants: Grant[]
   readonly revocationRecords: string[]
+  /** for transports whose clients hand over bearer tokens (`mdb1.…`, the y-websocket bridge): the grant inside, checked with its audience's signature in place of Noise */
+  verifyBearer: (token: string) => Promise<Grant>
+  /** ... and put in force for one of that transport's peers, connected under `peerId` (MeshNode.attachPeer) */
+  admitGrants: (peerId: string, grants: Grant[]) => void
+  /** the id a connected peer claimed for a doc key (CLAIM; `peer` first), if any */
+  claimedId?: (keyHex: string, peer?: string) => string | undefined
 }
 
 /** What a node's grants get besides its options. */
@@ -182,6 +188,24 @@ export interface PeerRefusal {
   retryInMs?: number
 }
 
+/** A change durably stored by a node (the `change` event). */
+export interface DocChange {
+  /**
+   * The doc's id when this node knows it (opened by id; on a gateway also a
+   * doc named in its store, `_names/`, or by a peer's grant CLAIM), else
+   * `key:<hex>` (a doc served by key)
+   */
+  docId: string
+  /** the doc's key (hex), as storage and the wire name it */
+  keyHex: string
+  /** what was stored: a V1 update (a peer's as it arrived; the local changes of one commit encoded together) */
+  update: Uint8Array
+  /** the PeerId of the peer the update came from, or `'local'` for the app's own changes */
+  origin: string
+  /** the document now (it may already hold later changes, whose events follow) */
+  doc: Y.Doc
+}
+
 export interface MeshNodeEvents {
   'peer:connect': (peerId: string) => void
   'peer:disconnect': (peerId: string) => void
@@ -193,6 +217,14 @@ export interface MeshNodeEvents {
   'grant:refused': (refused: GrantRefused) => void
   /** a revocation came into force here (given, or from a peer) */
   revoked: (revocation: Revocation) => void
+  /**
+   * A change to a document is durably stored here (after the commit, before
+   * its peer's ACK goes out): one event per peer update and one for the app's
+   * local changes of each commit. Node entry only (browsers: a doc's `saved`
+   * event). Costs nothing while nobody listens; a listener must be quick (it
+   * runs in the commit) and must not throw (a throw is logged).
+   */
+  change: (change: DocChange) => void
 }
 
 export class MeshNode extends ObservableV2<MeshNodeEvents> {
@@ -205,8 +237,10 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   /** @internal use createMeshNode */
   constructor (
     readonly libp2p: Libp2p,
-    private readonly engine: SyncEngine,
-    private readonly repo: Repo,
+    /** @internal the sync engine (Node-side parts reach in: the HTTP document API) */
+    readonly engine: SyncEngine,
+    /** @internal the repo of open docs (a ServingRepo with `serveAllDocs`) */
+    readonly repo: Repo,
     private readonly network: MeshNetwork,
     private readonly storage: StorageAdapter,
     private readonly ownsLibp2p: boolean
@@ -299,6 +333,18 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   /** The grants this node holds and presents. */
   get grants (): Grant[] {
     return this.grantsHere?.heldGrants ?? []
+  }
+
+  /**
+   * For transport authors: link a peer over a transport of your own (not
+   * libp2p; the y-websocket bridge, adapters/y-websocket). Hand it the
+   * peer's `PeerLink` and drive the `PeerConnection` it returns (see
+   * lib/sync/types.ts); the peer then meets every rule a libp2p peer does.
+   * `peerId` must be unique among connected peers: a second link under the
+   * same id replaces the first.
+   */
+  attachPeer (peerId: string, link: PeerLink): PeerConnection {
+    return this.engine.addPeer(peerId, link)
   }
 
   /** Change the access policy; open sessions are re-checked at once. */
@@ -405,8 +451,12 @@ export interface StartOptions {
    * browser app). Started after libp2p; stopped before the engine is.
    */
   extraLinks?: (node: MeshNode, addPeer: (peerId: string, link: PeerLink) => PeerConnection) => Promise<{ stop: () => void }>
-  /** keeps the ids of docs opened by id in storage, for `meshdoc ls` (Node: storage/doc-names.ts) */
-  names?: DocNames
+  /**
+   * what the platform adds to the repo: keeping the ids of docs opened by id
+   * in storage, for `meshdoc ls` (`names`, Node: storage/doc-names.ts), and
+   * hooking each doc as it opens (`opened`, Node: the `change` event, lib/feed/change-feed.ts)
+   */
+  repo?: Pick<RepoOptions, 'names' | 'opened'>
   /** what a platform adds to the engine: the Node entry's write quotas (`quota`), authorship (`authors`), flat struct writer (`structWriter`), pending charges (`pendingCharges`) and the read-only check (`addsNothing`) */
   engine?: Pick<SyncEngineOptions, 'quota' | 'authors' | 'structWriter' | 'pendingCharges' | 'addsNothing'>
 }
@@ -452,7 +502,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const repoOptions = {
     engine,
     storage,
-    names: start.names,
+    ...start.repo,
     idleUnloadMs: opts.idleUnloadMs,
     meshKey,
     compactAfterRecords: opts.compactAfterRecords

@@ -27,11 +27,13 @@ export interface RepoOptions extends Omit<PersistenceOptions, 'maxPendingBytes'>
   idleUnloadMs?: number
   /** keeps the ids of docs opened by id in storage (Node: storage/doc-names.ts) */
   names?: DocNames
+  /** called with each doc built, before it syncs (Node: hooks its commits to the `change` event, feed/change-feed.ts) */
+  opened?: (doc: EngineDoc) => void
 }
 
 export class Repo {
   /** docs the app opened, by id */
-  private readonly byId = new Map<string, Promise<DocHandle>>()
+  protected readonly byId = new Map<string, Promise<DocHandle>>()
   protected stopped = false
 
   constructor (protected readonly opts: RepoOptions) {}
@@ -83,6 +85,7 @@ export class Repo {
     // the cap holds on load as it does for updates from peers, and is counted the same way (logged by the persistence)
     if ((await persistence.load()).droppedPendingBytes > 0) engine.countRejection('pending_overflow')
     const sync = new EngineDoc(docId, key, keyHex, doc, new Awareness(doc), persistence)
+    this.opts.opened?.(sync)
     sync.servedOnly = servedOnly
     engine.addDoc(sync)
     return sync

@@ -8,7 +8,8 @@
 import { fromString } from 'uint8arrays/from-string'
 import { logger } from './log.js'
 import { Access } from './policy/types.js'
-import { keyOnlyDocId } from './protocol/doc-key.js'
+import { docKeyFor, docKeyHex, keyOnlyDocId } from './protocol/doc-key.js'
+import { ClosedError } from './errors.js'
 import { Repo, type RepoOptions } from './repo.js'
 import { docResolver } from './sync/doc-resolver.js'
 import type { EngineDoc } from './sync/engine-doc.js'
@@ -99,6 +100,28 @@ export class ServingRepo extends Repo {
     if (!this.served.has(doc.keyHex) || doc.closed) return
     this.served.delete(doc.keyHex)
     this.dispose(doc).catch((err: unknown) => { log.error('unloading %s failed: %e', doc.keyHex, err) })
+  }
+
+  /**
+   * The doc `docId` as loaded now, for the node's own brief use (the gateway's
+   * HTTP document API): the app's copy or the one served to peers, the same
+   * doc their edits go to. Not loaded, it is loaded as served by key, so
+   * peers that hold it are offered it and it unloads again once idle, as if a
+   * peer had asked; with `ifStored`, undefined (nothing loaded) when storage
+   * holds nothing under its key. It may close after any await: check
+   * `closed` before each use. (Here, not in Repo: the browser entry has none.)
+   */
+  async borrow (docId: string, ifStored: boolean): Promise<EngineDoc | undefined> {
+    if (this.stopped) throw new ClosedError('node is stopped')
+    if (typeof docId !== 'string' || docId.length === 0) throw new TypeError('docId must be a non-empty string')
+    // the app's open under way: its copy, once loaded
+    await this.byId.get(docId)?.catch(() => {})
+    const keyHex = docKeyHex(docKeyFor(docId, this.opts.meshKey))
+    const loaded = this.opts.engine.doc(keyHex)
+    if (loaded !== undefined) return loaded
+    if (ifStored && !this.served.has(keyHex) && (await this.opts.storage.loadRange([keyHex])).length === 0) return undefined
+    // the app may have opened it meanwhile
+    return this.opts.engine.doc(keyHex) ?? await this.openByKey(keyHex)
   }
 
   /** A doc served by key becomes the app's: close the served copy first (it is flushed). */

@@ -1,13 +1,16 @@
 /**
  * `meshdoc keys new` and `meshdoc grant`: an owner key (0600, never
  * overwritten), grants issued for a device and checked by the library as a
- * node would, a delegated grant within its parent, and clear errors.
+ * node would, a delegated grant within its parent, bearer tokens for
+ * y-websocket clients (--bearer), and clear errors.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { verifyGrant } from '../lib/grants/grant.js'
+import { verifyBearer } from '../lib/grants/bearer.js'
+import { revocationBytes, verifyRevocation } from '../lib/grants/revocation.js'
 import { parseDuration } from '../lib/cli/commands/grant.js'
 import { runInProcess } from './helpers/cli-inprocess.js'
 
@@ -60,6 +63,47 @@ describe('meshdoc keys and meshdoc grant', function () {
     const issued = await runInProcess(['grant', '--key', ownerKey, '--to', devId, '--docs', 'sensors/17/**', '--access', 'read', '--expires', '1d'])
     const id = (JSON.parse(await ok(['grant', '--inspect', issued.stdout.trim()])) as { id: string }).id
     assert.match(issued.stderr, new RegExp(`^meshdoc: grant ${id}: read on sensors/17/\\*\\* for ${devId} until \\S+Z; meshdoc revoke ${id} --key … withdraws it$`, 'm'))
+  })
+
+  it('--bearer: a bearer token for a key made on the spot or a key file, bound to a gateway or not; --inspect and revoke read it', async () => {
+    const ownerKey = join(dir, 'owner.key')
+    const owner = await ok(['keys', 'new', '--out', ownerKey])
+    // the login backend's case: a key made for the token alone, 12 h unless --expires says otherwise
+    const fresh = await runInProcess(['grant', '--key', ownerKey, '--bearer', '--docs', 'notes/alice/**', '--access', 'write'])
+    assert.equal(fresh.code, 0, fresh.stderr)
+    const b = await verifyBearer(fresh.stdout.trim(), { owners: [owner] })
+    assert.deepEqual([b.grant.access, b.grant.docs, b.gateway], ['write', ['notes/alice/**'], undefined])
+    assert.ok(Math.abs(b.grant.expiresAt - b.grant.notBefore - 12 * 3_600_000) < 1000)
+    assert.match(fresh.stderr, new RegExp(`^meshdoc: bearer token for grant ${b.grant.id}: write on notes/alice/\\*\\* for ${b.grant.audience} \\(a key made for this token, not kept\\) at any gateway`, 'm'))
+
+    // the audience's key from a file (--to may repeat its PeerId), bound to one gateway
+    const userKey = join(dir, 'user.key')
+    const user = await ok(['keys', 'new', '--out', userKey])
+    const gwId = await ok(['id', '--create', '--data', join(dir, 'gw')])
+    const token = await ok(['grant', '--key', ownerKey, '--bearer', '--audience-key', userKey, '--to', user, '--gateway', gwId, '--docs', 'notes/**', '--access', 'read', '--expires', '1h'])
+    const bound = await verifyBearer(token, { owners: [owner], gateway: gwId })
+    assert.deepEqual([bound.grant.audience, bound.gateway], [user, gwId])
+    await assert.rejects(verifyBearer(token, { owners: [owner], gateway: user }), /is for the gateway/)
+    const shown = JSON.parse(await ok(['grant', '--inspect', token])) as { verified: boolean, bearer: string, gateway: string, grant: { id: string, audience: string } }
+    assert.deepEqual([shown.verified, shown.bearer, shown.gateway, shown.grant.id, shown.grant.audience], [false, bound.id, gwId, bound.grant.id, user])
+    // meshdoc revoke takes the token for its grant
+    const record = await ok(['revoke', token, '--key', ownerKey, '--admin', 'none'])
+    const r = await verifyRevocation(revocationBytes(record), new Set([owner]))
+    assert.deepEqual([r.kind, r.target], ['grant', bound.grant.id])
+
+    for (const [args, code, msg] of [
+      [['--to', user], 2, /--bearer --to PEERID needs --audience-key FILE/],
+      [['--audience-key', userKey, '--to', gwId], 2, /is not the PeerId of --audience-key/],
+      [['--delegate'], 2, /--delegate with --bearer needs --audience-key/],
+      [['--gateway', 'gw-1'], 1, /malformed: the gateway "gw-1" is not a PeerId/]
+    ] as Array<[string[], number, RegExp]>) {
+      const r = await runInProcess(['grant', '--key', ownerKey, '--bearer', '--docs', 'a', '--access', 'read', ...args])
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, msg)
+    }
+    const noBearer = await runInProcess(['grant', '--key', ownerKey, '--to', user, '--gateway', gwId, '--docs', 'a', '--access', 'read'])
+    assert.equal(noBearer.code, 2)
+    assert.match(noBearer.stderr, /--audience-key and --gateway go with --bearer/)
   })
 
   it('bad input: usage errors (exit 2) for a missing or wrong option, exit 1 for a bad key, PeerId or token', async () => {

@@ -315,7 +315,7 @@ describe('meshdoc revoke and meshdoc gateway --trust-owner', function () {
 
     const record = (await ok(['revoke', id, '--key', ownerKey])).stdout.trim()
     for (const [args, code, msg] of [
-      [['revoke', 'not-a-target', '--key', ownerKey], 2, /TARGET must be a grant id \(32 hex digits\), a grant \(mdg1\.…\), a PeerId or a record \(mdr1\.…\)/],
+      [['revoke', 'not-a-target', '--key', ownerKey], 2, /TARGET must be a grant id \(32 hex digits\), a grant \(mdg1\.…\), a bearer token \(mdb1\.…\), a PeerId or a record \(mdr1\.…\)/],
       [['revoke', id], 2, /--key FILE \(an owner key\) is required/],
       [['revoke', record], 2, /give --admin HOST:PORT to send it/],
       [['revoke'], 2, /missing argument: TARGET/],

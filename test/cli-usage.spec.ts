@@ -36,8 +36,8 @@ describe('meshdoc CLI: help, flags, config and exit codes', function () {
       export: ['DOC', '--update', '--out FILE', '--data DIR'],
       import: ['DOC FILE', '--data DIR'],
       keys: ['ACTION', '--out FILE', '--json'],
-      grant: ['--key FILE', '--to PEERID', '--docs PATTERN', '--access read|write', '--expires DURATION', '--delegate', '--parent TOKEN', '--inspect TOKEN', 'meshdoc revoke'],
-      revoke: ['TARGET', 'grant id (32 hex digits', 'mdg1.', 'PeerId', 'mdr1.', '--key FILE', '--admin HOST:PORT', '--timeout MS', '--revocation-file']
+      grant: ['--key FILE', '--to PEERID', '--docs PATTERN', '--access read|write', '--expires DURATION', '--delegate', '--parent TOKEN', '--inspect TOKEN', 'meshdoc revoke', '--bearer', '--audience-key FILE', '--gateway PEERID', 'mdb1.'],
+      revoke: ['TARGET', 'grant id (32 hex digits', 'mdg1.', 'mdb1.', 'PeerId', 'mdr1.', '--key FILE', '--admin HOST:PORT', '--timeout MS', '--revocation-file']
     }
     const results = await Promise.all(COMMANDS.map(async c => await cli.run([c, '--help'])))
     results.forEach((r, i) => {

@@ -29,7 +29,8 @@ import { QuotaLedger } from '../../lib/security/quota.js'
 import { AuthorBook } from '../../lib/security/author-book.js'
 import { closingFirst } from '../../lib/storage/close-first.js'
 import { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
-import { DocNames } from '../../lib/storage/doc-names.js'
+import { DocNames, readDocNames } from '../../lib/storage/doc-names.js'
+import { ChangeFeed } from '../../lib/feed/change-feed.js'
 import { authorRegistries } from '../../lib/security/authorship.js'
 import { flatStructWriter } from '../../lib/yjs/flat-struct-writer.js'
 
@@ -39,11 +40,14 @@ export { MemoryStorageAdapter } from '../../lib/storage/memory-adapter.js'
 // policy rules (glob files, the gateway's config); a browser passes a policy function
 export { policyFromRules } from '../../lib/policy/rules.js'
 // grants: made and checked offline; a node checks them with `trust` and presents its own (`grants`, `grantProvider`)
-export { issueGrant, verifyGrant, decodeGrant, grantAllows, GrantError, GRANT_LIMITS, CLOCK_SKEW_MS, type Grant, type GrantFields, type GrantAccess, type GrantRefusal, type IssueGrantOptions, type VerifyGrantOptions } from '../../lib/grants/grant.js'
+export { issueGrant, verifyGrant, decodeGrant, grantAllows, GrantError, GRANT_LIMITS, BEARER_PREFIX, CLOCK_SKEW_MS, type Grant, type GrantFields, type GrantAccess, type GrantRefusal, type IssueGrantOptions, type VerifyGrantOptions } from '../../lib/grants/grant.js'
 export { revokeGrant, verifyRevocation, revocationBytes, type Revocation, type RevokeOptions } from '../../lib/grants/revocation.js'
 export type { GrantRefused } from '../../lib/grants/grant-exchange.js'
 export { grantSupport } from '../../lib/grants/support.js'
 import { grantSupport } from '../../lib/grants/support.js'
+// bearer tokens: a grant its audience signed over, for clients that cannot prove their PeerId (y-websocket); Node only
+export { issueBearer, verifyBearer, decodeBearer, BEARER_LIMITS, type Bearer, type IssueBearerOptions, type VerifyBearerOptions } from '../../lib/grants/bearer.js'
+import { verifyBearer } from '../../lib/grants/bearer.js'
 // gateways only (a browser never serves docs by key): kept out of the browser entry
 export { keyServingPolicyFromRules, checkRulesForKeyServing, KeyServingPolicyError, type KeyServingPolicyOptions, type KeyServingCheck } from '../../lib/policy/key-serving.js'
 import { KeyServingPolicyError, keyServingProblems } from '../../lib/policy/key-serving.js'
@@ -61,7 +65,7 @@ const nodePreset: PlatformPreset = {
   network: nodeNetwork,
   sha256: nodeSha256,
   serving: (opts) => opts.serveAllDocs === true ? serveByKey() : undefined,
-  grants: grantSupport()
+  grants: grantSupport({ bearer: verifyBearer })
 }
 
 /** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */
@@ -105,5 +109,9 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   }
   // the ids of docs opened by id are kept in storage, for `meshdoc ls`
   const names = opts.keepDocIds !== false ? { names: new DocNames(given) } : {}
-  return await startMeshNode({ ...opts, storage: closingFirst(given, closeFirst) }, nodePreset, { engine, ...names })
+  // the `change` event; a gateway names the docs it serves by key from the ids its store keeps
+  const feed = new ChangeFeed(opts.serveAllDocs === true ? await readDocNames(given) : undefined)
+  const node = await startMeshNode({ ...opts, storage: closingFirst(given, closeFirst) }, nodePreset, { engine, repo: { ...names, opened: feed.opened } })
+  feed.attach(node)
+  return node
 }

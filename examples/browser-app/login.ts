@@ -17,6 +17,11 @@
  * The grants are signed with the owner key, which the gateway trusts (its
  * `trust.owners`). `loadOwnerKey` reads it from a file as `meshdoc keys new`
  * writes it, and makes one there if there is none.
+ *
+ * These grants go to the page's own PeerId, which it proves on the mesh. A
+ * y-websocket client (`gateway --yws`) proves none: hand it a bearer token
+ * instead, `issueBearer({ grant, audienceKey })` over a grant to a key made
+ * for it (README, "Use it with existing Yjs apps").
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'

@@ -6,6 +6,15 @@
 import http from 'node:http'
 import type { HostPort } from './admin-server.js'
 import { CliError } from './errors.js'
+import type { OptionSpec } from './option-spec.js'
+
+/** `--admin-token-file` of the commands that talk to a gateway's admin port */
+export const ADMIN_TOKEN_OPTION: OptionSpec = { type: 'string', valueName: 'FILE', path: true, description: "the gateway's admin token (its --admin-token-file), sent as Authorization: Bearer …" }
+
+/** What to add to an error for an answer's status: the token, for a 401. */
+export function statusHint (status: number): string {
+  return status === 401 ? ' (the admin port wants its token: --admin-token-file FILE)' : ''
+}
 
 export interface AdminAnswer {
   status: number
@@ -19,6 +28,8 @@ export interface AdminRequest {
   body?: string
   /** ms */
   timeout: number
+  /** the admin token (`--admin-token-file`), sent as `Authorization: Bearer …` */
+  token?: string | undefined
 }
 
 /** `http://HOST:PORT/path`, with an IPv6 host in brackets. */
@@ -40,7 +51,10 @@ export async function adminRequest (at: HostPort, path: string, req: AdminReques
         path,
         method: req.method ?? 'GET',
         timeout: req.timeout,
-        headers: body !== undefined ? { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.byteLength } : {}
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.byteLength } : {}),
+          ...(req.token !== undefined ? { authorization: `Bearer ${req.token}` } : {})
+        }
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => { chunks.push(c) })

@@ -1,5 +1,5 @@
 /**
- * The gateway's local admin port (HTTP, bind it to 127.0.0.1):
+ * The gateway's admin port (HTTP; 127.0.0.1 by default, a token required on any other address):
  *
  *   GET /healthz   200 "ok" while running, 503 "stopping" during shutdown
  *   GET /metrics   Prometheus text (see metrics.ts)
@@ -9,13 +9,25 @@
  *   POST /revocations   body: one revocation record (`mdr1.…`, text); 200 JSON {id, kind, target}
  *                  once it is in force, 400 JSON {error: reason, message} if the node refuses it
  *                  (not signed by a trusted owner, forged, garbled), 413 past MAX_BODY_BYTES
+ *   GET /changes[?doc=ID…][&patch=1]   the node's changes as JSON lines, as they are stored
+ *                  (`meshdoc tail`; change-stream.ts)
+ *   GET /docs/ID, GET /docs/ID/update[?since=SV], POST /docs/ID/update
+ *                  the HTTP document API: a doc as JSON or as a Yjs V1 update, and a V1
+ *                  update applied as the gateway's own write (doc-api.ts)
  *
- * Who may reach it is where it is bound (--admin; loopback by default), as
- * for every endpoint. POST /revocations changes no more than a peer of the
- * mesh may (a record counts only if a trusted owner signed it, and peers pass
- * them on), but it is still held tighter: a bounded body read within
+ * Who may use it (admin-auth.ts): without a token (`--admin-token-file`) the
+ * port is bound to loopback only, and every request is the operator's, but
+ * one whose Host header names anything else (DNS rebinding: 403 `host`).
+ * With a token, every request but /healthz must carry it (`Authorization:
+ * Bearer TOKEN`; 401 `unauthorized` otherwise), wherever the port is bound;
+ * on an address other than loopback the gateway does not start without one.
+ * POST /revocations changes no more than a peer of the mesh may (a record
+ * counts only if a trusted owner signed it, and peers pass them on); the
+ * document API reads and writes docs as the gateway itself, within its
+ * policy. Both are held tighter: a bounded body read within
  * REQUEST_TIMEOUT_MS, and no request a browser sends for a web page (one with
- * an Origin header), so a page the operator opens cannot post to it.
+ * an Origin header; for the document API also one `Sec-Fetch-Site` marks as
+ * from another site), so a page the operator opens cannot use them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -23,6 +35,9 @@ import type { NodeMetrics } from './metrics.js'
 import type { NodeSnapshot } from './node-view.js'
 import type { StoredDocInfo } from './stored-docs.js'
 import { UsageError } from './errors.js'
+import { bearerMatches, hostIsLoopback } from './admin-auth.js'
+import { DocApi, isDocPath, type DocApiStore } from './doc-api.js'
+import { readBody, send, sendError } from './http-io.js'
 
 /** the largest POST body read (a revocation record is at most 2 KiB printed) */
 export const MAX_BODY_BYTES = 4096
@@ -54,6 +69,12 @@ export interface AdminServerDeps {
   metrics: NodeMetrics
   /** false once shutdown began */
   healthy: () => boolean
+  /** the HTTP document API (`/docs/ID…`): what it reads and writes on the node (doc-api-store.ts) */
+  docApi?: DocApiStore
+  /** every request but /healthz must carry it (`Authorization: Bearer TOKEN`); without one, only loopback Host headers are served */
+  token?: string
+  /** `GET /changes`: the node's changes as a stream of JSON lines, for `meshdoc tail` (change-stream.ts) */
+  changes?: (req: IncomingMessage, res: ServerResponse, query: string) => void
 }
 
 export interface HostPort { host: string, port: number }
@@ -70,8 +91,10 @@ export function parseHostPort (s: string, what = '--admin'): HostPort {
 
 export class AdminServer {
   private readonly server: Server
+  private readonly docApi: DocApi | undefined
 
   constructor (private readonly deps: AdminServerDeps) {
+    this.docApi = deps.docApi !== undefined ? new DocApi(deps.docApi, deps.metrics.docApiRequest) : undefined
     this.server = createServer((req, res) => { void this.handle(req, res) })
     this.server.requestTimeout = REQUEST_TIMEOUT_MS
     this.server.headersTimeout = REQUEST_TIMEOUT_MS
@@ -97,8 +120,23 @@ export class AdminServer {
   }
 
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q < 0 ? url : url.slice(0, q)
+    const query = q < 0 ? '' : url.slice(q + 1)
+    const docApi = isDocPath(path) ? this.docApi : undefined
     try {
+      const refused = path === '/healthz' ? undefined : this.refusal(req)
+      if (refused !== undefined) {
+        const { status, reason, message, headers } = refused
+        if (docApi !== undefined) docApi.refuse(req, res, path, status, reason, message, headers)
+        else sendError(res, status, reason, message, headers)
+        return
+      }
+      if (docApi !== undefined) {
+        await docApi.handle(req, res, path, query)
+        return
+      }
       if (path === '/revocations' && this.deps.revoke !== undefined) {
         await this.postRevocation(req, res, this.deps.revoke)
         return
@@ -126,11 +164,26 @@ export class AdminServer {
           if (this.deps.grants === undefined) break
           send(res, 200, 'application/json; charset=utf-8', JSON.stringify(this.deps.grants(), null, 2) + '\n')
           return
+        case '/changes':
+          if (this.deps.changes === undefined) break
+          this.deps.changes(req, res, query)
+          return
       }
       send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /metrics, /status, /docs or /grants\n')
     } catch (err) {
       send(res, 500, 'text/plain; charset=utf-8', `error: ${(err as Error).message}\n`)
     }
+  }
+
+  /** Why the caller may not use the port (admin-auth.ts), or undefined if it may. */
+  private refusal (req: IncomingMessage): { status: number, reason: string, message: string, headers: Record<string, string> } | undefined {
+    const token = this.deps.token
+    if (token !== undefined) {
+      if (bearerMatches(req, token)) return undefined
+      return { status: 401, reason: 'unauthorized', message: "this admin port wants its token: Authorization: Bearer TOKEN (the gateway's --admin-token-file)", headers: { 'www-authenticate': 'Bearer realm="meshdoc admin"', connection: 'close' } }
+    }
+    if (hostIsLoopback(req)) return undefined
+    return { status: 403, reason: 'host', message: 'refused: the Host header names no loopback address (a page whose name resolves here?)', headers: { connection: 'close' } }
   }
 
   private async postRevocation (req: IncomingMessage, res: ServerResponse, revoke: (record: string) => Promise<RevocationInfo>): Promise<void> {
@@ -149,46 +202,11 @@ export class AdminServer {
       return
     }
     try {
-      send(res, 200, json, JSON.stringify(await revoke(body.trim())) + '\n')
+      send(res, 200, json, JSON.stringify(await revoke(body.toString('utf8').trim())) + '\n')
     } catch (err) {
       if ((err as Error)?.name !== 'GrantError') throw err
       const e = err as Error & { reason: string }
       send(res, 400, json, JSON.stringify({ error: e.reason, message: e.message }) + '\n')
     }
   }
-}
-
-/**
- * The request body as UTF-8, or undefined past `max` bytes: then the rest is
- * left unread (the answer closes the connection), never buffered.
- */
-async function readBody (req: IncomingMessage, max: number): Promise<string | undefined> {
-  if (Number(req.headers['content-length'] ?? 0) > max) return undefined
-  return await new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const done = (): void => {
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('error', onError)
-    }
-    const onData = (chunk: Buffer): void => {
-      size += chunk.byteLength
-      if (size <= max) { chunks.push(chunk); return }
-      done()
-      req.pause()
-      resolve(undefined)
-    }
-    const onEnd = (): void => { done(); resolve(Buffer.concat(chunks).toString('utf8')) }
-    const onError = (err: Error): void => { done(); reject(err) }
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.on('error', onError)
-  })
-}
-
-function send (res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) { res.end(); return }
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers })
-  res.end(res.req.method === 'HEAD' ? undefined : body)
 }

@@ -118,7 +118,7 @@ export function parseCommand (spec: CommandSpec, argv: string[], ctx: ParseConte
     const missing = required.slice(parsed.positionals.length).map(p => p.name).join(' ')
     throw new UsageError(`missing argument: ${missing}`, spec.name)
   }
-  if (parsed.positionals.length > spec.positionals.length) {
+  if (parsed.positionals.length > spec.positionals.length && spec.positionals.at(-1)?.variadic !== true) {
     const extra = parsed.positionals.slice(spec.positionals.length)
     throw new UsageError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.join(' ')}`, spec.name)
   }
@@ -176,7 +176,7 @@ function editDistance (a: string, b: string): number {
 /** `meshdoc CMD --help` text. */
 export function helpText (spec: CommandSpec): string {
   const options = { ...spec.options, ...COMMON_OPTIONS }
-  const pos = spec.positionals.map(p => p.required ? p.name : `[${p.name}]`).join(' ')
+  const pos = spec.positionals.map(p => `${p.required ? p.name : `[${p.name}]`}${p.variadic === true ? '...' : ''}`).join(' ')
   const lines = [`usage: meshdoc ${spec.name}${pos.length > 0 ? ' ' + pos : ''} [options]`, '', spec.summary]
   if (spec.details !== undefined) lines.push('', ...spec.details)
   if (spec.positionals.length > 0) {

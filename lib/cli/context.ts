@@ -6,6 +6,7 @@
 import type { MeshNode, MeshNodeOptions } from '../mesh-node.js'
 import type { StorageAdapter } from '../storage/types.js'
 import type { OptionValue } from './option-spec.js'
+import type { StartYwsBridge } from '../yws-bridge.js'
 
 export interface OutStream {
   write: (chunk: string | Uint8Array) => unknown
@@ -30,6 +31,8 @@ export interface CliIO {
 export interface CliPlatform {
   /** create and start a node (Node's `createMeshNode`) */
   createMeshNode: (opts: MeshNodeOptions) => Promise<MeshNode>
+  /** start a y-websocket endpoint on a running node (`gateway --yws`; adapters/y-websocket) */
+  ywsBridge?: StartYwsBridge
   /** the durable store kept in a directory (documents and identity; an FsStorageAdapter) */
   openStorage: (dir: string) => StorageAdapter
 }

@@ -17,6 +17,7 @@ import * as revoke from './commands/revoke.js'
 import * as init from './commands/init.js'
 import * as ls from './commands/ls.js'
 import * as status from './commands/status.js'
+import * as tail from './commands/tail.js'
 import { version } from './version.js'
 
 interface Command { spec: CommandSpec, run: (ctx: CommandContext) => Promise<number> }
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   gateway,
   id,
   status,
+  tail,
   ls,
   export: exportCmd,
   import: importCmd,

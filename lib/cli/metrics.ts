@@ -6,6 +6,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { NodeSnapshot } from './node-view.js'
 import type { CommitOp } from './timed-storage.js'
+import { YwsMetrics } from './yws-metrics.js'
+import type { DocRoute } from './doc-api.js'
 
 export interface MetricsOptions {
   /** emit a per-document lag series for at most this many open docs, most behind first (default 1,000) */
@@ -43,6 +45,10 @@ export class NodeMetrics {
   private readonly loopDelay: Histogram
   private loopTimer: ReturnType<typeof setInterval> | undefined
   private readonly connections: Gauge
+  /** registered once a snapshot has the y-websocket endpoint's counters (gateway --yws) */
+  private yws: YwsMetrics | undefined
+  private readonly docApi: Counter<'route' | 'status'>
+  private readonly docApiRefused: Counter<'reason'>
 
   constructor (opts: MetricsOptions = {}) {
     const registers = [this.registry]
@@ -68,6 +74,8 @@ export class NodeMetrics {
     })
     this.commitFailures = new Counter({ name: 'meshdoc_storage_commit_failures_total', help: 'Storage commits that failed (nothing in them was acknowledged).', labelNames: ['op'], registers })
     this.connections = new Gauge({ name: 'meshdoc_connections_open', help: 'libp2p connections open (peers in their handshake or without a sync session included).', registers })
+    this.docApi = new Counter({ name: 'meshdoc_doc_api_requests_total', help: 'Requests to the HTTP document API (/docs/ID, /docs/ID/update), by route and status.', labelNames: ['route', 'status'], registers })
+    this.docApiRefused = new Counter({ name: 'meshdoc_doc_api_refused_total', help: 'Requests the HTTP document API refused, by reason (the error code it answered).', labelNames: ['reason'], registers })
     // prom-client's nodejs_eventloop_lag_* are percentiles reset at every scrape: a stall between
     // two scrapes is lost. This histogram keeps every sample: how late a timer fired.
     this.loopDelay = new Histogram({
@@ -99,6 +107,12 @@ export class NodeMetrics {
     else this.commitFailures.inc({ op })
   }
 
+  /** Count one answered request of the HTTP document API (doc-api.ts); `reason` for a refusal. */
+  readonly docApiRequest = (route: DocRoute, status: number, reason?: string): void => {
+    this.docApi.inc({ route, status: String(status) })
+    if (reason !== undefined) this.docApiRefused.inc({ reason })
+  }
+
   /** Prometheus text for the state in `snap`. */
   async render (snap: NodeSnapshot): Promise<string> {
     for (const [key, c] of this.counters) {
@@ -116,6 +130,7 @@ export class NodeMetrics {
     this.lagMax.set(docs[0]?.lagSeconds ?? 0)
     this.docLag.reset()
     for (const d of docs.slice(0, this.maxDocSeries)) this.docLag.set({ doc: d.id }, d.lagSeconds)
+    if (snap.yws !== undefined) (this.yws ??= new YwsMetrics(this.registry)).set(snap.yws)
     return await this.registry.metrics()
   }
 

@@ -8,6 +8,7 @@
 import type { DocHandle, DocStatus } from '../doc-handle.js'
 import type { MeshNode } from '../mesh-node.js'
 import type { EngineCounters } from '../sync/types.js'
+import type { YwsBridgeStats } from '../yws-bridge.js'
 import { SyncLagTracker } from './sync-lag.js'
 
 export interface DocView {
@@ -36,6 +37,8 @@ export interface NodeSnapshot {
   /** libp2p connections open, when the node has libp2p */
   connections?: number
   stats: EngineCounters
+  /** the y-websocket endpoint's counters, when it runs (gateway --yws) */
+  yws?: YwsBridgeStats
 }
 
 /** The part of MeshNode the view reads. */
@@ -50,7 +53,8 @@ export class NodeView {
 
   constructor (
     private readonly node: ViewedNode,
-    private readonly countStored: () => Promise<number | undefined> = async () => undefined
+    private readonly countStored: () => Promise<number | undefined> = async () => undefined,
+    private readonly ywsStats: () => YwsBridgeStats | undefined = () => undefined
   ) {}
 
   /** Start following newly opened docs and drop closed ones. */
@@ -107,7 +111,8 @@ export class NodeView {
       servedDocs: this.node.servedDocCount,
       storedDocs: await this.countStored(),
       ...('libp2p' in this.node ? { connections: (this.node as Pick<MeshNode, 'libp2p'>).libp2p.getConnections().length } : {}),
-      stats: this.node.stats
+      stats: this.node.stats,
+      ...withYws(this.ywsStats())
     }
   }
 
@@ -117,3 +122,5 @@ export class NodeView {
     this.followed.clear()
   }
 }
+
+const withYws = (yws: YwsBridgeStats | undefined): Pick<NodeSnapshot, 'yws'> => yws === undefined ? {} : { yws }

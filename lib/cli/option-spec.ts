@@ -26,6 +26,8 @@ export interface PositionalSpec {
   name: string
   required: boolean
   description: string
+  /** the last positional only: it may be given any number of times (once at least, if required) */
+  variadic?: boolean
 }
 
 export interface CommandSpec {

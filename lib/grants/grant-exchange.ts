@@ -38,7 +38,7 @@ import type { StorageAdapter } from '../storage/types.js'
 import type { EngineDoc } from '../sync/engine-doc.js'
 import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
 import type { PeerState } from '../sync/peers.js'
-import { checkGrantNow, decodeGrant, GRANT_LIMITS, grantAllows, grantEndsAt, GrantError, verifyGrant, type Grant, type GrantRefusal } from './grant.js'
+import { BEARER_PREFIX, checkGrantNow, decodeGrant, GRANT_LIMITS, GRANT_PREFIX, grantAllows, grantEndsAt, GrantError, verifyGrant, type Grant, type GrantRefusal } from './grant.js'
 import { MAX_REVOCATION_BYTES, printRevocation, RevocationSet, revocationBytes, verifyRevocation, type Revocation } from './revocation.js'
 
 const log = logger('grants')
@@ -74,6 +74,13 @@ export interface GrantRefused {
   message: string
 }
 
+/**
+ * Checks a bearer token (`mdb1.…`: a grant its audience signed over) as
+ * `verifyBearer` in bearer.ts does, revocations aside; rejects with a
+ * GrantError. Node only: the Node entry passes it, browsers take no bearer tokens.
+ */
+export type BearerCheck = (token: string, opts: { owners: ReadonlySet<string>, gateway: string }) => Promise<{ grant: Grant }>
+
 export interface GrantExchangeOptions {
   /** owners whose grants this node honours; empty: it checks none (and presents its own only) */
   owners: readonly string[]
@@ -91,6 +98,8 @@ export interface GrantExchangeOptions {
   /** grants and revocations to put in force at start (`start()`) */
   grants?: readonly string[] | undefined
   revocations?: readonly string[] | undefined
+  /** how bearer tokens are checked (`verifyBearer`); without it, none is taken */
+  bearer?: BearerCheck | undefined
 }
 
 interface PeerGrants {
@@ -351,6 +360,17 @@ export class GrantExchange implements EngineExtension {
     }
   }
 
+  /** The id a connected peer claimed for a doc key (the claim proves itself), `peer`'s claims first. */
+  claimedId (keyHex: string, peer?: string): string | undefined {
+    const own = peer !== undefined ? this.claims.get(peer)?.get(keyHex) : undefined
+    if (own !== undefined) return own
+    for (const claims of this.claims.values()) {
+      const id = claims.get(keyHex)
+      if (id !== undefined) return id
+    }
+    return undefined
+  }
+
   /** The peer's later frames wait (at most MAX_HELD) until `work` settles, then are handled in order. */
   private hold (peer: PeerState, work: Promise<void>): void {
     let held = this.held_.get(peer)
@@ -394,7 +414,7 @@ export class GrantExchange implements EngineExtension {
       }
       if (peer.closed) return
       try {
-        const grant = await this.verify(token, peer.id)
+        const grant = await this.verify(token, GRANT_PREFIX, peer.id, async () => await verifyGrant(token, { owners: this.owners, presenter: peer.id }))
         valid.push({ grant, endsAt: grantEndsAt(grant) })
       } catch (err) {
         refused = err instanceof GrantError ? err : new GrantError('malformed', String(err))
@@ -414,14 +434,56 @@ export class GrantExchange implements EngineExtension {
     this.api?.recheck(peer)
   }
 
-  /** A grant presented by `presenter`, verified (signatures once per token), not revoked. */
-  private async verify (token: string, presenter: string): Promise<Grant> {
+  // ------------------------------------------------------------ bearer tokens (transports of our own)
+
+  /**
+   * The grant in a bearer token (`mdb1.…`) a client of a transport of ours
+   * (the y-websocket bridge) hands over: it cannot prove on its connection
+   * that it holds the audience's key, so the token carries the audience's
+   * signature over the grant instead. Checked as a peer's grant is (owners,
+   * time, signatures, revocations), the audience's signature in place of
+   * Noise, and bound to no gateway or to this node. A plain grant (`mdg1.…`)
+   * is refused (`not_bearer`): peers that check grants see every grant
+   * presented to them, and must not be able to replay one here. Rejects
+   * with a GrantError.
+   */
+  async verifyBearer (token: string): Promise<Grant> {
+    if (!this.checking) throw new GrantError('unknown_owner', 'this node trusts no owner: it checks no grants')
+    const check = this.opts.bearer
+    if (check === undefined) throw new GrantError('not_bearer', 'this node takes no bearer tokens')
+    const opts = { owners: this.owners, gateway: this.opts.self }
+    return await this.verify(token, BEARER_PREFIX, undefined, async () => (await check(token, opts)).grant)
+  }
+
+  /**
+   * Put grants verified by `verifyBearer` in force for the connected peer
+   * `peerId`, as if it had presented them: `access` narrows to them, and
+   * they end with their expiry or a revocation like any peer's.
+   */
+  admitGrants (peerId: string, grants: Grant[]): void {
+    const peer = this.api?.peers.get(peerId)
+    if (peer === undefined || peer.closed) return
+    const valid = grants.map(grant => ({ grant, endsAt: grantEndsAt(grant) }))
+    this.byPeer.set(peerId, { peer, grants: valid, cache: new Map() })
+    for (const v of valid) this.scheduleExpiry(v.endsAt)
+    this.api?.recheck(peer)
+  }
+
+  /**
+   * A token verified by `fresh` (signatures once per token: kept when it
+   * starts with `prefix`, so a grant verified for a peer is never taken from
+   * the cache as a bearer token, nor the other way round), then re-checked
+   * for time, owner and `presenter` (undefined: a bearer token), not revoked.
+   */
+  private async verify (token: string, prefix: string, presenter: string | undefined, fresh: () => Promise<Grant>): Promise<Grant> {
     const opts = { owners: this.owners, presenter }
-    let grant = this.verified.get(token)
+    const cacheable = token.trim().startsWith(prefix)
+    let grant = cacheable ? this.verified.get(token) : undefined
     if (grant !== undefined) {
       checkGrantNow(grant, opts)
     } else {
-      grant = await verifyGrant(token, opts)
+      grant = await fresh()
+      if (!cacheable) throw new GrantError('malformed', `a token that does not start with ${prefix}`)
       // oldest out first; a token is at most GRANT_LIMITS.maxTokenBytes, its decoded grant about as big
       while (this.verified.size > 0 && (this.verified.size >= MAX_VERIFIED || this.verifiedBytes + token.length > MAX_VERIFIED_BYTES)) {
         const oldest = this.verified.keys().next().value as string

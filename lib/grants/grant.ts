@@ -22,6 +22,8 @@ import { MeshdocError } from '../errors.js'
 
 /** the printed form: `mdg1.` and the envelope in base64url */
 export const GRANT_PREFIX = 'mdg1.'
+/** the printed form of a bearer token (a grant its audience signed over: bearer.ts) */
+export const BEARER_PREFIX = 'mdb1.'
 const FORMAT_VERSION = 1
 /** signatures cover this, then the body: a grant signature is never valid as anything else */
 const SIGNING_CONTEXT = new TextEncoder().encode('meshdoc grant v1\n')
@@ -80,6 +82,8 @@ export type GrantRefusal =
   | 'malformed' | 'too_large' | 'bad_signature' | 'expired' | 'not_yet_valid'
   | 'unknown_owner' | 'chain_too_long' | 'broken_chain' | 'not_delegable' | 'wider_than_parent' | 'wrong_audience'
   | 'revoked'
+  // bearer tokens (bearer.ts): a plain grant where one is needed, one bound to another gateway
+  | 'not_bearer' | 'wrong_gateway'
 
 export interface IssueGrantOptions {
   /** the issuer's key: an owner's, or a delegate's (then `parent` is the grant it holds) */
@@ -233,7 +237,7 @@ interface Envelope { body: Uint8Array, signature: Uint8Array }
 /** one decoded link of a chain, with what its signature check needs */
 interface SignedLink extends Envelope { key: PublicKey }
 
-/** @internal shared with revocation.ts */
+/** @internal shared with revocation.ts and bearer.ts */
 export function tokenBytes (token: string): Uint8Array {
   if (typeof token !== 'string') throw new GrantError('malformed', 'a grant is a string')
   if (token.length > GRANT_LIMITS.maxTokenBytes) throw new GrantError('too_large', `a grant of ${token.length} bytes is over ${GRANT_LIMITS.maxTokenBytes}`)
@@ -383,7 +387,7 @@ export function grantId (body: Uint8Array): string {
   return uint8ArrayToString(sha256(body).subarray(0, 16), 'base16')
 }
 
-/** @internal shared with revocation.ts */
+/** @internal shared with revocation.ts and bearer.ts */
 export function malformedOnThrow<T> (fn: () => T): T {
   try {
     return fn()
@@ -393,7 +397,7 @@ export function malformedOnThrow<T> (fn: () => T): T {
   }
 }
 
-/** @internal shared with revocation.ts */
+/** @internal shared with revocation.ts and bearer.ts */
 export function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length)
   out.set(a)

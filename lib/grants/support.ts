@@ -15,10 +15,15 @@
  * ```
  */
 import type { GrantSupport } from '../mesh-node.js'
-import { GrantExchange } from './grant-exchange.js'
+import { GrantExchange, type BearerCheck } from './grant-exchange.js'
 
-/** What `trust`, `grants`, `revocations` and `grantProvider` need (`createMeshNode({ grantSupport: grantSupport() })` in a browser). */
-export function grantSupport (): GrantSupport {
+export type { BearerCheck } from './grant-exchange.js'
+
+/**
+ * What `trust`, `grants`, `revocations` and `grantProvider` need (`createMeshNode({ grantSupport: grantSupport() })` in a browser).
+ * `bearer`: how bearer tokens (`mdb1.…`) are checked, for transports whose clients hand them over (the Node entry passes `verifyBearer`).
+ */
+export function grantSupport (init: { bearer?: BearerCheck } = {}): GrantSupport {
   return (opts, ctx) => new GrantExchange({
     owners: opts.trust?.owners ?? [],
     ...ctx,
@@ -26,6 +31,7 @@ export function grantSupport (): GrantSupport {
     onRefused: (refused) => { ctx.emit('grant:refused', refused) },
     onRevoked: (r) => { ctx.emit('revoked', r) },
     grants: opts.grants,
-    revocations: opts.revocations
+    revocations: opts.revocations,
+    bearer: init.bearer
   })
 }

@@ -56,14 +56,17 @@ export interface PersistenceOptions {
   maxPendingBytes?: number
 }
 
+/** A validated remote update, and the origin its transaction was applied with (`expectUpdate`). */
+export interface RemoteUpdate { origin: unknown, update: Uint8Array }
+
 export class DocPersistence {
   private batch = new UpdateBatch()
-  /** validated remote updates, stored verbatim with the next commit (no re-encoding of what they carry) */
-  private raw: Uint8Array[] = []
+  /** validated remote updates (with the origin they were applied with), stored verbatim with the next commit (no re-encoding of what they carry) */
+  private raw: RemoteUpdate[] = []
   /** the update the next transaction with this origin applies (see `expectUpdate`) */
-  private incoming: { origin: unknown, update: Uint8Array } | null = null
+  private incoming: RemoteUpdate | null = null
   /** the transaction whose bytes went to `raw` last, until the apply returns (see `applyFailed`) */
-  private lastRaw: { tr: Y.Transaction, update: Uint8Array } | null = null
+  private lastRaw: { tr: Y.Transaction, update: RemoteUpdate } | null = null
   /** pending structs / delete set Yjs holds back, as last stored (or loaded) */
   private storedPending: Uint8Array | null = null
   private storedPendingDs: Uint8Array | null = null
@@ -85,8 +88,12 @@ export class DocPersistence {
   private readonly compactAfter: number
   private readonly compactBatch: number
   private readonly maxPending: number
-  /** Called after each successful commit. */
-  onCommit: (() => void) | undefined
+  /**
+   * Called after each successful commit, with what it stored: the remote
+   * updates as they were applied (each with its transaction's origin) and one
+   * V1 update of the local changes, if any. Must not throw.
+   */
+  onCommit: ((remote: readonly RemoteUpdate[], local: Uint8Array | undefined) => void) | undefined
 
   constructor (
     private readonly adapter: StorageAdapter,
@@ -210,8 +217,8 @@ export class DocPersistence {
     if (incoming !== null && tr.origin === incoming.origin) {
       this.incoming = null
       if (!UpdateBatch.changes(tr) && !pendingChanged) return false
-      this.raw.push(incoming.update)
-      this.lastRaw = { tr, update: incoming.update }
+      this.raw.push(incoming)
+      this.lastRaw = { tr, update: incoming }
       // what Yjs holds back now is in stored chunks or in these bytes: nothing more to keep
       this.notePending()
       return true
@@ -299,8 +306,9 @@ export class DocPersistence {
     this.batch = new UpdateBatch()
     this.raw = []
     this.pendingDirty = false
-    const parts: Part[] = raw.map(u => [TAG_V1, u])
-    if (!batch.empty) parts.push([TAG_V1, batch.encode(this.doc)])
+    const parts: Part[] = raw.map(u => [TAG_V1, u.update])
+    const local = batch.empty ? undefined : batch.encode(this.doc)
+    if (local !== undefined) parts.push([TAG_V1, local])
     if (withPending) {
       const store = this.doc.store
       if (store.pendingStructs !== null) parts.push([TAG_V2, store.pendingStructs.update])
@@ -319,7 +327,7 @@ export class DocPersistence {
     }
     this.remember(key)
     this.records++
-    this.onCommit?.()
+    this.onCommit?.(raw, local)
     if (this.purgeWanted) this.startPurge()
     else if (this.records >= this.compactAfter) this.startCompaction()
   }

@@ -228,6 +228,11 @@ export class SyncEngine {
     return [...this.docs.values()]
   }
 
+  /** The doc open under this key (opened by the app or served by key), if any. */
+  doc (keyHex: string): EngineDoc | undefined {
+    return this.docs.get(keyHex)
+  }
+
   // ---------------------------------------------------------------- documents
 
   /** Start syncing a document. Its persistence (if any) must already be loaded. */

@@ -36,8 +36,8 @@ export interface EngineExtension {
 }
 
 export interface ExtensionApi {
-  /** connected peers: send frames, close one with a reason (`reject`, counted) */
-  peers: Pick<Peers, 'send' | 'reject' | 'values'>
+  /** connected peers: find one, send frames, close one with a reason (`reject`, counted) */
+  peers: Pick<Peers, 'get' | 'send' | 'reject' | 'values'>
   /** handle a frame the extension held, as if it had just arrived */
   handle: (peer: PeerState, frame: Frame) => void
   /** access may have changed: end sessions now refused, offer docs now allowed (all peers, or one) */

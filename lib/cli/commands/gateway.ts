@@ -2,7 +2,8 @@
  * `meshdoc gateway`: an always-on peer. Persistent identity and fs storage in
  * --data, TCP and WebSocket listeners, bootstrap peers and mDNS, a circuit
  * relay for browsers, grants (owners it trusts, grants it holds, revocations),
- * and a local admin port (/healthz, /metrics, /status, /docs, /grants, POST /revocations).
+ * and a local admin port (/healthz, /metrics, /status, /docs, /grants, POST /revocations,
+ * and the HTTP document API: /docs/ID, /docs/ID/update; a token required off loopback).
  * SIGTERM or SIGINT: flush every document, say BYE to peers, exit 0.
  */
 import { logger } from '../../log.js'
@@ -10,6 +11,8 @@ import type { MeshNode, MeshNodeOptions } from '../../mesh-node.js'
 import { DATA_OPTION, MESH_KEY_OPTION } from '../args.js'
 import type { CommandSpec } from '../option-spec.js'
 import { AdminServer, parseHostPort, type HeldGrantInfo, type HostPort, type RevocationInfo } from '../admin-server.js'
+import { adminTokenFrom, isLoopbackHost } from '../admin-auth.js'
+import { nodeDocStore } from '../doc-api-store.js'
 import { list, note, str, type CliIO, type CommandContext } from '../context.js'
 import { cachedStoredDocs } from '../stored-docs.js'
 import { dataDirFrom, dataDirIsOpen, identityIn, openStore, storedDocCounter } from '../data-dir.js'
@@ -25,6 +28,11 @@ import { timeCommits } from '../timed-storage.js'
 import { version } from '../version.js'
 import { WRITER_OPTIONS, writerOptions } from '../writers.js'
 import { FLEET_OPTIONS, fleetOptions } from '../fleet-limits.js'
+import { YWS_OPTIONS, ywsOptions } from '../yws-options.js'
+import { startWebhooks, WEBHOOK_OPTIONS, webhookOptions } from '../webhook-options.js'
+import { changeStream } from '../change-stream.js'
+import type { Webhooks } from '../../feed/webhooks.js'
+import type { YwsBridge } from '../../yws-bridge.js'
 import { GrantError, type Grant } from '../../grants/grant.js'
 
 const log = logger('gateway')
@@ -44,7 +52,8 @@ export const spec: CommandSpec = {
     'mdns-tag': { type: 'string', valueName: 'NAME', description: 'mDNS service name, so that fleets sharing a LAN find only their own (default: meshdoc\'s)' },
     'no-relay': { type: 'boolean', description: 'do not run a circuit-relay server for browsers' },
     'no-peer-exchange': { type: 'boolean', description: 'do not tell peers which browsers hold a relay reservation (they then cannot find each other for WebRTC)' },
-    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status /docs /grants, POST /revocations); "none" disables' },
+    admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: 'admin HTTP port (/healthz /metrics /status /docs /grants, POST /revocations, the document API /docs/ID); "none" disables' },
+    'admin-token-file': { type: 'string', valueName: 'FILE', path: true, description: 'every admin request but /healthz must send this token (Authorization: Bearer …); required when --admin is not loopback' },
     allow: { type: 'string', multiple: true, valueName: 'PEERID', description: 'only these peers may connect (every transport)' },
     policy: { type: 'string', valueName: 'FILE', path: true, description: 'per-document access rules (JSON, see examples/iot-gateway)' },
     open: { type: 'string', multiple: true, valueName: 'DOC', description: 'keep this document loaded at all times' },
@@ -54,7 +63,9 @@ export const spec: CommandSpec = {
     'grant-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'grants to this gateway (mdg1.…, one a line), presented to peers that check grants' },
     'revocation-file': { type: 'string', multiple: true, valueName: 'FILE', path: true, description: 'revocations to put in force (mdr1.…, one a line; meshdoc revoke prints them)' },
     ...WRITER_OPTIONS,
-    ...FLEET_OPTIONS
+    ...FLEET_OPTIONS,
+    ...YWS_OPTIONS,
+    ...WEBHOOK_OPTIONS
   },
   details: [
     'Startup lines (PeerId, addresses, admin URL) go to stderr; nothing is written to stdout.',
@@ -66,8 +77,16 @@ export const spec: CommandSpec = {
     'no more than its grants and --policy both allow; an owner itself gets what --policy allows.',
     'Grants and revocations given (files, or POST /revocations on the admin port: meshdoc revoke --admin)',
     'are kept in --data: they stay in force after a restart, also once the file is gone.',
+    'The admin port also serves the HTTP document API (GET /docs/ID, GET and POST /docs/ID/update): it reads and',
+    "writes documents as the gateway itself, within what --policy gives the gateway's own PeerId; bound off",
+    'loopback it needs --admin-token-file (README, "HTTP document API"; docs/SECURITY.md).',
     'A fleet behind one NAT shares one host\'s limits: raise --connections-per-host and --handshakes-per-host',
-    '(and --max-connections past about 1,000 devices); README, "A fleet on one gateway".'
+    '(and --max-connections past about 1,000 devices); README, "A fleet on one gateway".',
+    'With --webhook, each document\'s changes are POSTed at least once and in order (signed with --webhook-secret-file,',
+    'kept in --data until the receiver answers 2xx, so a restart resends only what it had not taken); README, "Get data out".',
+    'With --yws, y-websocket clients (an unchanged WebsocketProvider) join at ws://HOST:PORT/<room>, the room',
+    'being the doc id; a bearer token as ?token= (meshdoc grant --bearer; a plain grant is refused) gives them',
+    'what its grant allows, else they get what --policy gives any peer; README, "Use it with existing Yjs apps".'
   ],
   examples: [
     'meshdoc gateway --data /var/lib/meshdoc',
@@ -84,12 +103,20 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   const bootstrap = bootstrapAddrs(list(values.bootstrap))
   const adminArg = str(values.admin) ?? 'none'
   const adminAt = adminArg === 'none' ? undefined : parseHostPort(adminArg)
+  const adminToken = typeof values['admin-token-file'] === 'string' ? adminTokenFrom(values['admin-token-file']) : undefined
+  if (adminAt !== undefined && adminToken === undefined && !isLoopbackHost(adminAt.host)) {
+    throw new UsageError(`--admin ${adminArg} is not a loopback address: anyone who reaches it could read and write documents; give --admin-token-file FILE (requests then send Authorization: Bearer TOKEN), or bind it to 127.0.0.1`, 'gateway')
+  }
   const allow = list(values.allow)
   const meshKey = meshKeyFrom(values['mesh-key-file'], io.env)
   const policy = policyFrom(values.policy, meshKey, line => { note(io, `warning: ${line}`) })
   const swarmKey = swarmKeyFrom(values['swarm-key-file'])
   const writers = writerOptions(values)
   const fleet = fleetOptions(values)
+  const yws = ywsOptions(values)
+  const hookOptions = webhookOptions(values, io)
+  const startBridge = platform.ywsBridge
+  if (yws !== undefined && startBridge === undefined) throw new UsageError('--yws: this platform has no y-websocket endpoint', 'gateway')
   const owners = trustedOwners(list(values['trust-owner']), 'gateway')
   const grantEntries = readEntries(list(values['grant-file']), 'grant')
   const revocations = await checkRevocations(readEntries(list(values['revocation-file']), 'revocation'), owners)
@@ -147,18 +174,25 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   node.on('revoked', (r) => { note(io, `revocation ${r.id} in force: ${r.kind === 'grant' ? `grant ${r.target}` : `every grant to ${r.target}`}`) })
 
   let healthy = true
-  const view = new NodeView(node, storedDocCounter(dataDir))
+  let bridge: YwsBridge | undefined
+  const view = new NodeView(node, storedDocCounter(dataDir), () => bridge?.stats)
   const admin = new AdminServer({
     snapshot: async () => await view.snapshot(),
     docs: cachedStoredDocs(dataDir, storage),
     grants: () => node.grants.map(grantInfo),
     revoke: revokeAt(node, owners),
     metrics,
-    healthy: () => healthy
+    healthy: () => healthy,
+    docApi: nodeDocStore(node, policy),
+    changes: changeStream(node, meshKey),
+    ...(adminToken !== undefined ? { token: adminToken } : {})
   })
   let adminBound: HostPort | undefined
   let stopSync = (): void => {}
+  let webhooks: Webhooks | undefined
   try {
+    // after the node (they follow its changes), before the docs it keeps open
+    webhooks = await startWebhooks(hookOptions, { node, storage, dataDir, metrics })
     for (const doc of list(values.open)) {
       const h = await node.open(doc)
       h.on('error', (err) => { note(io, `document ${doc}: ${err.message}`) })
@@ -169,6 +203,15 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
       } catch (err) {
         throw new CliError(`cannot open the admin port ${adminArg}: ${(err as { code?: string }).code ?? (err as Error).message} (use --admin HOST:PORT or --admin none)`)
       }
+      // a name (localhost) that resolved off loopback: refused as an address would have been
+      if (adminToken === undefined && !isLoopbackHost(adminBound.host)) throw new UsageError(`--admin ${adminArg} bound ${adminBound.host}, not a loopback address: give --admin-token-file FILE`, 'gateway')
+    }
+    if (yws !== undefined && startBridge !== undefined) {
+      try {
+        bridge = await startBridge(node, { host: yws.at.host, port: yws.at.port, prefix: yws.prefix, meshKey, maxConnections: fleet.maxConnections, maxConnectionsPerHost: fleet.inboundConnectionsPerHost })
+      } catch (err) {
+        throw new CliError(`cannot open the y-websocket port ${str(values.yws) ?? ''}: ${(err as { code?: string }).code ?? (err as Error).message} (use --yws HOST:PORT)`)
+      }
     }
     note(io, `gateway ${node.peerId} (data ${dataDir})`)
     for (const a of node.multiaddrs) note(io, `listening on ${a}`)
@@ -176,7 +219,9 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
     const holds = new Set(node.grants.map(g => g.id))
     for (const h of held) if (!holds.has(h.grant.id)) note(io, `warning: grant file ${h.file} line ${h.line}: grant ${h.grant.id} is revoked here; running without it`)
     note(io, `grants: trusting ${owners.length} owner(s)${owners.length > 0 ? ' (a peer needs a grant from one to sync)' : " (peers' grants are not checked)"}, holding ${node.grants.length} grant(s)${revocations.length > 0 ? `, ${revocations.length} revocation(s) from files` : ''}`)
-    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status /docs /grants)`)
+    if (adminBound !== undefined) note(io, `admin http://${adminBound.host.includes(':') ? `[${adminBound.host}]` : adminBound.host}:${adminBound.port} (/healthz /metrics /status /docs /grants /docs/ID${adminToken !== undefined ? '; token required' : ''})`)
+    for (const h of webhooks?.hooks ?? []) note(io, `webhook ${h.label}${h.pendingDocs > 0 ? `: ${h.pendingDocs} document(s) still to deliver` : ''}`)
+    if (bridge !== undefined) note(io, `y-websocket ${bridge.url} (new WebsocketProvider(url, room, doc): the room is the doc id${owners.length > 0 ? '; a bearer token (meshdoc grant --bearer) as ?token= required' : ''})`)
     if (bootstrap.addrs.length > 0 || values.mdns === true) stopSync = showInitialSync(node, io)
 
     const signal = await new Promise<string>(resolve => {
@@ -186,6 +231,10 @@ export async function run ({ values, io, platform }: CommandContext): Promise<nu
   } finally {
     stopSync()
     healthy = false
+    // y-websocket clients first (told to come back later, 1001); what they wrote and the node applied is flushed with the node
+    await bridge?.close()
+    // before the node: they write to its storage (what is not delivered by then is after the restart)
+    await webhooks?.stop()
     await shutdown(node, view, admin, metrics)
   }
   note(io, 'stopped')

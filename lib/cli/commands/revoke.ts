@@ -7,21 +7,24 @@
  */
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { CommandSpec } from '../option-spec.js'
-import { adminRequest, adminUrl } from '../admin-client.js'
+import { ADMIN_TOKEN_OPTION, adminRequest, adminUrl, statusHint } from '../admin-client.js'
+import { adminTokenFrom } from '../admin-auth.js'
 import { parseHostPort, type HostPort, type RevocationInfo } from '../admin-server.js'
 import { note, str, type CliIO, type CommandContext } from '../context.js'
 import { CliError, UsageError } from '../errors.js'
 import { grantErrorsAsCliErrors as guard, readOwnerKey } from '../grant-inputs.js'
-import { decodeGrant, GRANT_PREFIX, type Grant } from '../../grants/grant.js'
+import { BEARER_PREFIX, decodeGrant, GRANT_PREFIX, type Grant } from '../../grants/grant.js'
+import { decodeBearer } from '../../grants/bearer.js'
 import { REVOCATION_PREFIX, revokeGrant, type RevokeOptions } from '../../grants/revocation.js'
 
 export const spec: CommandSpec = {
   name: 'revoke',
   summary: 'Revoke a grant, or every grant to a PeerId, with an owner key: print the record (mdr1.…), and with --admin put it in force at a gateway.',
-  positionals: [{ name: 'TARGET', required: true, description: 'a grant id (32 hex digits, as meshdoc grant prints it), a grant (mdg1.…), a PeerId (every grant to it), or a record to send as it is (mdr1.…)' }],
+  positionals: [{ name: 'TARGET', required: true, description: 'a grant id (32 hex digits, as meshdoc grant prints it), a grant (mdg1.…) or a bearer token (mdb1.…: its grant), a PeerId (every grant to it), or a record to send as it is (mdr1.…)' }],
   options: {
     key: { type: 'string', valueName: 'FILE', path: true, noEnv: true, description: 'an owner key (meshdoc keys new): only an owner the nodes trust may revoke, not a delegate' },
     admin: { type: 'string', valueName: 'HOST:PORT', description: 'send it to the gateway whose admin address this is (its --admin), which puts it in force and passes it on to its peers; "none": print it only' },
+    'admin-token-file': ADMIN_TOKEN_OPTION,
     timeout: { type: 'string', valueName: 'MS', default: '5000', description: 'give up on --admin after this many milliseconds' }
   },
   details: [
@@ -63,21 +66,22 @@ export async function run ({ values, positionals, io }: CommandContext): Promise
     note(io, `revocation of ${what.options.grant !== undefined ? `grant ${what.options.grant}` : `every grant to ${what.options.peer ?? ''}`}, signed by owner ${owner}`)
   }
   io.stdout.write(record + '\n')
-  if (at !== undefined) await putInForce(at, record, timeout, io)
+  const token = typeof values['admin-token-file'] === 'string' ? adminTokenFrom(values['admin-token-file']) : undefined
+  if (at !== undefined) await putInForce(at, record, timeout, io, token)
   return 0
 }
 
 /** What TARGET names: a grant id (or a token, for its id) or a PeerId; else a UsageError. */
 async function targetOf (target: string): Promise<{ options: Pick<RevokeOptions, 'grant' | 'peer'>, grant?: Grant }> {
   if (/^[0-9a-fA-F]{32}$/.test(target)) return { options: { grant: target.toLowerCase() } }
-  if (target.startsWith(GRANT_PREFIX)) {
-    const grant = await guard(async () => decodeGrant(target))
+  if (target.startsWith(GRANT_PREFIX) || target.startsWith(BEARER_PREFIX)) {
+    const grant = await guard(async () => target.startsWith(BEARER_PREFIX) ? decodeBearer(target).grant : decodeGrant(target))
     return { options: { grant: grant.id }, grant }
   }
   try {
     return { options: { peer: peerIdFromString(target).toString() } }
   } catch {
-    throw new UsageError(`TARGET must be a grant id (32 hex digits), a grant (mdg1.…), a PeerId or a record (mdr1.…), not "${target.slice(0, 60)}"`, 'revoke')
+    throw new UsageError(`TARGET must be a grant id (32 hex digits), a grant (mdg1.…), a bearer token (mdb1.…), a PeerId or a record (mdr1.…), not "${target.slice(0, 60)}"`, 'revoke')
   }
 }
 
@@ -89,9 +93,9 @@ function rootOf (grant: Grant | undefined): Grant | undefined {
 }
 
 /** POST the record to the gateway's admin port; a refusal is a CliError with the gateway's reason. */
-async function putInForce (at: HostPort, record: string, timeout: number, io: CliIO): Promise<void> {
+async function putInForce (at: HostPort, record: string, timeout: number, io: CliIO, token: string | undefined): Promise<void> {
   const url = adminUrl(at, '/revocations')
-  const answer = await adminRequest(at, '/revocations', { method: 'POST', body: record, timeout })
+  const answer = await adminRequest(at, '/revocations', { method: 'POST', body: record, timeout, token })
   let json: Partial<RevocationInfo & { error: string, message: string }> | undefined
   try {
     json = JSON.parse(answer.body)
@@ -102,6 +106,6 @@ async function putInForce (at: HostPort, record: string, timeout: number, io: Cl
   }
   if (answer.status === 400 && json?.error !== undefined) throw new CliError(`the gateway at ${adminUrl(at, '')} refused the revocation: ${json.error}: ${json.message ?? ''}`)
   const said = answer.body.split('\n')[0].slice(0, 200)
-  const hint = answer.status === 404 ? ' (a gateway that takes no revocations: is it older than this meshdoc?)' : ''
+  const hint = answer.status === 404 ? ' (a gateway that takes no revocations: is it older than this meshdoc?)' : statusHint(answer.status)
   throw new CliError(`${url} answered ${answer.status} ${answer.statusText}${said.length > 0 ? `: ${said}` : ''}${hint}`)
 }

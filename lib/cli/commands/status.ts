@@ -1,6 +1,7 @@
 /** `meshdoc status`: peers, open docs and sync lag of a running gateway, from its admin port. */
 import type { CommandSpec } from '../option-spec.js'
-import { adminRequest, adminUrl } from '../admin-client.js'
+import { ADMIN_TOKEN_OPTION, adminRequest, adminUrl, statusHint } from '../admin-client.js'
+import { adminTokenFrom } from '../admin-auth.js'
 import { parseHostPort } from '../admin-server.js'
 import { str, type CommandContext } from '../context.js'
 import { CliError } from '../errors.js'
@@ -13,6 +14,7 @@ export const spec: CommandSpec = {
   positionals: [],
   options: {
     admin: { type: 'string', valueName: 'HOST:PORT', default: '127.0.0.1:9464', description: "the gateway's admin address (its --admin)" },
+    'admin-token-file': ADMIN_TOKEN_OPTION,
     json: { type: 'boolean', description: 'print the raw /status JSON' },
     timeout: { type: 'string', valueName: 'MS', default: '5000', description: 'give up after this many milliseconds' }
   },
@@ -24,8 +26,9 @@ export async function run ({ values, io }: CommandContext): Promise<number> {
   const timeout = Number(str(values.timeout))
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout must be a positive number of milliseconds')
   const url = adminUrl(at, '/status')
-  const answer = await adminRequest(at, '/status', { timeout })
-  if (answer.status !== 200) throw new CliError(`${url} answered ${answer.status} ${answer.statusText}`.trim())
+  const token = typeof values['admin-token-file'] === 'string' ? adminTokenFrom(values['admin-token-file']) : undefined
+  const answer = await adminRequest(at, '/status', { timeout, token })
+  if (answer.status !== 200) throw new CliError(`${url} answered ${answer.status} ${answer.statusText}`.trim() + statusHint(answer.status))
   const body = answer.body
   if (values.json === true) {
     io.stdout.write(body.endsWith('\n') ? body : body + '\n')
