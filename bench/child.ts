@@ -17,6 +17,7 @@ const roles: Record<string, () => Promise<{ default: RoleFactory }>> = {
   'yws-client': async () => await import('./roles/yws-client.js'),
   'yws-batched': async () => await import('./roles/yws-batched.js'),
   'yws-raw-server': async () => await import('./roles/yws-raw-server.js'),
+  'yws-gateway': async () => await import('./roles/yws-gateway.js'),
   resync: async () => await import('./roles/resync.js'),
   mesh50: async () => await import('./roles/mesh50.js'),
   sink: async () => await import('./roles/sink.js'),

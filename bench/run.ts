@@ -26,9 +26,11 @@ import { bundle } from './scenarios/bundle.js'
 import { g1 } from './scenarios/grants.js'
 import { g2, p6 } from './scenarios/fleet.js'
 import { f1 } from './scenarios/gateway-fleet.js'
+import { w1 } from './scenarios/webhooks.js'
+import { p1y, p2y } from './scenarios/yws-bridge.js'
 import type { Ctx, FleetOptions, ResourceRow, Row, Scenario, ScenarioResult } from './scenarios/types.js'
 
-const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p4, p5, p6, p7, p8, g1, g2, bundle, f1]
+const SCENARIOS: Scenario[] = [machine, p1, p1g, p2, p1y, p2y, p4, p5, p6, p7, p8, g1, g2, bundle, f1, w1]
 
 const HELP = `usage: node --import tsx bench/run.ts [options]
   --runs N          measured runs per contender (default 5; 1 with --quick)
@@ -40,6 +42,8 @@ const HELP = `usage: node --import tsx bench/run.ts [options]
   F1 (the fleet bench, issue 18; --only F1):
   --devices-list N,N,...  fleet sizes, one run each (default 100,300,1000)
   --per-process N   devices per child process (default 100)
+  W1 (webhook throughput, issue 17; --only W1): --devices N sensor docs writing once a second (default 1,000;
+                    100 with --quick), measured over --window-seconds S (default 30; 10 with --quick)
   --window-seconds S  each measured window: quiet, a reading per device every 5 s, 200 writes/s (default 30)
   --gateway-limits own-hosts|stock  own-hosts (default): every inbound connection counts as its own host (every
                     bench device dials from 127.0.0.1; bench/fleet-gateway.ts); stock: one host, as behind one NAT

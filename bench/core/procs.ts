@@ -12,7 +12,7 @@ import type { CallMessage, FailedMessage, ReadyMessage, ReplyMessage } from './r
 const CHILD = fileURLToPath(new URL('../child.ts', import.meta.url))
 
 /** roles whose UsageMeter profiles just the measured window; the others get --cpu-prof for their whole life */
-const WINDOWED = new Set(['mesh', 'floor', 'yws-server', 'yws-client', 'yws-batched', 'yws-raw-server'])
+const WINDOWED = new Set(['mesh', 'floor', 'yws-server', 'yws-client', 'yws-batched', 'yws-raw-server', 'yws-gateway'])
 
 export interface ChildSettings {
   /** labels (or label prefixes) of children to run with --cpu-prof */

@@ -81,7 +81,7 @@ export const DEFAULT_FLEET: FleetOptions = {
 
 // ------------------------------------------------------------------ the gateway process
 
-class Gateway {
+export class Gateway {
   readonly proc: ChildProcess
   stderr = ''
   readonly exited: Promise<number | null>
@@ -136,7 +136,7 @@ function cleanEnv (): NodeJS.ProcessEnv {
 }
 
 /** utime + stime of `pid`, in ms */
-function cpuMs (pid: number): number {
+export function cpuMs (pid: number): number {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
@@ -169,7 +169,7 @@ function rssMB (pid: number): number {
 type Metrics = Map<string, number>
 
 /** The unlabelled samples of the admin port's /metrics (labelled ones summed by name). */
-async function scrape (admin: string): Promise<Metrics> {
+export async function scrape (admin: string): Promise<Metrics> {
   const out: Metrics = new Map()
   try {
     const res = await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(30_000) })
@@ -184,7 +184,7 @@ async function scrape (admin: string): Promise<Metrics> {
 }
 
 /** A TCP port on 127.0.0.1 below the ephemeral range (see test/helpers/cli-process.ts freePort). */
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000)
     const ok = await new Promise<boolean>((resolve) => {
