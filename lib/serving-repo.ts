@@ -11,6 +11,7 @@ import { Access } from './policy/types.js'
 import { docKeyFor, docKeyHex, keyOnlyDocId } from './protocol/doc-key.js'
 import { ClosedError } from './errors.js'
 import { Repo, type RepoOptions } from './repo.js'
+import { AwarenessSweep } from './sync/awareness-sweep.js'
 import { docResolver } from './sync/doc-resolver.js'
 import type { EngineDoc } from './sync/engine-doc.js'
 import type { SyncEngineOptions } from './sync/engine.js'
@@ -47,6 +48,8 @@ export class ServingRepo extends Repo {
   /** docs opened for peers, by key */
   private readonly served = new Map<string, Promise<Served | undefined>>()
   private sweeper: ReturnType<typeof setInterval> | undefined
+  /** one presence timer for every doc opened for peers, not one each (awareness-sweep.ts) */
+  private readonly presence = new AwarenessSweep()
   private readonly idleMs: number
 
   constructor (opts: RepoOptions) {
@@ -90,6 +93,7 @@ export class ServingRepo extends Repo {
     // 15 s (1,000 served docs made an idle gateway send 67 AWARENESS frames a second); it has no
     // session yet, so no peer hears of the removal
     sync.awareness.setLocalState(null)
+    this.presence.add(sync.awareness)
     if (this.stopped) { await this.dispose(sync); return undefined }
     return { sync, idleSince: Date.now() }
   }
@@ -161,6 +165,7 @@ export class ServingRepo extends Repo {
   override async stop (): Promise<void> {
     if (this.sweeper !== undefined) clearInterval(this.sweeper)
     this.sweeper = undefined
+    this.presence.stop()
     await super.stop()
     const served = await Promise.allSettled([...this.served.values()])
     this.served.clear()

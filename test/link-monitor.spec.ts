@@ -78,6 +78,37 @@ describe('dead connections (link monitor)', function () {
     assert.ok(ms >= 300, `dropped after ${ms} ms: only after a ping went unanswered`)
   })
 
+  /** Two bare libp2p nodes, `device` dialled to `gateway`; counts the pings the gateway's end sends from now on. */
+  async function pingedLink (gatewayPing: { intervalMs: number, timeoutMs: number }, devicePing: { intervalMs: number, timeoutMs: number }): Promise<() => number> {
+    const gateway = await createDefaultLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'], linkPing: gatewayPing })
+    const device = await createDefaultLibp2p({ linkPing: devicePing })
+    closers.push(async () => { await device.stop(); await gateway.stop() })
+    await device.dial(gateway.getMultiaddrs()[0])
+    await waitFor(() => gateway.getConnections().length === 1, { what: 'the inbound connection' })
+    const muxer = (gateway.getConnections()[0] as unknown as { muxer: { ping: (o?: unknown) => Promise<number> } }).muxer
+    const ping = muxer.ping.bind(muxer)
+    let sent = 0
+    muxer.ping = async (o) => { sent++; return await ping(o) }
+    return () => sent
+  }
+
+  it('an end that hears the other end\'s pings sends none of its own', async () => {
+    // the device pings every 50 ms, so every 150 ms check of the gateway finds it heard from
+    const sent = await pingedLink({ intervalMs: 150, timeoutMs: 1000 }, { intervalMs: 50, timeoutMs: 1000 })
+    await new Promise(resolve => setTimeout(resolve, 400))
+    const before = sent()
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    assert.equal(sent() - before, 0, 'the gateway pinged a connection it kept hearing from')
+  })
+
+  it('control: an end that hears nothing pings every interval', async () => {
+    const sent = await pingedLink({ intervalMs: 150, timeoutMs: 1000 }, { intervalMs: 3_600_000, timeoutMs: 1000 })
+    await new Promise(resolve => setTimeout(resolve, 400))
+    const before = sent()
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    assert.ok(sent() - before >= 6, `the gateway pinged ${sent() - before} times in 1.5 s`)
+  })
+
   it('control: with pings far apart, the same dead peer stays listed', async () => {
     const { gateway, device } = await blackHoledDevice({ intervalMs: 3_600_000, timeoutMs: 700 })
     await new Promise(resolve => setTimeout(resolve, 2500))

@@ -19,6 +19,7 @@ import { logger } from '../../lib/log.js'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
 import { monitorLinks, type LinkMonitorOptions } from './link-monitor.js'
+import { quietLogger } from './quiet-logger.js'
 import { servePeerExchange } from './peer-exchange.js'
 import { meshNoise, meshYamux } from './tuning.js'
 
@@ -84,6 +85,8 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
   const libp2p = await createLibp2p({
     ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
     addresses: { listen: opts.listen ?? [] },
+    // no logger objects per connection while libp2p's logging is off (quiet-logger.ts)
+    logger: quietLogger(),
     transports: [tcp(), webSockets()],
     // Noise and yamux, tuned for many small frames (see tuning.ts)
     connectionEncrypters: [meshNoise()],

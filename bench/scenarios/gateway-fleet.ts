@@ -15,7 +15,9 @@
  * and --max-connections (1,024). `--gateway-limits stock`: all devices are one host,
  * as a fleet behind one NAT. `--meshdoc-build DIR`: gateway and devices run
  * a build (DIR/dist, with DIR/package.json) instead of this checkout's
- * sources, e.g. a copy of `dist/` made before the sources were changed.
+ * sources, e.g. a copy of `dist/` made before the sources were changed; the
+ * gateway then runs without tsx (bench/fleet-gateway.mjs), as users run it:
+ * tsx's hooks thread is 25–35 MB of the RSS of a gateway run from sources.
  *
  * The devices (bench/roles/fleet-devices.ts) live in ceil(N / --per-process)
  * processes (default 100 per process); each owns `fleet/<i>/state` and keeps
@@ -63,6 +65,8 @@ import { errorText, fmtMs, withChildren, type Spawn } from './util.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LAUNCHER = join(ROOT, 'bench', 'fleet-gateway.ts')
+/** the same, plain JavaScript: a build's gateway runs without tsx, as users run it */
+const BUILD_LAUNCHER = join(ROOT, 'bench', 'fleet-gateway.mjs')
 const CLK_TCK = 100
 const READING_EVERY_MS = 5000
 const LOAD_WRITES_PER_S = 200
@@ -88,7 +92,10 @@ export class Gateway {
   readonly startedAt = now()
 
   constructor (args: string[], nodeFlags: string[], env: Record<string, string>, cwd: string) {
-    this.proc = spawn(process.execPath, [...nodeFlags, '--max-semi-space-size=2', '--import', 'tsx', LAUNCHER, 'gateway', ...args], {
+    // a build's gateway runs as users run it, without tsx; this checkout's sources need
+    // tsx, whose hooks thread costs the gateway some 35 MB of RSS
+    const launch = env.MESHDOC_BENCH_BUILD === undefined ? ['--import', 'tsx', LAUNCHER] : [BUILD_LAUNCHER]
+    this.proc = spawn(process.execPath, [...nodeFlags, '--max-semi-space-size=2', ...launch, 'gateway', ...args], {
       cwd,
       env: { ...cleanEnv(), ...env },
       stdio: ['ignore', 'ignore', 'pipe']
