@@ -23,22 +23,12 @@ import { idOf as writerId } from '../lib/e2e/keys.js'
 import { EnvelopeLog } from '../lib/e2e/log.js'
 import type { EpochRecord } from '../lib/e2e/types.js'
 import { vvDecode, vvEncode } from '../lib/e2e/version-vector.js'
+import { seededRandom } from './helpers/mesh-nodes.js'
 
 const DOC = new Uint8Array(16).fill(9)
 const peerOf = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
 /** a writer's id in lib/e2e: the hex of its key */
 const idOf = (k: PrivateKey): string => writerId(k.publicKey.raw)
-
-function seededRandom (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6D2B79F5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Kind = 'update' | 'snapshot' | 'record' | 'attestation' | 'vv'
 

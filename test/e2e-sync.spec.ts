@@ -25,23 +25,13 @@ import { attestSnapshot, sealSnapshot } from '../lib/e2e/snapshot.js'
 import type { Envelope, EpochKey, OpenedEnvelope } from '../lib/e2e/types.js'
 import { missingFrom, vvDecode, vvEncode, type CatchUp } from '../lib/e2e/version-vector.js'
 import { randomTransaction } from './helpers/random-edits.js'
+import { seededRandom } from './helpers/mesh-nodes.js'
 
 const DOC = new Uint8Array(16).fill(3)
 const REMOTE = Symbol('remote')
 const peerOf = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
 /** a writer's id in lib/e2e: the hex of its key */
 const idOf = (k: PrivateKey): string => writerId(k.publicKey.raw)
-
-function seededRandom (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6D2B79F5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const contentOf = (doc: Y.Doc): unknown => ({ body: doc.getText('body').toString(), meta: doc.getMap('meta').toJSON(), list: doc.getArray('list').toJSON() })
 
