@@ -49,6 +49,12 @@ export interface YwsBridgeOptions {
   writeStallMs?: number
   /** each socket is pinged this often and closed if the pong has not come by the next ping (default 30 s, as @y/websocket-server) */
   pingIntervalMs?: number
+  /**
+   * a client's messages per second, and burst (default 40,000 and 200,000: 4 times a mesh peer's frames,
+   * a message costing far less than a frame); past them its socket is not read until the budget refills
+   */
+  messagesPerSecond?: number
+  messageBurst?: number
 }
 
 /** The bridge's counters (`/status` `yws`, and `meshdoc_yws_*` on `/metrics`). */
@@ -69,6 +75,10 @@ export interface YwsBridgeStats {
   messagesRefused: Record<string, number>
   /** the engine's ACKs of clients' writes (durably stored), which y-websocket has no message for */
   writesAcknowledged: number
+  /** clients' update messages merged with others of the same socket read into one engine update */
+  updatesMerged: number
+  /** times a client sent past its message budget and its socket was not read until the budget refilled */
+  readsPaused: number
 }
 
 export interface YwsBridge {

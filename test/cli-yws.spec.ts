@@ -57,6 +57,8 @@ describe('meshdoc gateway --yws (separate process, 127.0.0.1)', function () {
     assert.equal(m.types.get('meshdoc_yws_connections_open'), 'gauge')
     assert.equal(m.types.get('meshdoc_yws_messages_received_total'), 'counter')
     assert.equal(m.types.get('meshdoc_yws_connections_refused_total'), 'counter')
+    assert.equal(m.types.get('meshdoc_yws_updates_merged_total'), 'counter')
+    assert.equal(m.types.get('meshdoc_yws_reads_paused_total'), 'counter')
     assert.equal(m.value('meshdoc_yws_connections_open'), 1)
     assert.ok((m.value('meshdoc_yws_writes_acknowledged_total') ?? 0) >= 1)
     assert.equal((await status(admin)).yws?.connectionsOpen, 1)

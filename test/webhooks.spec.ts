@@ -77,6 +77,8 @@ class Receiver {
   readonly batches: Batch[] = []
   badSignatures = 0
   requests = 0
+  /** signed requests answered (or held) in each mode */
+  readonly seen = { ok: 0, hang: 0, fail: 0, slow: 0 }
   open = 0
   maxOpen = 0
   private readonly server: Server
@@ -105,6 +107,7 @@ class Receiver {
       return
     }
     const mode = this.mode
+    this.seen[mode]++
     if (mode === 'hang') { this.hung.push(res); return }
     if (mode === 'fail') { res.writeHead(500).end(); return }
     if (mode === 'slow') await new Promise(resolve => setTimeout(resolve, 150))
@@ -341,6 +344,8 @@ describe('meshdoc gateway --webhook: changes delivered at least once', function 
         await new Promise(resolve => setTimeout(resolve, 150))
       }
       assert.ok(Math.max(...acks) < 1000, `${mode}: writes acknowledged in ${acks.join(', ')} ms`)
+      // the gateway may be backing off from the previous mode; each mode is exercised before the next
+      await waitFor(() => flaky.seen[mode] > 0, { what: `a request to the ${mode} receiver`, timeout: 5000 })
       // the other webhook has everything meanwhile
       await waitFor(() => good.readings('sensors/flaky').length === seqs.get('sensors/flaky'), { what: `the good receiver to keep up (${mode})`, timeout: 5000 })
       const health = await fetch(`${addr.admin}/healthz`)

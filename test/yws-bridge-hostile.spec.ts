@@ -88,6 +88,61 @@ describe('y-websocket bridge: hostile clients get a bounded, counted answer', fu
     assert.equal(text(target), 'original', 'no refused message changed the doc')
   })
 
+  it('the updates of one socket read reach the engine as one merged update; a malformed one among them is refused after those before it', async () => {
+    const { gw, bridge, target, stillServing } = await setup()
+    /** `n` single-character inserts typed by `client` into its own text, one update each */
+    const typed = (client: number, chars: string): Uint8Array[] => {
+      const d = new Y.Doc()
+      d.clientID = client
+      const out: Uint8Array[] = []
+      d.on('update', (u: Uint8Array) => { out.push(u) })
+      for (const ch of chars) d.getText('t').insert(d.getText('t').length, ch)
+      return out
+    }
+    const socketOf = (c: RawClient): Socket => (c.ws as unknown as { _socket: Socket })._socket
+    // 20 updates written in one TCP write: one read at the bridge
+    const c = await joined(bridge.url, 'notes/target')
+    const framesBefore = gw.stats.framesIn
+    socketOf(c).write(Buffer.concat(typed(7001, 'abcdefghijklmnopqrst').map(u => maskedFrame(ywsMessage.update(u)))))
+    await waitFor(() => text(target).includes('abcdefghijklmnopqrst'), { what: 'the 20 typed characters at the device' })
+    assert.ok(bridge.stats.updatesMerged >= 2, `${bridge.stats.updatesMerged} updates merged`)
+    assert.ok(gw.stats.framesIn - framesBefore < 20, `${gw.stats.framesIn - framesBefore} engine frames for 20 client updates`)
+
+    // 5 good ones, a malformed one, 5 more good ones (another client, so they would apply on their own): one write
+    const d = await joined(bridge.url, 'notes/target')
+    const burst = [...typed(7002, 'UVWXY').map(u => ywsMessage.update(u)), ywsMessage.update(new Uint8Array([1, 2, 3])), ...typed(7003, 'vwxyz').map(u => ywsMessage.update(u))]
+    socketOf(d).write(Buffer.concat(burst.map(maskedFrame)))
+    const closed = await d.closed
+    assert.equal(closed.code, CloseCode.BAD_REQUEST)
+    assert.match(closed.reason, /^malformed_update: /)
+    await waitFor(() => text(target).includes('UVWXY'), { what: 'the updates before the malformed one' })
+    await stillServing('[still serving]')
+    assert.ok(!text(target).includes('v') && !text(target).includes('z'), `nothing after the malformed update was applied: ${text(target)}`)
+  })
+
+  it('a client past its message budget is not read until the budget refills: held back, not closed, nothing lost', async () => {
+    const { gw, bridge, target } = await setup({}, { messagesPerSecond: 200, messageBurst: 20 })
+    const c = await joined(bridge.url, 'notes/target')
+    const d = new Y.Doc()
+    d.clientID = 7100
+    const updates: Uint8Array[] = []
+    d.on('update', (u: Uint8Array) => { updates.push(u) })
+    for (let i = 0; i < 100; i++) d.getText('t').insert(i, String.fromCharCode(65 + (i % 26)))
+    const want = d.getText('t').toString()
+    const t0 = performance.now()
+    for (const u of updates) {
+      c.ws.send(ywsMessage.update(u))
+      await new Promise(resolve => setTimeout(resolve, 1))
+    }
+    await waitFor(() => text(target).includes(want), { what: 'all 100 updates at the device', timeout: 10_000 })
+    const ms = performance.now() - t0
+    // 80 past the burst at 200 a second: some 400 ms however fast the client sends
+    assert.ok(ms >= 300, `100 messages took ${ms.toFixed(0)} ms with a budget of 200 a second, burst 20`)
+    assert.ok(bridge.stats.readsPaused >= 1, 'the pauses were counted')
+    assert.equal(c.ws.readyState, c.ws.OPEN, 'the client was held back, not closed')
+    assert.equal(gw.stats.rejected.rate_limited, undefined)
+  })
+
   it('a message over the size cap is refused from its header (1009) before its payload is buffered; one byte over it, too', async () => {
     const { gw, bridge, target, stillServing } = await setup({}, { maxMessageBytes: 64 * 1024 })
     // a raw socket declares a 100 MB message and sends 1 KiB of it

@@ -73,7 +73,7 @@ class Bridge implements YwsBridge {
   private readonly slots = new Map<string, Set<number>>()
   private readonly rooms = new RoomAwareness()
   private readonly counters: YwsBridgeStats = {
-    connectionsOpen: 0, connectionsAccepted: 0, connectionsRefused: {}, connectionsClosed: {}, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesRefused: {}, writesAcknowledged: 0
+    connectionsOpen: 0, connectionsAccepted: 0, connectionsRefused: {}, connectionsClosed: {}, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesRefused: {}, writesAcknowledged: 0, updatesMerged: 0, readsPaused: 0
   }
 
   private timer: ReturnType<typeof setInterval> | undefined
@@ -178,7 +178,7 @@ class Bridge implements YwsBridge {
     const slot = this.takeSlot(principal)
     const peerId = `yws:${principal}#${slot}`
     const docKey = docKeyFor(room, this.meshKey)
-    const peer = new SocketPeer(ws, { peerId, room, docKey, keyHex: docKeyHex(docKey), claims: grant !== undefined, stats: this.counters, rooms: this.rooms })
+    const peer = new SocketPeer(ws, { peerId, room, docKey, keyHex: docKeyHex(docKey), claims: grant !== undefined, stats: this.counters, rooms: this.rooms, messagesPerSecond: this.opts.messagesPerSecond, messageBurst: this.opts.messageBurst })
     this.sockets.set(ws, peer)
     this.counters.connectionsAccepted++
     ws.on('message', (data: RawData, isBinary: boolean) => { peer.receive(bytesOf(data), isBinary) })

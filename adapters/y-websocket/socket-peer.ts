@@ -22,11 +22,14 @@
  */
 import * as encoding from 'lib0/encoding'
 import type { WebSocket } from 'ws'
+import * as Y from 'yjs'
 import { logger } from '../../lib/log.js'
 import { decodeFrame, encodeFrame, type Frame } from '../../lib/protocol/codec.js'
 import { ByeReason, byeReasonName, deniedReasonName, DeniedReason, DEFAULT_MAX_FRAME_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, Features, MessageType } from '../../lib/protocol/constants.js'
 import { ProtocolError } from '../../lib/errors.js'
+import { DEFAULT_LIMITS } from '../../lib/security/limits.js'
 import { TokenBucket } from '../../lib/security/token-bucket.js'
+import { validateUpdate } from '../../lib/security/validate-update.js'
 import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 import type { YwsBridgeStats } from '../../lib/yws-bridge.js'
 import { awarenessMessage, CloseCode, closeCodeFor, closeReason, readClientMessage, syncMessage, type ClientMessage } from './messages.js'
@@ -45,6 +48,27 @@ const OWN_MESSAGES_PER_SECOND = 20
 const OWN_MESSAGE_BURST = 100
 /** after losing the room (DENIED unavailable after it joined), ask again at most this often; else the socket is closed */
 const REJOIN_EVERY_MS = 10_000
+/**
+ * A client's update messages that arrive in one socket read are merged into
+ * one engine UPDATE, at most this many bytes and messages in one: the engine
+ * then validates, applies, stores and forwards one update where a client
+ * typing fast sent dozens (its caps apply to the merged update, and these
+ * keep it far below them).
+ */
+const MERGE_MAX_BYTES = 256 * 1024
+const MERGE_MAX_UPDATES = 1024
+/** what a client's update is checked against before it is merged: its format only (the engine checks the merged one against the doc) */
+const FORMAT_ONLY = new Y.Doc({ gc: false })
+/**
+ * Messages per second a client may send, and burst. A message costs the
+ * bridge a format check and a share of a merge, far less than an engine
+ * frame, so a client gets 4 times a mesh peer's frame rate in messages; past
+ * it the bridge stops reading its socket until the budget refills (TCP holds
+ * the client back; it is not closed). The engine's own limits still apply to
+ * the merged frames and their bytes.
+ */
+export const MESSAGES_PER_SECOND = 4 * DEFAULT_LIMITS.framesPerSecond
+export const MESSAGE_BURST = 4 * DEFAULT_LIMITS.frameBurst
 /** a closed socket whose close handshake has not finished by then is cut */
 export const CLOSE_HANDSHAKE_MS = 5000
 
@@ -58,6 +82,9 @@ export interface SocketPeerOptions {
   claims: boolean
   stats: YwsBridgeStats
   rooms: RoomAwareness
+  /** the client's message budget (default MESSAGES_PER_SECOND, MESSAGE_BURST) */
+  messagesPerSecond?: number
+  messageBurst?: number
 }
 
 export class SocketPeer implements PeerLink {
@@ -74,6 +101,7 @@ export class SocketPeer implements PeerLink {
   /** highest seq written to the socket and not yet acknowledged to the engine */
   private ackDue = 0
   private ackScheduled = false
+  private deliverScheduled = false
   private readonly toEngineLater: Frame[] = []
   /** the engine saw us not writable: tell it when the socket drains */
   private blocked = false
@@ -86,8 +114,16 @@ export class SocketPeer implements PeerLink {
   /** a pong came since the last ping */
   alive = true
   private readonly ownMessages = new TokenBucket(OWN_MESSAGES_PER_SECOND, OWN_MESSAGE_BURST)
+  /** the client's messages: past the budget, its socket is not read until it refills */
+  private readonly messageBudget: TokenBucket
+  private paused = false
+  /** the client's update messages of this read, format-checked, waiting to go to the engine as one */
+  private merging: Uint8Array[] = []
+  private mergingBytes = 0
 
-  constructor (private readonly ws: WebSocket, private readonly opts: SocketPeerOptions) {}
+  constructor (private readonly ws: WebSocket, private readonly opts: SocketPeerOptions) {
+    this.messageBudget = new TokenBucket(opts.messagesPerSecond ?? MESSAGES_PER_SECOND, opts.messageBurst ?? MESSAGE_BURST)
+  }
 
   get peerId (): string {
     return this.opts.peerId
@@ -211,11 +247,77 @@ export class SocketPeer implements PeerLink {
       return
     }
     this.handle(msg)
-    if (!this.closed) this.conn.delivered?.()
+    this.budget()
+    // ws emits every message of one socket read in a row: the merged updates go to the engine after the last,
+    // and the engine sends what they produced once (to the rest of the room as one update, not one message each)
+    if (!this.deliverScheduled) {
+      this.deliverScheduled = true
+      queueMicrotask(() => {
+        this.deliverScheduled = false
+        this.flushUpdates()
+        if (!this.closed) this.conn?.delivered?.()
+      })
+    }
+  }
+
+  /** Take one message from the client's budget; past it, stop reading its socket until the budget refills. */
+  private budget (): void {
+    this.messageBudget.spend(1)
+    const wait = this.messageBudget.waitMs()
+    if (wait === 0 || this.paused || this.closed) return
+    this.paused = true
+    this.opts.stats.readsPaused++
+    this.ws.pause()
+    setTimeout(() => {
+      this.paused = false
+      if (!this.closed) this.ws.resume()
+    }, wait).unref()
+  }
+
+  /** A client update: merged with the others of this read if its format is sound, else sent alone (the engine refuses it). */
+  private update (update: Uint8Array): void {
+    try {
+      validateUpdate(FORMAT_ONLY, update, DEFAULT_LIMITS.maxNestingDepth)
+    } catch {
+      // in order: what came before it is applied, then the engine refuses this one (reason code, counted, closed)
+      this.flushUpdates()
+      this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
+      return
+    }
+    this.merging.push(update)
+    this.mergingBytes += update.length
+    if (this.mergingBytes >= MERGE_MAX_BYTES || this.merging.length >= MERGE_MAX_UPDATES) this.flushUpdates()
+  }
+
+  /** Send the merged updates of this read to the engine as one UPDATE. */
+  private flushUpdates (): void {
+    const updates = this.merging
+    if (updates.length === 0) return
+    this.merging = []
+    this.mergingBytes = 0
+    let update: Uint8Array | undefined
+    if (updates.length === 1) {
+      update = updates[0]
+    } else {
+      try {
+        update = Y.mergeUpdates(updates)
+        this.opts.stats.updatesMerged += updates.length
+      } catch (err) {
+        log.error('%s: merging %d updates failed, sending each: %e', this.opts.peerId, updates.length, err)
+      }
+    }
+    if (update !== undefined) {
+      this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
+      return
+    }
+    for (const u of updates) this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update: u })
   }
 
   private handle (msg: ClientMessage): void {
     const docKey = this.opts.docKey
+    if (msg.type === 'update') { this.update(msg.update); return }
+    // anything else keeps its place after the updates before it
+    this.flushUpdates()
     switch (msg.type) {
       case 'sync1':
         this.clientStateVector = msg.stateVector.slice()
@@ -223,9 +325,6 @@ export class SocketPeer implements PeerLink {
         return
       case 'sync2':
         this.toEngine({ type: MessageType.SYNC2, docKey, seq: ++this.seq, update: msg.update })
-        return
-      case 'update':
-        this.toEngine({ type: MessageType.UPDATE, docKey, seq: ++this.seq, update: msg.update })
         return
       case 'awareness':
         this.toEngine({ type: MessageType.AWARENESS, docKey, update: msg.update })
@@ -247,6 +346,8 @@ export class SocketPeer implements PeerLink {
 
   /** The socket closed (either side). Idempotent. */
   socketClosed (): void {
+    // what the client sent before it went is the engine's still
+    if (!this.closed) this.flushUpdates()
     this.closed = true
     this.conn?.closed()
     if (this.inRoom) {

@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { YwsBridgeStats } from '../yws-bridge.js'
 
-type Totals = 'connectionsAccepted' | 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'writesAcknowledged'
+type Totals = 'connectionsAccepted' | 'messagesIn' | 'messagesOut' | 'bytesIn' | 'bytesOut' | 'writesAcknowledged' | 'updatesMerged' | 'readsPaused'
 type ByReason = 'connectionsRefused' | 'connectionsClosed' | 'messagesRefused'
 
 const TOTALS: Record<Totals, [string, string]> = {
@@ -15,7 +15,9 @@ const TOTALS: Record<Totals, [string, string]> = {
   messagesOut: ['meshdoc_yws_messages_sent_total', 'y-websocket messages sent to clients.'],
   bytesIn: ['meshdoc_yws_bytes_received_total', 'y-websocket message bytes received from clients.'],
   bytesOut: ['meshdoc_yws_bytes_sent_total', 'y-websocket message bytes sent to clients.'],
-  writesAcknowledged: ['meshdoc_yws_writes_acknowledged_total', "Clients' writes the gateway stored and acknowledged (y-websocket has no message for it)."]
+  writesAcknowledged: ['meshdoc_yws_writes_acknowledged_total', "Clients' writes the gateway stored and acknowledged (y-websocket has no message for it)."],
+  updatesMerged: ['meshdoc_yws_updates_merged_total', "Clients' update messages merged with others of the same socket read into one engine update."],
+  readsPaused: ['meshdoc_yws_reads_paused_total', 'Times a client sent past its message budget and its socket was not read until the budget refilled.']
 }
 
 const BY_REASON: Record<ByReason, [string, string]> = {
