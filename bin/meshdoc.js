@@ -60,18 +60,29 @@ if (process.env.npm_command !== undefined && process.env.MESHDOC_LAUNCHED !== '1
   }, 500).unref()
 }
 
+// A gateway's storage makes a few fsyncs a second per busy doc, each holding
+// one of libuv's threads (4 by default) until the disk answers: with 1,000
+// sensor docs every other file operation (a webhook's outbox, a doc loaded
+// for a peer) queues behind them (a webhook delivered 29 of 1,000 changes a
+// second with 4 threads, 603 with 32: docs/BENCHMARKS.md, W1). libuv reads
+// UV_THREADPOOL_SIZE once, before this script runs, so a gateway without it
+// runs as a child that has it (GATEWAY_THREADS, or the user's own value).
+const GATEWAY_THREADS = '16'
+const gateway = process.argv[2] === 'gateway'
+const threadsNeeded = gateway && process.env.UV_THREADPOOL_SIZE === undefined
+
 const otherNode = real(node) !== real(process.execPath)
-const semiMb = process.env.MESHDOC_SEMI_SPACE_MB ?? (process.argv[2] === 'gateway' ? '2' : '0')
+const semiMb = process.env.MESHDOC_SEMI_SPACE_MB ?? (gateway ? '2' : '0')
 const v8Flags = semiMb !== '0' && !process.execArgv.some(a => a.startsWith('--max-semi-space-size')) &&
   !(process.env.NODE_OPTIONS ?? '').includes('semi-space')
   ? [`--max-semi-space-size=${semiMb}`]
   : []
 
-if (otherNode || v8Flags.length > 0) {
+if (otherNode || v8Flags.length > 0 || threadsNeeded) {
   // the IPC channel is how the child learns that this process is gone (closed even on SIGKILL)
   const child = spawn(node, [...v8Flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, MESHDOC_LAUNCHED: '1', MESHDOC_SEMI_SPACE_MB: '0' }
+    env: { ...process.env, MESHDOC_LAUNCHED: '1', MESHDOC_SEMI_SPACE_MB: '0', ...(threadsNeeded ? { UV_THREADPOOL_SIZE: GATEWAY_THREADS } : {}) }
   })
   const forward = (sig) => { if (child.exitCode === null) child.kill(sig) }
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => { forward(sig) })

@@ -41,10 +41,10 @@ describe('meshdoc gateway: one process, no orphan', function () {
   const cli = new CliProcesses()
   afterEach(async () => { await cli.killAll() })
 
-  it('started with its V8 flag (NODE_OPTIONS, as the systemd unit does) on Node 22 or newer, the launcher is the gateway: no second process, and kill -9 frees the ports at once', async () => {
+  it('started with its V8 flag (NODE_OPTIONS) and its thread pool (UV_THREADPOOL_SIZE), as the systemd unit does, on Node 22 or newer, the launcher is the gateway: no second process, and kill -9 frees the ports at once', async () => {
     const data = await cli.tempDir()
     const ports = { tcp: await freePort(), ws: await freePort() }
-    const gw = cli.gatewayAt(join(data, 'gw'), ports, [], { launcher: CLI_LAUNCHER, node: process.execPath, env: { NODE_OPTIONS: '--max-semi-space-size=2' } })
+    const gw = cli.gatewayAt(join(data, 'gw'), ports, [], { launcher: CLI_LAUNCHER, node: process.execPath, env: { NODE_OPTIONS: '--max-semi-space-size=2', UV_THREADPOOL_SIZE: '16' } })
     await gw.ready()
     const pid = gw.proc.pid!
     assert.deepEqual(childrenOf(pid), [], 'the process the user started runs the gateway itself')
@@ -74,6 +74,9 @@ describe('meshdoc gateway: one process, no orphan', function () {
     const launcher = gw.proc.pid!
     const [child] = childrenOf(launcher)
     assert.ok(child !== undefined, 'the launcher re-ran the CLI on the project\'s Node')
+    // libuv's thread pool, sized for a gateway's fsyncs (bin/meshdoc.js), unless the user sized it
+    const env = readFileSync(`/proc/${child}/environ`, 'utf8').split('\0')
+    assert.ok(env.includes(`UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '16'}`), 'the gateway runs with UV_THREADPOOL_SIZE set')
     gw.proc.kill('SIGKILL')
     await gw.exited
     assert.ok(await gone(child, 15_000), `the gateway (pid ${child}) outlived its launcher`)

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import * as nodeFs from 'node:fs/promises'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import type { FsPromises } from '../adapters/fs-storage/bucket.js'
 import { runStorageAdapterTests } from '../lib/testing/storage-compliance.js'
 
 runStorageAdapterTests('fs', async () => {
@@ -46,6 +48,48 @@ describe('fs storage: reads of keys nobody stored leave nothing behind', () => {
       assert.equal(adapter.bucketsInMemory, before + 1)
     } finally {
       await adapter.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('fs storage: more buckets than open log files', () => {
+  it('a log opened again is not made durable a second time (one directory sync per log), and everything written loads back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshdoc-fs-reopen-'))
+    let dirSyncs = 0
+    // directories are synced through a handle opened read-only; logs are opened to append
+    const fs: FsPromises = {
+      ...nodeFs,
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        const fh = await nodeFs.open(path, flags, mode)
+        if (flags !== 'r') return fh
+        return new Proxy(fh, {
+          get: (t, p) => p === 'sync' ? async () => { dirSyncs++; await t.sync() } : (Reflect.get(t, p) as unknown as { bind?: (x: unknown) => unknown })?.bind?.(t) ?? Reflect.get(t, p)
+        })
+      }) as FsPromises['open']
+    }
+    const docs = 8
+    const adapter = new FsStorageAdapter(dir, { fs, maxOpenFiles: 2 })
+    try {
+      const round = async (r: number): Promise<void> => {
+        for (let d = 0; d < docs; d++) await adapter.save([`doc-${d}`, 'r', String(r)], new Uint8Array([d, r]))
+      }
+      await round(0)
+      const afterCreate = dirSyncs
+      assert.ok(afterCreate >= docs, `each new log made durable with its directory (${afterCreate} directory syncs)`)
+      // 8 buckets through 2 open handles: every save below reopens a log
+      for (let r = 1; r <= 4; r++) await round(r)
+      assert.equal(dirSyncs, afterCreate, 'no directory sync when a log is opened again')
+    } finally {
+      await adapter.close()
+    }
+    const again = new FsStorageAdapter(dir)
+    try {
+      for (let d = 0; d < docs; d++) {
+        assert.deepEqual((await again.loadRange([`doc-${d}`])).map(c => [...c.data]).sort((a, b) => a[1] - b[1]), [0, 1, 2, 3, 4].map(r => [d, r]))
+      }
+    } finally {
+      await again.close()
       await rm(dir, { recursive: true, force: true })
     }
   })

@@ -94,6 +94,8 @@ export class Bucket {
   /** the generation appends go to; 0 = look at the directory first */
   private gen = 0
   private active: ActiveLog | null = null
+  /** the generation whose log this writer created or opened and then fsynced with its directory (0: none) */
+  private dirSyncedGen = 0
   private dirKnown = false
   /** key -> { key, bytes of its live record }, from the last full read plus our own writes */
   private index: Map<string, { key: StorageKey, size: number }> | null = null
@@ -207,6 +209,7 @@ export class Bucket {
           await a.fh.sync()
           await this.env.syncDir(this.dir)
           a.needsDirSync = false
+          this.dirSyncedGen = a.gen
         } else {
           await a.fh.datasync()
         }
@@ -257,7 +260,9 @@ export class Bucket {
     if (this.gen === 0) this.gen = Math.max(1, await this.maxGenOnDisk())
     await this.ensureDir()
     const fh = await this.env.fs.open(join(this.dir, logName(this.gen)), APPEND, FILE_MODE)
-    this.active = { gen: this.gen, fh, needsDirSync: true }
+    // a log this writer already made durable (file and directory entry) needs no second directory sync when it is
+    // opened again: a gateway with more docs than open handles reopens logs all the time (see maxOpenFiles)
+    this.active = { gen: this.gen, fh, needsDirSync: this.dirSyncedGen !== this.gen }
     this.env.touch(this)
     return this.active
   }

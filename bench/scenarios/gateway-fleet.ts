@@ -97,7 +97,8 @@ export class Gateway {
     const launch = env.MESHDOC_BENCH_BUILD === undefined ? ['--import', 'tsx', LAUNCHER] : [BUILD_LAUNCHER]
     this.proc = spawn(process.execPath, [...nodeFlags, '--max-semi-space-size=2', ...launch, 'gateway', ...args], {
       cwd,
-      env: { ...cleanEnv(), ...env },
+      // what bin/meshdoc.js gives a gateway: 16 libuv threads (the storage's fsyncs hold one each)
+      env: { UV_THREADPOOL_SIZE: '16', ...cleanEnv(), ...env },
       stdio: ['ignore', 'ignore', 'pipe']
     })
     this.proc.stderr!.setEncoding('utf8')

@@ -15,9 +15,9 @@
  * until the receiver holds every device's last reading is the drain.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { docKeyFor, docKeyHex } from '../../lib/protocol/doc-key.js'
 import { verifySignature } from '../../examples/webhook-sink/receiver.js'
@@ -25,7 +25,7 @@ import type { Child } from '../core/procs.js'
 import { now } from '../core/rpc.js'
 import { percentile } from '../core/stats.js'
 import { docIdOf, type FleetProgress } from '../roles/fleet-devices.js'
-import { cpuMs, freePort, Gateway, scrape } from './gateway-fleet.js'
+import { cpuMs, DEFAULT_FLEET, freePort, Gateway, scrape } from './gateway-fleet.js'
 import { row, type Scenario, type ScenarioResult } from './types.js'
 import { errorText, fmtMs, withChildren } from './util.js'
 
@@ -108,7 +108,11 @@ export const w1: Scenario = {
         writeFileSync(secretFile, SECRET)
         const args = ['--data', join(scratch, 'gw'), '--listen', `/ip4/127.0.0.1/tcp/${await freePort()}`, '--ws-port', 'none', '--admin', `127.0.0.1:${await freePort()}`,
           '--webhook', url, '--webhook-secret-file', secretFile]
-        gw = new Gateway(args, [], { MESHDOC_BENCH_OWN_HOSTS: '1' }, ROOT)
+        // --gateway-cpu-prof: the gateway's profile, written when it stops (bench/profile-top.ts reads it)
+        const profileDir = resolve(ctx.fleet?.profileDir ?? DEFAULT_FLEET.profileDir)
+        if (ctx.fleet?.cpuProf === true) mkdirSync(profileDir, { recursive: true })
+        const nodeFlags = ctx.fleet?.cpuProf === true ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=W1-N${n}-gateway-${Date.now()}.cpuprofile`] : []
+        gw = new Gateway(args, nodeFlags, { MESHDOC_BENCH_OWN_HOSTS: '1' }, ROOT)
         const info = await gw.ready()
         const procs: Child[] = []
         for (let from = 0; from < n; from += PER_PROCESS) procs.push(await spawn(`W1/devices-${from}`, 'fleet-devices', { from, count: Math.min(PER_PROCESS, n - from) }))
