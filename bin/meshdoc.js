@@ -2,9 +2,10 @@
 // The `meshdoc` launcher. meshdoc needs Node >= 22 (libp2p 3); the project
 // installs Node 24 as a devDependency (node_modules/.bin/node). This script:
 //   1. runs the CLI in this very process when this Node is >= 22 and needs no
-//      V8 flag it lacks (a gateway without NODE_OPTIONS=--max-semi-space-size
-//      does: see below);
-//   2. else re-runs itself (with the package's own Node if this one is older),
+//      V8 flag or environment it lacks (a gateway without
+//      NODE_OPTIONS=--max-semi-space-size or UV_THREADPOOL_SIZE does: see below);
+//   2. else re-runs itself (with the package's own Node if this one is older,
+//      for a gateway with its V8 flag and UV_THREADPOOL_SIZE; see below),
 //      as a child tied to this process: signals are forwarded, and the child
 //      stops (flushing) when this process dies, even by SIGKILL (it watches an
 //      IPC channel, which closes then), so no orphan keeps the ports;

@@ -12,6 +12,7 @@ import { mkdtemp, readdir } from 'node:fs/promises'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import * as decoding from 'lib0/decoding'
 import * as Y from 'yjs'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { CloseCode } from '../adapters/y-websocket/index.js'
@@ -118,6 +119,50 @@ describe('y-websocket bridge: hostile clients get a bounded, counted answer', fu
     await waitFor(() => text(target).includes('UVWXY'), { what: 'the updates before the malformed one' })
     await stillServing('[still serving]')
     assert.ok(!text(target).includes('v') && !text(target).includes('z'), `nothing after the malformed update was applied: ${text(target)}`)
+
+    // a forged update (the device's clientID) between the client's own keystrokes, in one read: only it is refused
+    const e = await joined(bridge.url, 'notes/target')
+    const forged = forgedUpdate(Y.encodeStateAsUpdate(target), target.clientID, 'FORGED ')
+    socketOf(e).write(Buffer.concat([...typed(7004, '12'), forged, ...typed(7005, '34')].map(u => maskedFrame(ywsMessage.update(u)))))
+    await waitFor(() => text(target).includes('12') && text(target).includes('34'), { what: 'the keystrokes on both sides of a forged update' })
+    await waitFor(() => bridge.stats.messagesRefused.authorship === 1, { what: 'the forged update refused (authorship)' })
+    assert.ok(!text(target).includes('FORGED'))
+    assert.equal(e.ws.readyState, e.ws.OPEN)
+
+    // updates, then a sync step 1, in one read: the step 2 that answers it already holds them (the order is kept)
+    const f = await joined(bridge.url, 'notes/target')
+    const before = f.received.length
+    socketOf(f).write(Buffer.concat([...typed(7006, 'OPQ').map(u => ywsMessage.update(u)), ywsMessage.sync1()].map(maskedFrame)))
+    await waitFor(() => f.received.slice(before).some(m => m[0] === 0 && m[1] === 1), { what: 'the answer to the step 1' })
+    const step2 = f.received.slice(before).find(m => m[0] === 0 && m[1] === 1)!
+    const check = new Y.Doc()
+    Y.applyUpdate(check, decoding.readVarUint8Array(decoding.createDecoder(step2.subarray(2))))
+    assert.ok(check.getText('t').toString().includes('OPQ'), `the step 2 holds the updates sent before the step 1: ${check.getText('t').toString()}`)
+  })
+
+  it('a merge never holds more items than the engine takes in one update: two updates of 8,200 deletions each (57 KB together), in one read, both apply', async () => {
+    const { gw, bridge, target } = await setup()
+    const d = new Y.Doc()
+    d.clientID = 7200
+    const updates: Uint8Array[] = []
+    d.on('update', (u: Uint8Array) => { updates.push(u) })
+    const t = d.getText('t')
+    t.insert(0, 'x'.repeat(33_000))
+    // ids 4k, then ids 4k+2 (k < 8,200): 8,200 delete ranges in each update, none adjacent to another;
+    // together 16,400 items, past the engine's 16,384, in fewer bytes than a merge may hold
+    d.transact(() => { for (let i = 4 * 8199; i >= 0; i -= 4) t.delete(i, 1) })
+    d.transact(() => { for (let k = 8199; k >= 0; k--) t.delete(3 * k + 1, 1) })
+    assert.equal(updates.length, 3)
+    assert.ok(updates[1].length + updates[2].length < 64 * 1024, `${updates[1].length} + ${updates[2].length} bytes`)
+    const c = await joined(bridge.url, 'notes/target')
+    c.ws.send(ywsMessage.update(updates[0]))
+    await waitFor(() => text(target).length === 'original'.length + 33_000, { what: 'the text to delete from' })
+    // the two deletions in one read
+    ;(c.ws as unknown as { _socket: Socket })._socket.write(Buffer.concat(updates.slice(1).map(u => maskedFrame(ywsMessage.update(u)))))
+    await waitFor(() => text(target).length === 'original'.length + 33_000 - 16_400, { what: `the doc with both deletions applied (${text(target).length})`, timeout: 10_000 })
+    assert.equal(c.ws.readyState, c.ws.OPEN, 'not closed (4413) for a merge past the item cap')
+    assert.equal(gw.stats.rejected.limit_exceeded, undefined)
+    assert.equal(bridge.stats.connectionsClosed.limit_exceeded, undefined)
   })
 
   it('a client past its message budget is not read until the budget refills: held back, not closed, nothing lost', async () => {

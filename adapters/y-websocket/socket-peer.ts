@@ -50,13 +50,19 @@ const OWN_MESSAGE_BURST = 100
 const REJOIN_EVERY_MS = 10_000
 /**
  * A client's update messages that arrive in one socket read are merged into
- * one engine UPDATE, at most this many bytes and messages in one: the engine
- * then validates, applies, stores and forwards one update where a client
- * typing fast sent dozens (its caps apply to the merged update, and these
- * keep it far below them).
+ * one engine UPDATE: the engine then validates, applies, stores and forwards
+ * one update where a client typing fast sent dozens. Only updates whose
+ * structs are all one client's are merged (a refusal of the merge, for
+ * authorship say, then refuses only what that refusal would have refused
+ * anyway), and a merge holds at most this many bytes, messages and items
+ * (structs and delete ranges): far below the engine's caps (by default
+ * 8 MiB and 16,384 items; a node configured below these merges nothing
+ * that large alone either), and small enough that Y.mergeUpdates, whose work
+ * grows with the number of inputs per struct written, stays cheap.
  */
-const MERGE_MAX_BYTES = 256 * 1024
-const MERGE_MAX_UPDATES = 1024
+const MERGE_MAX_BYTES = 64 * 1024
+const MERGE_MAX_UPDATES = 64
+const MERGE_MAX_ITEMS = 1024
 /** what a client's update is checked against before it is merged: its format only (the engine checks the merged one against the doc) */
 const FORMAT_ONLY = new Y.Doc({ gc: false })
 /**
@@ -120,6 +126,9 @@ export class SocketPeer implements PeerLink {
   /** the client's update messages of this read, format-checked, waiting to go to the engine as one */
   private merging: Uint8Array[] = []
   private mergingBytes = 0
+  private mergingItems = 0
+  /** the one client whose structs the merge holds (undefined: deletions only, so far) */
+  private mergingClient: number | undefined
 
   constructor (private readonly ws: WebSocket, private readonly opts: SocketPeerOptions) {
     this.messageBudget = new TokenBucket(opts.messagesPerSecond ?? MESSAGES_PER_SECOND, opts.messageBurst ?? MESSAGE_BURST)
@@ -236,6 +245,8 @@ export class SocketPeer implements PeerLink {
     stats.messagesIn++
     stats.bytesIn += data.length
     if (!isBinary) {
+      // what came before it in this read is the engine's (as it would be without merging), then the client is closed
+      this.flushUpdates()
       this.conn.fail(ByeReason.PROTOCOL_ERROR, 'a text message (y-websocket messages are binary)')
       return
     }
@@ -243,6 +254,7 @@ export class SocketPeer implements PeerLink {
     try {
       msg = readClientMessage(data)
     } catch (err) {
+      this.flushUpdates()
       this.conn.fail(err instanceof ProtocolError ? err.code : ByeReason.PROTOCOL_ERROR, (err as Error).message)
       return
     }
@@ -270,23 +282,38 @@ export class SocketPeer implements PeerLink {
     this.ws.pause()
     setTimeout(() => {
       this.paused = false
-      if (!this.closed) this.ws.resume()
+      // also once closed: a closing socket must be read for its close handshake (ws ignores it once CLOSED)
+      this.ws.resume()
     }, wait).unref()
   }
 
-  /** A client update: merged with the others of this read if its format is sound, else sent alone (the engine refuses it). */
+  /**
+   * A client update: merged with the others of this read if it is a sound V1
+   * update of one client's structs (or deletions only) within the merge caps;
+   * else sent alone, in order (a malformed one: the engine refuses it).
+   */
   private update (update: Uint8Array): void {
+    let items: number
+    let client: number | undefined
     try {
-      validateUpdate(FORMAT_ONLY, update, DEFAULT_LIMITS.maxNestingDepth)
+      const checked = validateUpdate(FORMAT_ONLY, update, DEFAULT_LIMITS.maxNestingDepth, MERGE_MAX_ITEMS)
+      if (checked.authors.size > 1 || update.length > MERGE_MAX_BYTES) throw new Error('not merged')
+      items = checked.items
+      client = checked.authors.values().next().value
     } catch {
-      // in order: what came before it is applied, then the engine refuses this one (reason code, counted, closed)
+      // what came before it goes first; the engine then takes or refuses this one on its own (reason code, counted)
       this.flushUpdates()
       this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
       return
     }
+    if (this.merging.length > 0 && (
+      (client !== undefined && this.mergingClient !== undefined && client !== this.mergingClient) ||
+      this.mergingBytes + update.length > MERGE_MAX_BYTES || this.mergingItems + items > MERGE_MAX_ITEMS ||
+      this.merging.length >= MERGE_MAX_UPDATES)) this.flushUpdates()
     this.merging.push(update)
     this.mergingBytes += update.length
-    if (this.mergingBytes >= MERGE_MAX_BYTES || this.merging.length >= MERGE_MAX_UPDATES) this.flushUpdates()
+    this.mergingItems += items
+    this.mergingClient ??= client
   }
 
   /** Send the merged updates of this read to the engine as one UPDATE. */
@@ -295,6 +322,8 @@ export class SocketPeer implements PeerLink {
     if (updates.length === 0) return
     this.merging = []
     this.mergingBytes = 0
+    this.mergingItems = 0
+    this.mergingClient = undefined
     let update: Uint8Array | undefined
     if (updates.length === 1) {
       update = updates[0]
@@ -358,7 +387,9 @@ export class SocketPeer implements PeerLink {
 
   /** A socket-level violation (a message over the size cap, a malformed WebSocket frame): the engine closes us. */
   fail (code: number, message: string): void {
-    if (!this.closed) this.conn?.fail(code, message)
+    if (this.closed) return
+    this.flushUpdates()
+    this.conn?.fail(code, message)
   }
 
   /**
@@ -377,6 +408,8 @@ export class SocketPeer implements PeerLink {
   closeWith (code: number, reason: string, counter: string, refused = false): void {
     if (this.closed) return
     this.closed = true
+    // a socket over its budget is read again, for the client's side of the close handshake
+    if (this.paused) this.ws.resume()
     const stats = this.opts.stats
     this.count(refused ? stats.connectionsRefused : stats.connectionsClosed, counter)
     log('closing %s: %d %s', this.opts.peerId, code, reason)

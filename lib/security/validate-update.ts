@@ -18,6 +18,8 @@ export interface ValidatedUpdate {
   bytes: Uint8Array
   /** clientIDs that author structs in the update that the doc does not have yet (structs it has add nothing) */
   authors: Set<number>
+  /** structs and delete ranges in it (what applying it costs; the count `maxItems` caps) */
+  items: number
 }
 
 const BIT6 = 32
@@ -275,7 +277,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
     }
   }
   if (!r.done) r.fail('trailing bytes after update')
-  return { bytes, authors }
+  return { bytes, authors, items }
 }
 
 /** Depth of an existing item in the doc (1 = lives in a root type), or undefined if unknown. */
