@@ -4,7 +4,7 @@
  * when simultaneous dials produce two connections, and hands each link to the
  * engine through a narrow `addPeer` (`SyncEngine.addPeer` fits).
  */
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '../../lib/log.js'
 import { PROTOCOL_ID } from '../../lib/protocol/constants.js'
 import { setRecent } from '../../lib/security/token-bucket.js'
@@ -95,10 +95,11 @@ export class Libp2pSyncTransport {
   }
 
   /** Open a sync stream to `peer` on a connection we dialed, if none is active. */
-  private ensureLink (peer: string): void {
+  private ensureLink (peerId: PeerId): void {
+    const peer = peerId.toString()
     if (!this.started || this.links.has(peer)) return
-    const conn = this.libp2p.getConnections().find(c =>
-      c.remotePeer.toString() === peer && c.direction === 'outbound' && c.status === 'open' && c.limits === undefined)
+    // this peer's connections only: a gateway reopening streams to many peers at once must not walk all of its connections each time
+    const conn = this.libp2p.getConnections(peerId).find(c => c.direction === 'outbound' && c.status === 'open' && c.limits === undefined)
     if (conn !== undefined) {
       log('reopening the sync stream to %s', peer)
       this.openStream(conn)
@@ -115,15 +116,16 @@ export class Libp2pSyncTransport {
     }, (err: Error) => {
       // a gateway starting up may not handle the protocol yet: asked again, less and less often
       log('peer %s does not speak meshdoc on this connection (yet): %s', peer, err.message)
-      this.reopenLater(peer, true)
+      this.reopenLater(conn.remotePeer, true)
     })
   }
 
   /** Try `ensureLink` again after a delay that doubles while the streams to `peer` do not last (`short`). */
-  private reopenLater (peer: string, short: boolean): void {
+  private reopenLater (peerId: PeerId, short: boolean): void {
+    const peer = peerId.toString()
     const n = short ? (this.shortLived.get(peer) ?? -1) + 1 : 0
     setRecent(this.shortLived, peer, n, HEARD_MEMORY)
-    setTimeout(() => { this.ensureLink(peer) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
+    setTimeout(() => { this.ensureLink(peerId) }, Math.min(REOPEN_MAX_MS, REOPEN_DELAY_MS * 2 ** n))
   }
 
   private adopt (stream: Stream, conn: Connection): void {
@@ -160,7 +162,7 @@ export class Libp2pSyncTransport {
       this.links.delete(peer)
       // the stream went but a connection may remain (we closed a duplicate, then
       // libp2p closed the other): the dialer of a surviving connection reopens
-      this.reopenLater(peer, Date.now() - opened < REOPEN_RESET_MS)
+      this.reopenLater(conn.remotePeer, Date.now() - opened < REOPEN_RESET_MS)
     })
     const connection = this.addPeer(peer, link)
     let heard = false
