@@ -22,18 +22,17 @@
  */
 import * as encoding from 'lib0/encoding'
 import type { WebSocket } from 'ws'
-import * as Y from 'yjs'
 import { logger } from '../../lib/log.js'
 import { decodeFrame, encodeFrame, type Frame } from '../../lib/protocol/codec.js'
 import { ByeReason, byeReasonName, deniedReasonName, DeniedReason, DEFAULT_MAX_FRAME_BYTES, DS_DIGEST_BYTES, EPOCH_BYTES, Features, MessageType } from '../../lib/protocol/constants.js'
 import { ProtocolError } from '../../lib/errors.js'
 import { DEFAULT_LIMITS } from '../../lib/security/limits.js'
 import { TokenBucket } from '../../lib/security/token-bucket.js'
-import { validateUpdate } from '../../lib/security/validate-update.js'
 import type { PeerConnection, PeerLink } from '../../lib/sync/types.js'
 import type { YwsBridgeStats } from '../../lib/yws-bridge.js'
 import { awarenessMessage, CloseCode, closeCodeFor, closeReason, readClientMessage, syncMessage, type ClientMessage } from './messages.js'
 import type { RoomAwareness } from './room-awareness.js'
+import { mergeablePart, UpdateMerge } from './update-merge.js'
 
 const log = logger('yws')
 
@@ -49,23 +48,6 @@ const OWN_MESSAGE_BURST = 100
 /** after losing the room (DENIED unavailable after it joined), ask again at most this often; else the socket is closed */
 const REJOIN_EVERY_MS = 10_000
 /**
- * A client's update messages that arrive in one socket read are merged into
- * one engine UPDATE: the engine then validates, applies, stores and forwards
- * one update where a client typing fast sent dozens. Only updates whose
- * structs are all one client's are merged (a refusal of the merge, for
- * authorship say, then refuses only what that refusal would have refused
- * anyway), and a merge holds at most this many bytes, messages and items
- * (structs and delete ranges): far below the engine's caps (by default
- * 8 MiB and 16,384 items; a node configured below these merges nothing
- * that large alone either), and small enough that Y.mergeUpdates, whose work
- * grows with the number of inputs per struct written, stays cheap.
- */
-const MERGE_MAX_BYTES = 64 * 1024
-const MERGE_MAX_UPDATES = 64
-const MERGE_MAX_ITEMS = 1024
-/** what a client's update is checked against before it is merged: its format only (the engine checks the merged one against the doc) */
-const FORMAT_ONLY = new Y.Doc({ gc: false })
-/**
  * Messages per second a client may send, and burst. A message costs the
  * bridge a format check and a share of a merge, far less than an engine
  * frame, so a client gets 4 times a mesh peer's frame rate in messages; past
@@ -73,8 +55,8 @@ const FORMAT_ONLY = new Y.Doc({ gc: false })
  * the client back; it is not closed). The engine's own limits still apply to
  * the merged frames and their bytes.
  */
-export const MESSAGES_PER_SECOND = 4 * DEFAULT_LIMITS.framesPerSecond
-export const MESSAGE_BURST = 4 * DEFAULT_LIMITS.frameBurst
+const MESSAGES_PER_SECOND = 4 * DEFAULT_LIMITS.framesPerSecond
+const MESSAGE_BURST = 4 * DEFAULT_LIMITS.frameBurst
 /** a closed socket whose close handshake has not finished by then is cut */
 export const CLOSE_HANDSHAKE_MS = 5000
 
@@ -123,12 +105,8 @@ export class SocketPeer implements PeerLink {
   /** the client's messages: past the budget, its socket is not read until it refills */
   private readonly messageBudget: TokenBucket
   private paused = false
-  /** the client's update messages of this read, format-checked, waiting to go to the engine as one */
-  private merging: Uint8Array[] = []
-  private mergingBytes = 0
-  private mergingItems = 0
-  /** the one client whose structs the merge holds (undefined: deletions only, so far) */
-  private mergingClient: number | undefined
+  /** the client's update messages of this read, waiting to go to the engine as one */
+  private readonly merge = new UpdateMerge()
 
   constructor (private readonly ws: WebSocket, private readonly opts: SocketPeerOptions) {
     this.messageBudget = new TokenBucket(opts.messagesPerSecond ?? MESSAGES_PER_SECOND, opts.messageBurst ?? MESSAGE_BURST)
@@ -287,59 +265,25 @@ export class SocketPeer implements PeerLink {
     }, wait).unref()
   }
 
-  /**
-   * A client update: merged with the others of this read if it is a sound V1
-   * update of one client's structs (or deletions only) within the merge caps;
-   * else sent alone, in order (a malformed one: the engine refuses it).
-   */
+  /** A client update: merged with the others of this read when it may be (update-merge.ts), else sent alone, in order. */
   private update (update: Uint8Array): void {
-    let items: number
-    let client: number | undefined
-    try {
-      const checked = validateUpdate(FORMAT_ONLY, update, DEFAULT_LIMITS.maxNestingDepth, MERGE_MAX_ITEMS)
-      if (checked.authors.size > 1 || update.length > MERGE_MAX_BYTES) throw new Error('not merged')
-      items = checked.items
-      client = checked.authors.values().next().value
-    } catch {
+    const part = mergeablePart(update)
+    if (part === undefined) {
       // what came before it goes first; the engine then takes or refuses this one on its own (reason code, counted)
       this.flushUpdates()
       this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
       return
     }
-    if (this.merging.length > 0 && (
-      (client !== undefined && this.mergingClient !== undefined && client !== this.mergingClient) ||
-      this.mergingBytes + update.length > MERGE_MAX_BYTES || this.mergingItems + items > MERGE_MAX_ITEMS ||
-      this.merging.length >= MERGE_MAX_UPDATES)) this.flushUpdates()
-    this.merging.push(update)
-    this.mergingBytes += update.length
-    this.mergingItems += items
-    this.mergingClient ??= client
+    if (!this.merge.fits(part)) this.flushUpdates()
+    this.merge.push(part)
   }
 
-  /** Send the merged updates of this read to the engine as one UPDATE. */
+  /** Send the merged updates of this read to the engine. */
   private flushUpdates (): void {
-    const updates = this.merging
-    if (updates.length === 0) return
-    this.merging = []
-    this.mergingBytes = 0
-    this.mergingItems = 0
-    this.mergingClient = undefined
-    let update: Uint8Array | undefined
-    if (updates.length === 1) {
-      update = updates[0]
-    } else {
-      try {
-        update = Y.mergeUpdates(updates)
-        this.opts.stats.updatesMerged += updates.length
-      } catch (err) {
-        log.error('%s: merging %d updates failed, sending each: %e', this.opts.peerId, updates.length, err)
-      }
-    }
-    if (update !== undefined) {
-      this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
-      return
-    }
-    for (const u of updates) this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update: u })
+    if (this.merge.empty) return
+    const { updates, merged } = this.merge.take()
+    this.opts.stats.updatesMerged += merged
+    for (const update of updates) this.toEngine({ type: MessageType.UPDATE, docKey: this.opts.docKey, seq: ++this.seq, update })
   }
 
   private handle (msg: ClientMessage): void {
