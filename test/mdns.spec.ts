@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { useLoopbackNetns } from './helpers/netns.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/mdns-node.ts', import.meta.url))
+const rediscover = fileURLToPath(new URL('./fixtures/mdns-rediscover.ts', import.meta.url))
 const DONE = /^(SYNCED|NOT SYNCED|TIMEOUT)/m
 
 describe('LAN discovery with mDNS', function () {
@@ -40,5 +41,17 @@ describe('LAN discovery with mDNS', function () {
       const roster = JSON.parse(/SYNCED (.*)/.exec(r.out)![1]) as Record<string, string>
       assert.deepEqual(Object.keys(roster).sort(), ['alpha', 'beta'])
     }
+  })
+
+  it('a peer found again after its connection closed is dialed again (not only the first time it is seen)', async () => {
+    const child = ns.spawn(process.execPath, ['--import', 'tsx', rediscover, `meshdoc-test-re-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    const kill = setTimeout(() => { child.kill('SIGKILL') }, 55_000)
+    const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+    clearTimeout(kill)
+    assert.equal(code, 0, out)
+    assert.match(out, /^OK$/m)
   })
 })

@@ -94,11 +94,12 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     streamMuxers: [meshYamux({ enableKeepAlive: false })],
     connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.pendingHandshakesPerHost ?? PENDING_HANDSHAKES_PER_HOST, opts.onNotAllowed),
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
-    ...(opts.mdns !== undefined && opts.mdns !== false
-      ? { peerDiscovery: [mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {})] }
-      : {}),
     services: {
-      ...(opts.relayServer === true ? { identify: identify(), relay: circuitRelayServer() } : {})
+      ...(opts.relayServer === true ? { identify: identify(), relay: circuitRelayServer() } : {}),
+      // a service rather than `peerDiscovery`, so that discovery-dialer.ts hears every answer (see there)
+      ...(opts.mdns !== undefined && opts.mdns !== false
+        ? { mdns: mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {}) }
+        : {})
     },
     connectionManager: {
       maxConnections: opts.maxConnections ?? MAX_CONNECTIONS,
