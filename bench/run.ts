@@ -49,7 +49,7 @@ const HELP = `usage: node --import tsx bench/run.ts [options]
                     bench device dials from 127.0.0.1; bench/fleet-gateway.ts); stock: one host, as behind one NAT
   --meshdoc-build DIR  gateway and devices run DIR/dist (DIR/package.json beside it) instead of the sources
   --connect-timeout-seconds S  give up on connect / the reconnect storm after S (default 300)
-  --gateway-cpu-prof  run the first gateway with --cpu-prof (bench/profile-top.ts --from/--to: the quiet window)
+  --gateway-cpu-prof  run the gateways with --cpu-prof (the first: bench/profile-top.ts --from/--to for the quiet window; the restarted one: the storm)
   --gateway-heap-snapshot  heap snapshots of the gateway after the quiet and the 200 writes/s windows (bench/heap-top.ts)
   --cpu-prof LABEL  run children whose label starts with LABEL (e.g. P1/meshdoc/A) with --cpu-prof;
                     profiles go to bench/results/profiles/ (see bench/profile-top.ts)

@@ -18,6 +18,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { logger } from '../../lib/log.js'
 import type { Libp2pPreset } from '../../lib/mesh-node.js'
 import { allowListGater } from './allow-list.js'
+import { linearGetConnections } from './linear-connections.js'
+import { x25519KeyObjects } from './noise-keys.js'
 import { monitorLinks, type LinkMonitorOptions } from './link-monitor.js'
 import { quietLogger } from './quiet-logger.js'
 import { servePeerExchange } from './peer-exchange.js'
@@ -80,6 +82,16 @@ const MAX_PENDING_HANDSHAKES = 64
 const PENDING_HANDSHAKES_PER_HOST = 4
 /** connections in all (libp2p's `maxConnections`) */
 const MAX_CONNECTIONS = 1024
+/**
+ * TCP connections the kernel completes and holds for us to accept (the
+ * listen backlog; Linux caps it at net.core.somaxconn, 4,096 by default).
+ * Node's default is 511: a fleet reconnecting at once overflowed it while
+ * the gateway was busy, and every connection past it lost its SYN and waited
+ * for the device's kernel to resend it 1, 3, 7 s later (2,491 such drops in
+ * one 1,000-device storm of F1). A held connection costs a socket until it is
+ * accepted; the limits above then apply to it as to any other.
+ */
+const LISTEN_BACKLOG = 4096
 
 export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Promise<Libp2p> {
   const libp2p = await createLibp2p({
@@ -87,9 +99,9 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     addresses: { listen: opts.listen ?? [] },
     // no logger objects per connection while libp2p's logging is off (quiet-logger.ts)
     logger: quietLogger(),
-    transports: [tcp(), webSockets()],
+    transports: [tcp({ backlog: LISTEN_BACKLOG }), webSockets()],
     // Noise and yamux, tuned for many small frames (see tuning.ts)
-    connectionEncrypters: [meshNoise()],
+    connectionEncrypters: [meshNoise({ crypto: x25519KeyObjects })],
     // dead connections are found by link-monitor.ts: yamux's keep-alive never aborts one
     streamMuxers: [meshYamux({ enableKeepAlive: false })],
     connectionGater: inboundGater(opts.allowPeers, opts.inboundConnectionsPerHost ?? OPEN_CONNECTIONS_PER_HOST, opts.pendingHandshakesPerHost ?? PENDING_HANDSHAKES_PER_HOST, opts.onNotAllowed),
@@ -109,6 +121,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     // one ping stream per connection, all from one timer: replaced by link-monitor.ts
     connectionMonitor: { enabled: false }
   })
+  linearGetConnections(libp2p)
   const stopMonitor = monitorLinks(libp2p, opts.linkPing)
   libp2p.addEventListener('stop', stopMonitor, { once: true })
   return libp2p

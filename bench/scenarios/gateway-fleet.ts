@@ -43,7 +43,8 @@
  *              then the gateway restarts on the same directory and port: time
  *              until every device has been acknowledged again
  *
- * `--gateway-cpu-prof`: the first gateway runs with --cpu-prof (written at its
+ * `--gateway-cpu-prof`: both gateways (the first, and the one restarted for the
+ * storm, `…-restarted.cpuprofile`) run with --cpu-prof (written at its
  * SIGTERM; the quiet window's offsets are printed, for
  * `bench/profile-top.ts --from S --to S`). `--gateway-heap-snapshot`: a heap
  * snapshot of the gateway after the quiet window and one after the 200
@@ -441,9 +442,12 @@ async function fleetOnce (ctx: Ctx, spawnChild: Spawn, o: FleetOptions, n: numbe
   await Promise.all(all.map(async p => await p.call('markAcks')))
   const downMs = now() - downAt
   const restartAt = now()
-  gw = new Gateway(args, [], env, ROOT)
+  // profiled too with --gateway-cpu-prof (its own file): the storm is its first seconds
+  const stormProf = profName.replace('.cpuprofile', '-restarted.cpuprofile')
+  gw = new Gateway(args, o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${stormProf}`] : [], env, ROOT)
   info = await gw.ready()
   const s = await untilAcked(all, n + 1, 'reconnect storm', restartAt)
+  if (o.cpuProf) log(`the restarted gateway's CPU profile: ${join(profileDir, stormProf)} (written when it stops; the storm is its first ${((now() - restartAt) / 1000).toFixed(0)} s)`)
   const stormMs = s.timedOut ? NaN : Math.max(...s.p.ackMs)
   await sleep(2000)
   const restart = {
