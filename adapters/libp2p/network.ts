@@ -9,7 +9,8 @@ import { DiscoveryDialer } from './discovery-dialer.js'
 import { KeepConnected } from './keep-connected.js'
 import { Libp2pSyncTransport, type SyncTransportOptions } from './sync-transport.js'
 
-export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress, onRefused }: MeshNetworkInput, Link?: SyncTransportOptions['Link']): MeshNetwork {
+/** `Discovery`: how discovered peers are dialed (the Node preset's AnswerDialer redials on every mDNS answer) */
+export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProgress, onRefused }: MeshNetworkInput, Link?: SyncTransportOptions['Link'], Discovery = DiscoveryDialer): MeshNetwork {
   const transport = new Libp2pSyncTransport(libp2p, addPeer, {
     maxFrameBytes,
     onProgress,
@@ -20,7 +21,7 @@ export function libp2pNetwork ({ libp2p, options, addPeer, maxFrameBytes, onProg
     ...options.bootstrapBackoff,
     onDialFailed: ({ addr, peer, message, retryInMs }) => { onRefused({ reason: 'unreachable', addr, ...(peer !== undefined ? { peer } : {}), message, retryInMs }) }
   })
-  const discovery = new DiscoveryDialer(libp2p)
+  const discovery = new Discovery(libp2p)
   return {
     start: async () => {
       await transport.start()

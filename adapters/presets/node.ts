@@ -20,6 +20,7 @@ import { WatchedStreamLink } from '../libp2p/stall-watch.js'
 import type { ReceiveProgress } from '../libp2p/stream-link.js'
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
+import { AnswerDialer } from '../libp2p/answer-dialer.js'
 import { nodeSha256 } from './node-sha256.js'
 import { PendingCharges } from '../../lib/security/pending-charges.js'
 import { addsNothing } from '../../lib/security/read-only.js'
@@ -57,7 +58,7 @@ function nodeNetwork (input: MeshNetworkInput): MeshNetwork {
   const stallMs = input.options.limits?.writeStallMs
   return libp2pNetwork(input, class extends WatchedStreamLink {
     constructor (stream: Stream, maxFrameBytes: number, onProgress?: ReceiveProgress) { super(stream, maxFrameBytes, onProgress, stallMs) }
-  })
+  }, AnswerDialer)
 }
 
 const nodePreset: PlatformPreset = {
