@@ -8,6 +8,7 @@
  * syncs.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { join } from 'node:path'
@@ -153,6 +154,25 @@ describe('connections per host over real TCP (127.0.0.1)', function () {
     await new Promise(resolve => setTimeout(resolve, Math.max(200, 1100 - (performance.now() - t0))))
     await silent(perHost)
     assert.equal(open(), perHost, 'closed connections gave their slots back')
+  })
+})
+
+describe('the TCP listen backlog', () => {
+  const pool = new NodePool()
+  after(async () => { await pool.stopAll() })
+
+  it('is the documented size (capped by net.core.somaxconn), not Node\'s 511', async function () {
+    let ssOk = true
+    try { execFileSync('ss', ['-V'], { stdio: 'ignore' }) } catch { ssOk = false }
+    if (!ssOk) { console.log('      skipped: needs `ss` (iproute2)'); this.skip() }
+    const documentedBacklog = await documented(/kernel holds up to ([\d,]+) completed TCP connections/)
+    const somaxconn = Number((await readFile('/proc/sys/net/core/somaxconn', 'utf8')).trim())
+    const node = await pool.create()
+    const port = Number(/\/tcp\/(\d+)\//.exec(node.multiaddrs.find(a => !a.includes('/ws'))!)![1])
+    // for a listening socket, ss shows the backlog as Send-Q
+    const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim()
+    const backlog = Number(line.split(/\s+/)[2])
+    assert.equal(backlog, Math.min(documentedBacklog, somaxconn), line)
   })
 })
 
