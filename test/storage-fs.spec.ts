@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import { openFilesBudget, openFilesLimit } from '../adapters/fs-storage/fs-adapter.js'
 import type { FsPromises } from '../adapters/fs-storage/bucket.js'
 import { runStorageAdapterTests } from '../lib/testing/storage-compliance.js'
 
@@ -90,6 +91,45 @@ describe('fs storage: more buckets than open log files', () => {
       }
     } finally {
       await again.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('fs storage: how many log files it keeps open by default', () => {
+  it('an eighth of the open-file limit, between 128 and 1,024; 128 when the limit is unknown', () => {
+    assert.equal(openFilesBudget(undefined), 128)
+    assert.equal(openFilesBudget(NaN), 128)
+    assert.equal(openFilesBudget(256), 128)
+    assert.equal(openFilesBudget(1024), 128)
+    assert.equal(openFilesBudget(4096), 512)
+    assert.equal(openFilesBudget(20_000), 1024)
+    assert.equal(openFilesBudget(Infinity), 1024)
+    if (process.platform === 'linux') assert.ok(Number.isFinite(openFilesLimit() ?? NaN) || openFilesLimit() === Infinity, 'the limit is read on Linux')
+  })
+
+  it('with the default, 300 docs written twice reopen no log when the budget holds them all (and do when it does not)', async function () {
+    this.timeout(60_000)
+    const dir = await mkdtemp(join(tmpdir(), 'meshdoc-fs-budget-'))
+    let logOpens = 0
+    const fs: FsPromises = {
+      ...nodeFs,
+      open: (async (path: string, flags?: string | number, mode?: number) => {
+        if (String(path).endsWith('.log') && flags !== 'r') logOpens++
+        return await nodeFs.open(path, flags, mode)
+      }) as FsPromises['open']
+    }
+    const docs = 300
+    const budget = openFilesBudget(openFilesLimit())
+    const adapter = new FsStorageAdapter(dir, { fs })
+    try {
+      for (let d = 0; d < docs; d++) await adapter.save([`doc-${d}`, 'r', '0'], new Uint8Array([d]))
+      const afterFirst = logOpens
+      for (let d = 0; d < docs; d++) await adapter.save([`doc-${d}`, 'r', '1'], new Uint8Array([d]))
+      if (budget >= docs) assert.equal(logOpens, afterFirst, `a budget of ${budget} open logs holds ${docs} docs: no reopen`)
+      else assert.ok(logOpens > afterFirst, `a budget of ${budget} cannot hold ${docs} docs: logs are reopened`)
+    } finally {
+      await adapter.close()
       await rm(dir, { recursive: true, force: true })
     }
   })

@@ -14,6 +14,7 @@
  * holds the node's identity key. An existing directory keeps its mode.
  */
 import { randomBytes, createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import * as nodeFs from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ClosedError, StorageError } from '../../lib/errors.js'
@@ -28,8 +29,35 @@ export interface FsStorageOptions {
   mergeMinDeadBytes?: number
   /** merge a bucket once it has more files than this (default 8) */
   maxFilesPerBucket?: number
-  /** keep at most this many log files open (default 128) */
+  /**
+   * keep at most this many log files open (default: an eighth of the process's
+   * open-file limit, between 128 and 1,024; 128 where the limit is unknown)
+   */
   maxOpenFiles?: number
+}
+
+/**
+ * The default of `maxOpenFiles` for a process whose soft open-file limit is
+ * `limit`: an eighth of it, so sockets and everything else keep the rest,
+ * between 128 and 1,024. A gateway whose devices each write their own doc
+ * reopened a log for nearly every commit with 128 (1,000 devices: an open and
+ * a close per reading, about 5% of its CPU in a reconnect storm); Node raises
+ * its soft limit to the hard one at start, commonly 20,000 to a million.
+ */
+export function openFilesBudget (limit: number | undefined): number {
+  if (limit === undefined || Number.isNaN(limit)) return 128
+  return Math.max(128, Math.min(1024, Math.floor(limit / 8)))
+}
+
+/** this process's soft open-file limit (Linux: /proc/self/limits), or undefined */
+export function openFilesLimit (): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find(l => l.startsWith('Max open files'))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined ? undefined : soft === 'unlimited' ? Infinity : Number(soft)
+  } catch {
+    return undefined
+  }
 }
 
 const FORMAT_FILE = 'meshdoc-fs.json'
@@ -49,7 +77,7 @@ export class FsStorageAdapter implements StorageAdapter {
 
   constructor (readonly dir: string, opts: FsStorageOptions = {}) {
     this.fs = opts.fs ?? nodeFs
-    this.maxOpenFiles = opts.maxOpenFiles ?? 128
+    this.maxOpenFiles = opts.maxOpenFiles ?? openFilesBudget(openFilesLimit())
     this.env = {
       fs: this.fs,
       root: dir,
