@@ -53,10 +53,7 @@ export class NodeMetrics {
   constructor (opts: MetricsOptions = {}) {
     const registers = [this.registry]
     this.maxDocSeries = opts.maxDocSeries ?? 1000
-    const every = opts.loopSampleMs ?? 20
-    // prom-client samples the event loop too, every 10 ms by default: at our own period it wakes
-    // an idle gateway half as often (its summary's percentiles need no finer samples)
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, ...(every > 0 ? { eventLoopMonitoringPrecision: every } : {}) })
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
     new Gauge({ name: 'meshdoc_info', help: 'meshdoc version.', labelNames: ['version'], registers }).set({ version: opts.version ?? 'unknown' }, 1)
     for (const [key, [name, help]] of Object.entries(COUNTERS)) {
       this.counters.set(key as keyof typeof COUNTERS, new Counter({ name, help, registers }))
@@ -87,6 +84,7 @@ export class NodeMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers
     })
+    const every = opts.loopSampleMs ?? 20
     if (every > 0) {
       let last = performance.now()
       this.loopTimer = setInterval(() => {
