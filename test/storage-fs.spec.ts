@@ -108,6 +108,13 @@ describe('fs storage: how many log files it keeps open by default', () => {
     if (process.platform === 'linux') assert.ok(Number.isFinite(openFilesLimit() ?? NaN) || openFilesLimit() === Infinity, 'the limit is read on Linux')
   })
 
+  it('the example systemd unit gives a gateway a limit at which it keeps the full 1,024 logs open', async () => {
+    const unit = await nodeFs.readFile(new URL('../examples/iot-gateway/meshdoc-gateway.service', import.meta.url), 'utf8')
+    const m = /^LimitNOFILE=(\d+)$/m.exec(unit)
+    assert.ok(m !== null, 'the unit sets LimitNOFILE (systemd\'s default soft limit is 1,024)')
+    assert.equal(openFilesBudget(Number(m[1])), 1024)
+  })
+
   it('with the default, 300 docs written twice reopen no log when the budget holds them all (and do when it does not)', async function () {
     this.timeout(60_000)
     const dir = await mkdtemp(join(tmpdir(), 'meshdoc-fs-budget-'))

@@ -12,7 +12,7 @@
  * (meshdoc's per-host limits: 128 open, 4 in their handshake; libp2p's 20/s
  * per host), as devices on their own addresses; what stays as shipped: the
  * handshakes at once in all (--max-handshakes, 64 since issue 18; 16 before)
- * and --max-connections (1,024). `--gateway-limits stock`: all devices are one host,
+ * and --max-connections (1,024; N + 64 past 1,000 devices). `--gateway-limits stock`: all devices are one host,
  * as a fleet behind one NAT. `--meshdoc-build DIR`: gateway and devices run
  * a build (DIR/dist, with DIR/package.json) instead of this checkout's
  * sources, e.g. a copy of `dist/` made before the sources were changed; the
@@ -272,7 +272,9 @@ async function fleetOnce (ctx: Ctx, spawnChild: Spawn, o: FleetOptions, n: numbe
   const adminPort = await freePort()
   const profileDir = resolve(o.profileDir)
   mkdirSync(profileDir, { recursive: true })
-  const args = ['--data', data, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--ws-port', 'none', '--admin', `127.0.0.1:${adminPort}`]
+  const args = ['--data', data, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--ws-port', 'none', '--admin', `127.0.0.1:${adminPort}`,
+    // past the default 1,024 connections, as the README says to: the N devices, the probe and some room
+    ...(n + 1 > 1000 ? ['--max-connections', String(n + 64)] : [])]
   const env: Record<string, string> = {
     ...(o.limits === 'own-hosts' ? { MESHDOC_BENCH_OWN_HOSTS: '1' } : {}),
     ...(o.build !== undefined ? { MESHDOC_BENCH_BUILD: resolve(o.build) } : {})
