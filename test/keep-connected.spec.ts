@@ -1,6 +1,6 @@
 /**
  * The bootstrap redial backoff (adapters/libp2p/keep-connected.ts): full
- * jitter from 0.5 s doubling to 30 s, but for a minute after a connection
+ * jitter from 0.5 s doubling to 30 s, but for five minutes after a connection
  * that lasted dropped, at most 4 s (a restarting gateway is back in
  * seconds). libp2p is a stand-in here: dials fail at once, and the test
  * drives the clock and Math.random.
@@ -57,7 +57,8 @@ describe('bootstrap redial backoff', () => {
     assert.ok(lows.every(d => d <= 1), `full jitter: a delay may be near 0 (${lows.join(', ')})`)
   })
 
-  it('after a connection that lasted drops, at most 4 s for a minute', async () => {
+  /** Delays after a connection that lasted dropped, the clock moved `sinceDropMs` on from the drop. */
+  async function afterDrop (sinceDropMs: number): Promise<number[]> {
     Math.random = () => 0.999
     let clock = 1_000_000
     Date.now = () => clock
@@ -70,8 +71,19 @@ describe('bootstrap redial backoff', () => {
     clock += 60_000 // it lasted
     fake.connect = false
     fake.disconnect()
+    clock += sinceDropMs
     await retries(keep, seen, 13)
+    return seen
+  }
+
+  it('after a connection that lasted drops, at most 4 s for five minutes', async () => {
+    const seen = await afterDrop(5 * 60_000 - 10_000)
     // 1, 2, 4 … 2,048 ms, then 4,000 (where the never-reached gateway of the test above gets 4,096)
-    assert.ok(Math.max(...seen) <= 4000 && seen[12] > 3900, `capped at 4 s within the minute (${seen.join(', ')})`)
+    assert.ok(Math.max(...seen) <= 4000 && seen[12] > 3900, `capped at 4 s within the five minutes (${seen.join(', ')})`)
+  })
+
+  it('past the five minutes, the backoff grows to 30 s again', async () => {
+    const seen = await afterDrop(5 * 60_000 + 1000)
+    assert.ok(seen[12] > 4000, `no longer capped at 4 s (${seen.join(', ')})`)
   })
 })
