@@ -13,7 +13,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
-import { x25519KeyObjects } from '../adapters/libp2p/noise-keys.js'
+import { x25519Counts, x25519KeyObjects } from '../adapters/libp2p/noise-keys.js'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
@@ -44,6 +44,7 @@ describe('Noise X25519 with KeyObjects', function () {
     afterEach(async () => { await Promise.allSettled(nodes.splice(0).map(async n => { await n.stop() })) })
 
     it('a handshake completes dialing out and answering', async () => {
+      const before = { ...x25519Counts }
       const ours = await createDefaultLibp2p({ listen: ['/ip4/127.0.0.1/tcp/0'] })
       const stock = await createLibp2p({
         addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -60,6 +61,11 @@ describe('Noise X25519 with KeyObjects', function () {
       const inbound = await stock.dial(ours.getMultiaddrs()[0])
       assert.equal(inbound.status, 'open')
       assert.equal(inbound.remotePeer.toString(), ours.peerId.toString())
+      // our side took the fast path: three DHs a handshake, each with a kept key (ephemeral or static);
+      // as the responder, ours does its last one on the initiator's final message, maybe after the dial resolved
+      for (let i = 0; i < 100 && x25519Counts.kept - before.kept < 6; i++) await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(x25519Counts.kept - before.kept, 6, 'every DH of our two handshakes used a kept KeyObject')
+      assert.equal(x25519Counts.stock - before.stock, 0)
     })
   })
 })

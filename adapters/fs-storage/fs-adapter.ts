@@ -31,7 +31,8 @@ export interface FsStorageOptions {
   maxFilesPerBucket?: number
   /**
    * keep at most this many log files open (default: an eighth of the process's
-   * open-file limit, between 128 and 1,024; 128 where the limit is unknown)
+   * open-file limit, between 128 and 1,024; 128 where the limit is unknown).
+   * Per adapter: a process with several adapters may want to give each less
    */
   maxOpenFiles?: number
 }

@@ -48,8 +48,9 @@ export class KeepConnected {
     const id = evt.detail.toString()
     for (const t of this.targets) {
       if (t.peer !== id) continue
-      // a connection that did not last (refused after the handshake) keeps the backoff growing
-      if (Date.now() - t.since >= STABLE_MS) { t.attempt = 0; t.lost = Date.now() }
+      // a connection that did not last (refused after the handshake) keeps the backoff growing,
+      // past RECENT_CAP_MS too: a gateway that refuses us is not redialed every 4 s for minutes
+      if (Date.now() - t.since >= STABLE_MS) { t.attempt = 0; t.lost = Date.now() } else t.lost = 0
       this.schedule(t)
     }
   }
