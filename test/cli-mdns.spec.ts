@@ -15,13 +15,7 @@ describe('meshdoc gateway --mdns', function () {
   const ns = useLoopbackNetns('meshdoc-climdns')
 
   it('two gateways with no bootstrap peers find each other by mDNS and sync', async () => {
-    const child = ns.spawn(process.execPath, ['--import', 'tsx', driver], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-    const kill = setTimeout(() => { child.kill('SIGKILL') }, 80_000)
-    const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
-    clearTimeout(kill)
+    const { code, out } = await ns.runScript(driver, [], 80_000)
     assert.equal(code, 0, out)
     assert.match(out, /^OK$/m)
   })

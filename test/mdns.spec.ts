@@ -44,13 +44,7 @@ describe('LAN discovery with mDNS', function () {
   })
 
   it('a peer found again after its connection closed is dialed again (not only the first time it is seen)', async () => {
-    const child = ns.spawn(process.execPath, ['--import', 'tsx', rediscover, `meshdoc-test-re-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-    const kill = setTimeout(() => { child.kill('SIGKILL') }, 55_000)
-    const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
-    clearTimeout(kill)
+    const { code, out } = await ns.runScript(rediscover, [`meshdoc-test-re-${process.pid}`], 55_000)
     assert.equal(code, 0, out)
     assert.match(out, /^OK$/m)
   })

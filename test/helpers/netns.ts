@@ -25,6 +25,21 @@ export class LoopbackNetns {
     return spawn('ip', ['netns', 'exec', this.name, command, ...args], options)
   }
 
+  /**
+   * Run a TypeScript program (tsx) inside the namespace to its exit, SIGKILLed after
+   * `timeoutMs`: its exit code and its stdout and stderr together.
+   */
+  async runScript (path: string, args: string[], timeoutMs: number): Promise<{ code: number | null, out: string }> {
+    const child = this.spawn(process.execPath, ['--import', 'tsx', path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    const kill = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+    const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+    clearTimeout(kill)
+    return { code, out }
+  }
+
   delete (): void {
     try { execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' }) } catch {}
   }
