@@ -108,7 +108,7 @@ export async function createDefaultLibp2p (opts: DefaultLibp2pOptions = {}): Pro
     ...(opts.swarmKey !== undefined ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
     services: {
       ...(opts.relayServer === true ? { identify: identify(), relay: circuitRelayServer() } : {}),
-      // a service rather than `peerDiscovery`, so that discovery-dialer.ts hears every answer (see there)
+      // a service rather than `peerDiscovery`, so that answer-dialer.ts hears every answer (see there)
       ...(opts.mdns !== undefined && opts.mdns !== false
         ? { mdns: mdns(typeof opts.mdns === 'object' ? { ...(opts.mdns.serviceTag !== undefined ? { serviceTag: opts.mdns.serviceTag } : {}), ...(opts.mdns.intervalMs !== undefined ? { interval: opts.mdns.intervalMs } : {}) } : {}) }
         : {})
