@@ -7,7 +7,7 @@
  * `meshdoc/protocol`; the engine's transport seam and doc persistence, for
  * adapter authors, are in `meshdoc/testing`.
  */
-export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type DocChange, type PeerRefusal, type SyncProgress, type Libp2pPreset, type Libp2pPresetInput } from './mesh-node.js'
+export { MeshNode, type MeshNodeOptions, type MeshNodeEvents, type DocChange, type PeerRefusal, type SyncProgress, type EncryptedDocHandle, type EncryptedDocMember, type EncryptedOpenOptions, type Libp2pPreset, type Libp2pPresetInput } from './mesh-node.js'
 export { DocHandle, type DocHandleEvents, type DocStatus, type DocSyncProgress, type PeerDocStatus, type WhenSyncedOptions } from './doc-handle.js'
 export { PeerOrigin, type EngineCounters } from './sync/types.js'
 export { Access, allowAll, type Policy } from './policy/types.js'

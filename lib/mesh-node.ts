@@ -19,7 +19,7 @@ import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
 import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
-import { docKeyHex } from './protocol/doc-key.js'
+import { docKeyFor, docKeyHex } from './protocol/doc-key.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo, type RepoOptions } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
@@ -158,6 +158,68 @@ export interface GrantContext {
   emit: (name: 'grant:refused' | 'revoked', arg: GrantRefused | Revocation) => void
 }
 
+/** A member of an encrypted doc: a PeerId and what it may do (read, or read and write). */
+export interface EncryptedDocMember { peerId: string, access: 'read' | 'write' }
+
+/**
+ * `open(id, { encrypted })`: `true` to join a doc some member created (this
+ * node waits for its records from a peer: `whenReady`); `{ members }` to
+ * create it if it is new here, with these members besides this node (a writer).
+ */
+export type EncryptedOpenOptions = true | { members?: readonly EncryptedDocMember[] }
+
+/**
+ * An end-to-end encrypted doc, as a member holds it (`node.open(id, { encrypted })`):
+ * only its members read it; peers and gateways without the key store and
+ * forward it blind (docs/SECURITY.md, "Encrypted documents").
+ */
+export interface EncryptedDocHandle {
+  readonly id: string
+  readonly encrypted: true
+  /** the doc, built from what this member opened; local edits are sealed and sent after each transaction */
+  readonly doc: Y.Doc
+  /** the latest epoch (key) this node holds, if any */
+  readonly epoch: number | undefined
+  /** this node's access in the latest epoch; undefined: not a member (yet) */
+  readonly access: 'read' | 'write' | undefined
+  /** the members of the latest epoch */
+  members: () => EncryptedDocMember[]
+  /** Resolves once this node holds a key of the doc (TimeoutError after `timeout`, default 30 s). */
+  whenReady: (opts?: { timeout?: number }) => Promise<void>
+  /** Resolves once `peer` said it stored (on its disk) everything this node wrote so far. */
+  whenStored: (opts: { peer: string, timeout?: number }) => Promise<void>
+  /** Seal and send local edits now; resolves once they are on this node's disk. */
+  flush: () => Promise<void>
+  /** A new epoch with these members (a key rotation: those left out read nothing written after it). The doc's creator only. */
+  setMembers: (members: readonly EncryptedDocMember[]) => Promise<void>
+  addMember: (peerId: string, access?: 'read' | 'write') => Promise<void>
+  removeMember: (peerId: string) => Promise<void>
+  /** Seal a snapshot: once another member attests it, blind nodes drop what it covers. False if this node cannot write. */
+  snapshot: () => Promise<boolean>
+  close: () => Promise<void>
+}
+
+/** What a node's encrypted docs get. */
+export interface E2eContext {
+  storage: StorageAdapter
+  /** the node's key (members need it); undefined: blind for every doc */
+  key: PrivateKey | undefined
+  servesByKey: boolean
+  /** what the policy (and grants) let `peerId` do with `docId` */
+  access: (peerId: string, docId: string) => 'none' | 'read' | 'write'
+}
+
+/** A node's encrypted docs: an engine extension, and how the node opens one. */
+export interface NodeE2e extends EngineExtension {
+  openEncrypted: (docId: string, docKey: Uint8Array, opts: EncryptedOpenOptions) => Promise<EncryptedDocHandle>
+  /** after `inner` (grants): the one extension the engine gets */
+  after: (inner: EngineExtension | undefined) => EngineExtension
+  settled: () => Promise<void>
+}
+
+/** Builds a node's encrypted docs (the Node entry has it). */
+export type E2eSupport = (ctx: E2eContext) => NodeE2e
+
 /** Builds a node's grants (the Node entry has it; browsers import it from `meshdoc/grants`). */
 export type GrantSupport = (opts: MeshNodeOptions, ctx: GrantContext) => NodeGrants & EngineExtension
 
@@ -233,6 +295,8 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   readonly extras: Array<{ stop: () => void }> = []
   /** @internal with `trust`, `grants` or `grantProvider` */
   grantsHere: NodeGrants | undefined
+  /** @internal encrypted docs (the Node entry) */
+  e2eHere: NodeE2e | undefined
 
   /** @internal use createMeshNode */
   constructor (
@@ -243,7 +307,8 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     readonly repo: Repo,
     private readonly network: MeshNetwork,
     private readonly storage: StorageAdapter,
-    private readonly ownsLibp2p: boolean
+    private readonly ownsLibp2p: boolean,
+    private readonly meshKey?: Uint8Array
   ) {
     super()
   }
@@ -275,9 +340,24 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     return conn.remotePeer.toString()
   }
 
-  /** Open a document by id; the same handle is returned while it stays open. */
-  async open (docId: string): Promise<DocHandle> {
+  /**
+   * Open a document by id; the same handle is returned while it stays open.
+   * With `{ encrypted }` (the Node entry), an end-to-end encrypted doc
+   * (EncryptedDocHandle): see EncryptedOpenOptions.
+   */
+  async open (docId: string): Promise<DocHandle>
+  async open (docId: string, opts: { encrypted: EncryptedOpenOptions }): Promise<EncryptedDocHandle>
+  async open (docId: string, opts?: { encrypted?: EncryptedOpenOptions }): Promise<DocHandle | EncryptedDocHandle> {
     this.assertRunning()
+    const keyHex = docKeyHex(docKeyFor(docId, this.meshKey))
+    if (opts?.encrypted !== undefined) {
+      if (this.e2eHere === undefined) throw new TypeError('encrypted docs need the Node entry')
+      if (this.engine.doc(keyHex) !== undefined || (await this.storage.loadRange([keyHex])).length > 0) {
+        throw new TypeError(`the doc ${docId} is held here in clear: an encrypted doc needs an id of its own`)
+      }
+      return await this.e2eHere.openEncrypted(docId, docKeyFor(docId, this.meshKey), opts.encrypted)
+    }
+    if (this.e2eHere?.encrypted?.(keyHex) === true) throw new TypeError(`the doc ${docId} is encrypted here: open it with { encrypted: true }`)
     return await this.repo.open(docId)
   }
 
@@ -440,6 +520,10 @@ export interface PlatformPreset {
   serving?: (opts: MeshNodeOptions) => ServeByKey | undefined
   /** grants (`trust`, `grants`, `grantProvider`): the Node entry's, or a browser app's `grantSupport` from `meshdoc/grants` */
   grants?: GrantSupport | undefined
+  /** end-to-end encrypted docs: the Node entry's */
+  e2e?: E2eSupport | undefined
+  /** a new identity key, for a libp2p node meshdoc creates without one (encrypted docs need to know it) */
+  newKey?: () => Promise<PrivateKey>
 }
 
 /** @internal the platform-independent part of `createMeshNode` */
@@ -469,9 +553,13 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const ownsLibp2p = opts.libp2p === undefined
   let countRefusal = (_reason: string): void => {}
   // the identity in storage is loaded only for a libp2p node we create
+  // the node's key, where meshdoc knows it (encrypted docs need it): given, stored, or made here
+  const privateKey = opts.libp2p !== undefined
+    ? (typeof opts.privateKey === 'object' ? opts.privateKey : undefined)
+    : opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey ?? await preset.newKey?.()
   const libp2p = opts.libp2p ?? await preset.libp2p({
     options: opts,
-    privateKey: opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey,
+    privateKey,
     swarmKey: typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey,
     refusing: (reason) => { countRefusal(reason) }
   })
@@ -487,8 +575,15 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     servesByKey: serving !== undefined,
     emit: (name, arg) => { node?.emit(name, [arg as never]) }
   })
+  let accessFor = (_peerId: string, _docId: string): 'none' | 'read' | 'write' => 'none'
+  const e2e = preset.e2e?.({
+    storage,
+    key: privateKey,
+    servesByKey: serving !== undefined,
+    access: (peerId, docId) => accessFor(peerId, docId)
+  })
   const engine = new SyncEngine({
-    extension: grants,
+    extension: e2e !== undefined ? e2e.after(grants) : grants,
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     sha256: preset.sha256,
@@ -499,6 +594,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     antiEntropyIntervalMs: opts.antiEntropyIntervalMs
   })
   countRefusal = (reason) => { engine.countRejection(reason) }
+  accessFor = (peerId, docId) => engine.accessFor(peerId, docId)
   const repoOptions = {
     engine,
     storage,
@@ -518,8 +614,9 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     // logged where it is found (meshdoc:bootstrap, meshdoc:libp2p)
     onRefused: (refusal) => { node?.emit('peer:refused', [refusal]) }
   })
-  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
+  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p, meshKey)
   node.grantsHere = grants
+  node.e2eHere = e2e
   // our grants and revocations in force (the provider asked) before the first peer connects
   await grants?.start()
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }

@@ -14,6 +14,7 @@
  * SHA-256. Bundlers building for browsers resolve `meshdoc` to
  * `adapters/presets/browser.ts` (the `browser` export condition).
  */
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNode, type MeshNodeOptions, type PlatformPreset, type StartOptions } from '../../lib/mesh-node.js'
 import { WatchedStreamLink } from '../libp2p/stall-watch.js'
@@ -46,6 +47,7 @@ export { revokeGrant, verifyRevocation, revocationBytes, type Revocation, type R
 export type { GrantRefused } from '../../lib/grants/grant-exchange.js'
 export { grantSupport } from '../../lib/grants/support.js'
 import { grantSupport } from '../../lib/grants/support.js'
+import { e2eSupport } from '../../lib/e2e/support.js'
 // bearer tokens: a grant its audience signed over, for clients that cannot prove their PeerId (y-websocket); Node only
 export { issueBearer, verifyBearer, decodeBearer, BEARER_LIMITS, type Bearer, type IssueBearerOptions, type VerifyBearerOptions } from '../../lib/grants/bearer.js'
 import { verifyBearer } from '../../lib/grants/bearer.js'
@@ -66,7 +68,9 @@ const nodePreset: PlatformPreset = {
   network: nodeNetwork,
   sha256: nodeSha256,
   serving: (opts) => opts.serveAllDocs === true ? serveByKey() : undefined,
-  grants: grantSupport({ bearer: verifyBearer })
+  grants: grantSupport({ bearer: verifyBearer }),
+  e2e: e2eSupport(),
+  newKey: async () => await generateKeyPair('Ed25519')
 }
 
 /** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */

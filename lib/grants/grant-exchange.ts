@@ -309,7 +309,8 @@ export class GrantExchange implements EngineExtension {
       if (held.frames.push(frame) > MAX_HELD) this.api?.peers.reject(peer, ByeReason.LIMIT_EXCEEDED, 'too many frames while its grants are checked')
       return true
     }
-    if (!('body' in frame)) return false
+    // ours: GRANTS, REVOKE, CLAIM (another extension's frames, E2E, go on to it)
+    if (!('body' in frame) || frame.type === MessageType.E2E) return false
     try {
       this.receive(peer, frame)
     } catch (err) {

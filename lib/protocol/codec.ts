@@ -22,8 +22,8 @@ export interface AwarenessFrame { type: typeof MessageType.AWARENESS, docKey: Ui
 export interface DeniedFrame { type: typeof MessageType.DENIED, docKey: Uint8Array, reason: number }
 export interface ByeFrame { type: typeof MessageType.BYE, reason: number, message: string }
 
-/** GRANTS, REVOKE, CLAIM: frames of an engine extension (lib/grants), whose body it reads itself */
-export interface ExtensionFrame { type: typeof MessageType.GRANTS | typeof MessageType.REVOKE | typeof MessageType.CLAIM, body: Uint8Array }
+/** GRANTS, REVOKE, CLAIM, E2E: frames of an engine extension (lib/grants, lib/e2e), whose body it reads itself */
+export interface ExtensionFrame { type: typeof MessageType.GRANTS | typeof MessageType.REVOKE | typeof MessageType.CLAIM | typeof MessageType.E2E, body: Uint8Array }
 
 export type DocFrame = Sync1Frame | Sync2Frame | Sync2PartFrame | UpdateFrame | AckFrame | AwarenessFrame | DeniedFrame
 export type Frame = HelloFrame | ByeFrame | DocFrame | ExtensionFrame
@@ -60,7 +60,8 @@ const LAYOUTS = [
   /* SYNC2_PART */ [DOC_KEY, SEQ, ['partsLeft', 'uint'], UPDATE],
   /* GRANTS */ EXTENSION,
   /* REVOKE */ EXTENSION,
-  /* CLAIM */ EXTENSION
+  /* CLAIM */ EXTENSION,
+  /* E2E */ EXTENSION
 ] as const satisfies { readonly [K in keyof typeof MessageType as typeof MessageType[K]]: readonly Field[] }
 
 export function encodeFrame (frame: Frame): Uint8Array {

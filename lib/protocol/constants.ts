@@ -24,7 +24,9 @@ export const MessageType = {
   /** signed revocations, or a digest of those the sender holds (between peers announcing Features.GRANTS) */
   REVOKE: 10,
   /** the id of a doc the sender is about to sync (to a peer announcing Features.DOC_CLAIMS) */
-  CLAIM: 11
+  CLAIM: 11,
+  /** an encrypted doc's records, envelopes and attestations (lib/e2e/wire.ts; to a peer announcing Features.E2E) */
+  E2E: 12
 } as const
 export type MessageType = typeof MessageType[keyof typeof MessageType]
 
@@ -33,7 +35,7 @@ export type MessageType = typeof MessageType[keyof typeof MessageType]
  * checked against `MessageType` when compiling: code that enumerates
  * `MessageType` keeps minifiers from inlining its numbers.
  */
-export const MESSAGE_TYPE_NAMES = ['HELLO', 'SYNC1', 'SYNC2', 'UPDATE', 'ACK', 'AWARENESS', 'DENIED', 'BYE', 'SYNC2_PART', 'GRANTS', 'REVOKE', 'CLAIM'] as const satisfies { readonly [K in keyof typeof MessageType as typeof MessageType[K]]: K }
+export const MESSAGE_TYPE_NAMES = ['HELLO', 'SYNC1', 'SYNC2', 'UPDATE', 'ACK', 'AWARENESS', 'DENIED', 'BYE', 'SYNC2_PART', 'GRANTS', 'REVOKE', 'CLAIM', 'E2E'] as const satisfies { readonly [K in keyof typeof MessageType as typeof MessageType[K]]: K }
 
 /** Reason codes carried by BYE. Stable: they cross the wire and appear in counters. */
 export const ByeReason = {
@@ -73,7 +75,9 @@ export const DeniedReason = {
   /** Your write was refused: it would take you past your storage quota on this node (bytes or docs). You may keep reading. */
   QUOTA_EXCEEDED: 2,
   /** Your write was refused: it carries structs under a clientID this node binds to another peer. Write under a clientID of your own. */
-  AUTHORSHIP: 3
+  AUTHORSHIP: 3,
+  /** The doc is end-to-end encrypted here: it is never synced in clear (SYNC1, UPDATE…); use E2E frames. */
+  ENCRYPTED: 4
 } as const
 export type DeniedReason = typeof DeniedReason[keyof typeof DeniedReason]
 /** A DeniedReason by name, as the `denied` event and `DeniedError.reason` give it. */
@@ -96,7 +100,9 @@ export const Features = {
   /** the sender checks grants: present yours (GRANTS) before your SYNC1s; exchange revocations (REVOKE) */
   GRANTS: 2,
   /** the sender serves docs by key and checks grants by doc id: name the docs you sync (CLAIM) */
-  DOC_CLAIMS: 4
+  DOC_CLAIMS: 4,
+  /** the sender takes part in end-to-end encrypted docs (E2E frames), as a member or a blind node */
+  E2E: 8
 } as const
 
 /** The features this implementation announces. */

@@ -32,6 +32,8 @@ export interface EngineExtension {
   intercept: (peer: PeerState, frame: Frame) => boolean
   /** the peer is gone */
   peerGone: (peer: PeerState) => void
+  /** the doc under this key is held here end-to-end encrypted: the engine refuses it in clear (DENIED `encrypted`) */
+  encrypted?: (keyHex: string) => boolean
   stop: () => void
 }
 
@@ -45,3 +47,4 @@ export interface ExtensionApi {
   countRejection: (name: string) => void
   ignore: (name: string) => void
 }
+

@@ -1,0 +1,399 @@
+/**
+ * One encrypted doc as a node holds it: its epoch records, its envelope log
+ * and attestations, stored durably; for a member also the epoch keys and
+ * the Y.Doc built from what it opened. A blind node holds the same minus
+ * keys and doc: it checks everything but the plaintext (envelope.ts).
+ *
+ * Storage, one bucket per doc (nothing in clear: records, envelopes and
+ * attestations as received):
+ *
+ *   ['_e2e.' + docKeyHex, 'r', epoch (10 digits)]                 epoch record
+ *   ['_e2e.' + docKeyHex, 'e', writerHex, seq (16 digits)]         envelope
+ *   ['_e2e.' + docKeyHex, 'a', snapshotHashHex, attesterHex]       attestation
+ *
+ * Everything is checked again when loaded (signatures, chains, covers), in
+ * the order catch-up uses, so a damaged or altered store loads what still
+ * checks out and counts the rest. What `take*` accepts is in the log at
+ * once (so that the next envelope of a batch can follow it) and on disk
+ * when the returned `stored` promise resolves: only then may a node say
+ * STORED. Members write under their own Yjs clientIDs (admit.ts).
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import * as Y from 'yjs'
+import { InvalidUpdateError } from '../errors.js'
+import { logger } from '../log.js'
+import type { StorageAdapter, StorageKey } from '../storage/types.js'
+import { admitPlaintext, writerClientIds } from './admit.js'
+import { verifyAttestation } from './attestation.js'
+import { toHex } from './codec.js'
+import { compactable } from './compaction.js'
+import { createEpoch, EpochChain, openEpochKeys, type EpochAuthority } from './epoch.js'
+import { checkEnvelopeBlind, decodeEnvelope, decryptEnvelope, E2eCiphertextError, openEnvelope, sealEnvelope } from './envelope.js'
+import { E2eError, type E2eRefusal } from './errors.js'
+import { idOf, ownRawKey } from './keys.js'
+import { EnvelopeLog } from './log.js'
+import { attestSnapshot, sealSnapshot } from './snapshot.js'
+import type { CheckedEnvelope, Envelope, EpochKey, EpochRecord, MemberAccess, OpenedEnvelope, VersionVector } from './types.js'
+import { missingFrom, type CatchUp } from './version-vector.js'
+
+const log = logger('e2e')
+
+/** the origin of what a replica applies to its doc from envelopes */
+export const E2E_REMOTE = Symbol('meshdoc.e2e.remote')
+
+export const e2eBucket = (docKeyHex: string): string => `_e2e.${docKeyHex}`
+const pad = (n: number, width: number): string => String(n).padStart(width, '0')
+
+export interface ReplicaOptions {
+  docKey: Uint8Array
+  storage: StorageAdapter
+  /** who may issue epoch records (see epoch.ts); default: the issuer of epoch 0, for every later epoch */
+  authority?: EpochAuthority
+  /** a member's key (its libp2p identity); none: a blind replica */
+  key?: PrivateKey
+}
+
+/** What a take* call did: accepted items are in memory now, and on disk once `stored` resolves. */
+export interface Taken<T> {
+  accepted: T[]
+  refused: Map<E2eRefusal | 'invalid_update', number>
+  stored: Promise<void>
+}
+
+export class E2eReplica {
+  readonly docKey: Uint8Array
+  readonly keyHex: string
+  readonly chain: EpochChain
+  readonly log: EnvelopeLog
+  readonly doc: Y.Doc | undefined
+  readonly #storage: StorageAdapter
+  readonly #authority: EpochAuthority
+  readonly #key: PrivateKey | undefined
+  readonly #me: string | undefined
+  #keys = new Map<number, EpochKey>()
+  /** a member's local updates not sealed yet */
+  #pending: Uint8Array[] = []
+  /** snapshots of other members received, to attest */
+  #toAttest: OpenedEnvelope[] = []
+  /** the writes in flight, so that `settled()` can wait for them */
+  readonly #writes = new Set<Promise<void>>()
+
+  constructor (opts: ReplicaOptions) {
+    this.docKey = opts.docKey
+    this.keyHex = toHex(opts.docKey)
+    this.chain = new EpochChain(opts.docKey)
+    this.log = new EnvelopeLog(opts.docKey)
+    this.#storage = opts.storage
+    this.#key = opts.key
+    this.#me = opts.key === undefined ? undefined : idOf(ownRawKey(opts.key))
+    this.#authority = opts.authority ?? ((issuer, record) => record.epoch === 0 || this.chain.get(0)?.issuer === issuer)
+    if (opts.key !== undefined) {
+      const doc = new Y.Doc()
+      doc.clientID = writerClientIds(ownRawKey(opts.key), opts.docKey)[0]
+      doc.on('update', (update: Uint8Array, origin: unknown) => { if (origin !== E2E_REMOTE) this.#pending.push(update) })
+      this.doc = doc
+    }
+  }
+
+  get member (): boolean { return this.#key !== undefined }
+
+  /** this member's access in the latest epoch (undefined: not a member of it, or blind) */
+  get access (): MemberAccess | undefined {
+    return this.#me === undefined ? undefined : this.chain.latest?.memberOf.get(this.#me)?.access
+  }
+
+  /** whether local edits wait to be sealed (no write access yet, or not flushed) */
+  get pendingEdits (): number { return this.#pending.length }
+
+  vv (): VersionVector { return this.log.vv() }
+
+  /** epoch records held, in order, from `from` */
+  records (from = 0): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (let e = from; this.chain.get(e) !== undefined; e++) out.push(this.chain.get(e)!.bytes)
+    return out
+  }
+
+  get recordCount (): number { return (this.chain.latest?.epoch ?? -1) + 1 }
+
+  missingFor (theirs: VersionVector): CatchUp { return missingFrom(theirs, this.log) }
+
+  // ------------------------------------------------------------------ load
+
+  /** Load what the store holds, checking it all again; returns what was refused, by reason. */
+  async load (): Promise<Map<string, number>> {
+    const refused = new Map<string, number>()
+    const count = (err: unknown): void => {
+      const reason = err instanceof E2eError ? err.reason : 'invalid_update'
+      refused.set(reason, (refused.get(reason) ?? 0) + 1)
+    }
+    const chunks = await this.#storage.loadRange([e2eBucket(this.keyHex)])
+    const records = chunks.filter(c => c.key[1] === 'r').sort((a, b) => a.key[2] < b.key[2] ? -1 : 1)
+    for (const r of records) {
+      try { await this.chain.add(r.data, { authority: this.#authority }) } catch (err) { count(err) }
+    }
+    this.#openKeys()
+    for (const a of chunks.filter(c => c.key[1] === 'a')) {
+      // an attestation of a snapshot whose epoch is unknown here is refused like any other
+      try { this.log.addAttestation(await verifyAttestation(a.data, { epochs: this.chain })) } catch (err) { count(err) }
+    }
+    // snapshots first (a checkpoint moves its writers' bases), then by writer and seq; what does not fit yet
+    // (a gap that a later pass fills) goes round again while anything is added
+    const decoded = chunks.filter(c => c.key[1] === 'e').map(c => ({ bytes: c.data, env: safeDecode(c.data) }))
+    for (const d of decoded) if (d.env === undefined) count(new E2eError('malformed', 'a stored envelope'))
+    let pending = decoded.filter((p): p is { bytes: Uint8Array, env: Envelope } => p.env !== undefined)
+      .sort((a, b) => (a.env.header.kind === 'snapshot' ? 0 : 1) - (b.env.header.kind === 'snapshot' ? 0 : 1) ||
+        (a.env.header.writer < b.env.header.writer ? -1 : a.env.header.writer > b.env.header.writer ? 1 : a.env.header.seq - b.env.header.seq))
+    for (let progress = true; progress && pending.length > 0;) {
+      progress = false
+      const next: typeof pending = []
+      for (const p of pending) {
+        try {
+          await this.#admit(p.bytes)
+          progress = true
+        } catch (err) {
+          if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) next.push(p)
+          else count(err)
+        }
+      }
+      pending = next
+    }
+    for (const p of pending) count(new E2eError('gap', 'never fit'))
+    if (refused.size > 0) log('%s: loaded with refusals %o', this.keyHex.slice(0, 8), Object.fromEntries(refused))
+    return refused
+  }
+
+  // ------------------------------------------------------------------ taking what peers send
+
+  /** Epoch records from epoch `from` on, in order; a member reopens its keys. Stale envelopes are dropped (a member's own are sealed again). */
+  async takeRecords (from: number, records: readonly Uint8Array[]): Promise<Taken<EpochRecord>> {
+    const out: Taken<EpochRecord> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const saves: Array<Promise<void>> = []
+    for (const [i, bytes] of records.entries()) {
+      if (from + i < this.recordCount) continue
+      try {
+        const rec = await this.chain.add(bytes, { authority: this.#authority })
+        out.accepted.push(rec)
+        saves.push(this.#save([e2eBucket(this.keyHex), 'r', pad(rec.epoch, 10)], rec.bytes))
+      } catch (err) {
+        countInto(out.refused, err)
+        break
+      }
+    }
+    if (out.accepted.length > 0) {
+      this.#openKeys()
+      const stale = this.log.dropStale(this.chain)
+      for (const env of stale) saves.push(this.#remove(envKey(this.keyHex, env)))
+      if (this.doc !== undefined) {
+        for (const env of stale) {
+          // its own updates of an epoch closed before them: sealed again in the new one
+          if (env.header.writer === this.#me && env.header.kind === 'update') this.#pending.unshift(decryptEnvelope(env, e => this.#keys.get(e)))
+        }
+      }
+    }
+    out.stored = this.#track(Promise.all(saves).then(() => {}))
+    return out
+  }
+
+  /** Envelopes (checkpoints first, then in catch-up order): each checked, a member's opened and applied. */
+  async takeEnvelopes (envelopes: readonly Uint8Array[]): Promise<Taken<Envelope>> {
+    const out: Taken<Envelope> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const saves: Array<Promise<void>> = []
+    for (const bytes of envelopes) {
+      try {
+        const env = await this.#admit(bytes)
+        out.accepted.push(env)
+        saves.push(this.#save(envKey(this.keyHex, env), env.bytes))
+      } catch (err) {
+        if (err instanceof E2eError && err.reason === 'duplicate') continue
+        countInto(out.refused, err)
+      }
+    }
+    out.stored = this.#track(Promise.all(saves).then(() => {}))
+    return out
+  }
+
+  /** Attestations (each verified); true for each one that adds something. */
+  async takeAttestations (attestations: readonly Uint8Array[]): Promise<Taken<Uint8Array>> {
+    const out: Taken<Uint8Array> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const saves: Array<Promise<void>> = []
+    for (const bytes of attestations) {
+      try {
+        const att = await verifyAttestation(bytes, { epochs: this.chain })
+        if (!this.log.addAttestation(att)) continue
+        out.accepted.push(att.bytes)
+        saves.push(this.#save([e2eBucket(this.keyHex), 'a', toHex(att.snapshot), att.attester], att.bytes))
+      } catch (err) { countInto(out.refused, err) }
+    }
+    out.stored = this.#track(Promise.all(saves).then(() => {}))
+    return out
+  }
+
+  // ------------------------------------------------------------------ a member's own writing
+
+  /**
+   * Seal this member's local edits (in the latest epoch), add them to the
+   * log and store them. Returns the envelopes sealed, stored once `stored`
+   * resolves; none while it may not write (they wait).
+   */
+  async sealPending (): Promise<{ sealed: Envelope[], stored: Promise<void> }> {
+    const sealed: Envelope[] = []
+    const saves: Array<Promise<void>> = []
+    const epochKey = this.#latestKey()
+    if (this.#key !== undefined && epochKey !== undefined && this.access === 'write') {
+      while (this.#pending.length > 0) {
+        const merged = this.#pending.length === 1 ? this.#pending[0] : Y.mergeUpdates(this.#pending)
+        const env = await sealEnvelope(merged, { key: this.#key, epochKey, log: this.log })
+        this.#pending = []
+        this.log.add(env)
+        sealed.push(env)
+        saves.push(this.#save(envKey(this.keyHex, env), env.bytes))
+      }
+    }
+    return { sealed, stored: this.#track(Promise.all(saves).then(() => {})) }
+  }
+
+  /** A snapshot of the log, sealed by this member (it covers every writer's tip); undefined if it cannot write. */
+  async sealSnapshot (): Promise<{ envelope: Envelope, stored: Promise<void> } | undefined> {
+    const epochKey = this.#latestKey()
+    if (this.#key === undefined || epochKey === undefined || this.access !== 'write') return undefined
+    const env = await sealSnapshot(epochKey, { key: this.#key, log: this.log, keys: e => this.#keys.get(e) })
+    this.log.add(env)
+    return { envelope: env, stored: this.#track(this.#save(envKey(this.keyHex, env), env.bytes)) }
+  }
+
+  /** Attest the snapshots of other members received since the last call (each checked against what it covers). */
+  async attestReceived (): Promise<Taken<Uint8Array>> {
+    const made: Uint8Array[] = []
+    const refused = new Map<E2eRefusal | 'invalid_update', number>()
+    if (this.#key !== undefined) {
+      for (const s of this.#toAttest.splice(0)) {
+        try {
+          made.push(await attestSnapshot(s, { key: this.#key, log: this.log, keys: e => this.#keys.get(e) }))
+        } catch (err) { countInto(refused, err) }
+      }
+    }
+    const taken = await this.takeAttestations(made)
+    for (const [r, n] of refused) taken.refused.set(r, (taken.refused.get(r) ?? 0) + n)
+    return taken
+  }
+
+  /** Drop what attested snapshots cover (compaction.ts), from the log and the store. */
+  async compact (): Promise<number> {
+    const c = compactable(this.log, this.chain)
+    if (c.plan.length === 0) return 0
+    this.log.compact(c.plan)
+    await this.#track(Promise.all(c.drop.map(async env => { await this.#remove(envKey(this.keyHex, env)) })).then(() => {}))
+    return c.drop.length
+  }
+
+  /**
+   * Issue the next epoch record (this member must have the authority):
+   * `members` are all of them, this one included; the new key is sealed to
+   * each, with the previous key (the history) unless `history` is false.
+   */
+  async issueEpoch (members: ReadonlyArray<{ peerId: string, access: MemberAccess }>, history = true): Promise<{ record: Uint8Array, stored: Promise<void> }> {
+    if (this.#key === undefined) throw new TypeError('a blind replica issues no epoch')
+    const previous = this.chain.latest
+    const created = await createEpoch({
+      key: this.#key,
+      docKey: this.docKey,
+      members,
+      ...(previous !== undefined ? { previous, closed: this.log.vv() } : {}),
+      ...(previous !== undefined && history && this.#keys.has(previous.epoch) ? { previousKey: this.#keys.get(previous.epoch)! } : {})
+    })
+    const taken = await this.takeRecords(created.record.epoch, [created.bytes])
+    if (taken.accepted.length !== 1) throw new E2eError([...taken.refused.keys()][0] as E2eRefusal ?? 'not_authorized', 'the new epoch record was refused')
+    return { record: created.bytes, stored: taken.stored }
+  }
+
+  /** Resolves once every write started so far is done (or failed). */
+  async settled (): Promise<void> {
+    await Promise.allSettled([...this.#writes])
+  }
+
+  destroy (): void {
+    this.doc?.destroy()
+  }
+
+  // ------------------------------------------------------------------ inside
+
+  /** Check `bytes` (and for a member open, validate and apply it) and add it to the log; E2eError otherwise. */
+  async #admit (bytes: Uint8Array): Promise<CheckedEnvelope> {
+    if (this.doc === undefined || this.#key === undefined) {
+      const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
+      this.log.add(env)
+      return env
+    }
+    let opened: OpenedEnvelope
+    try {
+      opened = await openEnvelope(bytes, { epochs: this.chain, log: this.log, keys: e => this.#keys.get(e) })
+    } catch (err) {
+      // an envelope of an epoch this member has no key of (it joined later, without history): kept to keep the chain whole
+      if (err instanceof E2eCiphertextError || (err instanceof E2eError && err.reason === 'no_key')) {
+        const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
+        if (err instanceof E2eCiphertextError) throw err
+        this.log.add(env)
+        return env
+      }
+      throw err
+    }
+    const update = admitPlaintext(this.doc, opened)
+    if (update !== undefined) {
+      // Yjs takes a new random clientID when a remote update brings structs under its own (this member's
+      // edits coming back to a fresh device): they go in under a spare id, and it writes on under its first
+      const [own, spare] = writerClientIds(ownRawKey(this.#key), this.docKey)
+      this.doc.clientID = spare
+      try {
+        Y.applyUpdate(this.doc, update, E2E_REMOTE)
+      } finally {
+        this.doc.clientID = own
+      }
+    }
+    this.log.add(opened)
+    if (opened.header.kind === 'snapshot' && opened.header.writer !== this.#me) this.#toAttest.push(opened)
+    return opened
+  }
+
+  #openKeys (): void {
+    if (this.#key === undefined || this.chain.latest === undefined) return
+    try {
+      this.#keys = openEpochKeys(this.chain, this.#key)
+    } catch (err) {
+      if (!(err instanceof E2eError)) throw err
+      log('%s: no key (%s)', this.keyHex.slice(0, 8), err.reason)
+    }
+  }
+
+  #latestKey (): EpochKey | undefined {
+    const latest = this.chain.latest
+    return latest === undefined ? undefined : this.#keys.get(latest.epoch)
+  }
+
+  async #save (key: StorageKey, data: Uint8Array): Promise<void> {
+    await this.#storage.save(key, data)
+  }
+
+  async #remove (key: StorageKey): Promise<void> {
+    await this.#storage.remove(key)
+  }
+
+  #track (p: Promise<void>): Promise<void> {
+    this.#writes.add(p)
+    const done = (): void => { this.#writes.delete(p) }
+    p.then(done, done)
+    return p
+  }
+}
+
+const envKey = (keyHex: string, env: Envelope): StorageKey => [e2eBucket(keyHex), 'e', env.header.writer, pad(env.header.seq, 16)]
+
+function safeDecode (bytes: Uint8Array): Envelope | undefined {
+  try { return decodeEnvelope(bytes) } catch { return undefined }
+}
+
+function countInto (refused: Map<E2eRefusal | 'invalid_update', number>, err: unknown): void {
+  const reason = err instanceof E2eError ? err.reason : 'invalid_update'
+  if (!(err instanceof E2eError) && !(err instanceof InvalidUpdateError)) throw err
+  refused.set(reason, (refused.get(reason) ?? 0) + 1)
+}

@@ -1,0 +1,511 @@
+/**
+ * End-to-end encrypted docs on the sync protocol: the engine extension that
+ * speaks E2E frames (wire.ts) with every peer announcing Features.E2E, for
+ * members (who hold the key and a Y.Doc) and blind nodes (who store and
+ * forward what they cannot read) alike.
+ *
+ * Per doc and peer, a *session*: each side sends OPEN (its epoch record
+ * count and version vector) for the docs it holds; the other answers what
+ * it lacks: RECORDS from where it stands, then ATTEST and ENVELOPES in the
+ * order of version-vector.ts. From then on, whatever a node accepts (or a
+ * member seals) goes to every other session of the doc, so members who are
+ * never online together converge through any chain of blind nodes. ENVELOPES
+ * carry a seq; the receiver answers STORED (seq, its VV) once what it
+ * accepted is on its disk, never before: `whenStored({ peer })` on a member
+ * means "on that peer's disk". What a node refuses is counted (`rejected`,
+ * `e2e_<reason>`) and told (REFUSED, reason and count); a gap (a forward
+ * that overtook a catch-up) asks for the catch-up again (OPEN).
+ *
+ * A node serving docs by key (a gateway) takes any encrypted doc a peer
+ * OPENs that its policy lets the peer see (`key:<hex>`), as a blind replica.
+ * The engine refuses plaintext frames for every doc held here encrypted
+ * (DENIED `encrypted`): such a doc is never sent in clear.
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { logger } from '../log.js'
+import { Access } from '../policy/types.js'
+import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
+import { Features, MessageType } from '../protocol/constants.js'
+import type { Frame } from '../protocol/codec.js'
+import type { StorageAdapter } from '../storage/types.js'
+import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
+import type { PeerState } from '../sync/peers.js'
+import { E2eError } from './errors.js'
+import { idOf, ownRawKey } from './keys.js'
+import { E2eReplica, E2E_REMOTE, type Taken } from './replica.js'
+import type { Envelope, MemberAccess, VersionVector } from './types.js'
+import { vvDecode, vvEncode } from './version-vector.js'
+import { decodeE2e, E2eKind, E2E_WIRE_LIMITS, encodeE2e, type E2eMessage } from './wire.js'
+
+const log = logger('e2e')
+
+/** room left in a frame for its header and the list's length prefixes */
+const FRAME_OVERHEAD = 1024
+/** a catch-up waits while this much is queued for the peer (the engine closes a peer past its queue cap) */
+const PACE_QUEUED_BYTES = 16 * 1024 * 1024
+
+interface Session {
+  peer: PeerState
+  /** we sent OPEN on this session */
+  opened: boolean
+  /** the peer's OPEN arrived: it holds the doc, and takes forwards */
+  live: boolean
+  /** a catch-up asked again after a gap, not answered yet */
+  reopening: boolean
+  /** ENVELOPES frames sent to it */
+  sent: number
+  /** its VV as of its last OPEN or STORED */
+  theirs: VersionVector
+  /** resolved on each STORED */
+  waiters: Set<() => void>
+}
+
+interface Entry {
+  replica: E2eReplica
+  /** the id, when a member opened it by id; blind: `key:<hex>` */
+  docId: string
+  sessions: Map<string, Session>
+  /** everything done to the replica, one at a time */
+  queue: Promise<void>
+  /** a member's handle is open on it */
+  handles: number
+  /** the local edits wait for a flush */
+  flushScheduled: boolean
+}
+
+export interface E2eServiceOptions {
+  storage: StorageAdapter
+  /** this node's key: needed to be a member (a node without it is blind for every doc) */
+  key: PrivateKey | undefined
+  /** take docs peers OPEN (a gateway serving by key) */
+  servesByKey: boolean
+  /** what the policy (and grants) let `peerId` do with `docId` */
+  access: (peerId: string, docId: string) => Access
+}
+
+export class E2eService implements EngineExtension {
+  readonly features = Features.E2E
+  readonly #opts: E2eServiceOptions
+  readonly #entries = new Map<string, Entry>()
+  #api: ExtensionApi | undefined
+  #stopped = false
+
+  constructor (opts: E2eServiceOptions) {
+    this.#opts = opts
+  }
+
+  // ---------------------------------------------------------------- EngineExtension
+
+  presentsFirst (): boolean { return false }
+  attach (api: ExtensionApi): void { this.#api = api }
+  offering (): void {}
+  access (): undefined { return undefined }
+
+  hello (peer: PeerState): void {
+    if ((peer.features & Features.E2E) === 0) return
+    for (const entry of this.#entries.values()) this.#open(entry, peer)
+  }
+
+  /** Whether the doc under `keyHex` is held here encrypted (the engine refuses it in clear). */
+  encrypted (keyHex: string): boolean {
+    return this.#entries.has(keyHex)
+  }
+
+  intercept (peer: PeerState, frame: Frame): boolean {
+    if (frame.type !== MessageType.E2E) return false
+    if ((peer.features & Features.E2E) === 0 || !('body' in frame)) {
+      this.#api?.peers.reject(peer, 2 /* PROTOCOL_ERROR */, 'an E2E frame before announcing E2E')
+      return true
+    }
+    let m: E2eMessage
+    try {
+      m = decodeE2e(frame.body)
+    } catch (err) {
+      this.#count(err instanceof E2eError ? err.reason : 'malformed')
+      this.#api?.peers.reject(peer, 2 /* PROTOCOL_ERROR */, `a malformed E2E frame: ${(err as Error).message}`)
+      return true
+    }
+    this.#receive(peer, m)
+    return true
+  }
+
+  peerGone (peer: PeerState): void {
+    for (const entry of this.#entries.values()) {
+      const s = entry.sessions.get(peer.id)
+      if (s === undefined) continue
+      entry.sessions.delete(peer.id)
+      for (const w of s.waiters) w()
+    }
+  }
+
+  stop (): void {
+    this.#stopped = true
+  }
+
+  // ---------------------------------------------------------------- members
+
+  /**
+   * The replica of a doc this member opens by id (loaded from storage, or
+   * new), offered to every E2E peer. `create`: issue epoch 0 with these
+   * members (this node included, as a writer) if the doc is new here.
+   */
+  async openMember (docId: string, docKey: Uint8Array, create?: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<E2eReplica> {
+    if (this.#opts.key === undefined) throw new TypeError('an encrypted doc needs the node\'s own key (a libp2p node meshdoc created)')
+    const keyHex = docKeyHex(docKey)
+    let entry = this.#entries.get(keyHex)
+    if (entry !== undefined && !entry.replica.member) throw new TypeError(`the doc ${docId} is held here blind`)
+    if (entry === undefined) {
+      const replica = new E2eReplica({ docKey, storage: this.#opts.storage, key: this.#opts.key })
+      await replica.load()
+      entry = this.#entries.get(keyHex) ?? this.#add(replica, docId)
+    }
+    entry.handles++
+    const e = entry
+    if (create !== undefined && e.replica.recordCount === 0) {
+      await this.#enqueue(e, async () => {
+        if (e.replica.recordCount > 0) return
+        const self = this.#selfId()
+        const members = [{ peerId: self, access: 'write' as const }, ...create.filter(m => m.peerId !== self)]
+        const { stored } = await e.replica.issueEpoch(members)
+        await stored
+      })
+    }
+    this.#watch(e)
+    for (const peer of this.#api?.peers.values() ?? []) if (peer.helloReceived && (peer.features & Features.E2E) !== 0) this.#open(e, peer)
+    return e.replica
+  }
+
+  /** A member closed its handle: the doc stays held (and served) until the node stops. */
+  closeMember (keyHex: string): void {
+    const entry = this.#entries.get(keyHex)
+    if (entry !== undefined) entry.handles = Math.max(0, entry.handles - 1)
+  }
+
+  /** Seal and send what the member wrote; resolves once it is on this node's disk. */
+  async flush (keyHex: string): Promise<void> {
+    const entry = this.#entries.get(keyHex)
+    if (entry === undefined) return
+    let stored: Promise<void> = Promise.resolve()
+    await this.#enqueue(entry, async () => {
+      const out = await entry.replica.sealPending()
+      stored = out.stored
+      if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
+    })
+    await stored
+  }
+
+  /** A new epoch with these members (a rotation: removed members read nothing written after it). */
+  async setMembers (keyHex: string, members: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<void> {
+    const entry = this.#entries.get(keyHex)
+    if (entry === undefined) throw new TypeError('no such encrypted doc open')
+    let stored: Promise<void> = Promise.resolve()
+    await this.#enqueue(entry, async () => {
+      const from = entry.replica.recordCount
+      const issued = await entry.replica.issueEpoch(members)
+      stored = issued.stored
+      this.#broadcast(entry, undefined, { kind: E2eKind.RECORDS, docKey: entry.replica.docKey, from, records: [issued.record] })
+      // what was sealed again in the new epoch (own edits the rotation voided), and what waited
+      const out = await entry.replica.sealPending()
+      if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
+    })
+    await stored
+  }
+
+  /** Seal a snapshot (other members attest it; then blind nodes may drop what it covers). */
+  async snapshot (keyHex: string): Promise<boolean> {
+    const entry = this.#entries.get(keyHex)
+    if (entry === undefined) return false
+    let made = false
+    await this.#enqueue(entry, async () => {
+      await this.#sealPendingAndSend(entry)
+      const s = await entry.replica.sealSnapshot()
+      if (s === undefined) return
+      made = true
+      this.#forward(entry, [s.envelope], undefined)
+      await s.stored
+    })
+    return made
+  }
+
+  /** Resolves when `peer` has said it stored everything this member wrote so far (or is gone: false). */
+  async whenStored (keyHex: string, peer: string, signal?: AbortSignal): Promise<boolean> {
+    const entry = this.#entries.get(keyHex)
+    if (entry === undefined) return false
+    await this.flush(keyHex)
+    const self = entry.replica.member ? this.#writerId() : undefined
+    const target = self === undefined ? 0 : entry.replica.log.tip(self).seq
+    for (;;) {
+      signal?.throwIfAborted()
+      const s = entry.sessions.get(peer)
+      if (s === undefined) return false
+      if (s.live && self !== undefined && (s.theirs.get(self) ?? 0) >= target) return true
+      await new Promise<void>(resolve => {
+        const done = (): void => { s.waiters.delete(done); signal?.removeEventListener('abort', done); resolve() }
+        s.waiters.add(done)
+        signal?.addEventListener('abort', done, { once: true })
+      })
+    }
+  }
+
+  /** Peers with a live session of the doc. */
+  sessionPeers (keyHex: string): string[] {
+    return [...(this.#entries.get(keyHex)?.sessions.values() ?? [])].filter(s => s.live).map(s => s.peer.id)
+  }
+
+  /** Blind replicas held (a gateway's encrypted docs), and members' */
+  get heldCount (): number { return this.#entries.size }
+
+  async settled (): Promise<void> {
+    await Promise.all([...this.#entries.values()].map(async e => { await e.queue; await e.replica.settled() }))
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #receive (peer: PeerState, m: E2eMessage): void {
+    const keyHex = docKeyHex(m.docKey)
+    const entry = this.#entries.get(keyHex)
+    if (m.kind === E2eKind.REFUSED) {
+      this.#api?.ignore(`e2e_refused_by_peer_${m.reason}`)
+      log('%s refused %d of %s: %s', peer.id, m.count, keyHex.slice(0, 8), m.reason)
+      if (entry !== undefined && m.reason === 'unavailable') entry.sessions.delete(peer.id)
+      return
+    }
+    if (entry === undefined) {
+      if (m.kind !== E2eKind.OPEN) return this.#count('e2e_not_open')
+      void this.#serveNew(peer, keyHex, m)
+      return
+    }
+    if (this.#opts.access(peer.id, entry.docId) === Access.NONE) {
+      this.#refuse(peer, m.docKey, 'unavailable', 1)
+      return
+    }
+    void this.#enqueue(entry, async () => { await this.#handle(entry, peer, m) })
+  }
+
+  /** An OPEN for a doc not held here: a node serving by key takes it as a blind replica, if the peer may see it. */
+  async #serveNew (peer: PeerState, keyHex: string, m: E2eMessage & { kind: typeof E2eKind.OPEN }): Promise<void> {
+    if (!this.#opts.servesByKey || this.#opts.access(peer.id, keyOnlyDocId(keyHex)) === Access.NONE) {
+      this.#refuse(peer, m.docKey, 'unavailable', 1)
+      return
+    }
+    const replica = new E2eReplica({ docKey: m.docKey.slice(), storage: this.#opts.storage })
+    await replica.load()
+    const entry = this.#entries.get(keyHex) ?? this.#add(replica, keyOnlyDocId(keyHex))
+    await this.#enqueue(entry, async () => { await this.#handle(entry, peer, m) })
+  }
+
+  async #handle (entry: Entry, peer: PeerState, m: E2eMessage): Promise<void> {
+    if (peer.closed || this.#stopped) return
+    const r = entry.replica
+    const s = this.#session(entry, peer)
+    switch (m.kind) {
+      case E2eKind.OPEN: {
+        let theirs: VersionVector
+        try {
+          theirs = vvDecode(m.vv)
+        } catch (err) {
+          this.#refused(entry, peer, new Map([[(err as E2eError).reason, 1]]))
+          return
+        }
+        s.theirs = theirs
+        s.live = true
+        s.reopening = false
+        if (!s.opened) this.#open(entry, peer)
+        if (m.records < r.recordCount) this.#send(peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from: m.records, records: r.records(m.records) })
+        await this.#catchUp(entry, s)
+        break
+      }
+      case E2eKind.RECORDS: {
+        const from = r.recordCount
+        const taken = await r.takeRecords(m.from, m.records)
+        this.#refused(entry, peer, taken.refused)
+        if (taken.accepted.length > 0) {
+          this.#broadcast(entry, peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from, records: r.records(from) })
+          // a member with a key now (or a new one): what waited is sealed; what it lacks, asked for
+          await this.#sealPendingAndSend(entry)
+          for (const other of entry.sessions.values()) if (other.live) this.#open(entry, other.peer, true)
+        }
+        break
+      }
+      case E2eKind.ENVELOPES: {
+        const taken = await r.takeEnvelopes(m.envelopes)
+        this.#refused(entry, peer, taken.refused)
+        if (taken.accepted.length > 0) this.#forward(entry, taken.accepted, peer)
+        if ((taken.refused.get('gap') ?? 0) > 0 && !s.reopening) {
+          // a forward overtook what this peer still had to send us: ask for the catch-up again
+          s.reopening = true
+          this.#open(entry, peer, true)
+        }
+        this.#afterStored(entry, peer, m.seq, taken)
+        if (r.member) await this.#attestAndSend(entry)
+        break
+      }
+      case E2eKind.ATTEST: {
+        const taken = await r.takeAttestations(m.attestations)
+        this.#refused(entry, peer, taken.refused)
+        if (taken.accepted.length > 0) {
+          this.#broadcast(entry, peer, { kind: E2eKind.ATTEST, docKey: r.docKey, attestations: taken.accepted })
+          await taken.stored.catch(() => {})
+          const dropped = await r.compact().catch((err: unknown) => { log.error('compaction of %s failed: %e', entry.replica.keyHex, err); return 0 })
+          if (dropped > 0) log('%s: compacted, %d envelopes dropped', r.keyHex.slice(0, 8), dropped)
+        }
+        break
+      }
+      case E2eKind.STORED: {
+        try {
+          s.theirs = vvDecode(m.vv)
+        } catch (err) {
+          this.#refused(entry, peer, new Map([[(err as E2eError).reason, 1]]))
+          return
+        }
+        for (const w of [...s.waiters]) w()
+        break
+      }
+    }
+  }
+
+  /** Once what a frame brought is on disk, say so (with our VV); a failed write acknowledges nothing. */
+  #afterStored (entry: Entry, peer: PeerState, seq: number, taken: Taken<Envelope>): void {
+    taken.stored.then(() => {
+      this.#send(peer, { kind: E2eKind.STORED, docKey: entry.replica.docKey, seq, vv: vvEncode(entry.replica.vv()) })
+    }, (err: unknown) => {
+      this.#count('e2e_store_failed')
+      log.error('could not store envelopes of %s: %e', entry.replica.keyHex, err)
+    })
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  #open (entry: Entry, peer: PeerState, again = false): void {
+    const s = this.#session(entry, peer)
+    if (s.opened && !again) return
+    s.opened = true
+    this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv: vvEncode(entry.replica.vv()) })
+  }
+
+  async #catchUp (entry: Entry, s: Session): Promise<void> {
+    const c = entry.replica.missingFor(s.theirs)
+    for (let i = 0; i < c.attestations.length; i += E2E_WIRE_LIMITS.attestationsPerFrame) {
+      this.#send(s.peer, { kind: E2eKind.ATTEST, docKey: entry.replica.docKey, attestations: c.attestations.slice(i, i + E2E_WIRE_LIMITS.attestationsPerFrame) })
+    }
+    await this.#sendEnvelopes(entry, s, [...c.checkpoints, ...c.envelopes], true)
+  }
+
+  /** Everything accepted or sealed here goes to every other live session of the doc. */
+  #forward (entry: Entry, envelopes: Envelope[], from: PeerState | undefined): void {
+    for (const s of entry.sessions.values()) {
+      if (s.peer === from || !s.live || s.peer.closed) continue
+      void this.#sendEnvelopes(entry, s, envelopes, false)
+    }
+  }
+
+  async #sendEnvelopes (entry: Entry, s: Session, envelopes: readonly Envelope[], pace: boolean): Promise<void> {
+    const max = Math.max(64 * 1024, s.peer.maxFrameBytes - FRAME_OVERHEAD)
+    let batch: Uint8Array[] = []
+    let bytes = 0
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return
+      while (pace && !s.peer.closed && (s.peer.link.queuedBytes ?? 0) > PACE_QUEUED_BYTES) await new Promise(resolve => setTimeout(resolve, 10))
+      this.#send(s.peer, { kind: E2eKind.ENVELOPES, docKey: entry.replica.docKey, seq: ++s.sent, envelopes: batch })
+      batch = []
+      bytes = 0
+    }
+    for (const env of envelopes) {
+      if (env.bytes.length + 16 > max) {
+        this.#count('e2e_unsendable')
+        log.error('an envelope of %d bytes is over what %s takes in a frame', env.bytes.length, s.peer.id)
+        continue
+      }
+      if (bytes + env.bytes.length + 16 > max || batch.length >= E2E_WIRE_LIMITS.envelopesPerFrame) await flush()
+      batch.push(env.bytes)
+      bytes += env.bytes.length + 16
+    }
+    await flush()
+  }
+
+  #broadcast (entry: Entry, from: PeerState | undefined, m: E2eMessage): void {
+    for (const s of entry.sessions.values()) if (s.peer !== from && s.live && !s.peer.closed) this.#send(s.peer, m)
+  }
+
+  async #sealPendingAndSend (entry: Entry): Promise<void> {
+    if (!entry.replica.member) return
+    const out = await entry.replica.sealPending()
+    if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
+  }
+
+  async #attestAndSend (entry: Entry): Promise<void> {
+    const taken = await entry.replica.attestReceived()
+    if (taken.accepted.length > 0) this.#broadcast(entry, undefined, { kind: E2eKind.ATTEST, docKey: entry.replica.docKey, attestations: taken.accepted })
+  }
+
+  #send (peer: PeerState, m: E2eMessage): void {
+    this.#api?.peers.send(peer, { type: MessageType.E2E, body: encodeE2e(m) })
+  }
+
+  #refuse (peer: PeerState, docKey: Uint8Array, reason: string, count: number): void {
+    this.#count(`e2e_${reason}`)
+    this.#send(peer, { kind: E2eKind.REFUSED, docKey, reason, count })
+  }
+
+  #refused (entry: Entry, peer: PeerState, refused: ReadonlyMap<string, number>): void {
+    for (const [reason, n] of refused) {
+      for (let i = 0; i < n; i++) this.#count(`e2e_${reason}`)
+      // a gap is ours to heal (OPEN again), not the peer's fault
+      if (reason !== 'gap') this.#send(peer, { kind: E2eKind.REFUSED, docKey: entry.replica.docKey, reason, count: n })
+    }
+  }
+
+  // ---------------------------------------------------------------- inside
+
+  #add (replica: E2eReplica, docId: string): Entry {
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false }
+    this.#entries.set(replica.keyHex, entry)
+    return entry
+  }
+
+  /** A member's local edits are sealed and sent after the transaction that made them (one envelope per burst). */
+  #watch (entry: Entry): void {
+    const doc = entry.replica.doc
+    if (doc === undefined || (entry as { watched?: boolean }).watched === true) return
+    (entry as { watched?: boolean }).watched = true
+    doc.on('update', (_u: Uint8Array, origin: unknown) => {
+      if (origin === E2E_REMOTE || entry.flushScheduled) return
+      entry.flushScheduled = true
+      queueMicrotask(() => {
+        entry.flushScheduled = false
+        void this.#enqueue(entry, async () => { await this.#sealPendingAndSend(entry) })
+      })
+    })
+  }
+
+  #session (entry: Entry, peer: PeerState): Session {
+    let s = entry.sessions.get(peer.id)
+    if (s === undefined || s.peer !== peer) {
+      s = { peer, opened: false, live: false, reopening: false, sent: 0, theirs: new Map(), waiters: new Set() }
+      entry.sessions.set(peer.id, s)
+    }
+    return s
+  }
+
+  #enqueue (entry: Entry, task: () => Promise<void>): Promise<void> {
+    const run = entry.queue.then(task).catch((err: unknown) => {
+      log.error('e2e task on %s failed: %e', entry.replica.keyHex, err)
+    })
+    entry.queue = run
+    return run
+  }
+
+  #count (name: string): void {
+    this.#api?.countRejection(name.startsWith('e2e_') ? name : `e2e_${name}`)
+  }
+
+  #selfId (): string {
+    return this.#opts.key === undefined ? '' : peerIdFromPrivateKey(this.#opts.key).toString()
+  }
+
+  /** this node's writer id (hex of its key), if it has a key */
+  #writerId (): string | undefined {
+    return this.#opts.key === undefined ? undefined : idOf(ownRawKey(this.#opts.key))
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * End-to-end encrypted docs for `createMeshNode` (the Node entry has them;
+ * issue 16): `node.open(id, { encrypted: … })` returns an
+ * `EncryptedDocHandle`, and a node serving by key (a gateway) stores and
+ * forwards encrypted docs blind. See service.ts for the exchange and
+ * docs/SECURITY.md for what a blind node learns.
+ */
+import * as Y from 'yjs'
+import { TimeoutError } from '../errors.js'
+import type { E2eSupport, EncryptedDocHandle, EncryptedDocMember, EncryptedOpenOptions } from '../mesh-node.js'
+import { docKeyHex } from '../protocol/doc-key.js'
+import { composeExtensions } from '../sync/compose-extensions.js'
+import type { EngineExtension } from '../sync/extension.js'
+import { peerIdOf } from './keys.js'
+import type { E2eReplica } from './replica.js'
+import { E2eService } from './service.js'
+
+/** What encrypted docs need: the service (an engine extension) and the node's way to open them. */
+export function e2eSupport (): E2eSupport {
+  return (ctx) => {
+    const service = new E2eService(ctx)
+    return Object.assign(service, {
+      openEncrypted: async (docId: string, docKey: Uint8Array, opts: EncryptedOpenOptions): Promise<EncryptedDocHandle> => {
+        const create = typeof opts === 'object' ? opts.members ?? [] : undefined
+        const replica = await service.openMember(docId, docKey, create)
+        return new EncryptedHandle(docId, replica, service)
+      },
+      after: (inner: EngineExtension | undefined): EngineExtension => composeExtensions(inner, service)!
+    })
+  }
+}
+
+class EncryptedHandle implements EncryptedDocHandle {
+  readonly encrypted = true
+  #closed = false
+
+  constructor (readonly id: string, private readonly replica: E2eReplica, private readonly service: E2eService) {}
+
+  get doc (): Y.Doc { return this.replica.doc! }
+
+  get keyHex (): string { return docKeyHex(this.replica.docKey) }
+
+  get epoch (): number | undefined { return this.replica.chain.latest?.epoch }
+
+  get access (): 'read' | 'write' | undefined { return this.replica.access }
+
+  members (): EncryptedDocMember[] {
+    return (this.replica.chain.latest?.members ?? []).map(m => ({ peerId: peerIdOf(m.key), access: m.access }))
+  }
+
+  async whenReady (opts: { timeout?: number } = {}): Promise<void> {
+    await waitFor(() => this.replica.access !== undefined, this.replica.doc!, opts.timeout ?? 30_000, 'a key of the doc (its epoch records from a peer)')
+  }
+
+  async whenStored (opts: { peer: string, timeout?: number }): Promise<void> {
+    const signal = AbortSignal.timeout(opts.timeout ?? 30_000)
+    for (;;) {
+      try {
+        if (await this.service.whenStored(this.keyHex, opts.peer, signal)) return
+      } catch {
+        throw new TimeoutError(`${opts.peer} did not store the encrypted doc ${this.id} in ${opts.timeout ?? 30_000} ms`)
+      }
+      // no session with it yet: wait for one
+      await new Promise(resolve => setTimeout(resolve, 50))
+      if (signal.aborted) throw new TimeoutError(`${opts.peer} did not store the encrypted doc ${this.id} in ${opts.timeout ?? 30_000} ms`)
+    }
+  }
+
+  async flush (): Promise<void> { await this.service.flush(this.keyHex) }
+
+  async setMembers (members: readonly EncryptedDocMember[]): Promise<void> {
+    await this.service.setMembers(this.keyHex, members)
+  }
+
+  async addMember (peerId: string, access: 'read' | 'write' = 'write'): Promise<void> {
+    const rest = this.members().filter(m => m.peerId !== peerId)
+    await this.setMembers([...rest, { peerId, access }])
+  }
+
+  async removeMember (peerId: string): Promise<void> {
+    await this.setMembers(this.members().filter(m => m.peerId !== peerId))
+  }
+
+  async snapshot (): Promise<boolean> { return await this.service.snapshot(this.keyHex) }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.service.flush(this.keyHex)
+    this.service.closeMember(this.keyHex)
+  }
+}
+
+/** Resolve once `ready()` holds (checked after each change of the doc, and every 50 ms). */
+async function waitFor (ready: () => boolean, doc: Y.Doc, timeout: number, what: string): Promise<void> {
+  const until = Date.now() + timeout
+  while (!ready()) {
+    if (Date.now() > until) throw new TimeoutError(`no ${what} in ${timeout} ms`)
+    await new Promise<void>(resolve => {
+      const t = setTimeout(done, 50)
+      function done (): void { clearTimeout(t); doc.off('update', done); resolve() }
+      doc.on('update', done)
+    })
+  }
+}

