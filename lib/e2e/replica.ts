@@ -56,6 +56,8 @@ export interface ReplicaOptions {
 /** What a take* call did: accepted items are in memory now, and on disk once `stored` resolves. */
 export interface Taken<T> {
   accepted: T[]
+  /** held already (a replay, or the same envelope by two paths): ignored, not refused */
+  duplicates: number
   refused: Map<E2eRefusal | 'invalid_update', number>
   stored: Promise<void>
 }
@@ -167,7 +169,7 @@ export class E2eReplica {
 
   /** Epoch records from epoch `from` on, in order; a member reopens its keys. Stale envelopes are dropped (a member's own are sealed again). */
   async takeRecords (from: number, records: readonly Uint8Array[]): Promise<Taken<EpochRecord>> {
-    const out: Taken<EpochRecord> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const out: Taken<EpochRecord> = { accepted: [], duplicates: 0, refused: new Map(), stored: Promise.resolve() }
     const saves: Array<Promise<void>> = []
     for (const [i, bytes] of records.entries()) {
       if (from + i < this.recordCount) continue
@@ -197,7 +199,7 @@ export class E2eReplica {
 
   /** Envelopes (checkpoints first, then in catch-up order): each checked, a member's opened and applied. */
   async takeEnvelopes (envelopes: readonly Uint8Array[]): Promise<Taken<Envelope>> {
-    const out: Taken<Envelope> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const out: Taken<Envelope> = { accepted: [], duplicates: 0, refused: new Map(), stored: Promise.resolve() }
     const saves: Array<Promise<void>> = []
     for (const bytes of envelopes) {
       try {
@@ -205,8 +207,8 @@ export class E2eReplica {
         out.accepted.push(env)
         saves.push(this.#save(envKey(this.keyHex, env), env.bytes))
       } catch (err) {
-        if (err instanceof E2eError && err.reason === 'duplicate') continue
-        countInto(out.refused, err)
+        if (err instanceof E2eError && err.reason === 'duplicate') out.duplicates++
+        else countInto(out.refused, err)
       }
     }
     out.stored = this.#track(Promise.all(saves).then(() => {}))
@@ -215,7 +217,7 @@ export class E2eReplica {
 
   /** Attestations (each verified); true for each one that adds something. */
   async takeAttestations (attestations: readonly Uint8Array[]): Promise<Taken<Uint8Array>> {
-    const out: Taken<Uint8Array> = { accepted: [], refused: new Map(), stored: Promise.resolve() }
+    const out: Taken<Uint8Array> = { accepted: [], duplicates: 0, refused: new Map(), stored: Promise.resolve() }
     const saves: Array<Promise<void>> = []
     for (const bytes of attestations) {
       try {

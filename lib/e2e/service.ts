@@ -44,6 +44,8 @@ const log = logger('e2e')
 const FRAME_OVERHEAD = 1024
 /** a catch-up waits while this much is queued for the peer (the engine closes a peer past its queue cap) */
 const PACE_QUEUED_BYTES = 16 * 1024 * 1024
+/** encrypted docs one peer may make a serving node take, per connection */
+const MAX_NEW_DOCS_PER_PEER = 1024
 
 interface Session {
   peer: PeerState
@@ -88,6 +90,8 @@ export class E2eService implements EngineExtension {
   readonly features = Features.E2E
   readonly #opts: E2eServiceOptions
   readonly #entries = new Map<string, Entry>()
+  /** encrypted docs each peer's OPENs made this node take (on this connection) */
+  readonly #madeBy = new WeakMap<PeerState, number>()
   #api: ExtensionApi | undefined
   #stopped = false
 
@@ -289,6 +293,13 @@ export class E2eService implements EngineExtension {
       this.#refuse(peer, m.docKey, 'unavailable', 1)
       return
     }
+    // one peer makes this node hold at most so many docs (as for docs in clear: limits.maxDocsPerPeer's role)
+    const made = this.#madeBy.get(peer) ?? 0
+    if (made >= MAX_NEW_DOCS_PER_PEER) {
+      this.#refuse(peer, m.docKey, 'full', 1)
+      return
+    }
+    this.#madeBy.set(peer, made + 1)
     const replica = new E2eReplica({ docKey: m.docKey.slice(), storage: this.#opts.storage })
     await replica.load()
     const entry = this.#entries.get(keyHex) ?? this.#add(replica, keyOnlyDocId(keyHex))
@@ -330,6 +341,7 @@ export class E2eService implements EngineExtension {
       }
       case E2eKind.ENVELOPES: {
         const taken = await r.takeEnvelopes(m.envelopes)
+        for (let i = 0; i < taken.duplicates; i++) this.#api?.ignore('e2e_duplicate')
         this.#refused(entry, peer, taken.refused)
         if (taken.accepted.length > 0) this.#forward(entry, taken.accepted, peer)
         if ((taken.refused.get('gap') ?? 0) > 0 && !s.reopening) {

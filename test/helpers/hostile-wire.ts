@@ -77,11 +77,11 @@ export class WirePeer {
   }
 
   /** Dial the victim, open a sync stream (paused: read nothing from it) and say HELLO. */
-  static async open (node: Libp2p, victim: Multiaddr, opts: { paused?: boolean } = {}): Promise<WirePeer> {
+  static async open (node: Libp2p, victim: Multiaddr, opts: { paused?: boolean, features?: number } = {}): Promise<WirePeer> {
     const stream = await node.dialProtocol(victim, PROTOCOL_ID)
     if (opts.paused === true) stream.pause()
     const peer = new WirePeer(stream)
-    peer.send({ type: MessageType.HELLO, maxFrameBytes: 16 * MiB, features: 0, epoch: crypto.getRandomValues(new Uint8Array(8)) })
+    peer.send({ type: MessageType.HELLO, maxFrameBytes: 16 * MiB, features: opts.features ?? 0, epoch: crypto.getRandomValues(new Uint8Array(8)) })
     return peer
   }
 

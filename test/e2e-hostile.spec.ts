@@ -1,0 +1,178 @@
+/**
+ * Bad input against a blind gateway holding an encrypted doc, on the real
+ * wire (issue 16): a stock libp2p peer speaking E2E frames (WirePeer) sends
+ * a tampered envelope, one signed by a non-member, a replay, one written by
+ * a removed member in the epoch a rotation closed, plaintext frames for the
+ * doc, 10,000 garbage envelopes and malformed E2E frames. Each is refused
+ * with its reason and counted, nothing is stored or forwarded, and the
+ * members still converge through the gateway afterwards.
+ *
+ * Seeded: MESHDOC_SEED=n replays the garbage; a failure names its seed.
+ */
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as Y from 'yjs'
+import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
+import { E2eReplica } from '../lib/e2e/replica.js'
+import { sealEnvelope } from '../lib/e2e/envelope.js'
+import { EnvelopeLog } from '../lib/e2e/log.js'
+import { decodeE2e, E2eKind, encodeE2e, type E2eMessage } from '../lib/e2e/wire.js'
+import { vvEncode } from '../lib/e2e/version-vector.js'
+import { docKeyFor } from '../lib/protocol/doc-key.js'
+import { Features, MessageType } from '../lib/protocol/constants.js'
+import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
+import { WirePeer, sleep } from './helpers/hostile-wire.js'
+import { connect, NodePool, seededRandom, testSeed, waitFor } from './helpers/mesh-nodes.js'
+
+const DOC = 'vault/ledger'
+const MARKER = 'refused-marker-4417'
+
+describe('encrypted docs: bad input at a blind gateway (real wire)', function () {
+  this.timeout(120_000)
+  const pool = new NodePool()
+  const raw: Libp2p[] = []
+  after(async () => {
+    await Promise.allSettled(raw.map(async n => { await n.stop() }))
+    await pool.stopAll()
+  })
+
+  it('each bad input is refused with its reason and counted; nothing is stored; the members still converge', async () => {
+    const seed = testSeed()
+    const rand = seededRandom(seed)
+    const [ka, kb, kr] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const gw = await pool.create({ serveAllDocs: true })
+    const a = await pool.create({ privateKey: ka })
+    await connect(a, gw)
+    const ha = await a.open(DOC, { encrypted: { members: [{ peerId: pid(kb), access: 'write' }, { peerId: pid(kr), access: 'write' }] } })
+    ha.doc.getText('t').insert(0, 'first')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    const docKey = docKeyFor(DOC)
+
+    // the attacker: a stock libp2p node, no member, speaking E2E frames
+    const node = await createDefaultLibp2p()
+    await node.start()
+    raw.push(node)
+    const victim = multiaddr(gw.multiaddrs[0])
+    let peer = await WirePeer.open(node, victim, { features: Features.E2E })
+    const got: E2eMessage[] = []
+    const listen = (p: WirePeer): void => { p.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) }) }
+    listen(peer)
+    const e2e = (p: WirePeer, m: E2eMessage): boolean => p.send({ type: MessageType.E2E, body: encodeE2e(m) })
+    e2e(peer, { kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) })
+    await waitFor(() => got.some(m => m.kind === E2eKind.ENVELOPES), { what: 'the catch-up from the gateway' })
+    const records = got.flatMap(m => m.kind === E2eKind.RECORDS ? m.records : [])
+    const envelopes = got.flatMap(m => m.kind === E2eKind.ENVELOPES ? m.envelopes : [])
+    assert.equal(records.length, 1)
+    assert.ok(envelopes.length >= 1)
+    const rejected = (): Record<string, number> => gw.stats.rejected
+    const before = { ...rejected() }
+    const refusedBy = async (reason: string, n = 1): Promise<void> => {
+      await waitFor(() => (rejected()[`e2e_${reason}`] ?? 0) - (before[`e2e_${reason}`] ?? 0) >= n, { what: `${n} refusal(s) e2e_${reason}`, detail: () => JSON.stringify(rejected()) })
+    }
+
+    // 1. a tampered ciphertext: its signature no longer holds
+    const tampered = envelopes[0].slice()
+    tampered[tampered.length - 80] ^= 0x01
+    e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 1, envelopes: [tampered] })
+    await refusedBy('bad_signature')
+
+    // 2. an envelope sealed and signed by a non-member (under a key it made up)
+    const fakeLog = new EnvelopeLog(docKey)
+    const forged = await sealEnvelope(Y.encodeStateAsUpdate(new Y.Doc()), {
+      key: await generateKeyPair('Ed25519'), log: fakeLog,
+      epochKey: { docKey, epoch: 0, key: crypto.getRandomValues(new Uint8Array(32)), secret: crypto.getRandomValues(new Uint8Array(32)) }
+    })
+    e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 2, envelopes: [forged.bytes] })
+    await refusedBy('not_member')
+
+    // 3. a replay of an envelope the gateway holds: ignored and counted, nothing stored twice
+    const ignoredBefore = gw.stats.ignored.e2e_duplicate ?? 0
+    e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 3, envelopes: [envelopes[0]] })
+    await waitFor(() => (gw.stats.ignored.e2e_duplicate ?? 0) > ignoredBefore, { what: 'the replay counted' })
+
+    // 4. plaintext for the encrypted doc: a SYNC1 is DENIED `encrypted`, an UPDATE refused and counted
+    const plain = new Y.Doc()
+    plain.getText('t').insert(0, MARKER)
+    peer.sync1(docKey)
+    peer.send({ type: MessageType.UPDATE, docKey, seq: 1, update: Y.encodeStateAsUpdate(plain) })
+    await waitFor(() => (peer.denied.get('encrypted') ?? 0) >= 1, { what: 'DENIED encrypted' })
+    await waitFor(() => (rejected().encrypted_doc ?? 0) > (before.encrypted_doc ?? 0), { what: 'the plaintext UPDATE counted' })
+
+    // 5. 10,000 garbage envelopes in well-formed frames: mutations of a real one, truncations, random bytes
+    const GARBAGE = 10_000
+    const garbage: Uint8Array[] = []
+    for (let i = 0; i < GARBAGE; i++) {
+      const kind = i % 3
+      const base = envelopes[Math.floor(rand() * envelopes.length)]
+      if (kind === 0) {
+        const g = base.slice()
+        for (let j = 0; j < 1 + Math.floor(rand() * 4); j++) g[Math.floor(rand() * g.length)] ^= 1 + Math.floor(rand() * 255)
+        garbage.push(g)
+      } else if (kind === 1) {
+        garbage.push(base.slice(0, Math.floor(rand() * base.length)))
+      } else {
+        garbage.push(crypto.getRandomValues(new Uint8Array(1 + Math.floor(rand() * 300))))
+      }
+    }
+    const refusedTotal = (): number => Object.entries(rejected()).filter(([k]) => k.startsWith('e2e_')).reduce((n, [, v]) => n + v, 0)
+    const refusedBefore = refusedTotal()
+    const dupBefore = gw.stats.ignored.e2e_duplicate ?? 0
+    for (let i = 0; i < GARBAGE; i += 500) {
+      e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 10 + i, envelopes: garbage.slice(i, i + 500) })
+      await peer.drained()
+    }
+    // a mutation that left the envelope intact (a flip undone) is a replay; anything else a refusal
+    await waitFor(() => refusedTotal() - refusedBefore + (gw.stats.ignored.e2e_duplicate ?? 0) - dupBefore >= GARBAGE, {
+      timeout: 60_000, what: `${GARBAGE} garbage envelopes refused (seed ${seed})`, detail: () => `${refusedTotal() - refusedBefore} refused: ${JSON.stringify(rejected())}`
+    })
+    assert.equal(peer.done, false, 'refused envelopes in a well-formed frame cost the peer nothing else')
+
+    // 6. a removed member writing in the epoch the rotation closed: stale_epoch
+    const removed = new E2eReplica({ docKey, storage: new MemoryStorageAdapter(), key: kr })
+    await removed.takeRecords(0, records)
+    await removed.takeEnvelopes(envelopes)
+    await ha.removeMember(pid(kr))
+    assert.equal(ha.epoch, 1)
+    removed.doc!.getText('t').insert(0, MARKER)
+    const late = await removed.sealPending()
+    assert.equal(late.sealed.length, 1)
+    await waitFor(() => got.some(m => m.kind === E2eKind.RECORDS && m.from === 1), { what: 'the rotation forwarded to the attacker\'s session' })
+    e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 20_000, envelopes: [late.sealed[0].bytes] })
+    await refusedBy('stale_epoch')
+
+    // 7. malformed E2E frames close the sender (protocol_error); the gateway goes on
+    const protocolErrors = rejected().protocol_error ?? 0
+    const reopen = async (features: number): Promise<WirePeer> => {
+      // one sync stream per peer: the last one ends before the next
+      peer.stream.abort(new Error('next'))
+      await waitFor(() => !gw.peers.includes(node.peerId.toString()), { what: 'the last stream gone' })
+      return await WirePeer.open(node, victim, { features })
+    }
+    for (let i = 0; i < 20; i++) {
+      peer = await reopen(Features.E2E)
+      peer.send({ type: MessageType.E2E, body: crypto.getRandomValues(new Uint8Array(1 + Math.floor(rand() * 64))) })
+      await waitFor(() => peer.done, { what: `malformed E2E frame ${i} answered (seed ${seed})` })
+    }
+    assert.ok((rejected().protocol_error ?? 0) >= protocolErrors + 20, JSON.stringify(rejected()))
+    // and one to a node that never announced E2E: refused the same way
+    peer = await reopen(0)
+    e2e(peer, { kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) })
+    await waitFor(() => peer.done, { what: 'an E2E frame without the feature answered' })
+
+    // nothing refused reached a member; B joins and gets exactly A's doc, then both edit on
+    const b = await pool.create({ privateKey: kb })
+    await connect(b, gw)
+    const hb = await b.open(DOC, { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    await waitFor(() => hb.doc.getText('t').toString() === 'first', { what: 'B holds A\'s text', detail: () => hb.doc.getText('t').toString() })
+    hb.doc.getText('t').insert(5, ' and second')
+    await waitFor(() => ha.doc.getText('t').toString() === 'first and second', { what: 'A holds B\'s edit' })
+    assert.ok(!ha.doc.getText('t').toString().includes(MARKER))
+    await sleep(50)
+  })
+})
+
