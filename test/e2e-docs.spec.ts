@@ -73,6 +73,42 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     for (const d of [gwDir, aDir, bDir]) assert.deepEqual(await filesContaining(d, MARKER), [], `plaintext found under ${d}`)
   })
 
+  it('a removed member reads nothing written after the rotation; the others go on, history included for a later member', async () => {
+    const [ka, kb, kc, kd] = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const [a, b, c] = await Promise.all([ka, kb, kc].map(async k => await member(k, await dir())))
+    for (const n of [a, b, c]) await connect(n, gw)
+    const ha = await a.open('team/plans', { encrypted: { members: [{ peerId: pid(kb), access: 'write' }, { peerId: pid(kc), access: 'read' }] } })
+    const [hb, hc] = await Promise.all([b, c].map(async n => await n.open('team/plans', { encrypted: true })))
+    await Promise.all([hb, hc].map(async h => { await h.whenReady({ timeout: 10_000 }) }))
+    assert.equal(hc.access, 'read')
+    ha.doc.getText('t').insert(0, 'before. ')
+    await waitFor(() => hc.doc.getText('t').toString() === 'before. ', { what: 'C reads what came before' })
+    // a reader's edits are never sealed: they stay local, and nobody else sees them
+    hc.doc.getText('t').insert(0, 'C-local ')
+
+    await ha.removeMember(pid(kc))
+    assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
+    await waitFor(() => hb.epoch === 1, { what: 'B in the new epoch' })
+    hb.doc.getText('t').insert(hb.doc.getText('t').length, `after ${MARKER}`)
+    await waitFor(() => ha.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'A reads B\'s edit in the new epoch' })
+    await hb.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    // C still gets the envelopes (the gateway forwards them blind) but holds no key to them
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(hc.access, undefined, 'C is a member of no current epoch')
+    assert.ok(!hc.doc.getText('t').toString().includes(MARKER), 'C read something written after its removal')
+    assert.ok(!ha.doc.getText('t').toString().includes('C-local'))
+
+    // a member added later reads the history through the records' chain
+    await ha.addMember(pid(kd), 'read')
+    const d = await member(kd, await dir())
+    await connect(d, gw)
+    const hd = await d.open('team/plans', { encrypted: true })
+    await hd.whenReady({ timeout: 10_000 })
+    await waitFor(() => hd.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'D reads the whole history', detail: () => hd.doc.getText('t').toString() })
+  })
+
   it('a plaintext SYNC1 for a doc the gateway holds encrypted is refused (DENIED encrypted), and nothing is served in clear', async () => {
     const ka = await generateKeyPair('Ed25519')
     const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
