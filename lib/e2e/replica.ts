@@ -244,9 +244,16 @@ export class E2eReplica {
     const epochKey = this.#latestKey()
     if (this.#key !== undefined && epochKey !== undefined && this.access === 'write') {
       while (this.#pending.length > 0) {
-        const merged = this.#pending.length === 1 ? this.#pending[0] : Y.mergeUpdates(this.#pending)
-        const env = await sealEnvelope(merged, { key: this.#key, epochKey, log: this.log })
+        // what is written while this one is sealed waits for the next round
+        const batch = this.#pending
         this.#pending = []
+        let env: CheckedEnvelope
+        try {
+          env = await sealEnvelope(batch.length === 1 ? batch[0] : Y.mergeUpdates(batch), { key: this.#key, epochKey, log: this.log })
+        } catch (err) {
+          this.#pending.unshift(...batch)
+          throw err
+        }
         this.log.add(env)
         sealed.push(env)
         saves.push(this.#save(envKey(this.keyHex, env), env.bytes))

@@ -8,6 +8,9 @@ import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 
+/** the two-author concurrent trace of the shared data folder */
+export const FRIENDSFOREVER_URL = new URL('../../../shared/data/editing-traces/friendsforever.json.gz', import.meta.url)
+
 /** [position, deleteCount, insertText]; positions are UTF-16 offsets into the doc after the previous patch */
 export type Patch = [number, number, string]
 
