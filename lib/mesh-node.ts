@@ -361,6 +361,11 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     return await this.repo.open(docId)
   }
 
+  /** Whether this node holds `docId` end-to-end encrypted (as a member, or blind): it is never served in clear. */
+  isEncrypted (docId: string): boolean {
+    return this.e2eHere?.encrypted?.(docKeyHex(docKeyFor(docId, this.meshKey))) === true
+  }
+
   /** Ids of documents the app has open. */
   get openDocs (): string[] {
     return this.repo.openDocIds

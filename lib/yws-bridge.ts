@@ -17,6 +17,8 @@ export interface YwsBridgeNode {
    * checked as bearer tokens (`mdb1.…`) and their grants put in force for the socket's peer
    */
   readonly grantsHere?: BearerGrants | undefined
+  /** the node's encrypted docs (MeshNode.e2eHere): a room whose doc is encrypted here is refused */
+  readonly e2eHere?: { encrypted?: (keyHex: string) => boolean } | undefined
 }
 
 /** Grants handed over in bearer tokens, by a client that cannot prove on its connection that it holds the audience's key (lib/grants/grant-exchange.ts). */

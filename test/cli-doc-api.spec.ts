@@ -27,6 +27,7 @@ import { runInProcess } from './helpers/cli-inprocess.js'
 import { parsePrometheus } from './helpers/cli-prometheus.js'
 import { forgedUpdate, gappedUpdate, manyItemsUpdate } from './helpers/hostile-payloads.js'
 import { waitFor } from './helpers/mesh-nodes.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { InstrumentedAdapter } from './helpers/storage-wrappers.js'
 
 interface Answer { status: number, headers: IncomingHttpHeaders, body: Buffer, json: any }
@@ -393,6 +394,34 @@ describe('meshdoc gateway: the HTTP document API (separate process, a device ove
       const m = parsePrometheus(await metrics.registry.metrics())
       assert.equal(m.value('meshdoc_doc_api_refused_total', { reason: 'unavailable' }), 1)
       assert.equal(m.value('meshdoc_doc_api_requests_total', { route: 'other /docs/:id', status: '405' }), 1)
+    } finally {
+      await server.close()
+      metrics.stop()
+    }
+  })
+
+  it('an end-to-end encrypted doc is 403 `encrypted` for GET and POST; nothing is written in clear (in process)', async () => {
+    const node = await createMeshNode({ storage: new MemoryStorageAdapter(), serveAllDocs: true, antiEntropyIntervalMs: 0, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    devices.push(node)
+    const member = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), antiEntropyIntervalMs: 0 })
+    devices.push(member)
+    await member.dial(node.multiaddrs[0])
+    await waitFor(() => member.peers.includes(node.peerId), { what: 'a session' })
+    const h = await member.open('vault/api', { encrypted: { members: [] } })
+    h.doc.getText('t').insert(0, 'secret')
+    await h.whenStored({ peer: node.peerId, timeout: 10_000 })
+    assert.equal(node.isEncrypted('vault/api'), true)
+    const metrics = new NodeMetrics({ processMetrics: false, loopSampleMs: 0 })
+    const server = new AdminServer({ snapshot: async () => ({}) as unknown as NodeSnapshot, metrics, healthy: () => true, docApi: nodeDocStore(node) })
+    const at = await server.listen({ host: '127.0.0.1', port: 0 })
+    const admin = `http://127.0.0.1:${at.port}`
+    try {
+      for (const [method, path, body] of [['GET', `/docs/${enc('vault/api')}`, undefined], ['GET', `/docs/${enc('vault/api')}/update`, undefined], ['POST', `/docs/${enc('vault/api')}/update`, textUpdate('in clear')]] as const) {
+        const res = await request(admin, method, path, body === undefined ? {} : { headers: OCTETS, body })
+        assert.equal(res.status, 403, `${method} ${path}: ${res.body.toString()}`)
+        assert.equal(res.json.error, 'encrypted')
+      }
+      assert.equal(node.engine.doc(docKeyHex(docKeyFor('vault/api'))), undefined, 'no doc in clear opened under its key')
     } finally {
       await server.close()
       metrics.stop()

@@ -254,6 +254,25 @@ describe('y-websocket bridge: an unchanged WebsocketProvider joins the mesh', fu
     assert.match(refused.reason, /trusts no owner/)
   })
 
+  it('a room whose doc is end-to-end encrypted on the gateway is refused (4403 encrypted), and nothing of it reaches the client', async () => {
+    const { gw, bridge } = await rig.gateway()
+    const member = await rig.pool.create({ privateKey: await generateKeyPair('Ed25519') })
+    await connect(member, gw)
+    const h = await member.open('vault/e2e-room', { encrypted: { members: [] } })
+    h.doc.getText('t').insert(0, 'secret')
+    await h.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    const doc = new Y.Doc()
+    const p = rig.provider(bridge, 'vault/e2e-room', doc)
+    const closed = await new Promise<Closed>(resolve => { p.on('closed', (e: Closed) => { resolve(e) }) })
+    assert.equal(closed.code, CloseCode.FORBIDDEN)
+    assert.match(closed.reason, /^encrypted/)
+    assert.equal(doc.getText('t').toString(), '')
+    assert.equal(bridge.stats.connectionsRefused.encrypted, 1)
+    // a room in clear on the same gateway still works
+    const other = rig.provider(bridge, 'notes/clear')
+    await waitFor(() => other.synced, { what: 'a room in clear' })
+  })
+
   it('close() says goodbye (1001), refuses new sockets, and the node goes on', async () => {
     const { gw, bridge } = await rig.gateway()
     const p = rig.provider(bridge, 'notes/bye')

@@ -37,7 +37,7 @@ import type { YwsBridge, YwsBridgeNode, YwsBridgeOptions, YwsBridgeStats } from 
 import { CloseCode, closeReason } from './messages.js'
 import { RoomAwareness } from './room-awareness.js'
 import { normalisePrefix, roomOf, tokenOf, underPrefix } from './room.js'
-import { CLOSE_HANDSHAKE_MS, SocketPeer } from './socket-peer.js'
+import { CLOSE_HANDSHAKE_MS, ENCRYPTED_ROOM, SocketPeer } from './socket-peer.js'
 
 const log = logger('yws')
 
@@ -193,8 +193,12 @@ class Bridge implements YwsBridge {
       this.sockets.delete(ws)
       this.freeSlot(principal, slot)
     })
-    // TODO(encrypted docs, another issue): a room whose doc is encrypted is refused here, before the
-    // engine links the socket: a y-websocket client cannot hold its keys, so it is never served in clear.
+    // a room whose doc is end-to-end encrypted here is refused before the engine links the socket:
+    // a y-websocket client cannot hold its keys (the engine would refuse its frames too: DENIED encrypted)
+    if (this.node.e2eHere?.encrypted?.(docKeyHex(docKey)) === true) {
+      peer.closeWith(CloseCode.FORBIDDEN, closeReason('encrypted', ENCRYPTED_ROOM), 'encrypted', true)
+      return
+    }
     try {
       peer.start((id, link) => this.node.attachPeer(id, link), grant === undefined ? undefined : () => { this.node.grantsHere?.admitGrants(peerId, [grant]) })
     } catch (err) {

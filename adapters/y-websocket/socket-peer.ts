@@ -75,6 +75,9 @@ export interface SocketPeerOptions {
   messageBurst?: number
 }
 
+/** why a room whose doc is end-to-end encrypted here is refused */
+export const ENCRYPTED_ROOM = 'this room is an end-to-end encrypted doc: a y-websocket client cannot hold its keys'
+
 export class SocketPeer implements PeerLink {
   readonly initiator = false
   private conn: PeerConnection | undefined
@@ -192,6 +195,11 @@ export class SocketPeer implements PeerLink {
   }
 
   private denied (reason: number): void {
+    if (reason === DeniedReason.ENCRYPTED) {
+      // the doc became an end-to-end encrypted one here meanwhile: never served in clear
+      this.closeWith(CloseCode.FORBIDDEN, closeReason('encrypted', ENCRYPTED_ROOM), 'encrypted', !this.joined)
+      return
+    }
     if (reason !== DeniedReason.UNAVAILABLE) {
       // read-only, past its quota, a clientID another peer holds: the client keeps syncing down
       this.count(this.opts.stats.messagesRefused, deniedReasonName(reason))

@@ -23,7 +23,8 @@
  * 413 `too_large` (announced or sent, before it is buffered), 400
  * `malformed_update` (the validator's reason: V2, garbage, truncated, nested
  * too deep), 413 `too_many_items`, 403 `authorship`, 409 `pending_overflow`,
- * 400 `bad_state_vector`, 404 `not_found`, 503 `unavailable` (storage failed,
+ * 400 `bad_state_vector`, 403 `encrypted` (an end-to-end encrypted doc), 404
+ * `not_found`, 503 `unavailable` (storage failed,
  * or the node is stopping: nothing was acknowledged).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -40,7 +41,7 @@ export const DOC_API_MAX_IN_FLIGHT = 8
 /** A write or read the store refused; `reason` is the API's error code. */
 export class DocRefusedError extends MeshdocError {
   override name = 'DocRefusedError'
-  constructor (readonly reason: 'malformed_update' | 'too_many_items' | 'authorship' | 'pending_overflow' | 'bad_state_vector', message: string) {
+  constructor (readonly reason: 'malformed_update' | 'too_many_items' | 'authorship' | 'pending_overflow' | 'bad_state_vector' | 'encrypted', message: string) {
     super(message)
   }
 }
@@ -78,7 +79,7 @@ const SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/
 const BASE64URL = /^[A-Za-z0-9_-]*$/
 
 const STATUS: Record<DocRefusedError['reason'], number> = {
-  malformed_update: 400, bad_state_vector: 400, too_many_items: 413, authorship: 403, pending_overflow: 409
+  malformed_update: 400, bad_state_vector: 400, too_many_items: 413, authorship: 403, pending_overflow: 409, encrypted: 403
 }
 
 /** Is `path` the API's (under /docs/)? `/docs` itself is the admin port's list. */
