@@ -19,7 +19,7 @@ import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
 import type { QuotaOptions } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
-import { docKeyFor, docKeyHex } from './protocol/doc-key.js'
+import { docKeyHex } from './protocol/doc-key.js'
 import type { StorageAdapter } from './storage/types.js'
 import { Repo, type RepoOptions } from './repo.js'
 import { SyncEngine, type SyncEngineOptions } from './sync/engine.js'
@@ -202,16 +202,24 @@ export interface EncryptedDocHandle {
 /** What a node's encrypted docs get. */
 export interface E2eContext {
   storage: StorageAdapter
+  meshKey: Uint8Array | undefined
   /** the node's key (members need it); undefined: blind for every doc */
   key: PrivateKey | undefined
   servesByKey: boolean
   /** what the policy (and grants) let `peerId` do with `docId` */
   access: (peerId: string, docId: string) => 'none' | 'read' | 'write'
+  /** whether the doc under `keyHex` is held here in clear (open, or in storage) */
+  heldInClear: (keyHex: string) => Promise<boolean>
 }
 
 /** A node's encrypted docs: an engine extension, and how the node opens one. */
 export interface NodeE2e extends EngineExtension {
-  openEncrypted: (docId: string, docKey: Uint8Array, opts: EncryptedOpenOptions) => Promise<EncryptedDocHandle>
+  open: (docId: string, opts: EncryptedOpenOptions) => Promise<EncryptedDocHandle>
+  isEncrypted: (docId: string) => boolean
+  /** throws (TypeError) if `docId` is encrypted here: it is never opened in clear */
+  assertClear: (docId: string) => void
+  /** load what must be known before peers connect (which keys are encrypted here) */
+  start: () => Promise<void>
   /** after `inner` (grants): the one extension the engine gets */
   after: (inner: EngineExtension | undefined) => EngineExtension
   settled: () => Promise<void>
@@ -307,8 +315,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     readonly repo: Repo,
     private readonly network: MeshNetwork,
     private readonly storage: StorageAdapter,
-    private readonly ownsLibp2p: boolean,
-    private readonly meshKey?: Uint8Array
+    private readonly ownsLibp2p: boolean
   ) {
     super()
   }
@@ -349,21 +356,14 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   async open (docId: string, opts: { encrypted: EncryptedOpenOptions }): Promise<EncryptedDocHandle>
   async open (docId: string, opts?: { encrypted?: EncryptedOpenOptions }): Promise<DocHandle | EncryptedDocHandle> {
     this.assertRunning()
-    const keyHex = docKeyHex(docKeyFor(docId, this.meshKey))
-    if (opts?.encrypted !== undefined) {
-      if (this.e2eHere === undefined) throw new TypeError('encrypted docs need the Node entry')
-      if (this.engine.doc(keyHex) !== undefined || (await this.storage.loadRange([keyHex])).length > 0) {
-        throw new TypeError(`the doc ${docId} is held here in clear: an encrypted doc needs an id of its own`)
-      }
-      return await this.e2eHere.openEncrypted(docId, docKeyFor(docId, this.meshKey), opts.encrypted)
-    }
-    if (this.e2eHere?.encrypted?.(keyHex) === true) throw new TypeError(`the doc ${docId} is encrypted here: open it with { encrypted: true }`)
+    if (opts?.encrypted !== undefined) return await (this.e2eHere ?? unsupported(NO_E2E)).open(docId, opts.encrypted)
+    this.e2eHere?.assertClear(docId)
     return await this.repo.open(docId)
   }
 
   /** Whether this node holds `docId` end-to-end encrypted (as a member, or blind): it is never served in clear. */
   isEncrypted (docId: string): boolean {
-    return this.e2eHere?.encrypted?.(docKeyHex(docKeyFor(docId, this.meshKey))) === true
+    return this.e2eHere?.isEncrypted(docId) === true
   }
 
   /** Ids of documents the app has open. */
@@ -448,6 +448,8 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     this.network.stopDialing()
     // acknowledge what we stored before saying BYE, so peers know it is safe here
     await this.engine.drainAcks()
+    // a member's edits sealed and stored before the storage closes
+    await this.e2eHere?.settled()
     for (const extra of this.extras.splice(0)) extra.stop()
     this.engine.stop()
     await this.repo.stop()
@@ -580,15 +582,16 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     servesByKey: serving !== undefined,
     emit: (name, arg) => { node?.emit(name, [arg as never]) }
   })
-  let accessFor = (_peerId: string, _docId: string): 'none' | 'read' | 'write' => 'none'
-  const e2e = preset.e2e?.({
+  const e2e: NodeE2e | undefined = preset.e2e?.({
     storage,
+    meshKey,
     key: privateKey,
     servesByKey: serving !== undefined,
-    access: (peerId, docId) => accessFor(peerId, docId)
+    access: (peerId, docId) => engine.accessFor(peerId, docId),
+    heldInClear: async (keyHex) => engine.doc(keyHex) !== undefined || (await storage.loadRange([keyHex])).length > 0
   })
-  const engine = new SyncEngine({
-    extension: e2e !== undefined ? e2e.after(grants) : grants,
+  const engine: SyncEngine = new SyncEngine({
+    extension: e2e?.after(grants) ?? grants,
     maxFrameBytes,
     localPeerId: libp2p.peerId.toString(),
     sha256: preset.sha256,
@@ -599,7 +602,6 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     antiEntropyIntervalMs: opts.antiEntropyIntervalMs
   })
   countRefusal = (reason) => { engine.countRejection(reason) }
-  accessFor = (peerId, docId) => engine.accessFor(peerId, docId)
   const repoOptions = {
     engine,
     storage,
@@ -619,11 +621,12 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     // logged where it is found (meshdoc:bootstrap, meshdoc:libp2p)
     onRefused: (refusal) => { node?.emit('peer:refused', [refusal]) }
   })
-  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p, meshKey)
+  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
   node.grantsHere = grants
   node.e2eHere = e2e
   // our grants and revocations in force (the provider asked) before the first peer connects
   await grants?.start()
+  await e2e?.start()
   engine.onPeer = (peer, up) => { node.emit(up ? 'peer:connect' : 'peer:disconnect', [peer]) }
   if (ownsLibp2p) await libp2p.start()
   await network.start()
@@ -632,6 +635,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
 }
 
 const NO_GRANTS = "grants need grantSupport from 'meshdoc/grants'"
+const NO_E2E = 'encrypted docs need the Node entry'
 
 function unsupported (what: string): never {
   throw new TypeError(what)

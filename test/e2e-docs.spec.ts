@@ -16,6 +16,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import type { MeshNode } from '../adapters/presets/node.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
+import { InstrumentedAdapter } from './helpers/storage-wrappers.js'
 
 const MARKER = 'zebra-quartz-7731'
 
@@ -107,6 +108,76 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     const hd = await d.open('team/plans', { encrypted: true })
     await hd.whenReady({ timeout: 10_000 })
     await waitFor(() => hd.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'D reads the whole history', detail: () => hd.doc.getText('t').toString() })
+  })
+
+  it('a gateway whose disk fails acknowledges nothing of it; once the disk is back it stores it, says so, and keeps it across a restart', async () => {
+    const ka = await generateKeyPair('Ed25519')
+    const gwDir = await dir()
+    const disk = new InstrumentedAdapter(new FsStorageAdapter(gwDir))
+    const gw = await pool.create({ storage: disk, serveAllDocs: true })
+    const a = await member(ka, await dir())
+    await connect(a, gw)
+    const ha = await a.open('plant/disk', { encrypted: { members: [] } })
+    ha.doc.getText('t').insert(0, 'one ')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    disk.beforeSave = async () => { throw new Error('ENOSPC: the disk is full') }
+    ha.doc.getText('t').insert(4, 'two ')
+    await assert.rejects(ha.whenStored({ peer: gw.peerId, timeout: 1500 }), /did not store/)
+    assert.ok((gw.stats.rejected.e2e_store_failed ?? 0) >= 1)
+    disk.beforeSave = undefined
+    // retried on its own (after 1 s), and the member is told
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await a.stop()
+    await gw.stop()
+    const gw2 = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true })
+    const a2 = await member(ka, await dir())
+    await connect(a2, gw2)
+    const fresh = await a2.open('plant/disk', { encrypted: true })
+    await waitFor(() => fresh.doc.getText('t').toString() === 'one two ', { what: 'both edits from the restarted gateway', detail: () => fresh.doc.getText('t').toString() })
+  })
+
+  it('a restarted gateway still refuses in clear a doc it holds encrypted, before any member connects', async () => {
+    const gwDir = await dir()
+    const gw = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true })
+    const a = await member(await generateKeyPair('Ed25519'), await dir())
+    await connect(a, gw)
+    const ha = await a.open('plant/restart', { encrypted: { members: [] } })
+    ha.doc.getText('t').insert(0, MARKER)
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await a.stop()
+    await gw.stop()
+    const gw2 = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true })
+    assert.equal(gw2.isEncrypted('plant/restart'), true)
+    const c = await pool.create()
+    await connect(c, gw2)
+    const hc = await c.open('plant/restart')
+    const denied: string[] = []
+    hc.on('denied', (_peer: string, reason: string) => { denied.push(reason) })
+    await waitFor(() => denied.includes('encrypted'), { what: 'DENIED encrypted from the restarted gateway' })
+    hc.doc.getText('t').insert(0, 'in clear')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.deepEqual(await filesContaining(gwDir, 'in clear'), [], 'a write in clear stored under the encrypted doc\'s key')
+  })
+
+  it('an OPEN for a doc the gateway holds in clear changes nothing for it, and records for it are refused (held_in_clear)', async () => {
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const w = await pool.create()
+    await connect(w, gw)
+    const hw = await w.open('public/board')
+    hw.doc.getText('t').insert(0, 'in clear')
+    await hw.whenSynced({ peer: gw.peerId, timeout: 10_000 })
+    // a member of its own making names the same key, encrypted
+    const intruder = await member(await generateKeyPair('Ed25519'), await dir())
+    await connect(intruder, gw)
+    const hi = await intruder.open('public/board', { encrypted: { members: [] } })
+    hi.doc.getText('t').insert(0, 'hijack')
+    await waitFor(() => (gw.stats.rejected.e2e_held_in_clear ?? 0) >= 1, { what: 'the records refused', detail: () => JSON.stringify(gw.stats.rejected) })
+    assert.equal(gw.isEncrypted('public/board'), false)
+    // the doc in clear goes on for everyone
+    const r = await pool.create()
+    await connect(r, gw)
+    const hr = await r.open('public/board')
+    await waitFor(() => hr.doc.getText('t').toString() === 'in clear', { what: 'the doc in clear, still served' })
   })
 
   it('a plaintext SYNC1 for a doc the gateway holds encrypted is refused (DENIED encrypted), and nothing is served in clear', async () => {

@@ -83,7 +83,8 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     // 2. an envelope sealed and signed by a non-member (under a key it made up)
     const fakeLog = new EnvelopeLog(docKey)
     const forged = await sealEnvelope(Y.encodeStateAsUpdate(new Y.Doc()), {
-      key: await generateKeyPair('Ed25519'), log: fakeLog,
+      key: await generateKeyPair('Ed25519'),
+      log: fakeLog,
       epochKey: { docKey, epoch: 0, key: crypto.getRandomValues(new Uint8Array(32)), secret: crypto.getRandomValues(new Uint8Array(32)) }
     })
     e2e(peer, { kind: E2eKind.ENVELOPES, docKey, seq: 2, envelopes: [forged.bytes] })
@@ -175,4 +176,3 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     await sleep(50)
   })
 })
-

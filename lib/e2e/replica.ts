@@ -79,6 +79,12 @@ export class E2eReplica {
   #toAttest: OpenedEnvelope[] = []
   /** the writes in flight, so that `settled()` can wait for them */
   readonly #writes = new Set<Promise<void>>()
+  /** envelopes in the log not known to be on disk yet (in flight, or their save failed), by writer and seq */
+  readonly #notDurable = new Map<string, Map<number, Envelope>>()
+  /** their saves failed: saved again when they come again */
+  readonly #failed = new Set<string>()
+  /** this member's own envelopes a rotation voided: deleted once sealed again in the new epoch and stored */
+  #staleOwn: StorageKey[] = []
 
   constructor (opts: ReplicaOptions) {
     this.docKey = opts.docKey
@@ -108,6 +114,17 @@ export class E2eReplica {
   get pendingEdits (): number { return this.#pending.length }
 
   vv (): VersionVector { return this.log.vv() }
+
+  /** The version vector of what is on disk: per writer, below the first envelope not stored yet. What STORED says. */
+  durableVv (): VersionVector {
+    const vv = new Map(this.log.vv())
+    for (const [w, seqs] of this.#notDurable) {
+      let lowest = Infinity
+      for (const seq of seqs.keys()) lowest = Math.min(lowest, seq)
+      if (lowest !== Infinity) vv.set(w, Math.min(vv.get(w) ?? 0, lowest - 1))
+    }
+    return vv
+  }
 
   /** epoch records held, in order, from `from` */
   records (from = 0): Uint8Array[] {
@@ -155,12 +172,12 @@ export class E2eReplica {
           progress = true
         } catch (err) {
           if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) next.push(p)
-          else count(err)
+          else if (!this.#resealOnLoad(p.env, err)) count(err)
         }
       }
       pending = next
     }
-    for (const p of pending) count(new E2eError('gap', 'never fit'))
+    if (pending.length > 0) refused.set('gap', (refused.get('gap') ?? 0) + pending.length)
     if (refused.size > 0) log('%s: loaded with refusals %o', this.keyHex.slice(0, 8), Object.fromEntries(refused))
     return refused
   }
@@ -185,13 +202,18 @@ export class E2eReplica {
     if (out.accepted.length > 0) {
       this.#openKeys()
       const stale = this.log.dropStale(this.chain)
-      for (const env of stale) saves.push(this.#remove(envKey(this.keyHex, env)))
-      if (this.doc !== undefined) {
-        for (const env of stale) {
-          // its own updates of an epoch closed before them: sealed again in the new one
-          if (env.header.writer === this.#me && env.header.kind === 'update') this.#pending.unshift(decryptEnvelope(env, e => this.#keys.get(e)))
+      const own: Uint8Array[] = []
+      for (const env of stale) {
+        this.#notDurable.get(env.header.writer)?.delete(env.header.seq)
+        if (this.doc !== undefined && env.header.writer === this.#me && env.header.kind === 'update') {
+          // its own updates of an epoch closed before them: sealed again in the new one, and deleted only once that is stored
+          own.push(decryptEnvelope(env, e => this.#keys.get(e)))
+          this.#staleOwn.push(envKey(this.keyHex, env))
+        } else {
+          saves.push(this.#remove(envKey(this.keyHex, env)))
         }
       }
+      this.#pending.unshift(...own)
     }
     out.stored = this.#track(Promise.all(saves).then(() => {}))
     return out
@@ -205,10 +227,16 @@ export class E2eReplica {
       try {
         const env = await this.#admit(bytes)
         out.accepted.push(env)
-        saves.push(this.#save(envKey(this.keyHex, env), env.bytes))
+        saves.push(this.#saveEnvelope(env))
       } catch (err) {
-        if (err instanceof E2eError && err.reason === 'duplicate') out.duplicates++
-        else countInto(out.refused, err)
+        if (!(err instanceof E2eError && err.reason === 'duplicate')) {
+          countInto(out.refused, err)
+          continue
+        }
+        out.duplicates++
+        // held, but its save failed: this copy is saved
+        const held = this.#failedCopy(bytes)
+        if (held !== undefined) saves.push(this.#saveEnvelope(held))
       }
     }
     out.stored = this.#track(Promise.all(saves).then(() => {}))
@@ -256,10 +284,16 @@ export class E2eReplica {
         }
         this.log.add(env)
         sealed.push(env)
-        saves.push(this.#save(envKey(this.keyHex, env), env.bytes))
+        saves.push(this.#saveEnvelope(env))
       }
     }
-    return { sealed, stored: this.#track(Promise.all(saves).then(() => {})) }
+    let stored = Promise.all(saves).then(() => {})
+    if (sealed.length > 0 && this.#staleOwn.length > 0) {
+      const gone = this.#staleOwn
+      this.#staleOwn = []
+      stored = stored.then(async () => { await Promise.all(gone.map(async k => { await this.#remove(k) })) })
+    }
+    return { sealed, stored: this.#track(stored) }
   }
 
   /** A snapshot of the log, sealed by this member (it covers every writer's tip); undefined if it cannot write. */
@@ -268,7 +302,7 @@ export class E2eReplica {
     if (this.#key === undefined || epochKey === undefined || this.access !== 'write') return undefined
     const env = await sealSnapshot(epochKey, { key: this.#key, log: this.log, keys: e => this.#keys.get(e) })
     this.log.add(env)
-    return { envelope: env, stored: this.#track(this.#save(envKey(this.keyHex, env), env.bytes)) }
+    return { envelope: env, stored: this.#track(this.#saveEnvelope(env)) }
   }
 
   /** Attest the snapshots of other members received since the last call (each checked against what it covers). */
@@ -314,6 +348,21 @@ export class E2eReplica {
     const taken = await this.takeRecords(created.record.epoch, [created.bytes])
     if (taken.accepted.length !== 1) throw new E2eError([...taken.refused.keys()][0] as E2eRefusal ?? 'not_authorized', 'the new epoch record was refused')
     return { record: created.bytes, stored: taken.stored }
+  }
+
+  /** envelopes in the log whose save failed */
+  get unsaved (): number { return this.#failed.size }
+
+  /** Save again the envelopes whose save failed; rejects if one fails again. */
+  async saveFailed (): Promise<void> {
+    const again: Envelope[] = []
+    for (const id of this.#failed) {
+      const [writer, seq] = id.split(':')
+      const env = this.#notDurable.get(writer)?.get(Number(seq))
+      if (env === undefined) this.#failed.delete(id)
+      else again.push(env)
+    }
+    await this.#track(Promise.all(again.map(async env => { await this.#saveEnvelope(env) })).then(() => {}))
   }
 
   /** Resolves once every write started so far is done (or failed). */
@@ -362,6 +411,46 @@ export class E2eReplica {
     this.log.add(opened)
     if (opened.header.kind === 'snapshot' && opened.header.writer !== this.#me) this.#toAttest.push(opened)
     return opened
+  }
+
+  /**
+   * An own update a rotation voided, still on disk (the process stopped
+   * before it was sealed again): back to the edits to seal. True if so.
+   */
+  #resealOnLoad (env: Envelope, err: unknown): boolean {
+    if (!(err instanceof E2eError) || err.reason !== 'stale_epoch' || env.header.writer !== this.#me || env.header.kind !== 'update') return false
+    try {
+      this.#pending.push(decryptEnvelope(env, e => this.#keys.get(e)))
+    } catch {
+      return false
+    }
+    this.#staleOwn.push(envKey(this.keyHex, env))
+    return true
+  }
+
+  async #saveEnvelope (env: Envelope): Promise<void> {
+    const { writer, seq } = env.header
+    let seqs = this.#notDurable.get(writer)
+    if (seqs === undefined) this.#notDurable.set(writer, seqs = new Map())
+    seqs.set(seq, env)
+    const id = `${writer}:${seq}`
+    try {
+      await this.#save(envKey(this.keyHex, env), env.bytes)
+      this.#failed.delete(id)
+      // unless a rotation dropped it meanwhile, or another save of it is under way
+      if (this.#notDurable.get(writer)?.get(seq) === env) seqs.delete(seq)
+    } catch (err) {
+      this.#failed.add(id)
+      throw err
+    }
+  }
+
+  /** The envelope held whose save failed, if `bytes` is a copy of one. */
+  #failedCopy (bytes: Uint8Array): Envelope | undefined {
+    if (this.#failed.size === 0) return undefined
+    const env = safeDecode(bytes)
+    if (env === undefined || !this.#failed.has(`${env.header.writer}:${env.header.seq}`)) return undefined
+    return this.#notDurable.get(env.header.writer)?.get(env.header.seq)
   }
 
   #openKeys (): void {

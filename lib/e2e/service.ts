@@ -44,6 +44,8 @@ const log = logger('e2e')
 const FRAME_OVERHEAD = 1024
 /** a catch-up waits while this much is queued for the peer (the engine closes a peer past its queue cap) */
 const PACE_QUEUED_BYTES = 16 * 1024 * 1024
+/** the storage bucket that lists the keys of the docs held encrypted: ['_e2e', keyHex] */
+const INDEX_BUCKET = '_e2e'
 /** encrypted docs one peer may make a serving node take, per connection */
 const MAX_NEW_DOCS_PER_PEER = 1024
 
@@ -55,6 +57,9 @@ interface Session {
   live: boolean
   /** a catch-up asked again after a gap, not answered yet */
   reopening: boolean
+  /** a catch-up to it is being sent; another OPEN meanwhile asks for one more after it */
+  catchingUp: boolean
+  catchUpAgain: boolean
   /** ENVELOPES frames sent to it */
   sent: number
   /** its VV as of its last OPEN or STORED */
@@ -74,10 +79,14 @@ interface Entry {
   handles: number
   /** the local edits wait for a flush */
   flushScheduled: boolean
+  /** saving again what failed to save */
+  retry?: ReturnType<typeof setTimeout> | undefined
 }
 
 export interface E2eServiceOptions {
   storage: StorageAdapter
+  /** whether the doc under `keyHex` is held here in clear: it never becomes an encrypted one */
+  heldInClear: (keyHex: string) => Promise<boolean>
   /** this node's key: needed to be a member (a node without it is blind for every doc) */
   key: PrivateKey | undefined
   /** take docs peers OPEN (a gateway serving by key) */
@@ -90,6 +99,8 @@ export class E2eService implements EngineExtension {
   readonly features = Features.E2E
   readonly #opts: E2eServiceOptions
   readonly #entries = new Map<string, Entry>()
+  /** keys of the docs held here encrypted (with an epoch record on disk): never served in clear */
+  readonly #known = new Set<string>()
   /** encrypted docs each peer's OPENs made this node take (on this connection) */
   readonly #madeBy = new WeakMap<PeerState, number>()
   #api: ExtensionApi | undefined
@@ -106,14 +117,20 @@ export class E2eService implements EngineExtension {
   offering (): void {}
   access (): undefined { return undefined }
 
+  /** A member offers the docs it opened (a blind node answers, and offers nothing: its peers name what they hold). */
   hello (peer: PeerState): void {
     if ((peer.features & Features.E2E) === 0) return
-    for (const entry of this.#entries.values()) this.#open(entry, peer)
+    for (const entry of this.#entries.values()) if (entry.handles > 0) this.#offer(entry, peer)
   }
 
   /** Whether the doc under `keyHex` is held here encrypted (the engine refuses it in clear). */
   encrypted (keyHex: string): boolean {
-    return this.#entries.has(keyHex)
+    return this.#known.has(keyHex)
+  }
+
+  /** Learn which keys are held here encrypted (an index in storage), before peers connect. */
+  async start (): Promise<void> {
+    for (const c of await this.#opts.storage.loadRange([INDEX_BUCKET])) if (c.key.length === 2) this.#known.add(c.key[1])
   }
 
   intercept (peer: PeerState, frame: Frame): boolean {
@@ -135,16 +152,15 @@ export class E2eService implements EngineExtension {
   }
 
   peerGone (peer: PeerState): void {
-    for (const entry of this.#entries.values()) {
+    for (const entry of [...this.#entries.values()]) {
       const s = entry.sessions.get(peer.id)
-      if (s === undefined) continue
-      entry.sessions.delete(peer.id)
-      for (const w of s.waiters) w()
+      if (s !== undefined && s.peer === peer) this.#endSession(entry, peer)
     }
   }
 
   stop (): void {
     this.#stopped = true
+    for (const e of this.#entries.values()) clearTimeout(e.retry)
   }
 
   // ---------------------------------------------------------------- members
@@ -173,10 +189,11 @@ export class E2eService implements EngineExtension {
         const members = [{ peerId: self, access: 'write' as const }, ...create.filter(m => m.peerId !== self)]
         const { stored } = await e.replica.issueEpoch(members)
         await stored
+        await this.#remember(e)
       })
     }
     this.#watch(e)
-    for (const peer of this.#api?.peers.values() ?? []) if (peer.helloReceived && (peer.features & Features.E2E) !== 0) this.#open(e, peer)
+    for (const peer of this.#api?.peers.values() ?? []) if (peer.helloReceived && (peer.features & Features.E2E) !== 0) this.#offer(e, peer)
     return e.replica
   }
 
@@ -190,30 +207,23 @@ export class E2eService implements EngineExtension {
   async flush (keyHex: string): Promise<void> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) return
-    let stored: Promise<void> = Promise.resolve()
-    await this.#enqueue(entry, async () => {
-      const out = await entry.replica.sealPending()
-      stored = out.stored
-      if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
-    })
-    await stored
+    // every task of the queue waits for what it stored: once this one ran, all before it are on disk
+    await this.#enqueue(entry, async () => { await this.#sealPendingAndSend(entry) })
   }
 
   /** A new epoch with these members (a rotation: removed members read nothing written after it). */
   async setMembers (keyHex: string, members: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<void> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) throw new TypeError('no such encrypted doc open')
-    let stored: Promise<void> = Promise.resolve()
     await this.#enqueue(entry, async () => {
       const from = entry.replica.recordCount
       const issued = await entry.replica.issueEpoch(members)
-      stored = issued.stored
+      await issued.stored
+      this.#rotated(entry)
       this.#broadcast(entry, undefined, { kind: E2eKind.RECORDS, docKey: entry.replica.docKey, from, records: [issued.record] })
       // what was sealed again in the new epoch (own edits the rotation voided), and what waited
-      const out = await entry.replica.sealPending()
-      if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
+      await this.#sealPendingAndSend(entry)
     })
-    await stored
   }
 
   /** Seal a snapshot (other members attest it; then blind nodes may drop what it covers). */
@@ -226,8 +236,8 @@ export class E2eService implements EngineExtension {
       const s = await entry.replica.sealSnapshot()
       if (s === undefined) return
       made = true
-      this.#forward(entry, [s.envelope], undefined)
       await s.stored
+      this.#forward(entry, [s.envelope], undefined)
     })
     return made
   }
@@ -237,6 +247,7 @@ export class E2eService implements EngineExtension {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) return false
     await this.flush(keyHex)
+    if (entry.replica.pendingEdits > 0) throw new TypeError('this node may not write to the doc (no write access in its latest epoch): its edits wait')
     const self = entry.replica.member ? this.#writerId() : undefined
     const target = self === undefined ? 0 : entry.replica.log.tip(self).seq
     for (;;) {
@@ -260,8 +271,13 @@ export class E2eService implements EngineExtension {
   /** Blind replicas held (a gateway's encrypted docs), and members' */
   get heldCount (): number { return this.#entries.size }
 
+  /** Seal and store what members wrote; resolves once every write started is done. */
   async settled (): Promise<void> {
-    await Promise.all([...this.#entries.values()].map(async e => { await e.queue; await e.replica.settled() }))
+    await Promise.all([...this.#entries.values()].map(async e => {
+      if (e.replica.member) await this.#enqueue(e, async () => { await this.#sealPendingAndSend(e) })
+      await e.queue
+      await e.replica.settled()
+    }))
   }
 
   // ---------------------------------------------------------------- receiving
@@ -272,7 +288,7 @@ export class E2eService implements EngineExtension {
     if (m.kind === E2eKind.REFUSED) {
       this.#api?.ignore(`e2e_refused_by_peer_${m.reason}`)
       log('%s refused %d of %s: %s', peer.id, m.count, keyHex.slice(0, 8), m.reason)
-      if (entry !== undefined && m.reason === 'unavailable') entry.sessions.delete(peer.id)
+      if (entry !== undefined && (m.reason === 'unavailable' || m.reason === 'held_in_clear')) this.#endSession(entry, peer)
       return
     }
     if (entry === undefined) {
@@ -280,8 +296,14 @@ export class E2eService implements EngineExtension {
       void this.#serveNew(peer, keyHex, m)
       return
     }
-    if (this.#opts.access(peer.id, entry.docId) === Access.NONE) {
+    const access = this.#opts.access(peer.id, entry.docId)
+    if (access === Access.NONE) {
       this.#refuse(peer, m.docKey, 'unavailable', 1)
+      return
+    }
+    // records, envelopes and attestations are stored: a peer with read access only sends none (as with writes in clear)
+    if (access !== Access.WRITE && (m.kind === E2eKind.RECORDS || m.kind === E2eKind.ENVELOPES || m.kind === E2eKind.ATTEST)) {
+      this.#refuse(peer, m.docKey, 'read_only', 1)
       return
     }
     void this.#enqueue(entry, async () => { await this.#handle(entry, peer, m) })
@@ -321,17 +343,26 @@ export class E2eService implements EngineExtension {
         }
         s.theirs = theirs
         s.live = true
-        s.reopening = false
         if (!s.opened) this.#open(entry, peer)
         if (m.records < r.recordCount) this.#send(peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from: m.records, records: r.records(m.records) })
-        await this.#catchUp(entry, s)
+        // sent outside the queue (paced by the peer's reading), so that a slow reader holds up no one else
+        void this.#catchUp(entry, s)
         break
       }
       case E2eKind.RECORDS: {
         const from = r.recordCount
+        if (from === 0 && !this.#known.has(r.keyHex) && await this.#opts.heldInClear(r.keyHex)) {
+          // a doc held here in clear never becomes an encrypted one (nor the other way round)
+          this.#refuse(peer, m.docKey, 'held_in_clear', 1)
+          this.#endSession(entry, peer)
+          return
+        }
         const taken = await r.takeRecords(m.from, m.records)
         this.#refused(entry, peer, taken.refused)
+        await taken.stored
         if (taken.accepted.length > 0) {
+          await this.#remember(entry)
+          this.#rotated(entry)
           this.#broadcast(entry, peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from, records: r.records(from) })
           // a member with a key now (or a new one): what waited is sealed; what it lacks, asked for
           await this.#sealPendingAndSend(entry)
@@ -344,12 +375,20 @@ export class E2eService implements EngineExtension {
         for (let i = 0; i < taken.duplicates; i++) this.#api?.ignore('e2e_duplicate')
         this.#refused(entry, peer, taken.refused)
         if (taken.accepted.length > 0) this.#forward(entry, taken.accepted, peer)
-        if ((taken.refused.get('gap') ?? 0) > 0 && !s.reopening) {
+        if ((taken.refused.get('gap') ?? 0) === 0) {
+          s.reopening = false
+        } else if (!s.reopening) {
           // a forward overtook what this peer still had to send us: ask for the catch-up again
           s.reopening = true
           this.#open(entry, peer, true)
         }
-        this.#afterStored(entry, peer, m.seq, taken)
+        // STORED only once on disk, and with what is on disk (a failed write acknowledges nothing)
+        try {
+          await taken.stored
+        } catch (err) {
+          this.#storeFailed(entry, err)
+        }
+        this.#send(peer, { kind: E2eKind.STORED, docKey: r.docKey, seq: m.seq, vv: vvEncode(r.durableVv()) })
         if (r.member) await this.#attestAndSend(entry)
         break
       }
@@ -377,31 +416,35 @@ export class E2eService implements EngineExtension {
     }
   }
 
-  /** Once what a frame brought is on disk, say so (with our VV); a failed write acknowledges nothing. */
-  #afterStored (entry: Entry, peer: PeerState, seq: number, taken: Taken<Envelope>): void {
-    taken.stored.then(() => {
-      this.#send(peer, { kind: E2eKind.STORED, docKey: entry.replica.docKey, seq, vv: vvEncode(entry.replica.vv()) })
-    }, (err: unknown) => {
-      this.#count('e2e_store_failed')
-      log.error('could not store envelopes of %s: %e', entry.replica.keyHex, err)
-    })
-  }
-
   // ---------------------------------------------------------------- sending
 
   #open (entry: Entry, peer: PeerState, again = false): void {
     const s = this.#session(entry, peer)
     if (s.opened && !again) return
     s.opened = true
-    this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv: vvEncode(entry.replica.vv()) })
+    // what is on disk: an envelope whose save failed is asked for again
+    this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv: vvEncode(entry.replica.durableVv()) })
   }
 
+  /** What the peer lacks (by its last VV); one at a time per session: OPENs meanwhile ask for one more after it. */
   async #catchUp (entry: Entry, s: Session): Promise<void> {
-    const c = entry.replica.missingFor(s.theirs)
-    for (let i = 0; i < c.attestations.length; i += E2E_WIRE_LIMITS.attestationsPerFrame) {
-      this.#send(s.peer, { kind: E2eKind.ATTEST, docKey: entry.replica.docKey, attestations: c.attestations.slice(i, i + E2E_WIRE_LIMITS.attestationsPerFrame) })
+    if (s.catchingUp) {
+      s.catchUpAgain = true
+      return
     }
-    await this.#sendEnvelopes(entry, s, [...c.checkpoints, ...c.envelopes], true)
+    s.catchingUp = true
+    try {
+      do {
+        s.catchUpAgain = false
+        const c = entry.replica.missingFor(s.theirs)
+        for (let i = 0; i < c.attestations.length; i += E2E_WIRE_LIMITS.attestationsPerFrame) {
+          this.#send(s.peer, { kind: E2eKind.ATTEST, docKey: entry.replica.docKey, attestations: c.attestations.slice(i, i + E2E_WIRE_LIMITS.attestationsPerFrame) })
+        }
+        await this.#sendEnvelopes(entry, s, [...c.checkpoints, ...c.envelopes], true)
+      } while (s.catchUpAgain && !s.peer.closed)
+    } finally {
+      s.catchingUp = false
+    }
   }
 
   /** Everything accepted or sealed here goes to every other live session of the doc. */
@@ -418,7 +461,7 @@ export class E2eService implements EngineExtension {
     let bytes = 0
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return
-      while (pace && !s.peer.closed && (s.peer.link.queuedBytes ?? 0) > PACE_QUEUED_BYTES) await new Promise(resolve => setTimeout(resolve, 10))
+      if (pace) await this.#paced(s.peer)
       this.#send(s.peer, { kind: E2eKind.ENVELOPES, docKey: entry.replica.docKey, seq: ++s.sent, envelopes: batch })
       batch = []
       bytes = 0
@@ -436,14 +479,29 @@ export class E2eService implements EngineExtension {
     await flush()
   }
 
+  /** Wait while much is queued for the peer (the engine closes one whose queue passes its cap). */
+  async #paced (peer: PeerState): Promise<void> {
+    for (;;) {
+      if (peer.closed || (peer.link.queuedBytes ?? 0) <= PACE_QUEUED_BYTES) return
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  }
+
   #broadcast (entry: Entry, from: PeerState | undefined, m: E2eMessage): void {
     for (const s of entry.sessions.values()) if (s.peer !== from && s.live && !s.peer.closed) this.#send(s.peer, m)
   }
 
+  /** Seal a member's edits, send them, and wait until they are on this node's disk. */
   async #sealPendingAndSend (entry: Entry): Promise<void> {
     if (!entry.replica.member) return
     const out = await entry.replica.sealPending()
     if (out.sealed.length > 0) this.#forward(entry, out.sealed, undefined)
+    try {
+      await out.stored
+    } catch (err) {
+      this.#storeFailed(entry, err)
+      throw err
+    }
   }
 
   async #attestAndSend (entry: Entry): Promise<void> {
@@ -470,6 +528,68 @@ export class E2eService implements EngineExtension {
 
   // ---------------------------------------------------------------- inside
 
+  /**
+   * A write failed (a full disk, an I/O error): nothing of it was
+   * acknowledged. The envelopes stay in memory and are saved again, after 1 s
+   * and then less and less often (to 30 s); once on disk, every peer holding
+   * the doc is told (STORED, seq 0).
+   */
+  #storeFailed (entry: Entry, err: unknown): void {
+    this.#count('e2e_store_failed')
+    log.error('could not store envelopes of %s: %e', entry.replica.keyHex, err)
+    if (entry.retry !== undefined || this.#stopped) return
+    const attempt = (delay: number): void => {
+      entry.retry = setTimeout(() => {
+        void this.#enqueue(entry, async () => {
+          try {
+            await entry.replica.saveFailed()
+          } catch {
+            if (!this.#stopped) attempt(Math.min(delay * 2, 30_000))
+            return
+          }
+          entry.retry = undefined
+          this.#broadcast(entry, undefined, { kind: E2eKind.STORED, docKey: entry.replica.docKey, seq: 0, vv: vvEncode(entry.replica.durableVv()) })
+        })
+      }, delay)
+      entry.retry.unref?.()
+    }
+    attempt(1000)
+  }
+
+  /** Offer a doc a member opened to a peer that may see it. */
+  #offer (entry: Entry, peer: PeerState): void {
+    if (this.#opts.access(peer.id, entry.docId) !== Access.NONE) this.#open(entry, peer)
+  }
+
+  /** The doc holds an epoch record on disk: listed as encrypted here, for good. */
+  async #remember (entry: Entry): Promise<void> {
+    if (this.#known.has(entry.replica.keyHex) || entry.replica.recordCount === 0) return
+    await this.#opts.storage.save([INDEX_BUCKET, entry.replica.keyHex], new Uint8Array([1]))
+    this.#known.add(entry.replica.keyHex)
+  }
+
+  /** New epoch records: what peers said they stored may have been voided (re-sealed edits take the same seqs). */
+  #rotated (entry: Entry): void {
+    for (const s of entry.sessions.values()) s.theirs = new Map()
+  }
+
+  #endSession (entry: Entry, peer: PeerState): void {
+    const s = entry.sessions.get(peer.id)
+    if (s !== undefined) {
+      entry.sessions.delete(peer.id)
+      for (const w of [...s.waiters]) w()
+    }
+    this.#dropIfEmpty(entry)
+  }
+
+  /** An entry a peer's OPEN made, that never got a record, goes with its last session. */
+  #dropIfEmpty (entry: Entry): void {
+    if (entry.replica.recordCount === 0 && entry.handles === 0 && entry.sessions.size === 0 && this.#entries.get(entry.replica.keyHex) === entry) {
+      this.#entries.delete(entry.replica.keyHex)
+      entry.replica.destroy()
+    }
+  }
+
   #add (replica: E2eReplica, docId: string): Entry {
     const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false }
     this.#entries.set(replica.keyHex, entry)
@@ -494,7 +614,7 @@ export class E2eService implements EngineExtension {
   #session (entry: Entry, peer: PeerState): Session {
     let s = entry.sessions.get(peer.id)
     if (s === undefined || s.peer !== peer) {
-      s = { peer, opened: false, live: false, reopening: false, sent: 0, theirs: new Map(), waiters: new Set() }
+      s = { peer, opened: false, live: false, reopening: false, catchingUp: false, catchUpAgain: false, sent: 0, theirs: new Map(), waiters: new Set() }
       entry.sessions.set(peer.id, s)
     }
     return s

@@ -8,7 +8,7 @@
 import * as Y from 'yjs'
 import { TimeoutError } from '../errors.js'
 import type { E2eSupport, EncryptedDocHandle, EncryptedDocMember, EncryptedOpenOptions } from '../mesh-node.js'
-import { docKeyHex } from '../protocol/doc-key.js'
+import { docKeyFor, docKeyHex } from '../protocol/doc-key.js'
 import { composeExtensions } from '../sync/compose-extensions.js'
 import type { EngineExtension } from '../sync/extension.js'
 import { peerIdOf } from './keys.js'
@@ -19,11 +19,19 @@ import { E2eService } from './service.js'
 export function e2eSupport (): E2eSupport {
   return (ctx) => {
     const service = new E2eService(ctx)
+    const keyOf = (docId: string): Uint8Array => docKeyFor(docId, ctx.meshKey)
+    const isEncrypted = (docId: string): boolean => service.encrypted(docKeyHex(keyOf(docId)))
     return Object.assign(service, {
-      openEncrypted: async (docId: string, docKey: Uint8Array, opts: EncryptedOpenOptions): Promise<EncryptedDocHandle> => {
+      open: async (docId: string, opts: EncryptedOpenOptions): Promise<EncryptedDocHandle> => {
+        const docKey = keyOf(docId)
+        if (await ctx.heldInClear(docKeyHex(docKey))) throw new TypeError(`the doc ${docId} is held here in clear: an encrypted doc needs an id of its own`)
         const create = typeof opts === 'object' ? opts.members ?? [] : undefined
         const replica = await service.openMember(docId, docKey, create)
         return new EncryptedHandle(docId, replica, service)
+      },
+      isEncrypted,
+      assertClear: (docId: string): void => {
+        if (isEncrypted(docId)) throw new TypeError(`the doc ${docId} is encrypted here: open it with { encrypted: true }`)
       },
       after: (inner: EngineExtension | undefined): EngineExtension => composeExtensions(inner, service)!
     })

@@ -8,7 +8,7 @@
  *   RECORDS  (2) from:uint count:uint (1..64) count × record:bytes     epoch records `from`, `from + 1`, …
  *   ENVELOPES(3) seq:uint count:uint (1..4,096) count × envelope:bytes  in the order the receiver takes them (version-vector.ts)
  *   ATTEST   (4) count:uint (1..256) count × attestation:bytes
- *   STORED   (5) seq:uint vv:bytes                         ENVELOPES `seq` and every one before it are on the sender's disk; its vv now
+ *   STORED   (5) seq:uint vv:bytes                         ENVELOPES `seq` was handled, and `vv` is what is on the sender's disk now (seq 0: unasked, after a failed write was retried)
  *   REFUSED  (6) reason:string count:uint                  the sender refused `count` items of the doc (an E2eRefusal name, or `unavailable`, `encrypted_doc`)
  *
  * Each part is checked by its own module (epoch.ts, envelope.ts,

@@ -47,4 +47,3 @@ export interface ExtensionApi {
   countRejection: (name: string) => void
   ignore: (name: string) => void
 }
-
