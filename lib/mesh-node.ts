@@ -199,23 +199,23 @@ export interface EncryptedDocHandle {
   close: () => Promise<void>
 }
 
-/** What a node's encrypted docs get. */
+/** What a node's encrypted docs get (with the grants' context). */
 export interface E2eContext {
   storage: StorageAdapter
   meshKey: Uint8Array | undefined
-  /** the node's key (members need it); undefined: blind for every doc */
-  key: PrivateKey | undefined
   servesByKey: boolean
-  /** what the policy (and grants) let `peerId` do with `docId` */
-  access: (peerId: string, docId: string) => 'none' | 'read' | 'write'
-  /** whether the doc under `keyHex` is held here in clear (open, or in storage) */
-  heldInClear: (keyHex: string) => Promise<boolean>
+  /** the node's libp2p: its key is what members seal and sign with */
+  libp2p: Libp2p
+  /** the node's engine (its policy, and the docs it holds in clear) */
+  engine: () => SyncEngine
 }
 
 /** A node's encrypted docs: an engine extension, and how the node opens one. */
 export interface NodeE2e extends EngineExtension {
   open: (docId: string, opts: EncryptedOpenOptions) => Promise<EncryptedDocHandle>
   isEncrypted: (docId: string) => boolean
+  /** whether the doc under `keyHex` is held here encrypted */
+  encrypted: (keyHex: string) => boolean
   /** throws (TypeError) if `docId` is encrypted here: it is never opened in clear */
   assertClear: (docId: string) => void
   /** load what must be known before peers connect (which keys are encrypted here) */
@@ -356,14 +356,9 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
   async open (docId: string, opts: { encrypted: EncryptedOpenOptions }): Promise<EncryptedDocHandle>
   async open (docId: string, opts?: { encrypted?: EncryptedOpenOptions }): Promise<DocHandle | EncryptedDocHandle> {
     this.assertRunning()
-    if (opts?.encrypted !== undefined) return await (this.e2eHere ?? unsupported(NO_E2E)).open(docId, opts.encrypted)
-    this.e2eHere?.assertClear(docId)
+    // encrypted docs: the Node entry's node (lib/e2e/node.ts) opens them
+    if (opts?.encrypted !== undefined) unsupported(NO_E2E)
     return await this.repo.open(docId)
-  }
-
-  /** Whether this node holds `docId` end-to-end encrypted (as a member, or blind): it is never served in clear. */
-  isEncrypted (docId: string): boolean {
-    return this.e2eHere?.isEncrypted(docId) === true
   }
 
   /** Ids of documents the app has open. */
@@ -448,8 +443,6 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     this.network.stopDialing()
     // acknowledge what we stored before saying BYE, so peers know it is safe here
     await this.engine.drainAcks()
-    // a member's edits sealed and stored before the storage closes
-    await this.e2eHere?.settled()
     for (const extra of this.extras.splice(0)) extra.stop()
     this.engine.stop()
     await this.repo.stop()
@@ -459,7 +452,7 @@ export class MeshNode extends ObservableV2<MeshNodeEvents> {
     this.destroy()
   }
 
-  private assertRunning (): void {
+  protected assertRunning (): void {
     if (this.stopping !== undefined) throw new ClosedError('node is stopped')
   }
 }
@@ -529,8 +522,8 @@ export interface PlatformPreset {
   grants?: GrantSupport | undefined
   /** end-to-end encrypted docs: the Node entry's */
   e2e?: E2eSupport | undefined
-  /** a new identity key, for a libp2p node meshdoc creates without one (encrypted docs need to know it) */
-  newKey?: () => Promise<PrivateKey>
+  /** the node's class (the Node entry's opens encrypted docs) */
+  Node?: typeof MeshNode
 }
 
 /** @internal the platform-independent part of `createMeshNode` */
@@ -560,13 +553,9 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   const ownsLibp2p = opts.libp2p === undefined
   let countRefusal = (_reason: string): void => {}
   // the identity in storage is loaded only for a libp2p node we create
-  // the node's key, where meshdoc knows it (encrypted docs need it): given, stored, or made here
-  const privateKey = opts.libp2p !== undefined
-    ? (typeof opts.privateKey === 'object' ? opts.privateKey : undefined)
-    : opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey ?? await preset.newKey?.()
   const libp2p = opts.libp2p ?? await preset.libp2p({
     options: opts,
-    privateKey,
+    privateKey: opts.privateKey === 'storage' ? await loadOrCreateIdentity(storage, start.identitySlot) : opts.privateKey,
     swarmKey: typeof opts.swarmKey === 'string' ? new TextEncoder().encode(opts.swarmKey) : opts.swarmKey,
     refusing: (reason) => { countRefusal(reason) }
   })
@@ -575,21 +564,18 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   let node: MeshNode | undefined
   // grants: always on a platform that has them (Node), else only if asked for (a browser's `grantSupport`)
   if (preset.grants === undefined && (opts.trust ?? opts.grants ?? opts.grantProvider ?? opts.revocations) !== undefined) unsupported(NO_GRANTS)
-  const grants = preset.grants?.(opts, {
+  // what the platform's parts (grants, encrypted docs) get besides the options
+  const parts: GrantContext & E2eContext = {
     self: libp2p.peerId.toString(),
     storage,
     meshKey,
     servesByKey: serving !== undefined,
-    emit: (name, arg) => { node?.emit(name, [arg as never]) }
-  })
-  const e2e: NodeE2e | undefined = preset.e2e?.({
-    storage,
-    meshKey,
-    key: privateKey,
-    servesByKey: serving !== undefined,
-    access: (peerId, docId) => engine.accessFor(peerId, docId),
-    heldInClear: async (keyHex) => engine.doc(keyHex) !== undefined || (await storage.loadRange([keyHex])).length > 0
-  })
+    emit: (name, arg) => { node?.emit(name, [arg as never]) },
+    libp2p,
+    engine: () => engine
+  }
+  const grants = preset.grants?.(opts, parts)
+  const e2e: NodeE2e | undefined = preset.e2e?.(parts)
   const engine: SyncEngine = new SyncEngine({
     extension: e2e?.after(grants) ?? grants,
     maxFrameBytes,
@@ -621,7 +607,7 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     // logged where it is found (meshdoc:bootstrap, meshdoc:libp2p)
     onRefused: (refusal) => { node?.emit('peer:refused', [refusal]) }
   })
-  node = new MeshNode(libp2p, engine, repo, network, storage, ownsLibp2p)
+  node = new (preset.Node ?? MeshNode)(libp2p, engine, repo, network, storage, ownsLibp2p)
   node.grantsHere = grants
   node.e2eHere = e2e
   // our grants and revocations in force (the provider asked) before the first peer connects

@@ -18,7 +18,7 @@ export interface YwsBridgeNode {
    */
   readonly grantsHere?: BearerGrants | undefined
   /** the node's encrypted docs (MeshNode.e2eHere): a room whose doc is encrypted here is refused */
-  readonly e2eHere?: { encrypted?: (keyHex: string) => boolean } | undefined
+  readonly e2eHere?: { encrypted: (keyHex: string) => boolean } | undefined
 }
 
 /** Grants handed over in bearer tokens, by a client that cannot prove on its connection that it holds the audience's key (lib/grants/grant-exchange.ts). */

@@ -14,9 +14,8 @@
  * SHA-256. Bundlers building for browsers resolve `meshdoc` to
  * `adapters/presets/browser.ts` (the `browser` export condition).
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
-import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNode, type MeshNodeOptions, type PlatformPreset, type StartOptions } from '../../lib/mesh-node.js'
+import { startMeshNode, type MeshNetwork, type MeshNetworkInput, type MeshNodeOptions, type PlatformPreset, type StartOptions } from '../../lib/mesh-node.js'
 import { WatchedStreamLink } from '../libp2p/stall-watch.js'
 import type { ReceiveProgress } from '../libp2p/stream-link.js'
 import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
@@ -48,6 +47,8 @@ export type { GrantRefused } from '../../lib/grants/grant-exchange.js'
 export { grantSupport } from '../../lib/grants/support.js'
 import { grantSupport } from '../../lib/grants/support.js'
 import { e2eSupport } from '../../lib/e2e/support.js'
+import { NodeMeshNode } from '../../lib/e2e/node.js'
+export { NodeMeshNode } from '../../lib/e2e/node.js'
 // bearer tokens: a grant its audience signed over, for clients that cannot prove their PeerId (y-websocket); Node only
 export { issueBearer, verifyBearer, decodeBearer, BEARER_LIMITS, type Bearer, type IssueBearerOptions, type VerifyBearerOptions } from '../../lib/grants/bearer.js'
 import { verifyBearer } from '../../lib/grants/bearer.js'
@@ -70,7 +71,7 @@ const nodePreset: PlatformPreset = {
   serving: (opts) => opts.serveAllDocs === true ? serveByKey() : undefined,
   grants: grantSupport({ bearer: verifyBearer }),
   e2e: e2eSupport(),
-  newKey: async () => await generateKeyPair('Ed25519')
+  Node: NodeMeshNode
 }
 
 /** The oldest Node.js meshdoc runs on: libp2p 3 needs 22 (on 20 it imports, then every connection fails). */
@@ -85,7 +86,7 @@ function assertSupportedNode (version = process.versions.node): void {
 }
 
 /** Create and start a meshdoc node. */
-export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<NodeMeshNode> {
   assertSupportedNode()
   if (opts.allowPeers !== undefined) checkPeerIds(opts.allowPeers, 'allowPeers')
   // rules that can never match on a node serving by key: said at start-up, not found out later
@@ -116,7 +117,8 @@ export async function createMeshNode (opts: MeshNodeOptions = {}): Promise<MeshN
   const names = opts.keepDocIds !== false ? { names: new DocNames(given) } : {}
   // the `change` event; a gateway names the docs it serves by key from the ids its store keeps
   const feed = new ChangeFeed(opts.serveAllDocs === true ? await readDocNames(given) : undefined)
-  const node = await startMeshNode({ ...opts, storage: closingFirst(given, closeFirst) }, nodePreset, { engine, repo: { ...names, opened: feed.opened } })
+  // the Node preset's class (`Node`): it opens encrypted docs
+  const node = await startMeshNode({ ...opts, storage: closingFirst(given, closeFirst) }, nodePreset, { engine, repo: { ...names, opened: feed.opened } }) as NodeMeshNode
   feed.attach(node)
   return node
 }

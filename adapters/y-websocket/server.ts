@@ -195,7 +195,7 @@ class Bridge implements YwsBridge {
     })
     // a room whose doc is end-to-end encrypted here is refused before the engine links the socket:
     // a y-websocket client cannot hold its keys (the engine would refuse its frames too: DENIED encrypted)
-    if (this.node.e2eHere?.encrypted?.(docKeyHex(docKey)) === true) {
+    if (this.node.e2eHere?.encrypted(docKeyHex(docKey)) === true) {
       peer.closeWith(CloseCode.FORBIDDEN, closeReason('encrypted', ENCRYPTED_ROOM), 'encrypted', true)
       return
     }

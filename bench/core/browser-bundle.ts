@@ -52,7 +52,8 @@ function stripTypes (sourcemap: boolean): Plugin {
     name: 'strip-types',
     async transform (code, id) {
       if (!id.endsWith('.ts') || id.includes('/node_modules/')) return null
-      const out = await transform(code, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap, sourcefile: id })
+      // as tsconfig.json compiles it (class fields assigned, not defined: no field declarations emitted)
+      const out = await transform(code, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap, sourcefile: id, tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } } })
       return { code: out.code, map: out.map === '' ? null : out.map }
     }
   }

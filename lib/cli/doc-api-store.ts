@@ -72,7 +72,7 @@ export function nodeDocStore (node: MeshNode, policy?: Policy): DocApiStore {
 /** Run `use` on the doc in the turn it is found open (retrying when it closed meanwhile); undefined when `ifStored` and it is not. */
 async function withDoc<T> (node: MeshNode, docId: string, ifStored: boolean, use: (doc: EngineDoc) => T): Promise<T | undefined> {
   // an end-to-end encrypted doc is never read or written in clear, here either
-  if (node.isEncrypted(docId)) throw new DocRefusedError('encrypted', `document ${docId} is end-to-end encrypted here: its content is not readable on this node`)
+  if (node.e2eHere?.isEncrypted(docId) === true) throw new DocRefusedError('encrypted', `document ${docId} is end-to-end encrypted here: its content is not readable on this node`)
   for (let attempt = 1; ; attempt++) {
     const repo = node.repo
     // a gateway serves docs by key (serveAllDocs): its repo loads a doc by key for us

@@ -26,7 +26,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { logger } from '../log.js'
 import { Access } from '../policy/types.js'
 import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
-import { Features, MessageType } from '../protocol/constants.js'
+import { DeniedReason, Features, MessageType } from '../protocol/constants.js'
 import type { Frame } from '../protocol/codec.js'
 import type { StorageAdapter } from '../storage/types.js'
 import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
@@ -134,6 +134,13 @@ export class E2eService implements EngineExtension {
   }
 
   intercept (peer: PeerState, frame: Frame): boolean {
+    // a doc held here encrypted is never synced in clear, whoever asks: a SYNC1 is DENIED `encrypted`, the rest refused and counted
+    if ('docKey' in frame) {
+      if (this.#known.size === 0 || !this.#known.has(docKeyHex(frame.docKey))) return false
+      if (frame.type === MessageType.SYNC1) this.#api?.peers.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.ENCRYPTED })
+      else if (frame.type !== MessageType.DENIED) this.#api?.countRejection('encrypted_doc')
+      return true
+    }
     if (frame.type !== MessageType.E2E) return false
     if ((peer.features & Features.E2E) === 0 || !('body' in frame)) {
       this.#api?.peers.reject(peer, 2 /* PROTOCOL_ERROR */, 'an E2E frame before announcing E2E')

@@ -5,6 +5,8 @@
  * forwards encrypted docs blind. See service.ts for the exchange and
  * docs/SECURITY.md for what a blind node learns.
  */
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as Y from 'yjs'
 import { TimeoutError } from '../errors.js'
 import type { E2eSupport, EncryptedDocHandle, EncryptedDocMember, EncryptedOpenOptions } from '../mesh-node.js'
@@ -18,13 +20,23 @@ import { E2eService } from './service.js'
 /** What encrypted docs need: the service (an engine extension) and the node's way to open them. */
 export function e2eSupport (): E2eSupport {
   return (ctx) => {
-    const service = new E2eService(ctx)
+    const storage = ctx.storage
+    const heldInClear = async (keyHex: string): Promise<boolean> => ctx.engine().doc(keyHex) !== undefined || (await storage.loadRange([keyHex])).length > 0
+    // the node's own key (libp2p keeps it among its components): what this node seals and signs with as a member
+    const key = (ctx.libp2p as unknown as { components?: { privateKey?: PrivateKey } }).components?.privateKey
+    const service = new E2eService({
+      storage,
+      key: key !== undefined && peerIdFromPrivateKey(key).equals(ctx.libp2p.peerId) ? key : undefined,
+      servesByKey: ctx.servesByKey,
+      access: (peerId, docId) => ctx.engine().accessFor(peerId, docId),
+      heldInClear
+    })
     const keyOf = (docId: string): Uint8Array => docKeyFor(docId, ctx.meshKey)
     const isEncrypted = (docId: string): boolean => service.encrypted(docKeyHex(keyOf(docId)))
     return Object.assign(service, {
       open: async (docId: string, opts: EncryptedOpenOptions): Promise<EncryptedDocHandle> => {
         const docKey = keyOf(docId)
-        if (await ctx.heldInClear(docKeyHex(docKey))) throw new TypeError(`the doc ${docId} is held here in clear: an encrypted doc needs an id of its own`)
+        if (await heldInClear(docKeyHex(docKey))) throw new TypeError(`the doc ${docId} is held here in clear: an encrypted doc needs an id of its own`)
         const create = typeof opts === 'object' ? opts.members ?? [] : undefined
         const replica = await service.openMember(docId, docKey, create)
         return new EncryptedHandle(docId, replica, service)

@@ -36,7 +36,6 @@ export function composeExtensions (...parts: Array<EngineExtension | undefined>)
     },
     intercept: (peer, frame) => list.some(p => p.intercept(peer, frame)),
     peerGone: (peer) => { for (const p of list) p.peerGone(peer) },
-    encrypted: (keyHex) => list.some(p => p.encrypted?.(keyHex) === true),
     stop: () => { for (const p of list) p.stop() }
   }
 }

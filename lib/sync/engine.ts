@@ -377,12 +377,6 @@ export class SyncEngine {
     // (an UPDATE on a session the peer resumed, say) needs the sessions they set up
     if (peer.offersPending && frame.type !== MessageType.SYNC1) this.start.runOffers(peer)
     const keyHex = docKeyHex(frame.docKey)
-    // a doc held here end-to-end encrypted is never synced in clear, whoever asks (lib/e2e)
-    if (this.extension?.encrypted?.(keyHex) === true) {
-      if (frame.type === MessageType.SYNC1) this.peers.send(peer, { type: MessageType.DENIED, docKey: frame.docKey, reason: DeniedReason.ENCRYPTED })
-      else if (frame.type === MessageType.UPDATE || frame.type === MessageType.SYNC2 || frame.type === MessageType.SYNC2_PART) this.countRejection('encrypted_doc')
-      return
-    }
     const doc = this.docs.get(keyHex)
     // One path for every doc a peer may not see, held or not, loaded or not:
     // refused here, at once and in the order asked, so that neither the order

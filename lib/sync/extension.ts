@@ -27,13 +27,12 @@ export interface EngineExtension {
    * Every frame from the peer comes here first. True: the extension took it,
    * being one of its own (GRANTS, REVOKE, CLAIM: a malformed one closes the
    * peer), or any frame of a peer whose grants are being checked (handed
-   * back later, `ExtensionApi.handle`). False: the engine handles it.
+   * back later, `ExtensionApi.handle`), or a frame in clear for a doc held
+   * end-to-end encrypted here (lib/e2e: refused). False: the engine handles it.
    */
   intercept: (peer: PeerState, frame: Frame) => boolean
   /** the peer is gone */
   peerGone: (peer: PeerState) => void
-  /** the doc under this key is held here end-to-end encrypted: the engine refuses it in clear (DENIED `encrypted`) */
-  encrypted?: (keyHex: string) => boolean
   stop: () => void
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import * as Y from 'yjs'
-import { createMeshNode, PROTOCOL_ID, type MeshNode, type MeshNodeOptions } from '../../adapters/presets/node.js'
+import { createMeshNode, PROTOCOL_ID, type MeshNode, type MeshNodeOptions, type NodeMeshNode } from '../../adapters/presets/node.js'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
 
@@ -13,7 +13,7 @@ export const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
 export class NodePool {
   private readonly nodes: MeshNode[] = []
 
-  async create (opts: MeshNodeOptions = {}): Promise<MeshNode> {
+  async create (opts: MeshNodeOptions = {}): Promise<NodeMeshNode> {
     const node = await createMeshNode({ listen: LOOPBACK, ...opts })
     this.nodes.push(node)
     return node
