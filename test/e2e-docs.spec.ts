@@ -14,6 +14,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import type { MeshNode } from '../adapters/presets/node.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
 import { InstrumentedAdapter } from './helpers/storage-wrappers.js'
@@ -108,6 +109,46 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     const hd = await d.open('team/plans', { encrypted: true })
     await hd.whenReady({ timeout: 10_000 })
     await waitFor(() => hd.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'D reads the whole history', detail: () => hd.doc.getText('t').toString() })
+  })
+
+  it('a snapshot attested by another member lets the gateway drop what it covers; a member who comes later catches up from it', async () => {
+    const [ka, kb, kc] = await Promise.all([0, 1, 2].map(async () => await generateKeyPair('Ed25519')))
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const gwStore = new FsStorageAdapter(await dir())
+    const gw = await pool.create({ storage: gwStore, serveAllDocs: true })
+    const [a, b] = await Promise.all([ka, kb].map(async k => await member(k, await dir())))
+    for (const n of [a, b]) await connect(n, gw)
+    const ha = await a.open('log/compact', { encrypted: { members: [{ peerId: pid(kb), access: 'write' }] } })
+    const hb = await b.open('log/compact', { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    for (let i = 0; i < 40; i++) {
+      ha.doc.getArray<number>('xs').push([i])
+      await ha.flush()
+    }
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    const bucket = `_e2e.${docKeyHex(docKeyFor('log/compact'))}`
+    const envelopesOnGateway = async (): Promise<number> => (await gwStore.loadRange([bucket])).filter(c => c.key[1] === 'e').length
+    const before = await envelopesOnGateway()
+    assert.ok(before >= 40, `${before} envelopes on the gateway`)
+    await waitFor(() => hb.doc.getArray('xs').length === 40, { what: 'B holds the 40 items' })
+
+    assert.equal(await ha.snapshot(), true)
+    // B attests it (the gateway forwards the attestation back), and the gateway compacts
+    let after = before
+    for (const until = Date.now() + 10_000; Date.now() < until && after > 2;) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      after = await envelopesOnGateway()
+    }
+    assert.ok(after <= 2, `the gateway still holds ${after} of ${before} envelopes after the attested snapshot`)
+
+    // a member added later catches up from the checkpoint, and reads it all
+    await ha.addMember(pid(kc), 'read')
+    const c = await member(kc, await dir())
+    await connect(c, gw)
+    const hc = await c.open('log/compact', { encrypted: true })
+    await hc.whenReady({ timeout: 10_000 })
+    await waitFor(() => hc.doc.getArray('xs').length === 40, { what: 'C holds the 40 items', detail: () => String(hc.doc.getArray('xs').length) })
+    assert.deepEqual(hc.doc.getArray('xs').toJSON(), Array.from({ length: 40 }, (_, i) => i))
   })
 
   it('a gateway whose disk fails acknowledges nothing of it; once the disk is back it stores it, says so, and keeps it across a restart', async () => {
