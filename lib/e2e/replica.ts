@@ -171,8 +171,14 @@ export class E2eReplica {
           await this.#admit(p.bytes)
           progress = true
         } catch (err) {
-          if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) next.push(p)
-          else if (!this.#resealOnLoad(p.env, err)) count(err)
+          if (err instanceof AdmittedRefusal) {
+            progress = true
+            count(err.cause)
+          } else if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) {
+            next.push(p)
+          } else if (!this.#resealOnLoad(p.env, err)) {
+            count(err)
+          }
         }
       }
       pending = next
@@ -229,6 +235,13 @@ export class E2eReplica {
         out.accepted.push(env)
         saves.push(this.#saveEnvelope(env))
       } catch (err) {
+        if (err instanceof AdmittedRefusal) {
+          // in the log (and stored, and forwarded: blind nodes keep it too), never applied
+          out.accepted.push(err.envelope)
+          saves.push(this.#saveEnvelope(err.envelope))
+          countInto(out.refused, err.cause)
+          continue
+        }
         if (!(err instanceof E2eError && err.reason === 'duplicate')) {
           countInto(out.refused, err)
           continue
@@ -396,7 +409,16 @@ export class E2eReplica {
       }
       throw err
     }
-    const update = admitPlaintext(this.doc, opened)
+    let update: Uint8Array | undefined
+    try {
+      update = admitPlaintext(this.doc, opened)
+    } catch (err) {
+      // signed by a write member, in its chain, but not what it may apply (a forged author, an update
+      // the strict validator refuses): kept in the log unapplied, so that the writer's later envelopes
+      // still fit, and refused (counted, told)
+      this.log.add(opened)
+      throw new AdmittedRefusal(opened, err)
+    }
     if (update !== undefined) {
       // Yjs takes a new random clientID when a remote update brings structs under its own (this member's
       // edits coming back to a fresh device): they go in under a spare id, and it writes on under its first
@@ -481,6 +503,13 @@ export class E2eReplica {
     const done = (): void => { this.#writes.delete(p) }
     p.then(done, done)
     return p
+  }
+}
+
+/** An envelope that passed every check but its plaintext's (authorship, strict validation): in the log, not applied. */
+class AdmittedRefusal extends Error {
+  constructor (readonly envelope: CheckedEnvelope, override readonly cause: unknown) {
+    super('admitted to the log, not applied')
   }
 }
 

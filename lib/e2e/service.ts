@@ -195,8 +195,7 @@ export class E2eService implements EngineExtension {
         const self = this.#selfId()
         const members = [{ peerId: self, access: 'write' as const }, ...create.filter(m => m.peerId !== self)]
         const { stored } = await e.replica.issueEpoch(members)
-        await stored
-        await this.#remember(e)
+        await Promise.all([stored, this.#remember(e)])
       })
     }
     this.#watch(e)
@@ -366,9 +365,8 @@ export class E2eService implements EngineExtension {
         }
         const taken = await r.takeRecords(m.from, m.records)
         this.#refused(entry, peer, taken.refused)
-        await taken.stored
+        await Promise.all([taken.stored, this.#remember(entry)])
         if (taken.accepted.length > 0) {
-          await this.#remember(entry)
           this.#rotated(entry)
           this.#broadcast(entry, peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from, records: r.records(from) })
           // a member with a key now (or a new one): what waited is sealed; what it lacks, asked for
@@ -568,11 +566,17 @@ export class E2eService implements EngineExtension {
     if (this.#opts.access(peer.id, entry.docId) !== Access.NONE) this.#open(entry, peer)
   }
 
-  /** The doc holds an epoch record on disk: listed as encrypted here, for good. */
+  /**
+   * The doc holds an epoch record: refused in clear from now on (at once, in
+   * memory), and listed as encrypted in storage (resolves once listed; the
+   * caller waits for it with the record's own write, so a record is never
+   * on disk unlisted).
+   */
   async #remember (entry: Entry): Promise<void> {
-    if (this.#known.has(entry.replica.keyHex) || entry.replica.recordCount === 0) return
-    await this.#opts.storage.save([INDEX_BUCKET, entry.replica.keyHex], new Uint8Array([1]))
-    this.#known.add(entry.replica.keyHex)
+    const keyHex = entry.replica.keyHex
+    if (this.#known.has(keyHex) || entry.replica.recordCount === 0) return
+    this.#known.add(keyHex)
+    await this.#opts.storage.save([INDEX_BUCKET, keyHex], new Uint8Array([1]))
   }
 
   /** New epoch records: what peers said they stored may have been voided (re-sealed edits take the same seqs). */
