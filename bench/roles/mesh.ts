@@ -2,17 +2,30 @@
  * A meshdoc node (libp2p TCP + Noise + yamux, in-memory storage) holding one
  * document. Options: { listen: boolean, docId: string }.
  */
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { createMeshNode, PeerOrigin } from '../../adapters/presets/node.js'
 import { now } from '../core/rpc.js'
 import { loadEdits } from '../core/trace.js'
 import { docCommands, UsageMeter, whenTextEquals } from './doc-commands.js'
 import type { RoleFactory } from './types.js'
 
-const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string }) => {
-  const node = await createMeshNode({ listen: opts.listen === true ? ['/ip4/127.0.0.1/tcp/0'] : [] })
-  const handle = await node.open(opts.docId ?? 'b4')
-  const doc = handle.doc
+/**
+ * `encrypted` (an end-to-end encrypted doc, issue 16): `{ members: [peerId] }`
+ * creates it with those writers, `true` joins it; `blind`: a gateway that
+ * serves docs by key and opens nothing (it holds the encrypted doc without
+ * the key).
+ */
+const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string, encrypted?: true | { members: string[] }, blind?: boolean }) => {
+  const node = await createMeshNode({ listen: opts.listen === true ? ['/ip4/127.0.0.1/tcp/0'] : [], ...(opts.blind === true ? { serveAllDocs: true } : {}) })
+  const docId = opts.docId ?? 'b4'
+  const enc = opts.encrypted
+  const handle = opts.blind === true
+    ? undefined
+    : enc === undefined
+      ? await node.open(docId)
+      : await node.open(docId, { encrypted: enc === true ? true : { members: enc.members.map(peerId => ({ peerId, access: 'write' as const })) } })
+  // a blind gateway holds no doc: its commands see an empty one
+  const doc = handle?.doc ?? new Y.Doc()
   const meter = new UsageMeter(() => {
     const s = node.stats
     return { framesOut: s.framesOut, framesIn: s.framesIn, bytesOut: s.bytesOut, bytesIn: s.bytesIn, updatesSent: s.updatesSent, updatesApplied: s.updatesApplied }
@@ -26,8 +39,14 @@ const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string }) => 
         await node.dial(addr)
         return { dialMs: now() - t0 }
       },
-      synced: async ({ timeoutMs }: { timeoutMs?: number }) => {
-        await handle.whenSynced({ timeout: timeoutMs ?? 30_000 })
+      synced: async ({ timeoutMs, peer }: { timeoutMs?: number, peer?: string }) => {
+        const timeout = timeoutMs ?? 30_000
+        if (handle !== undefined && 'encrypted' in handle) {
+          await handle.whenReady({ timeout })
+          if (peer !== undefined) await handle.whenStored({ peer, timeout })
+        } else {
+          await handle?.whenSynced({ timeout })
+        }
         return { peers: node.peers.length }
       },
       /** cold join: dial and wait until the whole document is here */

@@ -21,6 +21,8 @@
 import type { PrivateKey } from '@libp2p/interface'
 import * as Y from 'yjs'
 import { InvalidUpdateError } from '../errors.js'
+import { MAX_UPDATE_ITEMS } from '../protocol/constants.js'
+import { UpdateBatch } from '../yjs/update-batch.js'
 import { logger } from '../log.js'
 import type { StorageAdapter, StorageKey } from '../storage/types.js'
 import { admitPlaintext, writerClientIds } from './admit.js'
@@ -73,8 +75,10 @@ export class E2eReplica {
   readonly #key: PrivateKey | undefined
   readonly #me: string | undefined
   #keys = new Map<number, EpochKey>()
-  /** a member's local updates not sealed yet */
+  /** a member's updates to seal again (what a rotation voided), before its local transactions */
   #pending: Uint8Array[] = []
+  /** a member's local transactions not sealed yet */
+  #batch = new UpdateBatch()
   /** snapshots of other members received, to attest */
   #toAttest: OpenedEnvelope[] = []
   /** the writes in flight, so that `settled()` can wait for them */
@@ -98,7 +102,11 @@ export class E2eReplica {
     if (opts.key !== undefined) {
       const doc = new Y.Doc()
       doc.clientID = writerClientIds(ownRawKey(opts.key), opts.docKey)[0]
-      doc.on('update', (update: Uint8Array, origin: unknown) => { if (origin !== E2E_REMOTE) this.#pending.push(update) })
+      // local transactions are recorded, not encoded one by one: a seal encodes them at once, straight
+      // from the struct store (typing merges into runs; an update per keystroke would cost ~10x the bytes)
+      doc.on('afterTransaction', (tr: Y.Transaction) => {
+        if (tr.origin !== E2E_REMOTE && this.#batch.absorbTransaction(tr)) this.onLocalEdit?.()
+      })
       this.doc = doc
     }
   }
@@ -111,7 +119,10 @@ export class E2eReplica {
   }
 
   /** whether local edits wait to be sealed (no write access yet, or not flushed) */
-  get pendingEdits (): number { return this.#pending.length }
+  get pendingEdits (): number { return this.#pending.length + this.#batch.txns }
+
+  /** called after each local transaction that changed the doc (a seal should follow) */
+  onLocalEdit: (() => void) | undefined
 
   vv (): VersionVector { return this.log.vv() }
 
@@ -284,20 +295,27 @@ export class E2eReplica {
     const saves: Array<Promise<void>> = []
     const epochKey = this.#latestKey()
     if (this.#key !== undefined && epochKey !== undefined && this.access === 'write') {
-      while (this.#pending.length > 0) {
-        // what is written while this one is sealed waits for the next round
-        const batch = this.#pending
+      while (this.#pending.length > 0 || !this.#batch.empty) {
+        // what is written while these are sealed waits for the next round
+        const again = this.#pending
+        const batch = this.#batch
         this.#pending = []
-        let env: CheckedEnvelope
-        try {
-          env = await sealEnvelope(batch.length === 1 ? batch[0] : Y.mergeUpdates(batch), { key: this.#key, epochKey, log: this.log })
-        } catch (err) {
-          this.#pending.unshift(...batch)
-          throw err
+        this.#batch = new UpdateBatch()
+        // at most MAX_UPDATE_ITEMS items an envelope: every receiver applies an update of that size
+        const plaintexts = [...again, ...(batch.empty ? [] : batch.encodeAll(this.doc!, MAX_UPDATE_ITEMS))]
+        for (const [i, plaintext] of plaintexts.entries()) {
+          let env: CheckedEnvelope
+          try {
+            env = await sealEnvelope(plaintext, { key: this.#key, epochKey, log: this.log })
+          } catch (err) {
+            // not sealed: sealed next time (an update applies as often as it comes)
+            this.#pending.unshift(...plaintexts.slice(i))
+            throw err
+          }
+          this.log.add(env)
+          sealed.push(env)
+          saves.push(this.#saveEnvelope(env))
         }
-        this.log.add(env)
-        sealed.push(env)
-        saves.push(this.#saveEnvelope(env))
       }
     }
     let stored = Promise.all(saves).then(() => {})

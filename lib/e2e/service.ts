@@ -33,7 +33,7 @@ import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
 import type { PeerState } from '../sync/peers.js'
 import { E2eError } from './errors.js'
 import { idOf, ownRawKey } from './keys.js'
-import { E2eReplica, E2E_REMOTE } from './replica.js'
+import { E2eReplica } from './replica.js'
 import type { Envelope, MemberAccess, VersionVector } from './types.js'
 import { vvDecode, vvEncode } from './version-vector.js'
 import { decodeE2e, E2eKind, E2E_WIRE_LIMITS, encodeE2e, type E2eMessage } from './wire.js'
@@ -46,6 +46,8 @@ const FRAME_OVERHEAD = 1024
 const PACE_QUEUED_BYTES = 16 * 1024 * 1024
 /** the storage bucket that lists the keys of the docs held encrypted: ['_e2e', keyHex] */
 const INDEX_BUCKET = '_e2e'
+/** a member writing fast seals its edits at most this often (an idle one at once) */
+const SEAL_EVERY_MS = 5
 /** encrypted docs one peer may make a serving node take, per connection */
 const MAX_NEW_DOCS_PER_PEER = 1024
 
@@ -81,6 +83,10 @@ interface Entry {
   flushScheduled: boolean
   /** saving again what failed to save */
   retry?: ReturnType<typeof setTimeout> | undefined
+  /** a member's doc is watched for local edits */
+  watched: boolean
+  /** performance.now() of the last seal of local edits */
+  lastSeal: number
 }
 
 export interface E2eServiceOptions {
@@ -349,6 +355,8 @@ export class E2eService implements EngineExtension {
         }
         s.theirs = theirs
         s.live = true
+        // an OPEN says what is on the peer's disk, as a STORED does
+        for (const w of [...s.waiters]) w()
         if (!s.opened) this.#open(entry, peer)
         if (m.records < r.recordCount) this.#send(peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from: m.records, records: r.records(m.records) })
         // sent outside the queue (paced by the peer's reading), so that a slow reader holds up no one else
@@ -602,7 +610,7 @@ export class E2eService implements EngineExtension {
   }
 
   #add (replica: E2eReplica, docId: string): Entry {
-    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false }
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity }
     this.#entries.set(replica.keyHex, entry)
     return entry
   }
@@ -610,16 +618,23 @@ export class E2eService implements EngineExtension {
   /** A member's local edits are sealed and sent after the transaction that made them (one envelope per burst). */
   #watch (entry: Entry): void {
     const doc = entry.replica.doc
-    if (doc === undefined || (entry as { watched?: boolean }).watched === true) return
-    (entry as { watched?: boolean }).watched = true
-    doc.on('update', (_u: Uint8Array, origin: unknown) => {
-      if (origin === E2E_REMOTE || entry.flushScheduled) return
+    if (doc === undefined || entry.watched) return
+    entry.watched = true
+    entry.replica.onLocalEdit = () => {
+      if (entry.flushScheduled) return
       entry.flushScheduled = true
-      queueMicrotask(() => {
+      const seal = (): void => {
         entry.flushScheduled = false
+        if (this.#stopped) return
+        entry.lastSeal = performance.now()
         void this.#enqueue(entry, async () => { await this.#sealPendingAndSend(entry) })
-      })
-    })
+      }
+      // an idle member seals at once; one typing fast seals every SEAL_EVERY_MS (each envelope costs
+      // some 190 bytes and a signature to make and check, whatever it holds)
+      const wait = entry.lastSeal + SEAL_EVERY_MS - performance.now()
+      if (wait <= 0) queueMicrotask(seal)
+      else setTimeout(seal, wait)
+    }
   }
 
   #session (entry: Entry, peer: PeerState): Session {
