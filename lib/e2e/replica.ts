@@ -89,6 +89,10 @@ export class E2eReplica {
   readonly #failed = new Set<string>()
   /** this member's own envelopes a rotation voided: deleted once sealed again in the new epoch and stored */
   #staleOwn: StorageKey[] = []
+  /** envelopes (and their bytes) added to the log since the last snapshot it took (anyone's), and that snapshot's size */
+  #sinceSnapshot = 0
+  #bytesSinceSnapshot = 0
+  #lastSnapshotBytes = 0
 
   constructor (opts: ReplicaOptions) {
     this.docKey = opts.docKey
@@ -125,6 +129,15 @@ export class E2eReplica {
   onLocalEdit: (() => void) | undefined
 
   vv (): VersionVector { return this.log.vv() }
+
+  /**
+   * Whether a snapshot is due: the log took `every` envelopes since its last
+   * one (anyone's), or more bytes than that snapshot's size and at least
+   * `minBytes`: once attested, a new one then at least halves what nodes hold.
+   */
+  snapshotDue (every: number, minBytes: number): boolean {
+    return this.#sinceSnapshot >= every || this.#bytesSinceSnapshot >= Math.max(minBytes, this.#lastSnapshotBytes)
+  }
 
   /** The version vector of what is on disk: per writer, below the first envelope not stored yet. What STORED says. */
   durableVv (): VersionVector {
@@ -312,7 +325,7 @@ export class E2eReplica {
             this.#pending.unshift(...plaintexts.slice(i))
             throw err
           }
-          this.log.add(env)
+          this.#added(env)
           sealed.push(env)
           saves.push(this.#saveEnvelope(env))
         }
@@ -332,7 +345,7 @@ export class E2eReplica {
     const epochKey = this.#latestKey()
     if (this.#key === undefined || epochKey === undefined || this.access !== 'write') return undefined
     const env = await sealSnapshot(epochKey, { key: this.#key, log: this.log, keys: e => this.#keys.get(e) })
-    this.log.add(env)
+    this.#added(env)
     return { envelope: env, stored: this.#track(this.#saveEnvelope(env)) }
   }
 
@@ -411,7 +424,7 @@ export class E2eReplica {
   async #admit (bytes: Uint8Array): Promise<CheckedEnvelope> {
     if (this.doc === undefined || this.#key === undefined) {
       const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
-      this.log.add(env)
+      this.#added(env)
       return env
     }
     let opened: OpenedEnvelope
@@ -422,7 +435,7 @@ export class E2eReplica {
       if (err instanceof E2eCiphertextError || (err instanceof E2eError && err.reason === 'no_key')) {
         const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
         if (err instanceof E2eCiphertextError) throw err
-        this.log.add(env)
+        this.#added(env)
         return env
       }
       throw err
@@ -434,7 +447,7 @@ export class E2eReplica {
       // signed by a write member, in its chain, but not what it may apply (a forged author, an update
       // the strict validator refuses): kept in the log unapplied, so that the writer's later envelopes
       // still fit, and refused (counted, told)
-      this.log.add(opened)
+      this.#added(opened)
       throw new AdmittedRefusal(opened, err)
     }
     if (update !== undefined) {
@@ -448,7 +461,7 @@ export class E2eReplica {
         this.doc.clientID = own
       }
     }
-    this.log.add(opened)
+    this.#added(opened)
     if (opened.header.kind === 'snapshot' && opened.header.writer !== this.#me) this.#toAttest.push(opened)
     return opened
   }
@@ -491,6 +504,18 @@ export class E2eReplica {
     const env = safeDecode(bytes)
     if (env === undefined || !this.#failed.has(`${env.header.writer}:${env.header.seq}`)) return undefined
     return this.#notDurable.get(env.header.writer)?.get(env.header.seq)
+  }
+
+  /** Add a checked envelope to the log, and count it toward the next snapshot. */
+  #added (env: CheckedEnvelope): void {
+    this.log.add(env)
+    if (env.header.kind === 'snapshot') {
+      this.#sinceSnapshot = this.#bytesSinceSnapshot = 0
+      this.#lastSnapshotBytes = env.bytes.length
+    } else {
+      this.#sinceSnapshot++
+      this.#bytesSinceSnapshot += env.bytes.length
+    }
   }
 
   #openKeys (): void {
