@@ -66,7 +66,7 @@ describe('encrypted docs: a blind gateway\'s store stays bounded by snapshots', 
     const typedMs = performance.now() - t0
 
     const bucket = `_e2e.${docKeyHex(docKeyFor(DOC))}`
-    const measure = async (): Promise<{ live: number, envelopes: number, snapshots: number, newest: number }> => {
+    const measure = async (): Promise<{ live: number, envelopes: number, snapshots: number, newest: number, attestations: number }> => {
       const chunks = await gwStore.loadRange([bucket])
       let newest = 0
       let newestSeq = -1
@@ -80,7 +80,7 @@ describe('encrypted docs: a blind gateway\'s store stays bounded by snapshots', 
         const covered = env.header.cover.reduce((n, m) => n + m.seq, 0)
         if (covered > newestSeq) { newestSeq = covered; newest = c.data.length }
       }
-      return { live: chunks.reduce((n, c) => n + c.data.length, 0), envelopes: chunks.filter(c => c.key[1] === 'e').length, snapshots, newest }
+      return { live: chunks.reduce((n, c) => n + c.data.length, 0), envelopes: chunks.filter(c => c.key[1] === 'e').length, snapshots, newest, attestations: chunks.filter(c => c.key[1] === 'a').length }
     }
     // one encrypted snapshot of the doc as it is: its plaintext is the whole doc, plus the envelope's header,
     // nonce, tag and signature (its cover names 2 writers)
@@ -91,12 +91,14 @@ describe('encrypted docs: a blind gateway\'s store stays bounded by snapshots', 
       await new Promise(resolve => setTimeout(resolve, 200))
       m = await measure()
     }
-    console.log(`      ${EDITS} edits in ${(typedMs / 1000).toFixed(1)} s; ${written} bytes of envelopes written in all; the gateway holds ${m.envelopes} envelopes (${m.snapshots} snapshot(s), the newest ${m.newest} bytes), ` +
+    console.log(`      ${EDITS} edits in ${(typedMs / 1000).toFixed(1)} s; ${written} bytes of envelopes written in all; the gateway holds ${m.envelopes} envelopes (${m.snapshots} snapshot(s), the newest ${m.newest} bytes; ${m.attestations} attestation(s)), ` +
       `${m.live} live bytes; a snapshot of the doc now: ${snapshotSize} bytes; ratio ${(m.live / snapshotSize).toFixed(2)} (seed ${seed})`)
     // without compaction the gateway would hold about what was written: over the bound, so the bound shows compaction
     assert.ok(written > 2 * snapshotSize, `the edits wrote ${written} bytes of envelopes: not enough to need compaction (seed ${seed})`)
     assert.ok(m.snapshots >= 1, `no snapshot on the gateway (seed ${seed})`)
     assert.ok(m.live <= 2 * snapshotSize, `the gateway holds ${m.live} bytes for the doc, over 2x a snapshot of it (${snapshotSize}; seed ${seed})`)
+    // the attestations of the snapshots dropped go with them (at most 4 kept per snapshot)
+    assert.ok(m.attestations <= 4 * m.snapshots, `${m.attestations} attestations kept for ${m.snapshots} snapshot(s) (seed ${seed})`)
     assert.equal(hb.doc.getText('body').toString(), text.toString())
   })
 })

@@ -75,6 +75,34 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     for (const d of [gwDir, aDir, bDir]) assert.deepEqual(await filesContaining(d, MARKER), [], `plaintext found under ${d}`)
   })
 
+  it('a member joining later gets the catch-up once, in several frames, each envelope checked and applied once', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const a = await member(ka, await dir())
+    await connect(a, gw)
+    const ha = await a.open('notes/long', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    // 40 envelopes of some 8 KB: a catch-up of over 300 KB, more than one frame
+    const chunk = 'x'.repeat(8000)
+    for (let i = 0; i < 40; i++) {
+      ha.doc.getText('body').insert(0, `${i}:${chunk}\n`)
+      await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    }
+    const expected = ha.doc.getText('body').toString()
+    await a.stop()
+
+    // B connects first, then opens: its OPEN (no records yet) is answered with the records and the catch-up; taking
+    // the records does not ask for the same catch-up again
+    const b = await member(kb, await dir())
+    await connect(b, gw)
+    const framesBefore = gw.stats.framesOut
+    const hb = await b.open('notes/long', { encrypted: true })
+    await waitFor(() => hb.doc.getText('body').toString() === expected, { what: 'A\'s text at B' })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(b.stats.ignored.e2e_duplicate ?? 0, 0, 'envelopes B got twice')
+    assert.deepEqual(Object.keys(b.stats.rejected).filter(k => k.startsWith('e2e_')), [], `refusals at B: ${JSON.stringify(b.stats.rejected)}`)
+    assert.ok(gw.stats.framesOut - framesBefore >= 3, `the catch-up went in several frames (${gw.stats.framesOut - framesBefore} frames out)`)
+  })
+
   it('a removed member reads nothing written after the rotation; the others go on, history included for a later member', async () => {
     const [ka, kb, kc, kd] = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
     const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()

@@ -60,6 +60,29 @@ describe('strict V1 update validation', () => {
     assert.deepEqual(new Set(validateUpdate(new Y.Doc(), Y.encodeStateAsUpdate(b), DEPTH).authors), new Set([a.clientID, b.clientID]))
   })
 
+  it('reports every clientID that has a struct in the update, held by the doc or not, as Yjs parses them', () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    a.getText('t').insert(0, 'aaa')
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    b.getText('t').insert(1, 'b')
+    b.getText('t').delete(0, 1)
+    const full = Y.encodeStateAsUpdate(b)
+    // a's structs are held by `a` already: not authors of anything new there, but still in the update
+    const v = validateUpdate(a, full, DEPTH)
+    assert.deepEqual(v.authors, new Set([b.clientID]))
+    assert.deepEqual(v.clients, new Set([a.clientID, b.clientID]))
+    assert.deepEqual(v.clients, new Set(Y.parseUpdateMeta(full).to.keys()))
+    // a delete-only update names no client with structs
+    const del = new Y.Doc()
+    Y.applyUpdate(del, full)
+    const sv = Y.encodeStateVector(del)
+    del.getText('t').delete(0, 1)
+    const deleteOnly = Y.encodeStateAsUpdate(del, sv)
+    assert.deepEqual(validateUpdate(new Y.Doc(), deleteOnly, DEPTH).clients, new Set(Y.parseUpdateMeta(deleteOnly).to.keys()))
+    assert.equal(validateUpdate(new Y.Doc(), deleteOnly, DEPTH).clients.size, 0)
+  })
+
   it('rejects trailing bytes, truncation, and unknown content', () => {
     const doc = new Y.Doc()
     doc.getText('t').insert(0, 'hello')

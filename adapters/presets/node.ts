@@ -22,6 +22,7 @@ import { nodeLibp2pPreset } from '../libp2p/create-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
 import { AnswerDialer } from '../libp2p/answer-dialer.js'
 import { nodeSha256 } from './node-sha256.js'
+import { nodeE2ePrimitives } from './node-e2e-primitives.js'
 import { PendingCharges } from '../../lib/security/pending-charges.js'
 import { addsNothing } from '../../lib/security/read-only.js'
 import { checkPeerIds } from '../../lib/policy/rules.js'
@@ -70,7 +71,7 @@ const nodePreset: PlatformPreset = {
   sha256: nodeSha256,
   serving: (opts) => opts.serveAllDocs === true ? serveByKey() : undefined,
   grants: grantSupport({ bearer: verifyBearer }),
-  e2e: e2eSupport(),
+  e2e: e2eSupport({ primitives: nodeE2ePrimitives }),
   Node: NodeMeshNode
 }
 

@@ -4,6 +4,7 @@
  */
 import * as Y from 'yjs'
 import { createMeshNode, PeerOrigin } from '../../adapters/presets/node.js'
+import { E2E_REMOTE } from '../../lib/e2e/replica.js'
 import { now } from '../core/rpc.js'
 import { loadEdits } from '../core/trace.js'
 import { docCommands, UsageMeter, whenTextEquals } from './doc-commands.js'
@@ -57,8 +58,15 @@ const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string, encry
         let tApply = NaN
         let tApplied = NaN
         node.once('peer:connect', () => { tPeer = now() })
-        const before = (tr: Y.Transaction): void => { if (tr.origin instanceof PeerOrigin && Number.isNaN(tApply)) tApply = now() }
-        const after = (tr: Y.Transaction): void => { if (tr.origin instanceof PeerOrigin && Number.isNaN(tApplied)) tApplied = now() }
+        // a remote transaction: a peer's, or (encrypted) envelopes applied
+        const remote = (tr: Y.Transaction): boolean => tr.origin instanceof PeerOrigin || tr.origin === E2E_REMOTE
+        let remoteTxns = 0
+        const before = (tr: Y.Transaction): void => { if (remote(tr) && Number.isNaN(tApply)) tApply = now() }
+        const after = (tr: Y.Transaction): void => {
+          if (!remote(tr)) return
+          remoteTxns++
+          if (Number.isNaN(tApplied)) tApplied = now()
+        }
         doc.on('beforeTransaction', before)
         doc.on('afterTransaction', after)
         const t0 = now()
@@ -70,7 +78,7 @@ const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string, encry
         return {
           dialMs: t1 - t0,
           totalMs: t2 - t0,
-          phases: { dial: t1 - t0, session: tPeer - t1, waitSync2: tApply - tPeer, apply: tApplied - tApply, settle: t2 - tApplied },
+          phases: { dial: t1 - t0, session: tPeer - t1, waitSync2: tApply - tPeer, apply: tApplied - tApply, settle: t2 - tApplied, remoteTxns },
           verified: doc.getText('text').toString() === endContent
         }
       }

@@ -55,7 +55,7 @@ async function runOnce (ctx: Ctx, c: Contender, run: number): Promise<JoinRun> {
       await Promise.all([g.call('mark', { limit: ctx.limit }), j.call('mark', { limit: ctx.limit })])
       const r = await j.call('join', { addr: g.info.addrs[0], limit: ctx.limit, timeoutMs: ctx.timeoutMs }, ctx.timeoutMs + 5000)
       const [uj, ug] = await Promise.all([j.call('report'), g.call('report')])
-      return { ...base, totalMs: r.totalMs, dialMs: r.dialMs, verified: r.verified, usage: { j: uj, g: ug } }
+      return { ...base, totalMs: r.totalMs, dialMs: r.dialMs, ...(r.phases !== undefined ? { phases: r.phases } : {}), verified: r.verified, usage: { j: uj, g: ug } }
     }
     const g = await spawn(`P4/${c}/G`, 'mesh', { listen: true })
     await g.call('load-state', { path })
@@ -83,7 +83,7 @@ export const p4: Scenario = {
       try {
         const r = await runOnce(ctx, c, run)
         runs.push(r)
-        const phases = r.phases !== undefined ? Object.entries(r.phases).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ') : r.dialMs !== undefined ? `dial ${fmtMs(r.dialMs)}${r.applyMs !== undefined ? `, apply ${fmtMs(r.applyMs)}` : ''}` : ''
+        const phases = r.phases !== undefined ? Object.entries(r.phases).map(([k, v]) => k === 'remoteTxns' ? `${v} remote txns` : `${k} ${fmtMs(v)}`).join(', ') : r.dialMs !== undefined ? `dial ${fmtMs(r.dialMs)}${r.applyMs !== undefined ? `, apply ${fmtMs(r.applyMs)}` : ''}` : ''
         ctx.progress(`P4 run ${run + 1}/${ctx.runs} ${c.padEnd(12)} ${fmtMs(r.totalMs)} ms${phases !== '' ? ` (${phases} ms)` : ''}${r.verified ? '' : '  NOT VERIFIED'}`)
       } catch (err) {
         errors.push(`P4 run ${run + 1} ${c}: ${errorText(err)}`)

@@ -28,7 +28,7 @@
  * and the snapshot brings nothing an honest one could bring.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 import { DEFAULT_LIMITS } from '../security/limits.js'
 import { validateUpdate } from '../security/validate-update.js'
 import { concatBytes, toHex, u32be } from './codec.js'
@@ -57,10 +57,10 @@ export function writerClientIds (writerKey: Uint8Array, docKey: Uint8Array): rea
   return ids
 }
 
-/** Whether every struct of `update` (a V1 update that passed validateUpdate) is under one of the writer's clientIDs. */
-export function authoredBy (update: Uint8Array, writerKey: Uint8Array, docKey: Uint8Array): boolean {
+/** Whether every struct of an update (its `clients`, as validateUpdate found them) is under one of the writer's clientIDs. */
+export function authoredBy (clients: Iterable<number>, writerKey: Uint8Array, docKey: Uint8Array): boolean {
   const mine = writerClientIds(writerKey, docKey)
-  for (const client of Y.parseUpdateMeta(update).to.keys()) if (!mine.includes(client)) return false
+  for (const client of clients) if (!mine.includes(client)) return false
   return true
 }
 
@@ -73,7 +73,7 @@ export function authoredBy (update: Uint8Array, writerKey: Uint8Array, docKey: U
 export function admitPlaintext (doc: Y.Doc, env: OpenedEnvelope, maxNestingDepth = DEFAULT_LIMITS.maxNestingDepth, maxItems = DEFAULT_LIMITS.maxItemsPerUpdate): Uint8Array | undefined {
   const { header: h } = env
   if (h.kind === 'snapshot' && env.rebase.length === 0) return undefined
-  const bytes = validateUpdate(doc, env.plaintext, maxNestingDepth, h.kind === 'snapshot' ? Infinity : maxItems).bytes
-  if (h.kind === 'update' && !authoredBy(bytes, h.writerKey, h.docKey)) refuse('forged_author', `${shortId(h.writer)} seq ${h.seq} writes under another writer's clientID`)
+  const { bytes, clients } = validateUpdate(doc, env.plaintext, maxNestingDepth, h.kind === 'snapshot' ? Infinity : maxItems)
+  if (h.kind === 'update' && !authoredBy(clients, h.writerKey, h.docKey)) refuse('forged_author', `${shortId(h.writer)} seq ${h.seq} writes under another writer's clientID`)
   return bytes
 }

@@ -52,7 +52,6 @@
  * the strict V1 validator.
  */
 import type { PrivateKey } from '@libp2p/interface'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { randomBytes } from '@noble/ciphers/utils.js'
 import * as encoding from 'lib0/encoding'
 import { compareBytes, equalBytes, Reader, writeRaw } from './codec.js'
@@ -61,6 +60,7 @@ import type { EpochChain } from './epoch.js'
 import { idOf, ownRawKey, sha256Of, shortId, sign, verify } from './keys.js'
 import { CONTEXT, DOC_KEY_BYTES, E2E_LIMITS, E2E_VERSION, HASH_BYTES, MAX_ENVELOPE_BYTES, NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, TAG_BYTES, ZERO_HASH } from './limits.js'
 import type { EnvelopeLog } from './log.js'
+import { e2ePrimitives } from './primitives.js'
 import { acceptedAttestation } from './attestation.js'
 import type { CheckedEnvelope, Envelope, EnvelopeHeader, EnvelopeKind, EpochKey, OpenedEnvelope, WriterMark } from './types.js'
 
@@ -97,7 +97,7 @@ export async function sealEnvelope (plaintext: Uint8Array, opts: SealOptions): P
   }
   const headerBytes = encodeHeader(header)
   const nonce = randomBytes(NONCE_BYTES)
-  const ciphertext = xchacha20poly1305(epochKey.key, nonce, headerBytes).encrypt(plaintext)
+  const ciphertext = e2ePrimitives().seal(epochKey.key, nonce, headerBytes, plaintext)
   const e = encoding.createEncoder()
   encoding.writeVarUint8Array(e, headerBytes)
   writeRaw(e, nonce, NONCE_BYTES)
@@ -124,6 +124,40 @@ export interface CheckContext {
  */
 export async function checkEnvelopeBlind (bytes: Uint8Array, ctx: CheckContext): Promise<CheckedEnvelope> {
   const env = decodeEnvelope(bytes)
+  return checkEnvelope(env, ctx, asksSignature(env, ctx) ? await envelopeSigned(env) : undefined)
+}
+
+/** Whether the envelope's writer signed it (check 6, alone). */
+export async function envelopeSigned (env: Envelope): Promise<boolean> {
+  return await verify(env.header.writerKey, CONTEXT.envelopeSignature, env.hash, env.signature)
+}
+
+/**
+ * Whether `checkEnvelope` would ask for the envelope's signature against
+ * this log: checks 1–5 pass and it is not held. A batch (a frame of
+ * envelopes) checks those signatures together, up front.
+ */
+export function asksSignature (env: Envelope, ctx: CheckContext): boolean {
+  try {
+    checkEnvelope(env, ctx)
+    return false
+  } catch (err) {
+    return err instanceof SignatureNeeded
+  }
+}
+
+/** `checkEnvelope` came to the signature, and was not told whether it holds. */
+export class SignatureNeeded extends Error {
+  constructor () { super('the signature is needed') }
+}
+
+/**
+ * `checkEnvelopeBlind` of a decoded envelope, without a wait: `signed` says
+ * whether its signature holds (`envelopeSigned`). Left out, the check
+ * throws SignatureNeeded if it comes to the signature (an envelope held
+ * already never does).
+ */
+export function checkEnvelope (env: Envelope, ctx: CheckContext, signed?: boolean): CheckedEnvelope {
   const { header: h } = env
   const { epochs, log } = ctx
   const who = `${shortId(h.writer)} seq ${h.seq}`
@@ -140,7 +174,10 @@ export async function checkEnvelopeBlind (bytes: Uint8Array, ctx: CheckContext):
   const base = log.base(h.writer).seq
   if (h.kind === 'update' && heldHash === undefined && h.seq <= base) refuse('duplicate', `${who} is covered by a snapshot held`)
   if (h.seq > epochs.closedAt(h.epoch, h.writer)) refuse('stale_epoch', `${who}: epoch ${h.epoch} was closed before it`)
-  if (!known && !await verify(h.writerKey, CONTEXT.envelopeSignature, env.hash, env.signature)) refuse('bad_signature', `${who}: not signed by its writer`)
+  if (!known) {
+    if (signed === undefined) throw new SignatureNeeded()
+    if (!signed) refuse('bad_signature', `${who}: not signed by its writer`)
+  }
   if (heldHash !== undefined && !sameAsHeld) refuse('equivocation', `${who}: its writer signed another envelope for this seq`)
   // the cover, only now that the snapshot is its writer's
   if (h.kind === 'snapshot' && !known) checkCover(env, log)
@@ -186,8 +223,12 @@ export class E2eCiphertextError extends E2eError {
 
 /** A member's `checkEnvelopeBlind`, then decryption: the plaintext, a V1 update the caller must still validate. */
 export async function openEnvelope (bytes: Uint8Array, ctx: OpenContext): Promise<OpenedEnvelope> {
-  const checked = await checkEnvelopeBlind(bytes, ctx)
-  return { ...checked, plaintext: decryptEnvelope(checked, ctx.keys) }
+  return openChecked(await checkEnvelopeBlind(bytes, ctx), ctx.keys)
+}
+
+/** Decrypt a checked envelope: no_key, or E2eCiphertextError (bad_ciphertext). */
+export function openChecked (checked: CheckedEnvelope, keys: (epoch: number) => EpochKey | undefined): OpenedEnvelope {
+  return { ...checked, plaintext: decryptEnvelope(checked, keys) }
 }
 
 /** Decrypt an envelope already checked (one held in a log). */
@@ -195,7 +236,7 @@ export function decryptEnvelope (env: Envelope, keys: (epoch: number) => EpochKe
   const key = keys(env.header.epoch)
   if (key === undefined) refuse('no_key', `no key of epoch ${env.header.epoch}`)
   try {
-    return xchacha20poly1305(key.key, env.nonce, env.headerBytes).decrypt(env.ciphertext)
+    return e2ePrimitives().open(key.key, env.nonce, env.headerBytes, env.ciphertext)
   } catch {
     throw new E2eCiphertextError(env)
   }

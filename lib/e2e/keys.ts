@@ -8,7 +8,7 @@
  * ephemeral key, HKDF-SHA256 and XChaCha20-Poly1305 (all @noble, audited).
  */
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { ed25519, x25519 } from '@noble/curves/ed25519.js'
@@ -17,6 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { concatBytes, toHex, u32be } from './codec.js'
 import { refuse } from './errors.js'
 import { CONTEXT, EPOCH_SECRET_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './limits.js'
+import { e2ePrimitives } from './primitives.js'
 
 /**
  * A writer, member or attester is named in this module by its *id*: the
@@ -39,7 +40,6 @@ export const shortId = (id: string): string => id.slice(0, 12)
 
 const MAX_CACHED = 16_384
 const peerIds = new Map<string, string>()
-const publicKeys = new Map<string, PublicKey>()
 
 function cached<T> (cache: Map<string, T>, key: string, make: () => T): T {
   let v = cache.get(key)
@@ -75,16 +75,15 @@ export async function sign (key: PrivateKey, context: Uint8Array, message: Uint8
 
 /** Whether `signature` is `raw`'s over context ‖ message; false (never a throw) for a key that is not a valid point. */
 export async function verify (raw: Uint8Array, context: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  if (signature.length !== SIGNATURE_BYTES) return false
+  if (signature.length !== SIGNATURE_BYTES || raw.length !== PUBLIC_KEY_BYTES) return false
   try {
-    const key = cached(publicKeys, toHex(raw), () => publicKeyFromRaw(raw.slice()))
-    return await key.verify(concatBytes(context, message), signature)
+    return await e2ePrimitives().verify(raw, concatBytes(context, message), signature)
   } catch {
     return false
   }
 }
 
-export const sha256Of = (bytes: Uint8Array): Uint8Array => sha256(bytes)
+export const sha256Of = (bytes: Uint8Array): Uint8Array => e2ePrimitives().sha256(bytes)
 
 /** HKDF-SHA256 with an empty salt (RFC 5869: 32 zero bytes) */
 const derive = (ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array => hkdf(sha256, ikm, undefined, info, length)

@@ -30,7 +30,7 @@ import { verifyAttestation } from './attestation.js'
 import { toHex } from './codec.js'
 import { compactable } from './compaction.js'
 import { createEpoch, EpochChain, openEpochKeys, type EpochAuthority } from './epoch.js'
-import { checkEnvelopeBlind, decodeEnvelope, decryptEnvelope, E2eCiphertextError, openEnvelope, sealEnvelope } from './envelope.js'
+import { asksSignature, checkEnvelope, decodeEnvelope, decryptEnvelope, envelopeSigned, openChecked, sealEnvelope, SignatureNeeded } from './envelope.js'
 import { E2eError, type E2eRefusal } from './errors.js'
 import { idOf, ownRawKey } from './keys.js'
 import { EnvelopeLog } from './log.js'
@@ -134,9 +134,10 @@ export class E2eReplica {
    * Whether a snapshot is due: the log took `every` envelopes since its last
    * one (anyone's), or more bytes than that snapshot's size and at least
    * `minBytes`: once attested, a new one then at least halves what nodes hold.
+   * `factor` scales both (a member that only received them waits longer).
    */
-  snapshotDue (every: number, minBytes: number): boolean {
-    return this.#sinceSnapshot >= every || this.#bytesSinceSnapshot >= Math.max(minBytes, this.#lastSnapshotBytes)
+  snapshotDue (every: number, minBytes: number, factor = 1): boolean {
+    return this.#sinceSnapshot >= factor * every || this.#bytesSinceSnapshot >= factor * Math.max(minBytes, this.#lastSnapshotBytes)
   }
 
   /** The version vector of what is on disk: per writer, below the first envelope not stored yet. What STORED says. */
@@ -190,21 +191,19 @@ export class E2eReplica {
     for (let progress = true; progress && pending.length > 0;) {
       progress = false
       const next: typeof pending = []
-      for (const p of pending) {
-        try {
-          await this.#admit(p.bytes)
+      const round = pending
+      await this.#admitAll(round.map(p => p.env), (i, err) => {
+        if (err === undefined) {
           progress = true
-        } catch (err) {
-          if (err instanceof AdmittedRefusal) {
-            progress = true
-            count(err.cause)
-          } else if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) {
-            next.push(p)
-          } else if (!this.#resealOnLoad(p.env, err)) {
-            count(err)
-          }
+        } else if (err instanceof AdmittedRefusal) {
+          progress = true
+          count(err.cause)
+        } else if (err instanceof E2eError && (err.reason === 'gap' || err.reason === 'cover_gap')) {
+          next.push(round[i])
+        } else if (!this.#resealOnLoad(round[i].env, err)) {
+          count(err)
         }
-      }
+      })
       pending = next
     }
     if (pending.length > 0) refused.set('gap', (refused.get('gap') ?? 0) + pending.length)
@@ -249,33 +248,51 @@ export class E2eReplica {
     return out
   }
 
-  /** Envelopes (checkpoints first, then in catch-up order): each checked, a member's opened and applied. */
-  async takeEnvelopes (envelopes: readonly Uint8Array[]): Promise<Taken<Envelope>> {
-    const out: Taken<Envelope> = { accepted: [], duplicates: 0, refused: new Map(), stored: Promise.resolve() }
-    const saves: Array<Promise<void>> = []
+  /**
+   * Envelopes as they arrive: decoded, and the signatures the log does not
+   * hold yet being checked at once (in Node on the thread pool), while
+   * earlier frames are still being applied. For `takeEnvelopes`.
+   */
+  receiveEnvelopes (envelopes: readonly Uint8Array[]): ReceivedEnvelopes {
+    const out: ReceivedEnvelopes = { decoded: [], refused: new Map(), signatures: new Map() }
+    const ctx = { epochs: this.chain, log: this.log }
     for (const bytes of envelopes) {
+      let env: Envelope
       try {
-        const env = await this.#admit(bytes)
+        env = decodeEnvelope(bytes)
+      } catch (err) {
+        countInto(out.refused, err)
+        continue
+      }
+      out.decoded.push(env)
+      if (asksSignature(env, ctx)) out.signatures.set(env, envelopeSigned(env))
+    }
+    return out
+  }
+
+  /** Envelopes (checkpoints first, then in catch-up order): each checked, a member's opened and applied. */
+  async takeEnvelopes (input: readonly Uint8Array[] | ReceivedEnvelopes): Promise<Taken<Envelope>> {
+    const received = isReceived(input) ? input : this.receiveEnvelopes(input)
+    const out: Taken<Envelope> = { accepted: [], duplicates: 0, refused: new Map(received.refused), stored: Promise.resolve() }
+    const saves: Array<Promise<void>> = []
+    const decoded = received.decoded
+    await this.#admitAll(decoded, (i, err) => {
+      if (err === undefined || err instanceof AdmittedRefusal) {
+        // refused after the log took it (authorship, strict validation): in the log (and stored, and
+        // forwarded: blind nodes keep it too), never applied
+        const env = err === undefined ? decoded[i] : err.envelope
         out.accepted.push(env)
         saves.push(this.#saveEnvelope(env))
-      } catch (err) {
-        if (err instanceof AdmittedRefusal) {
-          // in the log (and stored, and forwarded: blind nodes keep it too), never applied
-          out.accepted.push(err.envelope)
-          saves.push(this.#saveEnvelope(err.envelope))
-          countInto(out.refused, err.cause)
-          continue
-        }
-        if (!(err instanceof E2eError && err.reason === 'duplicate')) {
-          countInto(out.refused, err)
-          continue
-        }
+        if (err !== undefined) countInto(out.refused, err.cause)
+      } else if (err instanceof E2eError && err.reason === 'duplicate') {
         out.duplicates++
         // held, but its save failed: this copy is saved
-        const held = this.#failedCopy(bytes)
+        const held = this.#failedCopy(decoded[i])
         if (held !== undefined) saves.push(this.#saveEnvelope(held))
+      } else {
+        countInto(out.refused, err)
       }
-    }
+    }, received.signatures)
     out.stored = this.#track(Promise.all(saves).then(() => {}))
     return out
   }
@@ -369,8 +386,15 @@ export class E2eReplica {
   async compact (): Promise<number> {
     const c = compactable(this.log, this.chain)
     if (c.plan.length === 0) return 0
+    // the attestations of the snapshots that go, which the log forgets with them
+    const attested = new Map(c.drop.filter(env => env.header.kind === 'snapshot').map(env => [env, this.log.attestationsFor(env.hash)]))
     this.log.compact(c.plan)
-    await this.#track(Promise.all(c.drop.map(async env => { await this.#remove(envKey(this.keyHex, env)) })).then(() => {}))
+    const keys = c.drop.map(env => envKey(this.keyHex, env))
+    for (const [env, atts] of attested) {
+      if (this.log.snapshot(env.hash) !== undefined) continue
+      for (const a of atts) keys.push([e2eBucket(this.keyHex), 'a', toHex(env.hash), a.attester])
+    }
+    await this.#track(Promise.all(keys.map(async k => { await this.#remove(k) })).then(() => {}))
     return c.drop.length
   }
 
@@ -420,23 +444,58 @@ export class E2eReplica {
 
   // ------------------------------------------------------------------ inside
 
-  /** Check `bytes` (and for a member open, validate and apply it) and add it to the log; E2eError otherwise. */
-  async #admit (bytes: Uint8Array): Promise<CheckedEnvelope> {
+  /**
+   * Admit `envs` in order (`#admitOne`), telling `outcome` how each went
+   * (undefined: in the log). Their signatures are checked together first
+   * (in Node on the thread pool, beside this thread's work), and a member
+   * applies them in one Yjs transaction (one cleanup and one update event,
+   * not one per envelope), which ends early only where a check asks for a
+   * signature not checked up front (the log moved under it).
+   */
+  async #admitAll (envs: readonly Envelope[], outcome: (i: number, err: unknown) => void, started?: ReadonlyMap<Envelope, Promise<boolean>>): Promise<void> {
+    const ctx = { epochs: this.chain, log: this.log }
+    const signed = new Map<Envelope, boolean>()
+    await Promise.all(envs.map(async env => {
+      if (asksSignature(env, ctx)) signed.set(env, await (started?.get(env) ?? envelopeSigned(env)))
+    }))
+    let i = 0
+    while (i < envs.length) {
+      this.#remoteTransaction(() => {
+        for (; i < envs.length; i++) {
+          let err: unknown
+          try {
+            this.#admitOne(envs[i], signed.get(envs[i]))
+          } catch (e) {
+            if (e instanceof SignatureNeeded) return
+            err = e
+          }
+          outcome(i, err)
+        }
+      })
+      if (i < envs.length) signed.set(envs[i], await envelopeSigned(envs[i]))
+    }
+  }
+
+  /**
+   * Check `env` (and for a member open, validate and apply it) and add it
+   * to the log; E2eError otherwise, AdmittedRefusal if the log took it but
+   * the doc did not. `signed`: whether its signature holds, if checked
+   * (SignatureNeeded if the checks need it and it is not given).
+   */
+  #admitOne (env: Envelope, signed: boolean | undefined): CheckedEnvelope {
+    const checked = checkEnvelope(env, { epochs: this.chain, log: this.log }, signed)
     if (this.doc === undefined || this.#key === undefined) {
-      const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
-      this.#added(env)
-      return env
+      this.#added(checked)
+      return checked
     }
     let opened: OpenedEnvelope
     try {
-      opened = await openEnvelope(bytes, { epochs: this.chain, log: this.log, keys: e => this.#keys.get(e) })
+      opened = openChecked(checked, e => this.#keys.get(e))
     } catch (err) {
       // an envelope of an epoch this member has no key of (it joined later, without history): kept to keep the chain whole
-      if (err instanceof E2eCiphertextError || (err instanceof E2eError && err.reason === 'no_key')) {
-        const env = await checkEnvelopeBlind(bytes, { epochs: this.chain, log: this.log })
-        if (err instanceof E2eCiphertextError) throw err
-        this.#added(env)
-        return env
+      if (err instanceof E2eError && err.reason === 'no_key') {
+        this.#added(checked)
+        return checked
       }
       throw err
     }
@@ -450,20 +509,31 @@ export class E2eReplica {
       this.#added(opened)
       throw new AdmittedRefusal(opened, err)
     }
-    if (update !== undefined) {
-      // Yjs takes a new random clientID when a remote update brings structs under its own (this member's
-      // edits coming back to a fresh device): they go in under a spare id, and it writes on under its first
-      const [own, spare] = writerClientIds(ownRawKey(this.#key), this.docKey)
-      this.doc.clientID = spare
-      try {
-        Y.applyUpdate(this.doc, update, E2E_REMOTE)
-      } finally {
-        this.doc.clientID = own
-      }
-    }
+    if (update !== undefined) Y.applyUpdate(this.doc, update, E2E_REMOTE)
     this.#added(opened)
     if (opened.header.kind === 'snapshot' && opened.header.writer !== this.#me) this.#toAttest.push(opened)
     return opened
+  }
+
+  /**
+   * Run `fn`, which applies remote updates, in one transaction on a
+   * member's doc. Yjs takes a new random clientID when a remote update
+   * brings structs under its own (this member's edits coming back to a
+   * fresh device): they go in under a spare id, and it writes on under its
+   * first.
+   */
+  #remoteTransaction (fn: () => void): void {
+    if (this.doc === undefined || this.#key === undefined) {
+      fn()
+      return
+    }
+    const [own, spare] = writerClientIds(ownRawKey(this.#key), this.docKey)
+    this.doc.clientID = spare
+    try {
+      Y.transact(this.doc, fn, E2E_REMOTE, false)
+    } finally {
+      this.doc.clientID = own
+    }
   }
 
   /**
@@ -498,11 +568,9 @@ export class E2eReplica {
     }
   }
 
-  /** The envelope held whose save failed, if `bytes` is a copy of one. */
-  #failedCopy (bytes: Uint8Array): Envelope | undefined {
-    if (this.#failed.size === 0) return undefined
-    const env = safeDecode(bytes)
-    if (env === undefined || !this.#failed.has(`${env.header.writer}:${env.header.seq}`)) return undefined
+  /** The envelope held whose save failed, if `env` is a copy of one. */
+  #failedCopy (env: Envelope): Envelope | undefined {
+    if (this.#failed.size === 0 || !this.#failed.has(`${env.header.writer}:${env.header.seq}`)) return undefined
     return this.#notDurable.get(env.header.writer)?.get(env.header.seq)
   }
 
@@ -548,6 +616,16 @@ export class E2eReplica {
     return p
   }
 }
+
+/** Envelopes decoded as they arrived, with their signature checks under way (`receiveEnvelopes`). */
+export interface ReceivedEnvelopes {
+  decoded: Envelope[]
+  /** what did not decode, by reason */
+  refused: Map<E2eRefusal | 'invalid_update', number>
+  signatures: Map<Envelope, Promise<boolean>>
+}
+
+const isReceived = (x: readonly Uint8Array[] | ReceivedEnvelopes): x is ReceivedEnvelopes => !Array.isArray(x)
 
 /** An envelope that passed every check but its plaintext's (authorship, strict validation): in the log, not applied. */
 class AdmittedRefusal extends Error {

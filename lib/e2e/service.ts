@@ -31,9 +31,10 @@ import type { Frame } from '../protocol/codec.js'
 import type { StorageAdapter } from '../storage/types.js'
 import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
 import type { PeerState } from '../sync/peers.js'
+import { equalBytes } from './codec.js'
 import { E2eError } from './errors.js'
 import { idOf, ownRawKey } from './keys.js'
-import { E2eReplica } from './replica.js'
+import { E2eReplica, type ReceivedEnvelopes } from './replica.js'
 import type { Envelope, MemberAccess, VersionVector } from './types.js'
 import { vvDecode, vvEncode } from './version-vector.js'
 import { decodeE2e, E2eKind, E2E_WIRE_LIMITS, encodeE2e, type E2eMessage } from './wire.js'
@@ -44,10 +45,15 @@ const log = logger('e2e')
 const FRAME_OVERHEAD = 1024
 /** a catch-up waits while this much is queued for the peer (the engine closes a peer past its queue cap) */
 const PACE_QUEUED_BYTES = 16 * 1024 * 1024
+/** a catch-up goes in frames of about this size: the receiver works on one while the next arrive */
+const CATCH_UP_FRAME_BYTES = 128 * 1024
 /** the storage bucket that lists the keys of the docs held encrypted: ['_e2e', keyHex] */
 const INDEX_BUCKET = '_e2e'
 /** a member writing fast seals its edits at most this often (an idle one at once) */
 const SEAL_EVERY_MS = 5
+/** a member's upkeep (attesting, snapshots) runs once the doc's envelopes pause this long, or at most this late */
+const UPKEEP_QUIET_MS = 20
+const UPKEEP_MAX_WAIT_MS = 1000
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
  * or more bytes than the last snapshot's size and at least SNAPSHOT_MIN_BYTES (a snapshot costs a whole doc to make,
@@ -63,6 +69,9 @@ interface Session {
   peer: PeerState
   /** we sent OPEN on this session */
   opened: boolean
+  /** the VV the last OPEN we sent asked from, and the doc's `unknownEpochs` then */
+  openVv?: Uint8Array | undefined
+  openUnknownEpochs?: number
   /** the peer's OPEN arrived: it holds the doc, and takes forwards */
   live: boolean
   /** a catch-up asked again after a gap, not answered yet */
@@ -95,6 +104,10 @@ interface Entry {
   watched: boolean
   /** performance.now() of the last seal of local edits */
   lastSeal: number
+  /** envelopes refused for an epoch not held (records that come later take them) */
+  unknownEpochs: number
+  /** a member's upkeep (attest what it received, snapshot if due) waits for the doc's envelopes to pause */
+  upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
 }
 
 export interface E2eServiceOptions {
@@ -187,7 +200,10 @@ export class E2eService implements EngineExtension {
 
   stop (): void {
     this.#stopped = true
-    for (const e of this.#entries.values()) clearTimeout(e.retry)
+    for (const e of this.#entries.values()) {
+      clearTimeout(e.retry)
+      clearTimeout(e.upkeep?.timer)
+    }
   }
 
   // ---------------------------------------------------------------- members
@@ -287,9 +303,16 @@ export class E2eService implements EngineExtension {
    * that snapshot's size: once another member attests it, every node drops
    * what it covers, and a joiner gets it in one.
    */
-  async #maybeSnapshot (entry: Entry): Promise<void> {
+  /**
+   * Seal a snapshot if one is due. After its own writing a member seals at
+   * its threshold; after taking others' envelopes (`received`) only at twice
+   * that, so that the member writing them, which seals at its own, usually
+   * does it first: two members sealing at once both cost a whole doc, and a
+   * snapshot that misses the other's is not attested by it.
+   */
+  async #maybeSnapshot (entry: Entry, received = false): Promise<void> {
     const r = entry.replica
-    if (!r.member || r.access !== 'write' || !r.snapshotDue(this.#snapshotAfter, SNAPSHOT_MIN_BYTES)) return
+    if (!r.member || r.access !== 'write' || !r.snapshotDue(this.#snapshotAfter, SNAPSHOT_MIN_BYTES, received ? 2 : 1)) return
     await this.#sealSnapshot(entry)
   }
 
@@ -357,7 +380,9 @@ export class E2eService implements EngineExtension {
       this.#refuse(peer, m.docKey, 'read_only', 1)
       return
     }
-    void this.#enqueue(entry, async () => { await this.#handle(entry, peer, m) })
+    // envelopes' signatures are checked from now on, beside the frames queued before them
+    const received = m.kind === E2eKind.ENVELOPES ? entry.replica.receiveEnvelopes(m.envelopes) : undefined
+    void this.#enqueue(entry, async () => { await this.#handle(entry, peer, m, received) })
   }
 
   /** An OPEN for a doc not held here: a node serving by key takes it as a blind replica, if the peer may see it. */
@@ -379,7 +404,7 @@ export class E2eService implements EngineExtension {
     await this.#enqueue(entry, async () => { await this.#handle(entry, peer, m) })
   }
 
-  async #handle (entry: Entry, peer: PeerState, m: E2eMessage): Promise<void> {
+  async #handle (entry: Entry, peer: PeerState, m: E2eMessage, received?: ReceivedEnvelopes): Promise<void> {
     if (peer.closed || this.#stopped) return
     const r = entry.replica
     const s = this.#session(entry, peer)
@@ -418,12 +443,14 @@ export class E2eService implements EngineExtension {
           this.#broadcast(entry, peer, { kind: E2eKind.RECORDS, docKey: r.docKey, from, records: r.records(from) })
           // a member with a key now (or a new one): what waited is sealed; what it lacks, asked for
           await this.#sealPendingAndSend(entry)
-          for (const other of entry.sessions.values()) if (other.live) this.#open(entry, other.peer, true)
+          // (unless the OPEN last sent asked for just that: its catch-up is under way, or done)
+          for (const other of entry.sessions.values()) if (other.live) this.#open(entry, other.peer, 'if-behind')
         }
         break
       }
       case E2eKind.ENVELOPES: {
-        const taken = await r.takeEnvelopes(m.envelopes)
+        const taken = await r.takeEnvelopes(received ?? m.envelopes)
+        entry.unknownEpochs += taken.refused.get('unknown_epoch') ?? 0
         for (let i = 0; i < taken.duplicates; i++) this.#api?.ignore('e2e_duplicate')
         this.#refused(entry, peer, taken.refused)
         if (taken.accepted.length > 0) this.#forward(entry, taken.accepted, peer)
@@ -441,10 +468,7 @@ export class E2eService implements EngineExtension {
           this.#storeFailed(entry, err)
         }
         this.#send(peer, { kind: E2eKind.STORED, docKey: r.docKey, seq: m.seq, vv: vvEncode(r.durableVv()) })
-        if (r.member) {
-          await this.#attestAndSend(entry)
-          if (taken.accepted.length > 0) await this.#maybeSnapshot(entry)
-        }
+        if (r.member && taken.accepted.length > 0) this.#upkeepLater(entry)
         break
       }
       case E2eKind.ATTEST: {
@@ -473,12 +497,22 @@ export class E2eService implements EngineExtension {
 
   // ---------------------------------------------------------------- sending
 
-  #open (entry: Entry, peer: PeerState, again = false): void {
+  /**
+   * Send OPEN: the first on a session, or `again` (after a gap, a rotation);
+   * 'if-behind': again unless the last OPEN asked for the same VV and no
+   * envelope was refused since for an epoch not held (new records may take
+   * it now).
+   */
+  #open (entry: Entry, peer: PeerState, again: boolean | 'if-behind' = false): void {
     const s = this.#session(entry, peer)
-    if (s.opened && !again) return
-    s.opened = true
+    if (s.opened && again === false) return
     // what is on disk: an envelope whose save failed is asked for again
-    this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv: vvEncode(entry.replica.durableVv()) })
+    const vv = vvEncode(entry.replica.durableVv())
+    if (s.opened && again === 'if-behind' && s.openVv !== undefined && equalBytes(s.openVv, vv) && s.openUnknownEpochs === entry.unknownEpochs) return
+    s.opened = true
+    s.openVv = vv
+    s.openUnknownEpochs = entry.unknownEpochs
+    this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv })
   }
 
   /** What the peer lacks (by its last VV); one at a time per session: OPENs meanwhile ask for one more after it. */
@@ -510,8 +544,14 @@ export class E2eService implements EngineExtension {
     }
   }
 
+  /**
+   * Send envelopes in ENVELOPES frames of at most what the peer takes; a
+   * catch-up (`pace`) in frames of about CATCH_UP_FRAME_BYTES, so that the
+   * peer checks and applies the first while the next are on the way.
+   */
   async #sendEnvelopes (entry: Entry, s: Session, envelopes: readonly Envelope[], pace: boolean): Promise<void> {
     const max = Math.max(64 * 1024, s.peer.maxFrameBytes - FRAME_OVERHEAD)
+    const target = pace ? Math.min(max, CATCH_UP_FRAME_BYTES) : max
     let batch: Uint8Array[] = []
     let bytes = 0
     const flush = async (): Promise<void> => {
@@ -527,7 +567,7 @@ export class E2eService implements EngineExtension {
         log.error('an envelope of %d bytes is over what %s takes in a frame', env.bytes.length, s.peer.id)
         continue
       }
-      if (bytes + env.bytes.length + 16 > max || batch.length >= E2E_WIRE_LIMITS.envelopesPerFrame) await flush()
+      if (batch.length > 0 && (bytes + env.bytes.length + 16 > target || batch.length >= E2E_WIRE_LIMITS.envelopesPerFrame)) await flush()
       batch.push(env.bytes)
       bytes += env.bytes.length + 16
     }
@@ -558,6 +598,29 @@ export class E2eService implements EngineExtension {
       throw err
     }
     if (snapshots && out.sealed.length > 0) await this.#maybeSnapshot(entry)
+  }
+
+  /**
+   * A member's upkeep after taking envelopes: attest the snapshots it
+   * received and seal one if due. Both rebuild whole docs, so they wait
+   * until the doc's envelopes pause for UPKEEP_QUIET_MS (a catch-up or a
+   * fast writer is not held up by them), but never more than
+   * UPKEEP_MAX_WAIT_MS after the first envelope that asked for it.
+   */
+  #upkeepLater (entry: Entry): void {
+    const now = performance.now()
+    const since = entry.upkeep?.since ?? now
+    if (entry.upkeep !== undefined) clearTimeout(entry.upkeep.timer)
+    const timer = setTimeout(() => {
+      entry.upkeep = undefined
+      if (this.#stopped) return
+      void this.#enqueue(entry, async () => {
+        await this.#attestAndSend(entry)
+        await this.#maybeSnapshot(entry, true)
+      })
+    }, Math.max(0, Math.min(UPKEEP_QUIET_MS, since + UPKEEP_MAX_WAIT_MS - now)))
+    timer.unref?.()
+    entry.upkeep = { timer, since }
   }
 
   async #attestAndSend (entry: Entry): Promise<void> {
@@ -653,7 +716,7 @@ export class E2eService implements EngineExtension {
   }
 
   #add (replica: E2eReplica, docId: string): Entry {
-    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity }
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0 }
     this.#entries.set(replica.keyHex, entry)
     return entry
   }

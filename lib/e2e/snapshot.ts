@@ -30,7 +30,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import * as Y from 'yjs'
 import { DEFAULT_LIMITS } from '../security/limits.js'
-import { validateUpdate } from '../security/validate-update.js'
+import { type ValidatedUpdate, validateUpdate } from '../security/validate-update.js'
 import { authoredBy } from './admit.js'
 import { signAttestation } from './attestation.js'
 import { equalBytes, toHex } from './codec.js'
@@ -94,14 +94,14 @@ export function coveredUpdates (cover: readonly WriterMark[], log: EnvelopeLog, 
 function docOf (covered: Iterable<CoveredUpdate>, maxNestingDepth: number): Y.Doc {
   const doc = new Y.Doc()
   for (const { update, author } of covered) {
-    let checked: Uint8Array
+    let checked: ValidatedUpdate
     try {
-      checked = validateUpdate(doc, update, maxNestingDepth).bytes
+      checked = validateUpdate(doc, update, maxNestingDepth)
     } catch {
       continue
     }
-    if (author !== undefined && !authoredBy(checked, author.key, author.docKey)) continue
-    Y.applyUpdate(doc, checked)
+    if (author !== undefined && !authoredBy(checked.clients, author.key, author.docKey)) continue
+    Y.applyUpdate(doc, checked.bytes)
   }
   return doc
 }

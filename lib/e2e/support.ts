@@ -14,11 +14,17 @@ import { docKeyFor, docKeyHex } from '../protocol/doc-key.js'
 import { composeExtensions } from '../sync/compose-extensions.js'
 import type { EngineExtension } from '../sync/extension.js'
 import { peerIdOf } from './keys.js'
+import { type E2ePrimitives, useE2ePrimitives } from './primitives.js'
 import type { E2eReplica } from './replica.js'
 import { E2eService } from './service.js'
 
-/** What encrypted docs need: the service (an engine extension) and the node's way to open them. */
-export function e2eSupport (): E2eSupport {
+/**
+ * What encrypted docs need: the service (an engine extension) and the
+ * node's way to open them. `primitives`: faster ones for this platform
+ * (the Node entry passes node:crypto's), installed for the whole process.
+ */
+export function e2eSupport (opts: { primitives?: E2ePrimitives } = {}): E2eSupport {
+  if (opts.primitives !== undefined) useE2ePrimitives(opts.primitives)
   return (ctx) => {
     const storage = ctx.storage
     const heldInClear = async (keyHex: string): Promise<boolean> => ctx.engine().doc(keyHex) !== undefined || (await storage.loadRange([keyHex])).length > 0

@@ -18,6 +18,8 @@ export interface ValidatedUpdate {
   bytes: Uint8Array
   /** clientIDs that author structs in the update that the doc does not have yet (structs it has add nothing) */
   authors: Set<number>
+  /** clientIDs under which the update holds any struct (held by the doc or not; Skip and GC structs included) */
+  clients: Set<number>
   /** structs and delete ranges in it (what applying it costs; the count `maxItems` caps) */
   items: number
 }
@@ -182,6 +184,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
   const bytes = update.slice()
   const r = new Reader(bytes)
   const authors = new Set<number>()
+  const structClients = new Set<number>()
   /** client -> spans of items in this update with their depth, in clock order */
   const spans = new Map<number, Span[]>()
   const depthOf = (client: number, clock: number): number | undefined => {
@@ -213,6 +216,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
     count(structs)
     const client = r.uint()
     let clock = r.uint()
+    if (structs > 0) structClients.add(client)
     const known = Y.getState(doc.store, client)
     for (let i = 0; i < structs; i++) {
       const info = r.u8()
@@ -277,7 +281,7 @@ export function validateUpdate (doc: Y.Doc, update: Uint8Array, maxDepth: number
     }
   }
   if (!r.done) r.fail('trailing bytes after update')
-  return { bytes, authors, items }
+  return { bytes, authors, clients: structClients, items }
 }
 
 /** Depth of an existing item in the doc (1 = lives in a root type), or undefined if unknown. */
