@@ -223,6 +223,8 @@ export interface NodeE2e extends EngineExtension {
   /** after `inner` (grants): the one extension the engine gets */
   after: (inner: EngineExtension | undefined) => EngineExtension
   settled: () => Promise<void>
+  /** what the node holds of encrypted docs: docs, envelopes, their bytes */
+  held: () => { docs: number, envelopes: number, bytes: number }
 }
 
 /** Builds a node's encrypted docs (the Node entry has it). */

@@ -15,7 +15,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
-import type { MeshNode } from '../adapters/presets/node.js'
+import type { NodeMeshNode as MeshNode } from '../adapters/presets/node.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
 import { InstrumentedAdapter } from './helpers/storage-wrappers.js'
 
@@ -88,6 +88,12 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
       await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
     }
     const expected = ha.doc.getText('body').toString()
+    // what the gateway holds, blind: one doc, A's 40 envelopes (and the epoch's), their bytes
+    const held = gw.encryptedHeld()
+    assert.equal(held.docs, 1)
+    assert.ok(held.envelopes >= 40, `${held.envelopes} envelopes held`)
+    assert.ok(held.bytes > 40 * 8000, `${held.bytes} bytes held`)
+    assert.deepEqual(a.encryptedHeld().docs, 1)
     await a.stop()
 
     // B connects first, then opens: its OPEN (no records yet) is answered with the records and the catch-up; taking

@@ -50,6 +50,8 @@ const mesh: RoleFactory = async (opts: { listen?: boolean, docId?: string, encry
         }
         return { peers: node.peers.length }
       },
+      /** what the node holds of encrypted docs (a blind gateway: whether it compacted) */
+      'e2e-held': async () => node.encryptedHeld(),
       /** cold join: dial and wait until the whole document is here */
       join: async ({ addr, limit, timeoutMs }: { addr: string, limit?: number, timeoutMs: number }) => {
         const { endContent } = loadEdits(limit)

@@ -26,6 +26,11 @@ export class NodeMeshNode extends MeshNode {
     return this.e2eHere?.isEncrypted(docId) === true
   }
 
+  /** What this node holds of encrypted docs, blind or as a member: docs, envelopes, and the envelopes' bytes. */
+  encryptedHeld (): { docs: number, envelopes: number, bytes: number } {
+    return this.e2eHere?.held() ?? { docs: 0, envelopes: 0, bytes: 0 }
+  }
+
   override async stop (): Promise<void> {
     // a member's edits sealed and stored before the storage closes
     await this.e2eHere?.settled().catch(() => {})

@@ -52,7 +52,7 @@ const INDEX_BUCKET = '_e2e'
 /** a member writing fast seals its edits at most this often (an idle one at once) */
 const SEAL_EVERY_MS = 5
 /** a member's upkeep (attesting, snapshots) runs once the doc's envelopes pause this long, or at most this late */
-const UPKEEP_QUIET_MS = 20
+const UPKEEP_QUIET_MS = 250
 const UPKEEP_MAX_WAIT_MS = 1000
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
@@ -108,6 +108,14 @@ interface Entry {
   unknownEpochs: number
   /** a member's upkeep (attest what it received, snapshot if due) waits for the doc's envelopes to pause */
   upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
+}
+
+/** What a node holds of encrypted docs (E2eService.held). */
+export interface E2eHeld {
+  docs: number
+  envelopes: number
+  /** the envelopes' bytes */
+  bytes: number
 }
 
 export interface E2eServiceOptions {
@@ -342,8 +350,16 @@ export class E2eService implements EngineExtension {
     return [...(this.#entries.get(keyHex)?.sessions.values() ?? [])].filter(s => s.live).map(s => s.peer.id)
   }
 
-  /** Blind replicas held (a gateway's encrypted docs), and members' */
-  get heldCount (): number { return this.#entries.size }
+  /** What this node holds of encrypted docs (blind or as a member): docs, envelopes and their bytes. */
+  held (): E2eHeld {
+    const out = { docs: 0, envelopes: 0, bytes: 0 }
+    for (const e of this.#entries.values()) {
+      out.docs++
+      out.envelopes += e.replica.log.size
+      out.bytes += e.replica.log.bytes
+    }
+    return out
+  }
 
   /** Seal and store what members wrote; resolves once every write started is done. */
   async settled (): Promise<void> {
