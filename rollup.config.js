@@ -21,6 +21,7 @@ const entries = Object.fromEntries(Object.entries({
   protocol: 'lib/protocol/index.ts',
   webrtc: 'adapters/libp2p/webrtc.ts',
   grants: 'lib/grants/support.ts',
+  e2e: 'lib/e2e/entry.ts',
   'adapters/libp2p': 'adapters/libp2p/index.ts',
   'adapters/memory-storage': 'adapters/memory-storage/index.ts',
   'adapters/fs-storage': 'adapters/fs-storage/index.ts',

@@ -9,7 +9,9 @@
  * yamux, identify; IndexedDB; y-protocols; lib0), without Yjs, which the app
  * has anyway; the same for an app that opts in to WebRTC (plus @libp2p/webrtc,
  * which the app imports and passes in, and the circuit-relay transport:
- * bench/browser-webrtc-app.ts); the WebSockets-only stack with Yjs; and
+ * bench/browser-webrtc-app.ts); the same for an app that opts in to
+ * encrypted documents (`meshdoc/e2e`: bench/browser-e2e-app.ts), our own
+ * code and the whole stack; the WebSockets-only stack with Yjs; and
  * y-websocket measured the same way.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -39,7 +41,10 @@ export async function measureBundleSizes (opts: { goalsOnly?: boolean } = {}): P
   const rows = [
     await measure('meshdoc: own code (browser entry)', browser, DEPENDENCIES, 25 * 1024),
     await measure('meshdoc: browser stack, WebSockets only, without yjs (libp2p WS, IndexedDB)', browser, ['yjs'], 300 * 1024),
-    await measure('meshdoc: browser stack with WebRTC opted in, without yjs (libp2p WS+WebRTC+relay, IndexedDB)', join(REPO_ROOT, 'bench/browser-webrtc-app.ts'), ['yjs'], 300 * 1024)
+    await measure('meshdoc: browser stack with WebRTC opted in, without yjs (libp2p WS+WebRTC+relay, IndexedDB)', join(REPO_ROOT, 'bench/browser-webrtc-app.ts'), ['yjs'], 300 * 1024),
+    // encrypted documents opted in (`meshdoc/e2e`): what they add to our code, and to the whole stack
+    await measure('meshdoc: own code with encrypted docs opted in (browser entry + meshdoc/e2e)', join(REPO_ROOT, 'bench/browser-e2e-app.ts'), DEPENDENCIES),
+    await measure('meshdoc: browser stack with encrypted docs opted in, without yjs', join(REPO_ROOT, 'bench/browser-e2e-app.ts'), ['yjs'], 300 * 1024)
   ]
   if (opts.goalsOnly === true) return { rows }
   rows.push(

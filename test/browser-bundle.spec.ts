@@ -27,6 +27,13 @@ describe('browser bundle', function () {
     for (const global of [/\bprocess\.(env|nextTick|on|exit)\b/, /\bBuffer\.(from|alloc|concat)\b/, /\brequire\(/, /\b__dirname\b/]) {
       assert.doesNotMatch(code, global, `a Node global in the browser build: ${global}`)
     }
+    // encrypted documents are an opt-in (meshdoc/e2e): none of their code without it
+    assert.doesNotMatch(code, /meshdoc e2e/, 'encrypted-document code in the default browser build')
+    const e2e = (await bundleForBrowser({ input: { app: join(REPO_ROOT, 'bench/browser-e2e-app.ts') }, external: deps })).map(c => c.code).join('\n')
+    assert.match(e2e, /meshdoc e2e envelope v1/, 'the opt-in brings them')
+    for (const global of [/\bprocess\.(env|nextTick|on|exit)\b/, /\bBuffer\.(from|alloc|concat)\b/, /\brequire\(/, /\b__dirname\b/]) {
+      assert.doesNotMatch(e2e, global, `a Node global in the browser build with meshdoc/e2e: ${global}`)
+    }
   })
 
   it('the whole stack bundles with no Node built-in, within the size goals', async () => {
@@ -38,6 +45,9 @@ describe('browser bundle', function () {
     }
     const size = (name: string): number => rows.find(r => r.name.includes(name))!.gzipBytes
     assert.ok(size('WebSockets only, without yjs') < size('WebRTC opted in'), 'an app without WebRTC bundles less than one with it')
+    const added = size('own code with encrypted docs') - size('own code (browser entry)')
+    console.log(`      meshdoc/e2e adds ${(added / 1024).toFixed(1)} KB gzipped of our code, ${((size('encrypted docs opted in, without yjs') - size('WebSockets only, without yjs')) / 1024).toFixed(1)} KB to the whole stack`)
+    assert.ok(added > 0, 'encrypted docs add code only when opted in')
   })
 
   it('an app bundling the built package with esbuild gets no warning, and WebRTC only when it imports meshdoc/webrtc', async () => {
@@ -45,7 +55,8 @@ describe('browser bundle', function () {
     const apps = {
       'WebSockets only': "import { createMeshNode } from 'meshdoc/browser'\nconsole.log(createMeshNode)",
       // `meshdoc` itself, under the browser condition, is dist/browser.js too
-      'WebRTC opted in': "import { createMeshNode } from 'meshdoc'\nimport { webrtc } from 'meshdoc/webrtc'\nconsole.log(createMeshNode({ webrtc: webrtc() }))"
+      'WebRTC opted in': "import { createMeshNode } from 'meshdoc'\nimport { webrtc } from 'meshdoc/webrtc'\nconsole.log(createMeshNode({ webrtc: webrtc() }))",
+      'encrypted docs opted in': "import { createMeshNode } from 'meshdoc'\nimport { encryptedDocs } from 'meshdoc/e2e'\nconsole.log(createMeshNode({ encryptedDocs: encryptedDocs() }))"
     }
     for (const [name, contents] of Object.entries(apps)) {
       // silent: the warnings are in the result (ignored-bare-import, say, when dist/ has bare `import 'x'` lines)

@@ -24,6 +24,8 @@
  *   (`node.reconnect()`), instead of after a backoff grown to 30 s.
  * - Tabs: the tabs of one app sync with each other over a BroadcastChannel,
  *   also offline (`tabs: false` turns it off).
+ * - Encrypted documents: an opt-in (`encryptedDocs: encryptedDocs()` from
+ *   `meshdoc/e2e`); an app without it bundles none of their code.
  * No Node built-ins are imported from here.
  */
 import { startMeshNode, type GrantSupport, type MeshNode, type MeshNodeOptions } from '../../lib/mesh-node.js'
@@ -31,11 +33,15 @@ import { TabChannel } from '../broadcast-channel/tab-channel.js'
 import { IndexedDbStorageAdapter } from '../indexeddb-storage/idb-adapter.js'
 import { browserLibp2pPreset, webrtcOption, type BrowserWebRTC } from '../libp2p/create-browser-libp2p.js'
 import { libp2pNetwork } from '../libp2p/network.js'
+import type { EncryptedDocs, EncryptedMeshNode } from '../../lib/e2e/entry.js'
 
 export * from '../../lib/core.js'
 export { IndexedDbStorageAdapter, strictStore, type IndexedDbStorageOptions } from '../indexeddb-storage/idb-adapter.js'
 export { TabChannel } from '../broadcast-channel/tab-channel.js'
 export { browserLibp2pPreset, type BrowserLibp2pOptions, type BrowserWebRTC } from '../libp2p/create-browser-libp2p.js'
+export type { GrantSupport } from '../../lib/mesh-node.js'
+// types only: the code comes with `meshdoc/e2e`, when an app imports it
+export type { EncryptedDocs, EncryptedMeshNode } from '../../lib/e2e/entry.js'
 
 export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | 'relay' | 'inboundConnectionThreshold' | 'inboundConnectionsPerHost' | 'maxConnections' | 'maxPendingHandshakes' | 'pendingHandshakesPerHost' | 'linkPing' | 'swarmKey' | 'quota' | 'authorship' | 'serveAllDocs' | 'keepDocIds'> {
   /** IndexedDB database for documents and identity (default 'meshdoc'); ignored when `storage` is given */
@@ -51,12 +57,20 @@ export interface BrowserMeshNodeOptions extends Omit<MeshNodeOptions, 'mdns' | '
   tabs?: boolean
   /** what `trust`, `grants`, `revocations` and `grantProvider` need: `grantSupport()` from `meshdoc/grants` */
   grantSupport?: GrantSupport
+  /**
+   * End-to-end encrypted documents: `encryptedDocs()` from `meshdoc/e2e`
+   * (the node is then an `EncryptedMeshNode`: `open(id, { encrypted })`).
+   * Default: none, and none of their code in the bundle.
+   */
+  encryptedDocs?: EncryptedDocs
 }
 
 /**
  * Create and start a meshdoc node in a browser. Defaults differ from Node's:
  * documents and identity live in IndexedDB (`privateKey: 'storage'`).
  */
+export async function createMeshNode (opts: BrowserMeshNodeOptions & { encryptedDocs: EncryptedDocs }): Promise<EncryptedMeshNode>
+export async function createMeshNode (opts?: BrowserMeshNodeOptions): Promise<MeshNode>
 export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promise<MeshNode> {
   // a gateway's options: never ignored silently
   for (const k of ['quota', 'authorship', 'serveAllDocs'] as const) if ((opts as MeshNodeOptions)[k] !== undefined) throw new TypeError(`${k} needs the Node entry of meshdoc`)
@@ -73,7 +87,9 @@ export async function createMeshNode (opts: BrowserMeshNodeOptions = {}): Promis
     return await startMeshNode({ ...opts, storage, privateKey }, {
       libp2p,
       network: libp2pNetwork,
-      grants: opts.grantSupport
+      grants: opts.grantSupport,
+      e2e: opts.encryptedDocs?.support,
+      Node: opts.encryptedDocs?.Node
     }, {
       identitySlot: slot?.slot,
       extraLinks: async (node, addPeer) => {

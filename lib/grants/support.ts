@@ -15,6 +15,8 @@
  * ```
  */
 import type { GrantSupport } from '../mesh-node.js'
+
+export type { GrantSupport } from '../mesh-node.js'
 import { GrantExchange, type BearerCheck } from './grant-exchange.js'
 
 export type { BearerCheck } from './grant-exchange.js'

@@ -8,9 +8,23 @@
 import { webrtc as webrtcOf, type WebRTCOptions } from '../../adapters/libp2p/webrtc.js'
 import * as Y from 'yjs'
 import { createMeshNode, type BrowserMeshNodeOptions, type DocHandle, type MeshNode } from '../../adapters/presets/browser.js'
+import { encryptedDocs, type EncryptedDocHandle, type EncryptedMeshNode } from '../../lib/e2e/entry.js'
 
 let node: MeshNode | undefined
 const handles = new Map<string, DocHandle>()
+const encrypted = new Map<string, EncryptedDocHandle>()
+
+function encryptedNode (): EncryptedMeshNode {
+  const n = need()
+  if (!('isEncrypted' in n)) throw new Error('mesh.start({ encrypted: true }) first')
+  return n as EncryptedMeshNode
+}
+
+async function encryptedHandle (docId: string): Promise<EncryptedDocHandle> {
+  const h = encrypted.get(docId)
+  if (h === undefined) throw new Error(`mesh.openEncrypted('${docId}') first`)
+  return h
+}
 
 declare global {
   interface Window {
@@ -37,17 +51,33 @@ async function handle (docId: string): Promise<DocHandle> {
 const api = {
   Y,
   /** `webrtc: { … }` here stands for `webrtc: webrtc({ … })` (functions cannot cross page.evaluate) */
-  async start (opts: Omit<BrowserMeshNodeOptions, 'webrtc'> & { webrtc?: WebRTCOptions } = {}): Promise<{ peerId: string }> {
-    const { webrtc, ...rest } = opts
+  /** `encrypted: true` stands for `encryptedDocs: encryptedDocs()` from `meshdoc/e2e` */
+  async start (opts: Omit<BrowserMeshNodeOptions, 'webrtc' | 'encryptedDocs'> & { webrtc?: WebRTCOptions, encrypted?: boolean } = {}): Promise<{ peerId: string }> {
+    const { webrtc, encrypted: withEncrypted, ...rest } = opts
     node = await createMeshNode({
       antiEntropyIntervalMs: 2000,
       bootstrapBackoff: { minDelayMs: 200, maxDelayMs: 1000 },
       ...rest,
-      ...(webrtc !== undefined ? { webrtc: webrtcOf(webrtc) } : {})
+      ...(webrtc !== undefined ? { webrtc: webrtcOf(webrtc) } : {}),
+      ...(withEncrypted === true ? { encryptedDocs: encryptedDocs() } : {})
     })
     return { peerId: node.peerId }
   },
-  async stop (): Promise<void> { await node?.stop(); node = undefined; handles.clear() },
+  async stop (): Promise<void> { await node?.stop(); node = undefined; handles.clear(); encrypted.clear() },
+  /** open an encrypted doc: as a member named by its creator (`members` undefined), or create it with these members */
+  async openEncrypted (docId: string, members?: Array<{ peerId: string, access: 'read' | 'write' }>): Promise<{ access: string }> {
+    const h = await encryptedNode().open(docId, { encrypted: members === undefined ? true : { members } })
+    encrypted.set(docId, h)
+    await h.whenReady({ timeout: 15_000 })
+    return { access: String(h.access) }
+  },
+  isEncrypted (docId: string): boolean { return encryptedNode().isEncrypted(docId) },
+  async encryptedText (docId: string, name = 't'): Promise<string> { return (await encryptedHandle(docId)).doc.getText(name).toString() },
+  async encryptedInsert (docId: string, text: string, name = 't'): Promise<void> {
+    const t = (await encryptedHandle(docId)).doc.getText(name)
+    t.insert(t.length, text)
+  },
+  async encryptedStored (docId: string, peer: string): Promise<void> { await (await encryptedHandle(docId)).whenStored({ peer, timeout: 15_000 }) },
   async dial (addr: string): Promise<string> { return await need().dial(addr) },
   peers (): string[] { return need().peers },
   multiaddrs (): string[] { return need().multiaddrs },
