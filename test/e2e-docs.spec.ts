@@ -109,12 +109,14 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     assert.ok(gw.stats.framesOut - framesBefore >= 3, `the catch-up went in several frames (${gw.stats.framesOut - framesBefore} frames out)`)
   })
 
-  it('a removed member reads nothing written after the rotation; the others go on, history included for a later member', async () => {
+  it('a removed member, connected to a member directly too, gets but reads nothing written after the rotation; the others go on, history included for a later member', async () => {
     const [ka, kb, kc, kd] = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
     const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
     const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
     const [a, b, c] = await Promise.all([ka, kb, kc].map(async k => await member(k, await dir())))
     for (const n of [a, b, c]) await connect(n, gw)
+    // C also holds a direct connection to B: after its removal it still gets B's edits by two paths
+    await connect(c, b)
     const ha = await a.open('team/plans', { encrypted: { members: [{ peerId: pid(kb), access: 'write' }, { peerId: pid(kc), access: 'read' }] } })
     const [hb, hc] = await Promise.all([b, c].map(async n => await n.open('team/plans', { encrypted: true })))
     await Promise.all([hb, hc].map(async h => { await h.whenReady({ timeout: 10_000 }) }))
@@ -127,10 +129,12 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await ha.removeMember(pid(kc))
     assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
     await waitFor(() => hb.epoch === 1, { what: 'B in the new epoch' })
+    const heldByC = c.encryptedHeld().envelopes
     hb.doc.getText('t').insert(hb.doc.getText('t').length, `after ${MARKER}`)
     await waitFor(() => ha.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'A reads B\'s edit in the new epoch' })
     await hb.whenStored({ peer: gw.peerId, timeout: 10_000 })
-    // C still gets the envelopes (the gateway forwards them blind) but holds no key to them
+    // C still gets the envelopes (from B directly, and from the gateway, blind) but holds no key to them
+    await waitFor(() => c.encryptedHeld().envelopes > heldByC, { what: 'B\'s new envelope at C', detail: () => JSON.stringify(c.encryptedHeld()) })
     await new Promise(resolve => setTimeout(resolve, 300))
     assert.equal(hc.access, undefined, 'C is a member of no current epoch')
     assert.ok(!hc.doc.getText('t').toString().includes(MARKER), 'C read something written after its removal')
