@@ -128,6 +128,8 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
 
     await ha.removeMember(pid(kc))
     assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
+    // a rotation voids what A knew the gateway stored; the gateway's OPEN after taking the record tells it again
+    await ha.whenStored({ peer: gw.peerId, timeout: 5000 })
     await waitFor(() => hb.epoch === 1, { what: 'B in the new epoch' })
     const heldByC = c.encryptedHeld().envelopes
     hb.doc.getText('t').insert(hb.doc.getText('t').length, `after ${MARKER}`)
@@ -147,6 +149,26 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     const hd = await d.open('team/plans', { encrypted: true })
     await hd.whenReady({ timeout: 10_000 })
     await waitFor(() => hd.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'D reads the whole history', detail: () => hd.doc.getText('t').toString() })
+  })
+
+  it('after a rotation on a session that was in sync from the start, the gateway tells the member again what it stored', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const aDir = await dir()
+    const a = await member(ka, aDir)
+    await connect(a, gw)
+    const ha = await a.open('team/rota', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    ha.doc.getText('t').insert(0, 'stored')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await a.stop()
+    // A comes back: it and the gateway hold the same envelopes when they connect
+    const a2 = await member(ka, aDir)
+    const ha2 = await a2.open('team/rota', { encrypted: true })
+    await connect(a2, gw)
+    await ha2.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    // the rotation voids what A knew the gateway stored; the gateway's OPEN after taking the record says it again
+    await ha2.removeMember(peerIdFromPrivateKey(kb).toString())
+    await ha2.whenStored({ peer: gw.peerId, timeout: 5000 })
   })
 
   it('a snapshot attested by another member lets the gateway drop what it covers; a member who comes later catches up from it', async () => {
@@ -187,6 +209,34 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await hc.whenReady({ timeout: 10_000 })
     await waitFor(() => hc.doc.getArray('xs').length === 40, { what: 'C holds the 40 items', detail: () => String(hc.doc.getArray('xs').length) })
     assert.deepEqual(hc.doc.getArray('xs').toJSON(), Array.from({ length: 40 }, (_, i) => i))
+  })
+
+  it('a member that stops right after receiving a snapshot still attests it before it stops', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gwStore = new FsStorageAdapter(await dir())
+    const gw = await pool.create({ storage: gwStore, serveAllDocs: true })
+    const [a, b] = await Promise.all([ka, kb].map(async k => await member(k, await dir())))
+    for (const n of [a, b]) await connect(n, gw)
+    const ha = await a.open('log/brief', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    const hb = await b.open('log/brief', { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    for (let i = 0; i < 20; i++) {
+      ha.doc.getArray<number>('xs').push([i])
+      await ha.flush()
+    }
+    await waitFor(() => hb.doc.getArray('xs').length === 20, { what: 'B holds the 20 items' })
+    const heldByB = b.encryptedHeld().envelopes
+    assert.equal(await ha.snapshot(), true)
+    // B stops as soon as the snapshot is in its log, well before its upkeep's pause (250 ms) is over
+    await waitFor(() => b.encryptedHeld().envelopes > heldByB, { what: 'the snapshot at B', timeout: 5000 })
+    await b.stop()
+    const bucket = `_e2e.${docKeyHex(docKeyFor('log/brief'))}`
+    let attestations = 0
+    for (const until = Date.now() + 5000; Date.now() < until && attestations === 0;) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      attestations = (await gwStore.loadRange([bucket])).filter(c => c.key[1] === 'a').length
+    }
+    assert.ok(attestations >= 1, 'B stopped without attesting the snapshot it held')
   })
 
   it('a gateway whose disk fails acknowledges nothing of it; once the disk is back it stores it, says so, and keeps it across a restart', async () => {

@@ -15,19 +15,16 @@ import { createCipheriv, createDecipheriv, createHash, createPublicKey, verify, 
 import type { E2ePrimitives } from '../../lib/e2e/primitives.js'
 
 const TAG_BYTES = 16
-/** "expand 32-byte k", as the four little-endian words ChaCha starts from */
-const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574])
+/** "expand 32-byte k" as words in host order, as @noble's `hchacha` takes them (it swaps them itself on big-endian hosts) */
+const SIGMA = hostWords(new TextEncoder().encode('expand 32-byte k'))
 /** SubjectPublicKeyInfo of an Ed25519 key (RFC 8410), before its 32 raw bytes */
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
 const MAX_CACHED_KEYS = 16_384
 const keyObjects = new Map<string, KeyObject | null>()
 
-/** little-endian words of `bytes` (a copy: a view would need 4-byte alignment) */
-function words (bytes: Uint8Array): Uint32Array {
-  const out = new Uint32Array(bytes.length / 4)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  for (let i = 0; i < out.length; i++) out[i] = view.getUint32(4 * i, true)
-  return out
+/** `bytes` as words in host order, as @noble reads keys and nonces (a copy: a view would need 4-byte alignment) */
+function hostWords (bytes: Uint8Array): Uint32Array {
+  return new Uint32Array(bytes.slice().buffer)
 }
 
 /** The RFC 8439 key and nonce XChaCha20-Poly1305 runs under. */
@@ -35,10 +32,9 @@ function ietf (key: Uint8Array, nonce: Uint8Array): { key: Uint8Array, nonce: Ui
   if (key.length !== 32) throw new RangeError('an XChaCha20-Poly1305 key is 32 bytes')
   if (nonce.length !== 24) throw new RangeError('an XChaCha20-Poly1305 nonce is 24 bytes')
   const sub = new Uint32Array(8)
-  hchacha(SIGMA, words(key), words(nonce.subarray(0, 16)), sub)
-  const subkey = new Uint8Array(32)
-  const view = new DataView(subkey.buffer)
-  for (let i = 0; i < 8; i++) view.setUint32(4 * i, sub[i], true)
+  hchacha(SIGMA, hostWords(key), hostWords(nonce.subarray(0, 16)), sub)
+  // its output is words in host order too: their bytes are the subkey
+  const subkey = new Uint8Array(sub.buffer)
   const n = new Uint8Array(12)
   n.set(nonce.subarray(16, 24), 4)
   return { key: subkey, nonce: n }

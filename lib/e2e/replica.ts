@@ -79,6 +79,8 @@ export class E2eReplica {
   #pending: Uint8Array[] = []
   /** a member's local transactions not sealed yet */
   #batch = new UpdateBatch()
+  /** signature checks started at receipt (receiveEnvelopes) and not done yet */
+  #checksAhead = 0
   /** snapshots of other members received, to attest */
   #toAttest: OpenedEnvelope[] = []
   /** the writes in flight, so that `settled()` can wait for them */
@@ -265,7 +267,14 @@ export class E2eReplica {
         continue
       }
       out.decoded.push(env)
-      if (asksSignature(env, ctx)) out.signatures.set(env, envelopeSigned(env))
+      // checks started ahead of the queue are bounded: past the bound, an envelope is checked in its turn
+      if (this.#checksAhead < MAX_CHECKS_AHEAD && asksSignature(env, ctx)) {
+        this.#checksAhead++
+        const done = (): void => { this.#checksAhead-- }
+        const check = envelopeSigned(env)
+        check.then(done, done)
+        out.signatures.set(env, check)
+      }
     }
     return out
   }
@@ -616,6 +625,9 @@ export class E2eReplica {
     return p
   }
 }
+
+/** signature checks a replica starts ahead of its queue, at most (a frame holds up to 4,096 envelopes) */
+const MAX_CHECKS_AHEAD = 8192
 
 /** Envelopes decoded as they arrived, with their signature checks under way (`receiveEnvelopes`). */
 export interface ReceivedEnvelopes {

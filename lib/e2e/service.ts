@@ -69,8 +69,9 @@ interface Session {
   peer: PeerState
   /** we sent OPEN on this session */
   opened: boolean
-  /** the VV the last OPEN we sent asked from, and the doc's `unknownEpochs` then */
+  /** the VV the last OPEN we sent asked from, the epoch records we held then, and the doc's `unknownEpochs` then */
   openVv?: Uint8Array | undefined
+  openRecords?: number
   openUnknownEpochs?: number
   /** the peer's OPEN arrived: it holds the doc, and takes forwards */
   live: boolean
@@ -229,7 +230,10 @@ export class E2eService implements EngineExtension {
     if (entry === undefined) {
       const replica = new E2eReplica({ docKey, storage: this.#opts.storage, key: this.#opts.key })
       await replica.load()
+      const added = this.#entries.get(keyHex) === undefined
       entry = this.#entries.get(keyHex) ?? this.#add(replica, docId)
+      // snapshots loaded that this member has not attested yet (it stopped first): attested once things pause
+      if (added && replica.member) this.#upkeepLater(entry)
     }
     entry.handles++
     const e = entry
@@ -365,6 +369,12 @@ export class E2eService implements EngineExtension {
   async settled (): Promise<void> {
     await Promise.all([...this.#entries.values()].map(async e => {
       if (e.replica.member) await this.#enqueue(e, async () => { await this.#sealPendingAndSend(e) })
+      // an upkeep still waiting for a pause runs now: what was received is attested before the node stops
+      if (e.upkeep !== undefined) {
+        clearTimeout(e.upkeep.timer)
+        e.upkeep = undefined
+        await this.#enqueue(e, async () => { await this.#upkeep(e) })
+      }
       await e.queue
       await e.replica.settled()
     }))
@@ -515,18 +525,22 @@ export class E2eService implements EngineExtension {
 
   /**
    * Send OPEN: the first on a session, or `again` (after a gap, a rotation);
-   * 'if-behind': again unless the last OPEN asked for the same VV and no
-   * envelope was refused since for an epoch not held (new records may take
-   * it now).
+   * 'if-behind' (after taking epoch records): again unless the last OPEN
+   * was sent holding no record (a joiner: its peer answers that OPEN with
+   * the records and the catch-up), asked for the same VV, and no envelope
+   * was refused since for an epoch not held (new records may take it now).
+   * A node that held records re-opens: a rotation voids what it knew its
+   * peers stored (`#rotated`), and their answering OPEN tells it again.
    */
   #open (entry: Entry, peer: PeerState, again: boolean | 'if-behind' = false): void {
     const s = this.#session(entry, peer)
     if (s.opened && again === false) return
     // what is on disk: an envelope whose save failed is asked for again
     const vv = vvEncode(entry.replica.durableVv())
-    if (s.opened && again === 'if-behind' && s.openVv !== undefined && equalBytes(s.openVv, vv) && s.openUnknownEpochs === entry.unknownEpochs) return
+    if (s.opened && again === 'if-behind' && s.openRecords === 0 && s.openVv !== undefined && equalBytes(s.openVv, vv) && s.openUnknownEpochs === entry.unknownEpochs) return
     s.opened = true
     s.openVv = vv
+    s.openRecords = entry.replica.recordCount
     s.openUnknownEpochs = entry.unknownEpochs
     this.#send(peer, { kind: E2eKind.OPEN, docKey: entry.replica.docKey, records: entry.replica.recordCount, vv })
   }
@@ -630,13 +644,15 @@ export class E2eService implements EngineExtension {
     const timer = setTimeout(() => {
       entry.upkeep = undefined
       if (this.#stopped) return
-      void this.#enqueue(entry, async () => {
-        await this.#attestAndSend(entry)
-        await this.#maybeSnapshot(entry, true)
-      })
+      void this.#enqueue(entry, async () => { await this.#upkeep(entry) })
     }, Math.max(0, Math.min(UPKEEP_QUIET_MS, since + UPKEEP_MAX_WAIT_MS - now)))
     timer.unref?.()
     entry.upkeep = { timer, since }
+  }
+
+  async #upkeep (entry: Entry): Promise<void> {
+    await this.#attestAndSend(entry)
+    await this.#maybeSnapshot(entry, true)
   }
 
   async #attestAndSend (entry: Entry): Promise<void> {
