@@ -14,6 +14,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
+import { decodeEnvelope } from '../lib/e2e/envelope.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import type { NodeMeshNode as MeshNode } from '../adapters/presets/node.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
@@ -209,6 +210,39 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await hc.whenReady({ timeout: 10_000 })
     await waitFor(() => hc.doc.getArray('xs').length === 40, { what: 'C holds the 40 items', detail: () => String(hc.doc.getArray('xs').length) })
     assert.deepEqual(hc.doc.getArray('xs').toJSON(), Array.from({ length: 40 }, (_, i) => i))
+  })
+
+  it('a writer whose edits pause seals a snapshot of what it wrote, if worth it; once attested the gateway holds little more than it', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gwStore = new FsStorageAdapter(await dir())
+    const gw = await pool.create({ storage: gwStore, serveAllDocs: true })
+    const [a, b] = await Promise.all([ka, kb].map(async k => await member(k, await dir())))
+    for (const n of [a, b]) await connect(n, gw)
+    const ha = await a.open('log/idle', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    const hb = await b.open('log/idle', { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    const bucket = `_e2e.${docKeyHex(docKeyFor('log/idle'))}`
+    const snapshotsOnGateway = async (): Promise<number> =>
+      (await gwStore.loadRange([bucket])).filter(c => c.key[1] === 'e' && decodeEnvelope(c.data).header.kind === 'snapshot').length
+    // a little (under 16 KiB since the last snapshot): a pause seals nothing
+    ha.doc.getText('t').insert(0, 'a short note. ')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await new Promise(resolve => setTimeout(resolve, 2600))
+    assert.equal(await snapshotsOnGateway(), 0, 'a snapshot for a few bytes')
+    // more, in several envelopes: after the pause, a snapshot; B attests it; the gateway drops what it covers
+    for (let i = 0; i < 10; i++) {
+      ha.doc.getText('t').insert(0, `${i}:${'y'.repeat(4000)}\n`)
+      await ha.flush()
+    }
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await waitFor(() => hb.doc.getText('t').length === ha.doc.getText('t').length, { what: 'B holds A\'s text' })
+    let held = gw.encryptedHeld()
+    for (const until = Date.now() + 8000; Date.now() < until && held.envelopes > 2;) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      held = gw.encryptedHeld()
+    }
+    assert.ok(await snapshotsOnGateway() >= 1, 'no snapshot after the pause')
+    assert.ok(held.envelopes <= 2, `the gateway still holds ${held.envelopes} envelopes (${held.bytes} bytes)`)
   })
 
   it('a member that stops right after receiving a snapshot still attests it before it stops', async () => {

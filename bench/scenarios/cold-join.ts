@@ -66,12 +66,13 @@ async function runOnce (ctx: Ctx, c: Contender, run: number): Promise<JoinRun> {
       await m.call('synced', { peer: g.info.peerId, timeoutMs: ctx.timeoutMs }, ctx.timeoutMs + 5000)
       let held = await g.call('e2e-held') as { envelopes: number, bytes: number }
       if (b !== undefined) {
-        // until G compacted: B attests M's newest snapshot once M's envelopes pause, G then drops what it covers
+        // until G compacted: M seals a snapshot once its typing pauses (2 s), B attests it once M's envelopes
+        // pause, G then drops what it covers; G's count unchanged for 3 s
         await b.call('watch', { limit: ctx.limit, timeoutMs: ctx.timeoutMs }, ctx.timeoutMs + 5000)
-        for (let last = Infinity, until = Date.now() + 10_000; Date.now() < until;) {
+        for (let last = Infinity, since = Date.now(), until = Date.now() + 20_000; Date.now() < until && Date.now() - since < 3000;) {
           await new Promise(resolve => setTimeout(resolve, 500))
           held = await g.call('e2e-held') as { envelopes: number, bytes: number }
-          if (held.envelopes === last) break
+          if (held.envelopes !== last) since = Date.now()
           last = held.envelopes
         }
         await b.exit()

@@ -142,6 +142,17 @@ export class E2eReplica {
     return this.#sinceSnapshot >= factor * every || this.#bytesSinceSnapshot >= factor * Math.max(minBytes, this.#lastSnapshotBytes)
   }
 
+  /**
+   * Whether a writer that paused should seal a snapshot: the envelopes since
+   * the last one hold at least a quarter of its size, and at least
+   * `minBytes`. Bytes only (a device appending a small reading every few
+   * seconds pauses after each: counting envelopes would snapshot a growing
+   * doc ever more often), so a snapshot costs at most 4x what was written.
+   */
+  idleSnapshotDue (minBytes: number): boolean {
+    return this.#bytesSinceSnapshot >= Math.max(minBytes, this.#lastSnapshotBytes / 4)
+  }
+
   /** The version vector of what is on disk: per writer, below the first envelope not stored yet. What STORED says. */
   durableVv (): VersionVector {
     const vv = new Map(this.log.vv())

@@ -54,6 +54,9 @@ const SEAL_EVERY_MS = 5
 /** a member's upkeep (attesting, snapshots) runs once the doc's envelopes pause this long, or at most this late */
 const UPKEEP_QUIET_MS = 250
 const UPKEEP_MAX_WAIT_MS = 1000
+/** a writer whose edits pause this long seals a snapshot if what it wrote since its last is worth it (at least this many bytes) */
+const IDLE_SNAPSHOT_MS = 2000
+const IDLE_SNAPSHOT_MIN_BYTES = 16 * 1024
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
  * or more bytes than the last snapshot's size and at least SNAPSHOT_MIN_BYTES (a snapshot costs a whole doc to make,
@@ -107,6 +110,8 @@ interface Entry {
   lastSeal: number
   /** envelopes refused for an epoch not held (records that come later take them) */
   unknownEpochs: number
+  /** a writer's snapshot once its edits pause (#snapshotWhenIdle) */
+  idle?: ReturnType<typeof setTimeout> | undefined
   /** a member's upkeep (attest what it received, snapshot if due) waits for the doc's envelopes to pause */
   upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
 }
@@ -212,6 +217,7 @@ export class E2eService implements EngineExtension {
     for (const e of this.#entries.values()) {
       clearTimeout(e.retry)
       clearTimeout(e.upkeep?.timer)
+      clearTimeout(e.idle)
     }
   }
 
@@ -627,7 +633,30 @@ export class E2eService implements EngineExtension {
       this.#storeFailed(entry, err)
       throw err
     }
-    if (snapshots && out.sealed.length > 0) await this.#maybeSnapshot(entry)
+    if (snapshots && out.sealed.length > 0) {
+      await this.#maybeSnapshot(entry)
+      this.#snapshotWhenIdle(entry)
+    }
+  }
+
+  /**
+   * A writer whose edits pause for IDLE_SNAPSHOT_MS seals a snapshot of
+   * what it wrote since its last one, if that holds at least a quarter of
+   * the last one's size (`idleSnapshotDue`): once another member attests
+   * it, gateways hold the doc and almost no tail, so a newcomer's join is one
+   * snapshot, not a replay (bench P4).
+   */
+  #snapshotWhenIdle (entry: Entry): void {
+    if (entry.replica.access !== 'write') return
+    clearTimeout(entry.idle)
+    entry.idle = setTimeout(() => {
+      entry.idle = undefined
+      if (this.#stopped) return
+      void this.#enqueue(entry, async () => {
+        if (entry.replica.idleSnapshotDue(IDLE_SNAPSHOT_MIN_BYTES)) await this.#sealSnapshot(entry)
+      })
+    }, IDLE_SNAPSHOT_MS)
+    entry.idle.unref?.()
   }
 
   /**
