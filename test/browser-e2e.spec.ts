@@ -10,14 +10,14 @@
  * Chromium is installed.
  */
 import assert from 'node:assert/strict'
-import { readdir, readFile } from 'node:fs/promises'
 import type { Server } from 'node:http'
-import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { createMeshNode, type NodeMeshNode } from '../adapters/presets/node.js'
 import { chromiumPath, launchChromium, serveTestPages } from './helpers/chromium.js'
 import { CliProcesses, freePort } from './helpers/cli-process.js'
+import { filesContaining } from './helpers/files.js'
+import { eventually } from './helpers/wait.js'
 
 const MARKER = 'okapi-lantern-5150'
 const DOC = 'vault/shared-notes'
@@ -83,11 +83,11 @@ describe('an encrypted doc with a browser member, through a blind gateway (Chrom
     // the page opens it as a member: it reads the Node member's text, and writes back
     assert.deepEqual(await call(page, 'openEncrypted', DOC), { access: 'write' })
     assert.equal(await call(page, 'isEncrypted', DOC), true)
-    await waitUntil(async () => (await call(page, 'encryptedText', DOC)).includes(MARKER), { what: 'the Node member\'s text in the page', timeout: 20_000 })
+    await eventually(async () => (await call(page, 'encryptedText', DOC)).includes(MARKER), { what: 'the Node member\'s text in the page', timeout: 20_000 })
     await call(page, 'encryptedInsert', DOC, ` from the browser ${MARKER}.`)
     await call(page, 'encryptedStored', DOC, gwPeer)
     const both = `from node ${MARKER}. from the browser ${MARKER}.`
-    await waitUntil(() => h.doc.getText('t').toString() === both, { what: 'the page\'s text at the Node member', timeout: 20_000 })
+    await eventually(() => h.doc.getText('t').toString() === both, { what: 'the page\'s text at the Node member', timeout: 20_000 })
     assert.equal(await call(page, 'encryptedText', DOC), both)
 
     // blind: nothing of it in clear in the gateway's data directory
@@ -102,25 +102,3 @@ describe('an encrypted doc with a browser member, through a blind gateway (Chrom
     assert.equal(await call(again, 'encryptedText', DOC), both)
   })
 })
-
-/** Poll `cond` (sync or async) until it holds, or fail saying what we waited for. */
-async function waitUntil (cond: () => boolean | Promise<boolean>, opts: { what: string, timeout?: number }): Promise<void> {
-  const deadline = Date.now() + (opts.timeout ?? 10_000)
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeout ?? 10_000} ms waiting for ${opts.what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
-async function filesContaining (root: string, needle: string): Promise<string[]> {
-  const found: string[] = []
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if ((await readFile(p)).includes(Buffer.from(needle))) found.push(p)
-    }
-  }
-  await walk(root)
-  return found
-}

@@ -17,15 +17,7 @@ import { webrtc } from '../adapters/libp2p/webrtc.js'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { chromiumPath, launchChromium, launchPersistentChromium, serveTestPages } from './helpers/chromium.js'
 import { CliProcesses, freePort, type GatewayProcess } from './helpers/cli-process.js'
-
-/** Poll `cond` (sync or async) until it holds, or fail saying what we waited for. */
-async function waitFor (cond: () => boolean | Promise<boolean>, opts: { what: string, timeout?: number }): Promise<void> {
-  const deadline = Date.now() + (opts.timeout ?? 10_000)
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeout ?? 10_000} ms waiting for ${opts.what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
+import { eventually } from './helpers/wait.js'
 
 type Mesh = Window['mesh']
 
@@ -123,11 +115,11 @@ describe('meshdoc in Chromium', function () {
     assert.equal(await connected(), false)
     await a.context.setOffline(true)
     await a.context.setOffline(false) // the browser fires `online`
-    await waitFor(connected, { what: 'the page to redial the gateway on `online`', timeout: 5000 })
+    await eventually(connected, { what: 'the page to redial the gateway on `online`', timeout: 5000 })
 
     // the gateway goes away and comes back while the page is hidden; it is shown again a minute later
     await gw.g.stop('SIGTERM')
-    await waitFor(async () => !(await connected()), { what: 'the page to see the gateway go' })
+    await eventually(async () => !(await connected()), { what: 'the page to see the gateway go' })
     await gateway(dir, ports)
     // a string, not a function: the test's transpiler would wrap named functions in a helper the page lacks
     await a.page.evaluate(`(() => {
@@ -140,7 +132,7 @@ describe('meshdoc in Chromium', function () {
       Date.now = () => now() + 61000 // a minute asleep
       try { setHidden(false) } finally { Date.now = now }
     })()`)
-    await waitFor(connected, { what: 'the page to redial when visible again after a long sleep', timeout: 5000 })
+    await eventually(connected, { what: 'the page to redial when visible again after a long sleep', timeout: 5000 })
   })
 
   it('two pages sync through a gateway over WebSockets, and the gateway stores it', async () => {
@@ -156,7 +148,7 @@ describe('meshdoc in Chromium', function () {
       const [ta, tb] = await Promise.all([call(a.page, 'text', doc), call(b.page, 'text', doc)])
       return ta === tb && ta.includes('from A.') && ta.includes('from B.')
     }
-    await waitFor(settled, { what: 'A and B to converge through the gateway', timeout: 20_000 })
+    await eventually(settled, { what: 'A and B to converge through the gateway', timeout: 20_000 })
     // acknowledged by the gateway means stored there: a fresh Node device gets it from the gateway alone
     await call(a.page, 'whenSynced', doc, gw.peerId)
     await call(b.page, 'whenSynced', doc, gw.peerId)
@@ -164,7 +156,7 @@ describe('meshdoc in Chromium', function () {
     nodes.push(device3)
     const h = await device3.open(doc)
     const want = await call(a.page, 'text', doc)
-    await waitFor(() => h.doc.getText('t').toString() === want, { what: 'a Node device to read what the pages wrote', timeout: 15_000 })
+    await eventually(() => h.doc.getText('t').toString() === want, { what: 'a Node device to read what the pages wrote', timeout: 15_000 })
     const peers = await call(a.page, 'peers')
     assert.ok(peers.includes(gw.peerId))
     // WebRTC is an opt-in: without it a page listens on nothing (no relay reservation, no /webrtc) and reaches the other page through the gateway only
@@ -181,11 +173,11 @@ describe('meshdoc in Chromium', function () {
     await call(b.page, 'start', { bootstrap: [gw.ws] })
     await call(a.page, 'insert', doc, 'online. ')
     await call(a.page, 'whenSynced', doc, gw.peerId)
-    await waitFor(async () => (await call(b.page, 'text', doc)) === 'online. ', { what: 'B to get the online edit' })
+    await eventually(async () => (await call(b.page, 'text', doc)) === 'online. ', { what: 'B to get the online edit' })
 
     // the gateway goes away; A keeps editing, and its edits are saved locally
     assert.equal((await gw.g.stop('SIGTERM')).code, 0)
-    await waitFor(async () => !(await call(a.page, 'peers')).includes(gw.peerId), { what: 'A to notice the gateway is gone' })
+    await eventually(async () => !(await call(a.page, 'peers')).includes(gw.peerId), { what: 'A to notice the gateway is gone' })
     await call(a.page, 'insert', doc, 'offline edit. ')
     await call(a.page, 'flush', doc)
 
@@ -202,8 +194,8 @@ describe('meshdoc in Chromium', function () {
     nodes.push(nodeDevice)
     const h = await nodeDevice.open(doc)
     const want = 'online. offline edit. '
-    await waitFor(async () => (await call(b.page, 'text', doc)) === want, { what: 'B to converge with A after the gateway returned', timeout: 30_000 })
-    await waitFor(() => h.doc.getText('t').toString() === want, { what: 'the Node device to converge with A', timeout: 30_000 })
+    await eventually(async () => (await call(b.page, 'text', doc)) === want, { what: 'B to converge with A after the gateway returned', timeout: 30_000 })
+    await eventually(() => h.doc.getText('t').toString() === want, { what: 'the Node device to converge with A', timeout: 30_000 })
   })
 
   it('browser to browser over WebRTC: found through the gateway, then edits flow with the gateway gone', async () => {
@@ -216,13 +208,13 @@ describe('meshdoc in Chromium', function () {
     // peer exchange: each learns the other from the gateway and dials /p2p-circuit/webrtc
     const direct = async (page: Page, other: string): Promise<boolean> =>
       (await call(page, 'connections')).some(c => c.peer === other && !c.limited && c.addr.includes('/webrtc'))
-    await waitFor(async () => await direct(a.page, pb) || await direct(b.page, pa), { what: 'a direct WebRTC connection between A and B', timeout: 30_000 })
+    await eventually(async () => await direct(a.page, pb) || await direct(b.page, pa), { what: 'a direct WebRTC connection between A and B', timeout: 30_000 })
     // under load (CI runs Chromium beside other specs) the data channel and its first stream can take seconds more
-    await waitFor(async () => (await call(a.page, 'peers')).includes(pb) && (await call(b.page, 'peers')).includes(pa), { what: 'a sync session on the WebRTC connection', timeout: 30_000 })
+    await eventually(async () => (await call(a.page, 'peers')).includes(pb) && (await call(b.page, 'peers')).includes(pa), { what: 'a sync session on the WebRTC connection', timeout: 30_000 })
 
     // no gateway, no relay: what still flows, flows on the direct connection
     assert.equal((await gw.g.stop('SIGTERM')).code, 0)
-    await waitFor(async () => !(await call(a.page, 'peers')).includes(gw.peerId), { what: 'A to notice the gateway is gone' })
+    await eventually(async () => !(await call(a.page, 'peers')).includes(gw.peerId), { what: 'A to notice the gateway is gone' })
     const conns = await call(a.page, 'connections')
     assert.ok(conns.every(c => c.peer !== gw.peerId), 'nothing left to the gateway')
     const webrtc = conns.filter(c => c.peer === pb)
@@ -231,9 +223,9 @@ describe('meshdoc in Chromium', function () {
     const doc = 'notes/webrtc'
     const before = await call(b.page, 'stats') as { framesIn: number }
     await call(a.page, 'insert', doc, 'straight from A')
-    await waitFor(async () => (await call(b.page, 'text', doc)) === 'straight from A', { what: 'the edit to reach B over WebRTC', timeout: 15_000 })
+    await eventually(async () => (await call(b.page, 'text', doc)) === 'straight from A', { what: 'the edit to reach B over WebRTC', timeout: 15_000 })
     await call(b.page, 'insert', doc, ', and back')
-    await waitFor(async () => (await call(a.page, 'text', doc)) === 'straight from A, and back', { what: 'the reply to reach A over WebRTC', timeout: 15_000 })
+    await eventually(async () => (await call(a.page, 'text', doc)) === 'straight from A, and back', { what: 'the reply to reach A over WebRTC', timeout: 15_000 })
     const after = await call(b.page, 'stats') as { framesIn: number }
     assert.ok(after.framesIn > before.framesIn)
   })
@@ -245,7 +237,7 @@ describe('meshdoc in Chromium', function () {
     await context.exposeFunction('reportFlushed', (i: number) => { flushed.push(i) })
     await call(page, 'start')
     const burst = page.evaluate(async (doc) => { await window.mesh.burst(doc, 100_000) }, doc).catch(() => 'closed')
-    await waitFor(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
+    await eventually(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
     await page.close()
     assert.equal(await burst, 'closed', 'the page was closed mid-burst')
     const acked = flushed.length
@@ -270,7 +262,7 @@ describe('meshdoc in Chromium', function () {
       const page = await loadPage(first)
       await call(page, 'start')
       void page.evaluate(async (doc) => { await window.mesh.burst(doc, 100_000) }, doc).catch(() => {})
-      await waitFor(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
+      await eventually(() => flushed.length >= 150, { what: '150 acknowledged edits', timeout: 30_000 })
       // every Chromium process of this profile, at once: a crash, not a close
       const pids = processesWith(`--user-data-dir=${profile}`)
       assert.ok(pids.length > 0)
@@ -302,7 +294,7 @@ describe('meshdoc in Chromium', function () {
       const [t1, t2] = await Promise.all([call(tab1, 'text', doc), call(tab2, 'text', doc)])
       return t1 === t2 && t1.includes('tab one.') && t1.includes('tab two.')
     }
-    await waitFor(same, { what: 'the two tabs to converge', timeout: 15_000 })
+    await eventually(same, { what: 'the two tabs to converge', timeout: 15_000 })
     // a reload of the first tab takes the first identity slot again
     await tab1.reload()
     await tab1.waitForFunction(() => window.mesh !== undefined)

@@ -7,7 +7,7 @@
  * written after the rotation.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -17,6 +17,7 @@ import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { decodeEnvelope } from '../lib/e2e/envelope.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import type { NodeMeshNode as MeshNode } from '../adapters/presets/node.js'
+import { filesContaining } from './helpers/files.js'
 import { connect, NodePool, waitFor } from './helpers/mesh-nodes.js'
 import { InstrumentedAdapter } from './helpers/storage-wrappers.js'
 
@@ -364,17 +365,3 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await assert.rejects(a.open('plant/e2e'), /encrypted here/)
   })
 })
-
-/** Files under `root` whose bytes contain `needle`. */
-async function filesContaining (root: string, needle: string): Promise<string[]> {
-  const found: string[] = []
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if ((await readFile(p)).includes(Buffer.from(needle))) found.push(p)
-    }
-  }
-  await walk(root)
-  return found
-}

@@ -16,6 +16,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { CliProcesses, freePort } from './helpers/cli-process.js'
+import { filesContaining } from './helpers/files.js'
 import { waitFor } from './helpers/mesh-nodes.js'
 
 const SECRET = 'marker-okapi-5521'
@@ -85,16 +86,6 @@ describe('encrypted docs through `meshdoc gateway` in its own process', function
     assert.equal(ha2.doc.getText('body').toString().split('\n').filter(l => l.includes(SECRET)).length, 21)
   })
 })
-
-async function filesContaining (root: string, needle: string): Promise<string[]> {
-  const found: string[] = []
-  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue
-    const p = join(e.parentPath, e.name)
-    if ((await readFile(p)).includes(Buffer.from(needle))) found.push(p)
-  }
-  return found
-}
 
 /** The name of the first file in `dir` matching `re` whose size stopped changing. */
 async function waitForFile (dir: string, re: RegExp, timeout = 60_000): Promise<string> {

@@ -13,6 +13,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PublicKey } from '@libp2p/interface'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { sha256 } from '@noble/hashes/sha2.js'
+import { toHex } from './codec.js'
 
 export interface E2ePrimitives {
   sha256: (bytes: Uint8Array) => Uint8Array
@@ -32,7 +33,7 @@ export const portablePrimitives: E2ePrimitives = {
   sha256: (bytes) => sha256(bytes),
   async verify (raw, message, signature) {
     try {
-      const hex = Array.from(raw, b => b.toString(16).padStart(2, '0')).join('')
+      const hex = toHex(raw)
       let key = publicKeys.get(hex)
       if (key === undefined) {
         key = publicKeyFromRaw(raw.slice())

@@ -6,3 +6,12 @@ export async function until (cond: () => boolean, what: string | (() => string),
     await new Promise(resolve => setTimeout(resolve, 5))
   }
 }
+
+/** Poll `cond` (sync or async) every 50 ms until it holds, or fail saying what we waited for (default 10 s). */
+export async function eventually (cond: () => boolean | Promise<boolean>, opts: { what: string, timeout?: number }): Promise<void> {
+  const deadline = Date.now() + (opts.timeout ?? 10_000)
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeout ?? 10_000} ms waiting for ${opts.what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
