@@ -158,13 +158,17 @@ export interface GrantContext {
   emit: (name: 'grant:refused' | 'revoked', arg: GrantRefused | Revocation) => void
 }
 
-/** A member of an encrypted doc: a PeerId and what it may do (read, or read and write). */
-export interface EncryptedDocMember { peerId: string, access: 'read' | 'write' }
+/**
+ * A member of an encrypted doc: a PeerId and what it may do: `read`; `write`
+ * (read and write); `manage` (read, write, and add or remove members: issue
+ * the next epoch, offline, without the creator).
+ */
+export interface EncryptedDocMember { peerId: string, access: 'read' | 'write' | 'manage' }
 
 /**
  * `open(id, { encrypted })`: `true` to join a doc some member created (this
  * node waits for its records from a peer: `whenReady`); `{ members }` to
- * create it if it is new here, with these members besides this node (a writer).
+ * create it if it is new here, with these members besides this node (a manager).
  */
 export type EncryptedOpenOptions = true | { members?: readonly EncryptedDocMember[] }
 
@@ -181,7 +185,9 @@ export interface EncryptedDocHandle {
   /** the latest epoch (key) this node holds, if any */
   readonly epoch: number | undefined
   /** this node's access in the latest epoch; undefined: not a member (yet) */
-  readonly access: 'read' | 'write' | undefined
+  readonly access: 'read' | 'write' | 'manage' | undefined
+  /** whether this node may change the members (`setMembers`): the doc's creator, or a manager of the latest epoch */
+  readonly manages: boolean
   /** the members of the latest epoch */
   members: () => EncryptedDocMember[]
   /** Resolves once this node holds a key of the doc (TimeoutError after `timeout`, default 30 s). */
@@ -190,9 +196,16 @@ export interface EncryptedDocHandle {
   whenStored: (opts: { peer: string, timeout?: number }) => Promise<void>
   /** Seal and send local edits now; resolves once they are on this node's disk. */
   flush: () => Promise<void>
-  /** A new epoch with these members (a key rotation: those left out read nothing written after it). The doc's creator only. */
+  /**
+   * A new epoch with these members (a key rotation: those left out read
+   * nothing written after it). Only the doc's creator and the managers of
+   * the latest epoch (`manages`); others get an E2eError `not_authorized`.
+   * Two managers rotating at once, unaware of each other, split the doc on
+   * that epoch (docs/SECURITY.md): let one manager rotate at a time.
+   */
   setMembers: (members: readonly EncryptedDocMember[]) => Promise<void>
-  addMember: (peerId: string, access?: 'read' | 'write') => Promise<void>
+  /** `setMembers` with `peerId` added, or its access changed (default `write`) */
+  addMember: (peerId: string, access?: 'read' | 'write' | 'manage') => Promise<void>
   removeMember: (peerId: string) => Promise<void>
   /** Seal a snapshot: once another member attests it, blind nodes drop what it covers. False if this node cannot write. */
   snapshot: () => Promise<boolean>
@@ -225,6 +238,8 @@ export interface NodeE2e extends EngineExtension {
   settled: () => Promise<void>
   /** what the node holds of encrypted docs: docs, envelopes, their bytes */
   held: () => { docs: number, envelopes: number, bytes: number }
+  /** an owner revoked this PeerId: the encrypted docs this node manages rotate it out */
+  revoked: (peerId: string) => void
 }
 
 /** Builds a node's encrypted docs (the Node entry has it). */
@@ -612,6 +627,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
   node = new (preset.Node ?? MeshNode)(libp2p, engine, repo, network, storage, ownsLibp2p)
   node.grantsHere = grants
   node.e2eHere = e2e
+  // a revoked peer is rotated out of the encrypted docs this node manages (its grants no longer let it in; this takes its key)
+  if (e2e !== undefined) node.on('revoked', (r) => { if (r.kind === 'peer') e2e.revoked(r.target) })
   // our grants and revocations in force (the provider asked) before the first peer connects
   await grants?.start()
   await e2e?.start()

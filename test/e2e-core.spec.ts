@@ -12,7 +12,7 @@ import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { InvalidUpdateError } from '../lib/errors.js'
 import { validateUpdate } from '../lib/security/validate-update.js'
-import { createEpoch, decodeEpochRecord, EpochChain, openEpochKey, openEpochKeys, verifyEpochRecord } from '../lib/e2e/epoch.js'
+import { createEpoch, decodeEpochRecord, defaultAuthority, EpochChain, openEpochKey, openEpochKeys, verifyEpochRecord, writes } from '../lib/e2e/epoch.js'
 import { checkEnvelopeBlind, decodeEnvelope, decryptEnvelope, openEnvelope, sealEnvelope } from '../lib/e2e/envelope.js'
 import { E2eError, type E2eRefusal } from '../lib/e2e/errors.js'
 import { idOf as writerId } from '../lib/e2e/keys.js'
@@ -128,6 +128,46 @@ describe('e2e: epochs and envelopes', function () {
       // mallory, added at epoch 1, reads epoch 0 through the history
       assert.deepEqual(openEpochKeys(chain, mallory).get(0)?.key, epoch0.key.key)
       assert.notDeepEqual(e1.key.key, epoch0.key.key)
+    })
+
+    it('the default authority: the creator, and the managers of the epoch before; a manager removed issues nothing after', async () => {
+      const chain = new EpochChain(DOC)
+      const auth = { authority: defaultAuthority(chain) }
+      // the owner creates it; alice manages, bob writes, carol reads (an access code past 3 does not decode)
+      const members = [{ peerId: peerOf(alice), access: 'manage' as const }, { peerId: peerOf(bob), access: 'write' as const }, { peerId: peerOf(carol), access: 'read' as const }]
+      const e0 = await createEpoch({ key: owner, docKey: DOC, members })
+      await chain.add(e0.bytes, auth)
+      assert.deepEqual(chain.get(0)!.members.map(m => m.access).sort(), ['manage', 'read', 'write'])
+      assert.ok(writes('manage') && writes('write') && !writes('read') && !writes(undefined))
+      await assert.rejects(createEpoch({ key: owner, docKey: DOC, members: [{ peerId: peerOf(alice), access: 'admin' as never }] }), TypeError)
+      // a writer and a reader may not change the members; nor may a stranger
+      for (const k of [bob, carol, mallory]) {
+        const bid = await createEpoch({ key: k, docKey: DOC, previous: e0.record, members: [{ peerId: peerOf(k), access: 'manage' }] })
+        await refusedWith(chain.add(bid.bytes, auth), 'not_authorized')
+      }
+      // alice, a manager, adds mallory without the owner; she keeps managing
+      const e1 = await createEpoch({ key: alice, docKey: DOC, previous: e0.record, previousKey: openEpochKey(e0.record, alice), members: [...members, { peerId: peerOf(mallory), access: 'read' }] })
+      await chain.add(e1.bytes, auth)
+      assert.deepEqual(openEpochKeys(chain, mallory).get(0)?.key, e0.key.key, 'the new member reads the history')
+      // the owner takes alice's manage away (she still writes); she can no longer rotate
+      const e2 = await createEpoch({ key: owner, docKey: DOC, previous: e1.record, members: [{ peerId: peerOf(alice), access: 'write' }, { peerId: peerOf(bob), access: 'manage' }] })
+      await chain.add(e2.bytes, auth)
+      const late = await createEpoch({ key: alice, docKey: DOC, previous: e2.record, members: [{ peerId: peerOf(alice), access: 'manage' }] })
+      await refusedWith(chain.add(late.bytes, auth), 'not_authorized')
+      // bob, made a manager in epoch 2, may; the owner, named in no epoch since, still may
+      const e3 = await createEpoch({ key: bob, docKey: DOC, previous: e2.record, members: [{ peerId: peerOf(bob), access: 'manage' }] })
+      await chain.add(e3.bytes, auth)
+      await chain.add((await createEpoch({ key: owner, docKey: DOC, previous: e3.record, members: [{ peerId: peerOf(bob), access: 'write' }] })).bytes, auth)
+      assert.equal(chain.latest?.epoch, 4)
+      // the access byte is covered by the signature: a reader turned manager in transit is refused
+      const e1r = e1.bytes.slice()
+      const aliceKey = e1.record.memberOf.get(idOf(alice))!.key
+      const at = Buffer.from(e1r).lastIndexOf(Buffer.from(aliceKey)) + aliceKey.length // after the issuer field: the member list
+      assert.equal(e1r[at], 3, 'alice\'s access byte: manage')
+      e1r[at] = 1
+      const c2 = new EpochChain(DOC)
+      await c2.add(e0.bytes, { authority: defaultAuthority(c2) })
+      await refusedWith(c2.add(e1r, { authority: defaultAuthority(c2) }), 'bad_signature')
     })
   })
 

@@ -15,6 +15,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FsStorageAdapter } from '../adapters/fs-storage/index.js'
 import { decodeEnvelope } from '../lib/e2e/envelope.js'
+import { REVOCATION_STAGGER_MS } from '../lib/e2e/service.js'
+import { issueGrant, revokeGrant } from '../adapters/presets/node.js'
 import { docKeyFor, docKeyHex } from '../lib/protocol/doc-key.js'
 import type { NodeMeshNode as MeshNode } from '../adapters/presets/node.js'
 import { filesContaining } from './helpers/files.js'
@@ -51,7 +53,8 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     const a = await member(ka, aDir)
     await connect(a, gw)
     const ha = await a.open('notes/secret', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
-    assert.equal(ha.access, 'write')
+    assert.equal(ha.access, 'manage', 'the creator manages its doc')
+    assert.equal(ha.manages, true)
     ha.doc.getText('body').insert(0, `hello ${MARKER}`)
     await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
     await a.stop()
@@ -151,6 +154,101 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     const hd = await d.open('team/plans', { encrypted: true })
     await hd.whenReady({ timeout: 10_000 })
     await waitFor(() => hd.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'D reads the whole history', detail: () => hd.doc.getText('t').toString() })
+  })
+
+  it('a manager adds a member while the creator is offline, through the blind gateway; a writer may not; the newcomer reads the whole history', async () => {
+    const [ka, km, kw, kc, kx] = await Promise.all([0, 1, 2, 3, 4].map(async () => await generateKeyPair('Ed25519')))
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })
+    const aDir = await dir()
+    const a = await member(ka, aDir)
+    await connect(a, gw)
+    const ha = await a.open('team/delegated', { encrypted: { members: [{ peerId: pid(km), access: 'manage' }, { peerId: pid(kw), access: 'write' }] } })
+    ha.doc.getText('t').insert(0, 'from A. ')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    await a.stop()
+
+    // M, a manager, adds C with the creator offline
+    const m = await member(km, await dir())
+    await connect(m, gw)
+    const hm = await m.open('team/delegated', { encrypted: true })
+    await hm.whenReady({ timeout: 10_000 })
+    assert.equal(hm.access, 'manage')
+    assert.equal(hm.manages, true)
+    await waitFor(() => hm.doc.getText('t').toString() === 'from A. ', { what: 'A\'s text at M' })
+    hm.doc.getText('t').insert(hm.doc.getText('t').length, 'from M. ')
+    await hm.addMember(pid(kc), 'read')
+    assert.equal(hm.epoch, 1)
+    await hm.whenStored({ peer: gw.peerId, timeout: 10_000 })
+
+    // W, a writer, may not change the members: refused locally, nothing sent, the gateway refused nothing
+    const w = await member(kw, await dir())
+    await connect(w, gw)
+    const hw = await w.open('team/delegated', { encrypted: true })
+    await hw.whenReady({ timeout: 10_000 })
+    await waitFor(() => hw.epoch === 1, { what: 'W takes M\'s record from the blind gateway' })
+    assert.equal(hw.manages, false)
+    await assert.rejects(hw.addMember(pid(kx), 'read'), (err: unknown) => (err as { reason?: string }).reason === 'not_authorized')
+    assert.equal(hw.epoch, 1)
+    assert.equal(gw.stats.rejected.e2e_not_authorized ?? 0, 0)
+    await m.stop()
+
+    // C joins with neither A nor M online, and reads everything, A's text included (the history through M's record)
+    const c = await member(kc, await dir())
+    await connect(c, gw)
+    const hc = await c.open('team/delegated', { encrypted: true })
+    await hc.whenReady({ timeout: 10_000 })
+    assert.equal(hc.access, 'read')
+    await waitFor(() => hc.doc.getText('t').toString() === 'from A. from M. ', { what: 'the whole history at C', detail: () => hc.doc.getText('t').toString() })
+
+    // A comes back: it takes M's record and still manages (the creator always may): it removes M
+    const a2 = await member(ka, aDir)
+    await connect(a2, gw)
+    const ha2 = await a2.open('team/delegated', { encrypted: true })
+    await waitFor(() => ha2.epoch === 1, { what: 'A takes M\'s record' })
+    assert.deepEqual(ha2.members().map(x => x.peerId).sort(), [pid(ka), pid(km), pid(kw), pid(kc)].sort())
+    await ha2.removeMember(pid(km))
+    await waitFor(() => hc.epoch === 2 && hw.epoch === 2, { what: 'the others in epoch 2' })
+  })
+
+  it('an owner\'s revocation of a member rotates it out: the creator at once, else a manager after its turn; never twice', async function () {
+    this.timeout(60_000)
+    const owner = await generateKeyPair('Ed25519')
+    const [ka, kb, kx, ky] = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const trust = { owners: [pid(owner)] }
+    const grant = async (k: PrivateKey): Promise<string> => await issueGrant({ key: owner, audience: pid(k), access: 'write', docs: ['**'], expiresAt: Date.now() + 3_600_000 })
+    // every node checks grants (the members too: so they take revocations), the gateway included
+    const kg = await generateKeyPair('Ed25519')
+    const gw = await pool.create({ privateKey: kg, storage: new FsStorageAdapter(await dir()), serveAllDocs: true, trust, grants: [await grant(kg)] })
+    const node = async (k: PrivateKey): Promise<MeshNode> => await pool.create({ privateKey: k, storage: new FsStorageAdapter(await dir()), trust, grants: [await grant(k)] })
+    const [a, b, x, y] = await Promise.all([ka, kb, kx, ky].map(node))
+    for (const n of [a, b, x, y]) await connect(n, gw)
+    const ha = await a.open('team/revoked', { encrypted: { members: [{ peerId: pid(kb), access: 'manage' }, { peerId: pid(kx), access: 'write' }, { peerId: pid(ky), access: 'read' }] } })
+    const [hb, hx, hy] = await Promise.all([b, x, y].map(async n => await n.open('team/revoked', { encrypted: true })))
+    await Promise.all([hb, hx, hy].map(async h => { await h.whenReady({ timeout: 10_000 }) }))
+    ha.doc.getText('t').insert(0, 'before. ')
+    await waitFor(() => hy.doc.getText('t').toString() === 'before. ', { what: 'Y reads' })
+
+    // X revoked with the creator online: A rotates at once; B, a manager too, waits its turn and then finds it done
+    await gw.addRevocation(await revokeGrant({ key: owner, peer: pid(kx) }))
+    await waitFor(() => ha.epoch === 1 && hb.epoch === 1, { what: 'the rotation at A and B', detail: () => `A ${ha.epoch} B ${hb.epoch}` })
+    assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb), pid(ky)].sort())
+    ha.doc.getText('t').insert(ha.doc.getText('t').length, `after ${MARKER}`)
+    await waitFor(() => hb.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'B reads the new epoch' })
+    await new Promise(resolve => setTimeout(resolve, REVOCATION_STAGGER_MS + 1000))
+    assert.equal(hb.epoch, 1, 'B did not rotate again')
+    for (const n of [a, b, gw]) assert.equal(n.stats.rejected.e2e_epoch_conflict ?? 0, 0)
+    assert.equal(hx.access, undefined)
+    assert.ok(!hx.doc.getText('t').toString().includes(MARKER), 'X read what came after its revocation')
+
+    // Y revoked with the creator gone: B, the manager, rotates it out after its turn
+    await a.stop()
+    const t0 = Date.now()
+    await gw.addRevocation(await revokeGrant({ key: owner, peer: pid(ky) }))
+    await waitFor(() => hb.epoch === 2, { timeout: REVOCATION_STAGGER_MS * 3, what: 'B rotates Y out' })
+    assert.ok(Date.now() - t0 >= REVOCATION_STAGGER_MS - 100, 'a manager other than the creator waits its turn')
+    assert.deepEqual(hb.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
   })
 
   it('after a rotation on a session that was in sync from the start, the gateway tells the member again what it stored', async () => {

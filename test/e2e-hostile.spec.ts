@@ -16,6 +16,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Y from 'yjs'
 import { createDefaultLibp2p } from '../adapters/libp2p/create-libp2p.js'
+import { createEpoch, defaultAuthority, EpochChain } from '../lib/e2e/epoch.js'
 import { E2eReplica } from '../lib/e2e/replica.js'
 import { sealEnvelope } from '../lib/e2e/envelope.js'
 import { EnvelopeLog } from '../lib/e2e/log.js'
@@ -212,6 +213,41 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     await waitFor(() => (a.stats.rejected.e2e_forged_author ?? 0) >= 1, { what: 'A refuses the forgery', detail: () => JSON.stringify(a.stats.rejected) })
     await waitFor(() => ha.doc.getText('t').toString() === 'mine and B', { what: 'B\'s honest edit after its forgery', detail: () => ha.doc.getText('t').toString() })
     assert.ok(!ha.doc.getText('t').toString().includes(MARKER))
+  })
+
+  it('an epoch record by a member who does not manage the doc is refused at the blind gateway (not_authorized), told, counted, and reaches no member', async () => {
+    const [ka, kw] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
+    const gw = await pool.create({ serveAllDocs: true })
+    const a = await pool.create({ privateKey: ka })
+    await connect(a, gw)
+    const ha = await a.open(DOC, { encrypted: { members: [{ peerId: pid(kw), access: 'write' }] } })
+    ha.doc.getText('t').insert(0, 'mine')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    const docKey = docKeyFor(DOC)
+
+    // W, a writer, issues by hand an epoch 1 that makes it the only member (and a manager), and sends it
+    const node = await createDefaultLibp2p({ privateKey: kw })
+    await node.start()
+    raw.push(node)
+    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
+    const got: E2eMessage[] = []
+    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
+    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) }) })
+    await waitFor(() => got.some(m => m.kind === E2eKind.RECORDS), { what: 'the records' })
+    const chain = new EpochChain(docKey)
+    for (const r of got.flatMap(m => m.kind === E2eKind.RECORDS ? m.records : [])) await chain.add(r, { authority: defaultAuthority(chain) })
+    const coup = await createEpoch({ key: kw, docKey, previous: chain.latest!, members: [{ peerId: pid(kw), access: 'manage' }] })
+    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.RECORDS, docKey, from: 1, records: [coup.bytes] }) })
+    await waitFor(() => (gw.stats.rejected.e2e_not_authorized ?? 0) >= 1, { what: 'the record refused', detail: () => JSON.stringify(gw.stats.rejected) })
+    await waitFor(() => got.some(m => m.kind === E2eKind.REFUSED && m.reason === 'not_authorized'), { what: 'REFUSED not_authorized told' })
+    assert.equal(peer.done, false, 'a refused record costs the peer its record only')
+    await sleep(200)
+    assert.equal(ha.epoch, 0)
+    assert.equal(a.stats.rejected.e2e_not_authorized ?? 0, 0, 'nothing reached the member')
+    // the doc goes on in epoch 0
+    ha.doc.getText('t').insert(4, ' still')
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
   })
 
   it('the policy still holds for encrypted docs: no access, no OPEN (unavailable); read access, nothing stored (read_only)', async () => {

@@ -19,7 +19,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import * as encoding from 'lib0/encoding'
 import { equalBytes, Reader, writeRaw } from './codec.js'
 import { refuse } from './errors.js'
-import type { EpochChain } from './epoch.js'
+import { writes, type EpochChain } from './epoch.js'
 import { idOf, ownRawKey, shortId, sign, verify } from './keys.js'
 import { CONTEXT, DOC_KEY_BYTES, E2E_LIMITS, E2E_VERSION, HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './limits.js'
 import type { EnvelopeLog } from './log.js'
@@ -65,7 +65,7 @@ export async function verifyAttestation (input: Uint8Array, opts: { epochs: Epoc
 function mayAttest (attester: string, epochs: EpochChain): boolean {
   const latest = epochs.latest
   if (latest === undefined) return false
-  return latest.issuerId === attester || latest.memberOf.get(attester)?.access === 'write'
+  return latest.issuerId === attester || writes(latest.memberOf.get(attester)?.access)
 }
 
 /** Whether `log` holds an attestation of `snapshot` that counts now: by someone other than its author who may attest. */

@@ -56,7 +56,7 @@ import { randomBytes } from '@noble/ciphers/utils.js'
 import * as encoding from 'lib0/encoding'
 import { compareBytes, equalBytes, Reader, writeRaw } from './codec.js'
 import { E2eError, refuse } from './errors.js'
-import type { EpochChain } from './epoch.js'
+import { writes, type EpochChain } from './epoch.js'
 import { idOf, ownRawKey, sha256Of, shortId, sign, verify } from './keys.js'
 import { CONTEXT, DOC_KEY_BYTES, E2E_LIMITS, E2E_VERSION, HASH_BYTES, MAX_ENVELOPE_BYTES, NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, TAG_BYTES, ZERO_HASH } from './limits.js'
 import type { EnvelopeLog } from './log.js'
@@ -164,7 +164,7 @@ export function checkEnvelope (env: Envelope, ctx: CheckContext, signed?: boolea
   if (!equalBytes(h.docKey, log.docKey)) refuse('wrong_doc', `${who}: an envelope of another doc`)
   const record = epochs.get(h.epoch)
   if (record === undefined) refuse('unknown_epoch', `${who}: epoch ${h.epoch} is not held`)
-  if (record.memberOf.get(h.writer)?.access !== 'write') refuse('not_member', `${shortId(h.writer)} does not write in epoch ${h.epoch}`)
+  if (!writes(record.memberOf.get(h.writer)?.access)) refuse('not_member', `${shortId(h.writer)} does not write in epoch ${h.epoch}`)
   const heldHash = log.hashAt(h.writer, h.seq)
   const sameAsHeld = heldHash !== undefined && equalBytes(heldHash, env.hash)
   // a snapshot held already (in a chain or as a checkpoint): it was checked, signature and cover

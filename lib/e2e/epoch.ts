@@ -20,7 +20,7 @@
  *               closedCount:uint (0 for epoch 0; ≤ 4,096)
  *                 closedCount × (writer:raw32 seq:uint ≥ 1)        writers in strictly ascending byte order
  *               memberCount:uint (1 .. 1,024)
- *                 memberCount × (key:raw32 access:uint (1 read, 2 write) sealed:raw48)   keys strictly ascending
+ *                 memberCount × (key:raw32 access:uint (1 read, 2 write, 3 manage) sealed:raw48)   keys strictly ascending
  *   signature = Ed25519 by issuer over "meshdoc e2e epoch v1\n" ‖ body
  *   digest    = SHA-256(body)
  *
@@ -61,8 +61,31 @@ import { contentKey, ephemeralKeyPair, idOf, keyCommitment, keyOfId, openHistory
 import { CONTEXT, DOC_KEY_BYTES, E2E_LIMITS, E2E_VERSION, EPOCH_SECRET_BYTES, HASH_BYTES, PUBLIC_KEY_BYTES, SEALED_KEY_BYTES, SIGNATURE_BYTES, ZERO_HASH } from './limits.js'
 import type { EpochKey, EpochMember, EpochRecord, MemberAccess } from './types.js'
 
-/** Whether `issuer` (a PeerId) may manage the members of the doc: the owner, or a delegate grant's holder. */
+/** Whether `issuer` (a PeerId) may issue `record` (see `defaultAuthority`). */
 export type EpochAuthority = (issuer: string, record: { docKey: Uint8Array, epoch: number }) => boolean | Promise<boolean>
+
+const ACCESS_CODE: Record<MemberAccess, number> = { read: 1, write: 2, manage: 3 }
+const ACCESS_OF: readonly MemberAccess[] = ['read', 'read', 'write', 'manage']
+
+/** Whether a member with `access` seals updates (and snapshots, and attests): `write` and `manage`. */
+export const writes = (access: MemberAccess | undefined): boolean => access === 'write' || access === 'manage'
+
+/**
+ * Who may issue epoch n of `chain` (n ≥ 1): the issuer of epoch 0 (the
+ * doc's creator, its owner for good), or a member of epoch n − 1 with
+ * `manage` access. Each record is checked against the one before, so a
+ * manager removed in epoch n issues nothing after it, and a blind node
+ * checks this as a member does (keys and access are in the records, in
+ * clear). Anyone may issue epoch 0: it creates the doc.
+ */
+export function defaultAuthority (chain: EpochChain): EpochAuthority {
+  return (issuer, record) => {
+    if (record.epoch === 0) return true
+    const id = idOf(rawKeyOf(issuer))
+    if (chain.get(0)?.issuerId === id) return true
+    return chain.get(record.epoch - 1)?.memberOf.get(id)?.access === 'manage'
+  }
+}
 
 export interface CreateEpochOptions {
   /** the issuer's key */
@@ -84,6 +107,7 @@ export async function createEpoch (opts: CreateEpochOptions): Promise<{ bytes: U
   if (previous !== undefined && !equalBytes(previous.docKey, docKey)) throw new TypeError('the previous record is of another doc')
   const epoch = previous === undefined ? 0 : previous.epoch + 1
   if (epoch > E2E_LIMITS.maxEpoch) throw new TypeError('no epoch after 2^32 − 1')
+  for (const m of opts.members) if (ACCESS_CODE[m.access] === undefined) throw new TypeError(`a member's access is read, write or manage, not ${String(m.access)}`)
   const members = opts.members.map(m => ({ key: rawKeyOf(m.peerId), access: m.access }))
     .sort((a, b) => compareBytes(a.key, b.key))
   if (members.length === 0 || members.length > E2E_LIMITS.maxMembers) throw new TypeError(`an epoch has 1 to ${E2E_LIMITS.maxMembers} members`)
@@ -117,7 +141,7 @@ export async function createEpoch (opts: CreateEpochOptions): Promise<{ bytes: U
   encoding.writeVarUint(e, members.length)
   for (const m of members) {
     writeRaw(e, m.key, PUBLIC_KEY_BYTES)
-    encoding.writeVarUint(e, m.access === 'write' ? 2 : 1)
+    encoding.writeVarUint(e, ACCESS_CODE[m.access])
     writeRaw(e, sealSecret(secret, eph.secretKey, { docKey, epoch, ephemeralPublic: eph.publicKey, member: m.key }), SEALED_KEY_BYTES)
   }
   const body = encoding.toUint8Array(e)
@@ -283,7 +307,7 @@ export function decodeEpochRecord (input: Uint8Array): EpochRecord {
     const key = r.raw(PUBLIC_KEY_BYTES)
     if (last !== undefined && compareBytes(last, key) >= 0) r.fail('members out of order')
     last = key
-    const access = r.bounded(1, 2, 'access') === 2 ? 'write' : 'read'
+    const access = ACCESS_OF[r.bounded(1, 3, 'access')]
     const m: EpochMember = { id: idOf(key), key, access, sealed: r.raw(SEALED_KEY_BYTES), get peerId () { return peerIdOf(key) } }
     members.push(m)
     memberOf.set(m.id, m)

@@ -29,7 +29,7 @@ import { admitPlaintext, writerClientIds } from './admit.js'
 import { verifyAttestation } from './attestation.js'
 import { toHex } from './codec.js'
 import { compactable } from './compaction.js'
-import { createEpoch, EpochChain, openEpochKeys, type EpochAuthority } from './epoch.js'
+import { createEpoch, defaultAuthority, EpochChain, openEpochKeys, writes, type EpochAuthority } from './epoch.js'
 import { asksSignature, checkEnvelope, decodeEnvelope, decryptEnvelope, envelopeSigned, openChecked, sealEnvelope, SignatureNeeded } from './envelope.js'
 import { E2eError, type E2eRefusal } from './errors.js'
 import { idOf, ownRawKey } from './keys.js'
@@ -49,7 +49,7 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
 export interface ReplicaOptions {
   docKey: Uint8Array
   storage: StorageAdapter
-  /** who may issue epoch records (see epoch.ts); default: the issuer of epoch 0, for every later epoch */
+  /** who may issue epoch records; default: `defaultAuthority` (the doc's creator, and the managers of the epoch before) */
   authority?: EpochAuthority
   /** a member's key (its libp2p identity); none: a blind replica */
   key?: PrivateKey
@@ -104,7 +104,7 @@ export class E2eReplica {
     this.#storage = opts.storage
     this.#key = opts.key
     this.#me = opts.key === undefined ? undefined : idOf(ownRawKey(opts.key))
-    this.#authority = opts.authority ?? ((issuer, record) => record.epoch === 0 || this.chain.get(0)?.issuer === issuer)
+    this.#authority = opts.authority ?? defaultAuthority(this.chain)
     if (opts.key !== undefined) {
       const doc = new Y.Doc()
       doc.clientID = writerClientIds(ownRawKey(opts.key), opts.docKey)[0]
@@ -122,6 +122,13 @@ export class E2eReplica {
   /** this member's access in the latest epoch (undefined: not a member of it, or blind) */
   get access (): MemberAccess | undefined {
     return this.#me === undefined ? undefined : this.chain.latest?.memberOf.get(this.#me)?.access
+  }
+
+  /** whether this member may issue the next epoch record (the default authority: the creator, or a manager of the latest epoch) */
+  get manages (): boolean {
+    const latest = this.chain.latest
+    if (this.#me === undefined || latest === undefined) return false
+    return this.chain.get(0)!.issuerId === this.#me || latest.memberOf.get(this.#me)?.access === 'manage'
   }
 
   /** whether local edits wait to be sealed (no write access yet, or not flushed) */
@@ -344,7 +351,7 @@ export class E2eReplica {
     const sealed: Envelope[] = []
     const saves: Array<Promise<void>> = []
     const epochKey = this.#latestKey()
-    if (this.#key !== undefined && epochKey !== undefined && this.access === 'write') {
+    if (this.#key !== undefined && epochKey !== undefined && writes(this.access)) {
       while (this.#pending.length > 0 || !this.#batch.empty) {
         // what is written while these are sealed waits for the next round
         const again = this.#pending
@@ -380,7 +387,7 @@ export class E2eReplica {
   /** A snapshot of the log, sealed by this member (it covers every writer's tip); undefined if it cannot write. */
   async sealSnapshot (): Promise<{ envelope: Envelope, stored: Promise<void> } | undefined> {
     const epochKey = this.#latestKey()
-    if (this.#key === undefined || epochKey === undefined || this.access !== 'write') return undefined
+    if (this.#key === undefined || epochKey === undefined || !writes(this.access)) return undefined
     const env = await sealSnapshot(epochKey, { key: this.#key, log: this.log, keys: e => this.#keys.get(e) })
     this.#added(env)
     return { envelope: env, stored: this.#track(this.#saveEnvelope(env)) }

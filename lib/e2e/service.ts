@@ -32,8 +32,9 @@ import type { StorageAdapter } from '../storage/types.js'
 import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
 import type { PeerState } from '../sync/peers.js'
 import { equalBytes } from './codec.js'
+import { writes } from './epoch.js'
 import { E2eError } from './errors.js'
-import { idOf, ownRawKey } from './keys.js'
+import { idOf, ownRawKey, rawKeyOf } from './keys.js'
 import { E2eReplica, type ReceivedEnvelopes } from './replica.js'
 import type { Envelope, MemberAccess, VersionVector } from './types.js'
 import { vvDecode, vvEncode } from './version-vector.js'
@@ -57,6 +58,8 @@ const UPKEEP_MAX_WAIT_MS = 1000
 /** a writer whose edits pause this long seals a snapshot if what it wrote since its last is worth it (at least this many bytes) */
 const IDLE_SNAPSHOT_MS = 2000
 const IDLE_SNAPSHOT_MIN_BYTES = 16 * 1024
+/** a manager other than the doc's creator rotates a revoked member out after (1 + its rank) × this, if no one did (`revoked`) */
+export const REVOCATION_STAGGER_MS = 5000
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
  * or more bytes than the last snapshot's size and at least SNAPSHOT_MIN_BYTES (a snapshot costs a whole doc to make,
@@ -114,6 +117,8 @@ interface Entry {
   idle?: ReturnType<typeof setTimeout> | undefined
   /** a member's upkeep (attest what it received, snapshot if due) waits for the doc's envelopes to pause */
   upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
+  /** rotations a revocation scheduled (a manager other than the creator waits its turn: `revoked`) */
+  revocations: Map<() => void, ReturnType<typeof setTimeout>>
 }
 
 /** What a node holds of encrypted docs (E2eService.held). */
@@ -218,6 +223,7 @@ export class E2eService implements EngineExtension {
       clearTimeout(e.retry)
       clearTimeout(e.upkeep?.timer)
       clearTimeout(e.idle)
+      for (const t of e.revocations.values()) clearTimeout(t)
     }
   }
 
@@ -226,7 +232,7 @@ export class E2eService implements EngineExtension {
   /**
    * The replica of a doc this member opens by id (loaded from storage, or
    * new), offered to every E2E peer. `create`: issue epoch 0 with these
-   * members (this node included, as a writer) if the doc is new here.
+   * members (this node included, as a manager) if the doc is new here.
    */
   async openMember (docId: string, docKey: Uint8Array, create?: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<E2eReplica> {
     if (this.#opts.key === undefined) throw new TypeError('an encrypted doc needs the node\'s own key (a libp2p node meshdoc created)')
@@ -244,10 +250,10 @@ export class E2eService implements EngineExtension {
     entry.handles++
     const e = entry
     if (create !== undefined && e.replica.recordCount === 0) {
-      await this.#enqueue(e, async () => {
+      await this.#call(e, async () => {
         if (e.replica.recordCount > 0) return
         const self = this.#selfId()
-        const members = [{ peerId: self, access: 'write' as const }, ...create.filter(m => m.peerId !== self)]
+        const members = [{ peerId: self, access: 'manage' as const }, ...create.filter(m => m.peerId !== self)]
         const { stored } = await e.replica.issueEpoch(members)
         await Promise.all([stored, this.#remember(e)])
       })
@@ -268,14 +274,14 @@ export class E2eService implements EngineExtension {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) return
     // every task of the queue waits for what it stored: once this one ran, all before it are on disk
-    await this.#enqueue(entry, async () => { await this.#sealPendingAndSend(entry) })
+    await this.#call(entry, async () => { await this.#sealPendingAndSend(entry) })
   }
 
   /** A new epoch with these members (a rotation: removed members read nothing written after it). */
   async setMembers (keyHex: string, members: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<void> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) throw new TypeError('no such encrypted doc open')
-    await this.#enqueue(entry, async () => {
+    await this.#call(entry, async () => {
       const from = entry.replica.recordCount
       const issued = await entry.replica.issueEpoch(members)
       await issued.stored
@@ -286,12 +292,44 @@ export class E2eService implements EngineExtension {
     })
   }
 
+  /**
+   * An owner revoked `peerId` (a REVOKE of kind peer reached this node):
+   * each encrypted doc held here that this node manages and that names it
+   * a member rotates it out. The doc's creator does so at once; any other
+   * manager waits (1 + its rank among the managers, by key) ×
+   * REVOCATION_STAGGER_MS and rotates only if no one did meanwhile, so that
+   * managers online together rotate once (two rotating at once would split
+   * the doc on that epoch: epoch.ts, `epoch_conflict`).
+   */
+  revoked (peerId: string): void {
+    let id: string
+    try { id = idOf(rawKeyOf(peerId)) } catch { return }
+    for (const entry of this.#entries.values()) {
+      const r = entry.replica
+      const latest = r.chain.latest
+      if (!r.member || !r.manages || latest?.memberOf.has(id) !== true) continue
+      const managers = latest.members.filter(m => m.access === 'manage').map(m => m.id).sort()
+      const me = this.#writerId()!
+      const wait = r.chain.get(0)!.issuerId === me ? 0 : (1 + Math.max(0, managers.indexOf(me))) * REVOCATION_STAGGER_MS
+      const rotate = (): void => {
+        entry.revocations.delete(rotate)
+        if (this.#stopped || !r.manages || r.chain.latest?.memberOf.has(id) !== true) return
+        log('rotating %s out of %s: revoked', peerId, entry.docId)
+        const rest = r.chain.latest.members.filter(m => m.id !== id).map(m => ({ peerId: m.peerId, access: m.access }))
+        this.setMembers(r.keyHex, rest).catch((err: unknown) => { log.error('rotating %s out of %s failed: %e', peerId, entry.docId, err) })
+      }
+      if (wait === 0) { rotate(); continue }
+      const timer = setTimeout(rotate, wait)
+      entry.revocations.set(rotate, timer)
+    }
+  }
+
   /** Seal a snapshot (other members attest it; then blind nodes may drop what it covers). */
   async snapshot (keyHex: string): Promise<boolean> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) return false
     let made = false
-    await this.#enqueue(entry, async () => {
+    await this.#call(entry, async () => {
       await this.#sealPendingAndSend(entry, false)
       made = await this.#sealSnapshot(entry)
     })
@@ -330,7 +368,7 @@ export class E2eService implements EngineExtension {
    */
   async #maybeSnapshot (entry: Entry, received = false): Promise<void> {
     const r = entry.replica
-    if (!r.member || r.access !== 'write' || !r.snapshotDue(this.#snapshotAfter, SNAPSHOT_MIN_BYTES, received ? 2 : 1)) return
+    if (!r.member || !writes(r.access) || !r.snapshotDue(this.#snapshotAfter, SNAPSHOT_MIN_BYTES, received ? 2 : 1)) return
     await this.#sealSnapshot(entry)
   }
 
@@ -647,7 +685,7 @@ export class E2eService implements EngineExtension {
    * snapshot, not a replay (bench P4).
    */
   #snapshotWhenIdle (entry: Entry): void {
-    if (entry.replica.access !== 'write') return
+    if (!writes(entry.replica.access)) return
     clearTimeout(entry.idle)
     entry.idle = setTimeout(() => {
       entry.idle = undefined
@@ -777,7 +815,7 @@ export class E2eService implements EngineExtension {
   }
 
   #add (replica: E2eReplica, docId: string): Entry {
-    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0 }
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0, revocations: new Map() }
     this.#entries.set(replica.keyHex, entry)
     return entry
   }
@@ -811,6 +849,15 @@ export class E2eService implements EngineExtension {
       entry.sessions.set(peer.id, s)
     }
     return s
+  }
+
+  /** `#enqueue` for the app's call (open, flush, setMembers, snapshot): the call rejects with the task's error; the queue goes on. */
+  async #call (entry: Entry, task: () => Promise<void>): Promise<void> {
+    let failed: { err: unknown } | undefined
+    await this.#enqueue(entry, async () => {
+      try { await task() } catch (err) { failed = { err } }
+    })
+    if (failed !== undefined) throw failed.err
   }
 
   #enqueue (entry: Entry, task: () => Promise<void>): Promise<void> {

@@ -68,7 +68,9 @@ class EncryptedHandle implements EncryptedDocHandle {
 
   get epoch (): number | undefined { return this.replica.chain.latest?.epoch }
 
-  get access (): 'read' | 'write' | undefined { return this.replica.access }
+  get access (): 'read' | 'write' | 'manage' | undefined { return this.replica.access }
+
+  get manages (): boolean { return this.replica.manages }
 
   members (): EncryptedDocMember[] {
     return (this.replica.chain.latest?.members ?? []).map(m => ({ peerId: peerIdOf(m.key), access: m.access }))
@@ -98,7 +100,7 @@ class EncryptedHandle implements EncryptedDocHandle {
     await this.service.setMembers(this.keyHex, members)
   }
 
-  async addMember (peerId: string, access: 'read' | 'write' = 'write'): Promise<void> {
+  async addMember (peerId: string, access: 'read' | 'write' | 'manage' = 'write'): Promise<void> {
     const rest = this.members().filter(m => m.peerId !== peerId)
     await this.setMembers([...rest, { peerId, access }])
   }

@@ -62,7 +62,12 @@
  * a blind node learns, if it can reach one.
  */
 
-export type MemberAccess = 'read' | 'write'
+/**
+ * What a member may do in an epoch: `read` opens the doc; `write` also seals
+ * updates and snapshots and attests others'; `manage` also issues the next
+ * epoch record (adds and removes members, rotates the key).
+ */
+export type MemberAccess = 'read' | 'write' | 'manage'
 
 export interface EpochMember {
   /** hex of its raw key: how this module names writers and members (keys.ts `idOf`) */
