@@ -17,7 +17,7 @@ import { logger } from './log.js'
 import type { Policy } from './policy/types.js'
 import type { Limits } from './security/limits.js'
 import type { AuthorshipOptions } from './security/authorship.js'
-import type { QuotaOptions } from './security/quota.js'
+import type { QuotaOptions, WriteQuota } from './security/quota.js'
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol/constants.js'
 import { docKeyHex } from './protocol/doc-key.js'
 import type { StorageAdapter } from './storage/types.js'
@@ -221,6 +221,8 @@ export interface E2eContext {
   libp2p: Libp2p
   /** the node's engine (its policy, and the docs it holds in clear) */
   engine: () => SyncEngine
+  /** the per-peer write quotas (a gateway's `quota`), if any */
+  quota?: WriteQuota | undefined
 }
 
 /** A node's encrypted docs: an engine extension, and how the node opens one. */
@@ -589,7 +591,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     servesByKey: serving !== undefined,
     emit: (name, arg) => { node?.emit(name, [arg as never]) },
     libp2p,
-    engine: () => engine
+    engine: () => engine,
+    quota: start.engine?.quota
   }
   const grants = preset.grants?.(opts, parts)
   const e2e: NodeE2e | undefined = preset.e2e?.(parts)

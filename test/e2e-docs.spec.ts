@@ -251,6 +251,39 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     assert.deepEqual(hb.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
   })
 
+  it('write quotas hold for encrypted docs: a peer past its bytes or docs is refused (quota_exceeded), stays connected, and the usage survives a restart', async () => {
+    const ka = await generateKeyPair('Ed25519')
+    const gwDir = await dir()
+    const quota = { maxBytes: 64 * 1024, maxDocs: 1 }
+    let gw = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true, quota })
+    const a = await member(ka, await dir())
+    await connect(a, gw)
+    // the first doc: created on the gateway, charged one doc and its bytes
+    const h1 = await a.open('quota/one', { encrypted: { members: [] } })
+    h1.doc.getText('t').insert(0, 'small')
+    await h1.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    // a second doc would be its second: its record is refused, nothing of it is held on the gateway
+    const h2 = await a.open('quota/two', { encrypted: { members: [] } })
+    h2.doc.getText('t').insert(0, 'refused')
+    await waitFor(() => (gw.stats.rejected.e2e_quota_exceeded ?? 0) >= 1, { what: 'the second doc refused', detail: () => JSON.stringify(gw.stats.rejected) })
+    await assert.rejects(h2.whenStored({ peer: gw.peerId, timeout: 500 }))
+    // past the bytes: 100 KB into the first doc is refused as a whole, and acknowledged as not stored
+    const refusedBefore = gw.stats.rejected.e2e_quota_exceeded ?? 0
+    h1.doc.getText('t').insert(5, 'x'.repeat(100 * 1024))
+    await waitFor(() => (gw.stats.rejected.e2e_quota_exceeded ?? 0) > refusedBefore, { what: 'the large write refused' })
+    await assert.rejects(h1.whenStored({ peer: gw.peerId, timeout: 500 }))
+    assert.ok(a.peers.includes(gw.peerId), 'a peer past its quota stays connected')
+    assert.ok(gw.encryptedHeld().bytes < quota.maxBytes, JSON.stringify(gw.encryptedHeld()))
+
+    // a restart keeps the usage: still refused
+    await gw.stop()
+    gw = await pool.create({ storage: new FsStorageAdapter(gwDir), serveAllDocs: true, quota })
+    const refusedAfterRestart = gw.stats.rejected.e2e_quota_exceeded ?? 0
+    await connect(a, gw)
+    await waitFor(() => (gw.stats.rejected.e2e_quota_exceeded ?? 0) > refusedAfterRestart, { what: 'the write refused after the restart', detail: () => JSON.stringify(gw.stats.rejected) })
+    assert.ok(gw.encryptedHeld().bytes < quota.maxBytes)
+  })
+
   it('after a rotation on a session that was in sync from the start, the gateway tells the member again what it stored', async () => {
     const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
     const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })

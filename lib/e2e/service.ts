@@ -28,6 +28,7 @@ import { Access } from '../policy/types.js'
 import { docKeyHex, keyOnlyDocId } from '../protocol/doc-key.js'
 import { DeniedReason, Features, MessageType } from '../protocol/constants.js'
 import type { Frame } from '../protocol/codec.js'
+import type { WriteQuota } from '../security/quota.js'
 import type { StorageAdapter } from '../storage/types.js'
 import type { EngineExtension, ExtensionApi } from '../sync/extension.js'
 import type { PeerState } from '../sync/peers.js'
@@ -41,6 +42,7 @@ import { vvDecode, vvEncode } from './version-vector.js'
 import { decodeE2e, E2eKind, E2E_WIRE_LIMITS, encodeE2e, type E2eMessage } from './wire.js'
 
 const log = logger('e2e')
+const byteLength = (items: readonly Uint8Array[]): number => items.reduce((n, b) => n + b.length, 0)
 
 /** room left in a frame for its header and the list's length prefixes */
 const FRAME_OVERHEAD = 1024
@@ -141,6 +143,8 @@ export interface E2eServiceOptions {
   access: (peerId: string, docId: string) => Access
   /** a member seals a snapshot after this many envelopes (default SNAPSHOT_EVERY, a little more or less per member) */
   snapshotEvery?: number
+  /** per-peer write quotas (a gateway's `quota`): the envelopes and records a peer sends are charged to it, a doc its first record creates too */
+  quota?: Pick<WriteQuota, 'mayStore' | 'stored'> | undefined
 }
 
 export class E2eService implements EngineExtension {
@@ -505,7 +509,15 @@ export class E2eService implements EngineExtension {
           this.#endSession(entry, peer)
           return
         }
+        // a blind replica's first record creates the doc here: charged to the peer, with the records' bytes
+        const fresh = m.records.slice(Math.max(0, from - m.from))
+        const creates = from === 0 && !r.member ? 1 : 0
+        if (this.#opts.quota?.mayStore(peer.id, byteLength(fresh), creates) === false) {
+          this.#refused(entry, peer, new Map([['quota_exceeded', m.records.length]]))
+          return
+        }
         const taken = await r.takeRecords(m.from, m.records)
+        this.#opts.quota?.stored(peer.id, byteLength(taken.accepted.map(rec => rec.bytes)), creates === 1 && taken.accepted[0]?.epoch === 0 ? 1 : 0)
         this.#refused(entry, peer, taken.refused)
         await Promise.all([taken.stored, this.#remember(entry)])
         if (taken.accepted.length > 0) {
@@ -519,7 +531,15 @@ export class E2eService implements EngineExtension {
         break
       }
       case E2eKind.ENVELOPES: {
+        if (this.#opts.quota?.mayStore(peer.id, byteLength(m.envelopes), 0) === false) {
+          // past its quota: nothing of the frame is taken, and STORED says what is on disk (not these)
+          this.#refused(entry, peer, new Map([['quota_exceeded', m.envelopes.length]]))
+          this.#send(peer, { kind: E2eKind.STORED, docKey: r.docKey, seq: m.seq, vv: vvEncode(r.durableVv()) })
+          break
+        }
         const taken = await r.takeEnvelopes(received ?? m.envelopes)
+        // what it stored, replays and refusals not
+        this.#opts.quota?.stored(peer.id, byteLength(taken.accepted.map(env => env.bytes)), 0)
         entry.unknownEpochs += taken.refused.get('unknown_epoch') ?? 0
         for (let i = 0; i < taken.duplicates; i++) this.#api?.ignore('e2e_duplicate')
         this.#refused(entry, peer, taken.refused)

@@ -35,6 +35,7 @@ export function e2eSupport (opts: { primitives?: E2ePrimitives } = {}): E2eSuppo
       key: key !== undefined && peerIdFromPrivateKey(key).equals(ctx.libp2p.peerId) ? key : undefined,
       servesByKey: ctx.servesByKey,
       access: (peerId, docId) => ctx.engine().accessFor(peerId, docId),
+      quota: ctx.quota,
       heldInClear
     })
     const keyOf = (docId: string): Uint8Array => docKeyFor(docId, ctx.meshKey)

@@ -5,7 +5,10 @@
  *   the doc (added structs or deletions, or pending structs Yjs keeps): what
  *   storage records for it, as received. An update that adds nothing is free;
  * - one document for every doc it created: a doc opened by key for peers
- *   (`servedOnly`) that held nothing until its write.
+ *   (`servedOnly`) that held nothing until its write;
+ * - for an encrypted doc (stored as received, blind): the bytes of the
+ *   envelopes and epoch records of its that the node took (not replays),
+ *   and one document for a doc its epoch-0 record created here.
  * A write that would take a peer past either quota is refused before it is
  * applied (the engine answers DENIED `quota_exceeded` and counts
  * `quota_exceeded`); the peer stays connected and may keep reading. Exempt
@@ -52,6 +55,13 @@ export interface WriteQuota {
    * returned (or thrown), which charges what it changed.
    */
   admit: (peer: string, doc: EngineDoc, bytes: number) => false | (() => void)
+  /**
+   * For what a node stores as received (encrypted docs, lib/e2e/service.ts):
+   * whether `peer` may store `bytes` more and create `docs` more.
+   */
+  mayStore: (peer: string, bytes: number, docs: number) => boolean
+  /** Charge `peer` what of its write was stored (encrypted docs: the envelopes and records taken, and a doc its first record created). */
+  stored: (peer: string, bytes: number, docs: number) => void
 }
 
 export interface QuotaUsage { bytes: number, docs: number }
@@ -120,6 +130,18 @@ export class QuotaLedger implements WriteQuota {
       if (tr === undefined || (!UpdateBatch.changes(tr) && pendingSize(ydoc) === pendingBefore)) return
       this.charge(peer, bytes, creates && !isEmpty(ydoc) ? 1 : 0)
     }
+  }
+
+  mayStore (peer: string, bytes: number, docs: number): boolean {
+    if (this.exempt.has(peer)) return true
+    const u = this.usage(peer)
+    if (u.bytes + bytes <= this.maxBytes && u.docs + docs <= this.maxDocs) return true
+    log('%s is past its quota (%d bytes, %d docs charged; %d more bytes, %d more docs)', peer, u.bytes, u.docs, bytes, docs)
+    return false
+  }
+
+  stored (peer: string, bytes: number, docs: number): void {
+    if (!this.exempt.has(peer) && (bytes > 0 || docs > 0)) this.charge(peer, bytes, docs)
   }
 
   private charge (peer: string, bytes: number, docs: number): void {
