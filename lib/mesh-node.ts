@@ -140,6 +140,8 @@ export interface NodeGrants {
   addRevocation: (record: string) => Promise<Revocation>
   readonly heldGrants: Grant[]
   readonly revocationRecords: string[]
+  /** whether an owner revoked `peerId` (every grant to it) */
+  peerRevoked: (peerId: string) => boolean
   /** for transports whose clients hand over bearer tokens (`mdb1.…`, the y-websocket bridge): the grant inside, checked with its audience's signature in place of Noise */
   verifyBearer: (token: string) => Promise<Grant>
   /** ... and put in force for one of that transport's peers, connected under `peerId` (MeshNode.attachPeer) */
@@ -223,6 +225,8 @@ export interface E2eContext {
   engine: () => SyncEngine
   /** the per-peer write quotas (a gateway's `quota`), if any */
   quota?: WriteQuota | undefined
+  /** whether an owner revoked `peerId` (a node with grants) */
+  peerRevoked: (peerId: string) => boolean
 }
 
 /** A node's encrypted docs: an engine extension, and how the node opens one. */
@@ -592,7 +596,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     emit: (name, arg) => { node?.emit(name, [arg as never]) },
     libp2p,
     engine: () => engine,
-    quota: start.engine?.quota
+    quota: start.engine?.quota,
+    peerRevoked: (peerId) => grants?.peerRevoked(peerId) ?? false
   }
   const grants = preset.grants?.(opts, parts)
   const e2e: NodeE2e | undefined = preset.e2e?.(parts)

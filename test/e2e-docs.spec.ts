@@ -211,34 +211,36 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await waitFor(() => hc.epoch === 2 && hw.epoch === 2, { what: 'the others in epoch 2' })
   })
 
-  it('an owner\'s revocation of a member rotates it out: the creator at once, else a manager after its turn; never twice', async function () {
-    this.timeout(60_000)
+  it('an owner\'s revocation of a member rotates it out: the creator at once, else a manager after its turn, or when it next opens the doc; never twice', async function () {
+    this.timeout(90_000)
     const owner = await generateKeyPair('Ed25519')
-    const [ka, kb, kx, ky] = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
+    const [ka, kb, kx, ky, kz] = await Promise.all([0, 1, 2, 3, 4].map(async () => await generateKeyPair('Ed25519')))
     const pid = (k: PrivateKey): string => peerIdFromPrivateKey(k).toString()
     const trust = { owners: [pid(owner)] }
     const grant = async (k: PrivateKey): Promise<string> => await issueGrant({ key: owner, audience: pid(k), access: 'write', docs: ['**'], expiresAt: Date.now() + 3_600_000 })
     // every node checks grants (the members too: so they take revocations), the gateway included
     const kg = await generateKeyPair('Ed25519')
     const gw = await pool.create({ privateKey: kg, storage: new FsStorageAdapter(await dir()), serveAllDocs: true, trust, grants: [await grant(kg)] })
-    const node = async (k: PrivateKey): Promise<MeshNode> => await pool.create({ privateKey: k, storage: new FsStorageAdapter(await dir()), trust, grants: [await grant(k)] })
-    const [a, b, x, y] = await Promise.all([ka, kb, kx, ky].map(node))
-    for (const n of [a, b, x, y]) await connect(n, gw)
-    const ha = await a.open('team/revoked', { encrypted: { members: [{ peerId: pid(kb), access: 'manage' }, { peerId: pid(kx), access: 'write' }, { peerId: pid(ky), access: 'read' }] } })
-    const [hb, hx, hy] = await Promise.all([b, x, y].map(async n => await n.open('team/revoked', { encrypted: true })))
-    await Promise.all([hb, hx, hy].map(async h => { await h.whenReady({ timeout: 10_000 }) }))
+    const aDir = await dir()
+    const node = async (k: PrivateKey, data?: string): Promise<MeshNode> => await pool.create({ privateKey: k, storage: new FsStorageAdapter(data ?? await dir()), trust, grants: [await grant(k)] })
+    const [a, b, x, y, z] = await Promise.all([ka, kb, kx, ky, kz].map(async k => await node(k, k === ka ? aDir : undefined)))
+    for (const n of [a, b, x, y, z]) await connect(n, gw)
+    const ha = await a.open('team/revoked', { encrypted: { members: [{ peerId: pid(kb), access: 'manage' }, { peerId: pid(kx), access: 'write' }, { peerId: pid(ky), access: 'read' }, { peerId: pid(kz), access: 'read' }] } })
+    const [hb, hx, hy, hz] = await Promise.all([b, x, y, z].map(async n => await n.open('team/revoked', { encrypted: true })))
+    await Promise.all([hb, hx, hy, hz].map(async h => { await h.whenReady({ timeout: 10_000 }) }))
     ha.doc.getText('t').insert(0, 'before. ')
     await waitFor(() => hy.doc.getText('t').toString() === 'before. ', { what: 'Y reads' })
+    const noConflicts = (...nodes: MeshNode[]): void => { for (const n of nodes) assert.equal(n.stats.rejected.e2e_epoch_conflict ?? 0, 0, JSON.stringify(n.stats.rejected)) }
 
     // X revoked with the creator online: A rotates at once; B, a manager too, waits its turn and then finds it done
     await gw.addRevocation(await revokeGrant({ key: owner, peer: pid(kx) }))
     await waitFor(() => ha.epoch === 1 && hb.epoch === 1, { what: 'the rotation at A and B', detail: () => `A ${ha.epoch} B ${hb.epoch}` })
-    assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb), pid(ky)].sort())
+    assert.deepEqual(ha.members().map(m => m.peerId).sort(), [pid(ka), pid(kb), pid(ky), pid(kz)].sort())
     ha.doc.getText('t').insert(ha.doc.getText('t').length, `after ${MARKER}`)
     await waitFor(() => hb.doc.getText('t').toString() === `before. after ${MARKER}`, { what: 'B reads the new epoch' })
     await new Promise(resolve => setTimeout(resolve, REVOCATION_STAGGER_MS + 1000))
     assert.equal(hb.epoch, 1, 'B did not rotate again')
-    for (const n of [a, b, gw]) assert.equal(n.stats.rejected.e2e_epoch_conflict ?? 0, 0)
+    noConflicts(a, b, gw)
     assert.equal(hx.access, undefined)
     assert.ok(!hx.doc.getText('t').toString().includes(MARKER), 'X read what came after its revocation')
 
@@ -248,7 +250,21 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await gw.addRevocation(await revokeGrant({ key: owner, peer: pid(ky) }))
     await waitFor(() => hb.epoch === 2, { timeout: REVOCATION_STAGGER_MS * 3, what: 'B rotates Y out' })
     assert.ok(Date.now() - t0 >= REVOCATION_STAGGER_MS - 100, 'a manager other than the creator waits its turn')
-    assert.deepEqual(hb.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
+    assert.deepEqual(hb.members().map(m => m.peerId).sort(), [pid(ka), pid(kb), pid(kz)].sort())
+    await waitFor(() => hz.epoch === 2, { what: 'Z in epoch 2' })
+
+    // Z revoked with no manager online: A, back with its disk at epoch 1, takes the revocation, then opens the doc:
+    // it rotates Z out once the gateway gave it epoch 2 (not from its stale chain: no conflict)
+    await b.stop()
+    await gw.addRevocation(await revokeGrant({ key: owner, peer: pid(kz) }))
+    const a2 = await node(ka, aDir)
+    await connect(a2, gw)
+    await waitFor(() => a2.grantsHere!.peerRevoked(pid(kz)), { what: 'the revocation at A' })
+    const ha2 = await a2.open('team/revoked', { encrypted: true })
+    await waitFor(() => ha2.epoch === 3, { timeout: REVOCATION_STAGGER_MS * 3, what: 'A rotates Z out on opening', detail: () => String(ha2.epoch) })
+    assert.deepEqual(ha2.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
+    await waitFor(() => hz.epoch === 3 && hz.access === undefined, { what: 'Z sees it is out' })
+    noConflicts(a2, gw)
   })
 
   it('write quotas hold for encrypted docs: a peer past its bytes or docs is refused (quota_exceeded), stays connected, and the usage survives a restart', async () => {

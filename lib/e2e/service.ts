@@ -60,7 +60,7 @@ const UPKEEP_MAX_WAIT_MS = 1000
 /** a writer whose edits pause this long seals a snapshot if what it wrote since its last is worth it (at least this many bytes) */
 const IDLE_SNAPSHOT_MS = 2000
 const IDLE_SNAPSHOT_MIN_BYTES = 16 * 1024
-/** a manager other than the doc's creator rotates a revoked member out after (1 + its rank) × this, if no one did (`revoked`) */
+/** a manager other than the doc's creator rotates a revoked member out after (1 + its rank) × this, if no one did (`#rotateOutLater`) */
 export const REVOCATION_STAGGER_MS = 5000
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
@@ -119,8 +119,8 @@ interface Entry {
   idle?: ReturnType<typeof setTimeout> | undefined
   /** a member's upkeep (attest what it received, snapshot if due) waits for the doc's envelopes to pause */
   upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
-  /** rotations a revocation scheduled (a manager other than the creator waits its turn: `revoked`) */
-  revocations: Map<() => void, ReturnType<typeof setTimeout>>
+  /** rotations of revoked members scheduled, by member id (a manager waits its turn: `#rotateOutLater`) */
+  rotations: Map<string, ReturnType<typeof setTimeout>>
 }
 
 /** What a node holds of encrypted docs (E2eService.held). */
@@ -143,6 +143,8 @@ export interface E2eServiceOptions {
   access: (peerId: string, docId: string) => Access
   /** a member seals a snapshot after this many envelopes (default SNAPSHOT_EVERY, a little more or less per member) */
   snapshotEvery?: number
+  /** whether an owner revoked `peerId` (grants): checked for the members of a doc this node opens and manages */
+  peerRevoked?: (peerId: string) => boolean
   /** per-peer write quotas (a gateway's `quota`): the envelopes and records a peer sends are charged to it, a doc its first record creates too */
   quota?: Pick<WriteQuota, 'mayStore' | 'stored'> | undefined
 }
@@ -227,7 +229,7 @@ export class E2eService implements EngineExtension {
       clearTimeout(e.retry)
       clearTimeout(e.upkeep?.timer)
       clearTimeout(e.idle)
-      for (const t of e.revocations.values()) clearTimeout(t)
+      for (const t of e.rotations.values()) clearTimeout(t)
     }
   }
 
@@ -264,6 +266,9 @@ export class E2eService implements EngineExtension {
     }
     this.#watch(e)
     for (const peer of this.#api?.peers.values() ?? []) if (peer.helloReceived && (peer.features & Features.E2E) !== 0) this.#offer(e, peer)
+    // members revoked while the doc was not open here: rotated out once peers had the time to send newer records
+    // (a manager rotating from a stale chain would split the doc), each manager in its turn
+    for (const m of e.replica.chain.latest?.members ?? []) if (this.#opts.peerRevoked?.(m.peerId) === true) this.#rotateOutLater(e, m.id, REVOCATION_STAGGER_MS)
     return e.replica
   }
 
@@ -299,33 +304,41 @@ export class E2eService implements EngineExtension {
   /**
    * An owner revoked `peerId` (a REVOKE of kind peer reached this node):
    * each encrypted doc held here that this node manages and that names it
-   * a member rotates it out. The doc's creator does so at once; any other
-   * manager waits (1 + its rank among the managers, by key) ×
-   * REVOCATION_STAGGER_MS and rotates only if no one did meanwhile, so that
-   * managers online together rotate once (two rotating at once would split
-   * the doc on that epoch: epoch.ts, `epoch_conflict`).
+   * a member rotates it out (`#rotateOutLater`).
    */
   revoked (peerId: string): void {
     let id: string
     try { id = idOf(rawKeyOf(peerId)) } catch { return }
-    for (const entry of this.#entries.values()) {
-      const r = entry.replica
-      const latest = r.chain.latest
-      if (!r.member || !r.manages || latest?.memberOf.has(id) !== true) continue
-      const managers = latest.members.filter(m => m.access === 'manage').map(m => m.id).sort()
-      const me = this.#writerId()!
-      const wait = r.chain.get(0)!.issuerId === me ? 0 : (1 + Math.max(0, managers.indexOf(me))) * REVOCATION_STAGGER_MS
-      const rotate = (): void => {
-        entry.revocations.delete(rotate)
-        if (this.#stopped || !r.manages || r.chain.latest?.memberOf.has(id) !== true) return
-        log('rotating %s out of %s: revoked', peerId, entry.docId)
-        const rest = r.chain.latest.members.filter(m => m.id !== id).map(m => ({ peerId: m.peerId, access: m.access }))
-        this.setMembers(r.keyHex, rest).catch((err: unknown) => { log.error('rotating %s out of %s failed: %e', peerId, entry.docId, err) })
-      }
-      if (wait === 0) { rotate(); continue }
-      const timer = setTimeout(rotate, wait)
-      entry.revocations.set(rotate, timer)
+    for (const entry of this.#entries.values()) this.#rotateOutLater(entry, id, 0)
+  }
+
+  /**
+   * Rotate member `id` out of `entry`'s doc, if this node manages it and
+   * `id` is a member of its latest epoch: the doc's creator after `atLeast`
+   * ms; any other manager after (1 + its rank among the managers, by key) ×
+   * REVOCATION_STAGGER_MS (or `atLeast`, if longer), and only if no one
+   * did meanwhile, so that managers online together rotate once (two
+   * rotating at once would split the doc on that epoch: epoch.ts,
+   * `epoch_conflict`).
+   */
+  #rotateOutLater (entry: Entry, id: string, atLeast: number): void {
+    const r = entry.replica
+    const latest = r.chain.latest
+    if (!r.member || !r.manages || latest?.memberOf.has(id) !== true || entry.rotations.has(id)) return
+    const me = this.#writerId()!
+    const rank = latest.members.filter(m => m.access === 'manage').map(m => m.id).sort().indexOf(me)
+    const wait = Math.max(atLeast, r.chain.get(0)!.issuerId === me ? 0 : (1 + Math.max(0, rank)) * REVOCATION_STAGGER_MS)
+    const rotate = (): void => {
+      entry.rotations.delete(id)
+      const now = r.chain.latest
+      if (this.#stopped || !r.manages || now?.memberOf.has(id) !== true) return
+      const peerId = now.memberOf.get(id)!.peerId
+      log('rotating %s out of %s: revoked', peerId, entry.docId)
+      const rest = now.members.filter(m => m.id !== id).map(m => ({ peerId: m.peerId, access: m.access }))
+      this.setMembers(r.keyHex, rest).catch((err: unknown) => { log.error('rotating %s out of %s failed: %e', peerId, entry.docId, err) })
     }
+    if (wait === 0) { rotate(); return }
+    entry.rotations.set(id, setTimeout(rotate, wait))
   }
 
   /** Seal a snapshot (other members attest it; then blind nodes may drop what it covers). */
@@ -835,7 +848,7 @@ export class E2eService implements EngineExtension {
   }
 
   #add (replica: E2eReplica, docId: string): Entry {
-    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0, revocations: new Map() }
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0, rotations: new Map() }
     this.#entries.set(replica.keyHex, entry)
     return entry
   }

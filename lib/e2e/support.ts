@@ -36,6 +36,7 @@ export function e2eSupport (opts: { primitives?: E2ePrimitives } = {}): E2eSuppo
       servesByKey: ctx.servesByKey,
       access: (peerId, docId) => ctx.engine().accessFor(peerId, docId),
       quota: ctx.quota,
+      peerRevoked: ctx.peerRevoked,
       heldInClear
     })
     const keyOf = (docId: string): Uint8Array => docKeyFor(docId, ctx.meshKey)

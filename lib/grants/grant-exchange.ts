@@ -550,6 +550,8 @@ export class GrantExchange implements EngineExtension {
   }
 
   /** Every revocation held, printed. */
+  peerRevoked (peerId: string): boolean { return this.revocations.revokesPeer(peerId) }
+
   get revocationRecords (): string[] {
     return [...this.revocations.values()].map(r => printRevocation(r.bytes))
   }

@@ -152,6 +152,9 @@ export class RevocationSet {
     return undefined
   }
 
+  /** Whether every grant to `peer` is revoked (a revocation of kind peer). */
+  revokesPeer (peer: string): boolean { return this.peers.has(peer) }
+
   /** The ids held, sorted: what the digest of the set covers. */
   ids (): string[] {
     return [...this.byId.keys()].sort()
