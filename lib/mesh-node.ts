@@ -101,7 +101,7 @@ export interface MeshNodeOptions {
    * only; default true
    */
   keepDocIds?: boolean
-  /** unload docs opened for peers after this long without a session (default 60 s) */
+  /** unload docs opened for peers (in clear, and encrypted ones held blind) after this long without a session (default 60 s) */
   idleUnloadMs?: number
   /** find peers on the LAN with mDNS and dial them (optionally with a service tag per fleet) */
   mdns?: boolean | { serviceTag?: string, intervalMs?: number }
@@ -227,6 +227,8 @@ export interface E2eContext {
   quota?: WriteQuota | undefined
   /** whether an owner revoked `peerId` (a node with grants) */
   peerRevoked: (peerId: string) => boolean
+  /** the node's `idleUnloadMs` */
+  idleUnloadMs?: number | undefined
 }
 
 /** A node's encrypted docs: an engine extension, and how the node opens one. */
@@ -242,7 +244,7 @@ export interface NodeE2e extends EngineExtension {
   /** after `inner` (grants): the one extension the engine gets */
   after: (inner: EngineExtension | undefined) => EngineExtension
   settled: () => Promise<void>
-  /** what the node holds of encrypted docs: docs, envelopes, their bytes */
+  /** what the node holds of encrypted docs in memory now (idle ones held blind are unloaded): docs, envelopes, their bytes */
   held: () => { docs: number, envelopes: number, bytes: number }
   /** an owner revoked this PeerId: the encrypted docs this node manages rotate it out */
   revoked: (peerId: string) => void
@@ -597,7 +599,8 @@ export async function startMeshNode (opts: MeshNodeOptions, preset: PlatformPres
     libp2p,
     engine: () => engine,
     quota: start.engine?.quota,
-    peerRevoked: (peerId) => grants?.peerRevoked(peerId) ?? false
+    peerRevoked: (peerId) => grants?.peerRevoked(peerId) ?? false,
+    idleUnloadMs: opts.idleUnloadMs
   }
   const grants = preset.grants?.(opts, parts)
   const e2e: NodeE2e | undefined = preset.e2e?.(parts)

@@ -491,6 +491,43 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     await waitFor(() => hr.doc.getText('t').toString() === 'in clear', { what: 'the doc in clear, still served' })
   })
 
+  it('a gateway unloads an encrypted doc no session holds after idleUnloadMs; still refused in clear, and loaded again (checked) for the next member', async () => {
+    const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true, idleUnloadMs: 300 })
+    const a = await member(ka, await dir())
+    await connect(a, gw)
+    const ha = await a.open('idle/e2e', { encrypted: { members: [{ peerId: peerIdFromPrivateKey(kb).toString(), access: 'write' }] } })
+    for (let i = 0; i < 20; i++) {
+      ha.doc.getArray<string>('xs').push([`${i} ${MARKER}`])
+      await ha.flush()
+    }
+    await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+    assert.equal(gw.encryptedHeld().docs, 1)
+    // held while a session is open: only idleness unloads it
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    assert.equal(gw.encryptedHeld().docs, 1, 'unloaded under an open session')
+    await a.stop()
+    await waitFor(() => gw.encryptedHeld().docs === 0, { timeout: 5000, what: 'the idle doc unloaded', detail: () => JSON.stringify(gw.encryptedHeld()) })
+
+    // unloaded, it is still the gateway's encrypted doc: a SYNC1 in clear is DENIED
+    const c = await pool.create()
+    await connect(c, gw)
+    const hc = await c.open('idle/e2e')
+    const denied: string[] = []
+    hc.on('denied', (_peer: string, reason: string) => { denied.push(reason) })
+    await waitFor(() => denied.includes('encrypted'), { what: 'DENIED encrypted while unloaded' })
+
+    // B joins: the gateway loads it again and serves the whole history
+    const b = await member(kb, await dir())
+    await connect(b, gw)
+    const hb = await b.open('idle/e2e', { encrypted: true })
+    await hb.whenReady({ timeout: 10_000 })
+    await waitFor(() => hb.doc.getArray('xs').length === 20, { what: 'B holds the 20 items', detail: () => String(hb.doc.getArray('xs').length) })
+    assert.equal(gw.encryptedHeld().docs, 1)
+    hb.doc.getArray<string>('xs').push(['from B'])
+    await hb.whenStored({ peer: gw.peerId, timeout: 10_000 })
+  })
+
   it('a plaintext SYNC1 for a doc the gateway holds encrypted is refused (DENIED encrypted), and nothing is served in clear', async () => {
     const ka = await generateKeyPair('Ed25519')
     const gw = await pool.create({ storage: new FsStorageAdapter(await dir()), serveAllDocs: true })

@@ -26,7 +26,7 @@ export class NodeMeshNode extends MeshNode {
     return this.e2eHere?.isEncrypted(docId) === true
   }
 
-  /** What this node holds of encrypted docs, blind or as a member: docs, envelopes, and the envelopes' bytes. */
+  /** What this node holds of encrypted docs in memory now, blind or as a member (a blind doc idle for `idleUnloadMs` is unloaded: on disk only): docs, envelopes, and the envelopes' bytes. */
   encryptedHeld (): { docs: number, envelopes: number, bytes: number } {
     return this.e2eHere?.held() ?? { docs: 0, envelopes: 0, bytes: 0 }
   }

@@ -445,6 +445,9 @@ export class E2eReplica {
     return { record: created.bytes, stored: taken.stored }
   }
 
+  /** nothing under way: no write in flight, none failed (to retry), no signature check started */
+  get quiet (): boolean { return this.#writes.size === 0 && this.#failed.size === 0 && this.#checksAhead === 0 }
+
   /** envelopes in the log whose save failed */
   get unsaved (): number { return this.#failed.size }
 

@@ -72,6 +72,8 @@ const SNAPSHOT_JITTER = 128
 const SNAPSHOT_MIN_BYTES = 256 * 1024
 /** encrypted docs one peer may make a serving node take, per connection */
 const MAX_NEW_DOCS_PER_PEER = 1024
+/** default idleUnloadMs: as for docs in clear served by key (serving-repo.ts) */
+const IDLE_UNLOAD_MS = 60_000
 
 interface Session {
   peer: PeerState
@@ -121,6 +123,10 @@ interface Entry {
   upkeep?: { timer: ReturnType<typeof setTimeout>, since: number } | undefined
   /** rotations of revoked members scheduled, by member id (a manager waits its turn: `#rotateOutLater`) */
   rotations: Map<string, ReturnType<typeof setTimeout>>
+  /** tasks queued or running */
+  tasks: number
+  /** Date.now() when it was last seen busy (a session, a task, a write): a blind doc idle for idleUnloadMs is unloaded */
+  idleSince: number
 }
 
 /** What a node holds of encrypted docs (E2eService.held). */
@@ -145,6 +151,8 @@ export interface E2eServiceOptions {
   snapshotEvery?: number
   /** whether an owner revoked `peerId` (grants): checked for the members of a doc this node opens and manages */
   peerRevoked?: (peerId: string) => boolean
+  /** a doc held blind that no session held for this long is unloaded: kept on disk, loaded again on the next OPEN (default 60 s) */
+  idleUnloadMs?: number
   /** per-peer write quotas (a gateway's `quota`): the envelopes and records a peer sends are charged to it, a doc its first record creates too */
   quota?: Pick<WriteQuota, 'mayStore' | 'stored'> | undefined
 }
@@ -158,6 +166,8 @@ export class E2eService implements EngineExtension {
   readonly #known = new Set<string>()
   /** encrypted docs each peer's OPENs made this node take (on this connection) */
   readonly #madeBy = new WeakMap<PeerState, number>()
+  /** unloads idle blind docs (`sweep`), while there are any */
+  #sweeper: ReturnType<typeof setInterval> | undefined
   #api: ExtensionApi | undefined
   #stopped = false
 
@@ -225,6 +235,8 @@ export class E2eService implements EngineExtension {
 
   stop (): void {
     this.#stopped = true
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper)
+    this.#sweeper = undefined
     for (const e of this.#entries.values()) {
       clearTimeout(e.retry)
       clearTimeout(e.upkeep?.timer)
@@ -478,13 +490,16 @@ export class E2eService implements EngineExtension {
       this.#refuse(peer, m.docKey, 'unavailable', 1)
       return
     }
-    // one peer makes this node hold at most so many docs (as for docs in clear: limits.maxDocsPerPeer's role)
-    const made = this.#madeBy.get(peer) ?? 0
-    if (made >= MAX_NEW_DOCS_PER_PEER) {
-      this.#refuse(peer, m.docKey, 'full', 1)
-      return
+    // one peer makes this node hold at most so many new docs (as for docs in clear: limits.maxDocsPerPeer's
+    // role); loading again one held on disk (unloaded while idle) is not new
+    if (!this.#known.has(keyHex)) {
+      const made = this.#madeBy.get(peer) ?? 0
+      if (made >= MAX_NEW_DOCS_PER_PEER) {
+        this.#refuse(peer, m.docKey, 'full', 1)
+        return
+      }
+      this.#madeBy.set(peer, made + 1)
     }
-    this.#madeBy.set(peer, made + 1)
     const replica = new E2eReplica({ docKey: m.docKey.slice(), storage: this.#opts.storage })
     await replica.load()
     const entry = this.#entries.get(keyHex) ?? this.#add(replica, keyOnlyDocId(keyHex))
@@ -848,9 +863,45 @@ export class E2eService implements EngineExtension {
   }
 
   #add (replica: E2eReplica, docId: string): Entry {
-    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0, rotations: new Map() }
+    const entry: Entry = { replica, docId, sessions: new Map(), queue: Promise.resolve(), handles: 0, flushScheduled: false, watched: false, lastSeal: -Infinity, unknownEpochs: 0, rotations: new Map(), tasks: 0, idleSince: Date.now() }
     this.#entries.set(replica.keyHex, entry)
+    if (!replica.member && this.#sweeper === undefined && !this.#stopped) {
+      const idleMs = this.#opts.idleUnloadMs ?? IDLE_UNLOAD_MS
+      this.#sweeper = setInterval(() => { this.sweep() }, Math.max(1000, idleMs / 2))
+      this.#sweeper.unref?.()
+    }
     return entry
+  }
+
+  /**
+   * Unload the docs held blind that were idle (no session, no task, no
+   * write in flight or to retry) for idleUnloadMs: what a gateway holds in
+   * memory is what its peers use. They stay on disk, listed (a frame in
+   * clear for one is still refused), and are loaded again, and checked
+   * again, on the next OPEN. Returns how many went.
+   */
+  sweep (now = Date.now()): number {
+    const idleMs = this.#opts.idleUnloadMs ?? IDLE_UNLOAD_MS
+    let unloaded = 0
+    let blind = 0
+    for (const [keyHex, e] of [...this.#entries]) {
+      if (e.replica.member) continue
+      if (e.sessions.size > 0 || e.tasks > 0 || e.retry !== undefined || !e.replica.quiet) {
+        e.idleSince = now
+      } else if (now - e.idleSince >= idleMs) {
+        this.#entries.delete(keyHex)
+        e.replica.destroy()
+        unloaded++
+        continue
+      }
+      blind++
+    }
+    if (unloaded > 0) log('unloaded %d idle blind docs', unloaded)
+    if (blind === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper)
+      this.#sweeper = undefined
+    }
+    return unloaded
   }
 
   /** A member's local edits are sealed and sent after the transaction that made them (one envelope per burst). */
@@ -894,9 +945,10 @@ export class E2eService implements EngineExtension {
   }
 
   #enqueue (entry: Entry, task: () => Promise<void>): Promise<void> {
+    entry.tasks++
     const run = entry.queue.then(task).catch((err: unknown) => {
       log.error('e2e task on %s failed: %e', entry.replica.keyHex, err)
-    })
+    }).finally(() => { entry.tasks-- })
     entry.queue = run
     return run
   }

@@ -37,6 +37,7 @@ export function e2eSupport (opts: { primitives?: E2ePrimitives } = {}): E2eSuppo
       access: (peerId, docId) => ctx.engine().accessFor(peerId, docId),
       quota: ctx.quota,
       peerRevoked: ctx.peerRevoked,
+      idleUnloadMs: ctx.idleUnloadMs,
       heldInClear
     })
     const keyOf = (docId: string): Uint8Array => docKeyFor(docId, ctx.meshKey)
