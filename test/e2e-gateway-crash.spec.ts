@@ -7,8 +7,14 @@
  * a second member, who only ever talks to the last gateway, must find every
  * acknowledged edit.
  *
- * MESHDOC_E2E_KILLS (default 20 in `npm test`; `npm run test:e2e-crash`: 200),
- * MESHDOC_SEED to replay the kill times; a failure names its seed.
+ * The kills run in MESHDOC_E2E_LANES lanes at once (default 4): each lane its
+ * own gateway process (data directory, ports), members and seed, so that 200
+ * kills fit in `npm test` (a gateway takes about 0.75 s to start; the lanes
+ * overlap those starts on the machine's cores).
+ *
+ * MESHDOC_E2E_KILLS (default 200; `npm run test:e2e-crash`: 1,000),
+ * MESHDOC_SEED to replay the kill times (lane i uses seed + i); a failure
+ * names its seed and lane.
  */
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -18,11 +24,14 @@ import { createMeshNode, type MeshNode } from '../adapters/presets/node.js'
 import { CliProcesses, freePort, type GatewayProcess } from './helpers/cli-process.js'
 import { seededRandom, testSeed, waitFor } from './helpers/mesh-nodes.js'
 
-const KILLS = Number(process.env.MESHDOC_E2E_KILLS ?? 20)
+const KILLS = Number(process.env.MESHDOC_E2E_KILLS ?? 200)
+const LANES = Math.max(1, Math.min(KILLS, Number(process.env.MESHDOC_E2E_LANES ?? 4)))
 const DOC = 'plant/e2e-crash'
 
-describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while a member writes`, function () {
-  this.timeout(60_000 + KILLS * 5_000)
+interface LaneResult { lane: number, seed: number, kills: number, edits: number, acked: number, atSecond: number, lost: number[] }
+
+describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while a member writes (${LANES} lanes)`, function () {
+  this.timeout(60_000 + Math.ceil(KILLS / LANES) * 6_000)
   const cli = new CliProcesses()
   const nodes: MeshNode[] = []
   after(async () => {
@@ -30,8 +39,8 @@ describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while 
     await cli.killAll()
   })
 
-  it('loses no acknowledged edit', async () => {
-    const seed = testSeed()
+  /** One gateway killed `kills` times while member A writes through it; then member B reads what the last gateway holds. */
+  async function lane (lane: number, kills: number, seed: number): Promise<LaneResult> {
     const rand = seededRandom(seed)
     const data = await cli.tempDir()
     const ports = { tcp: await freePort(), ws: await freePort() }
@@ -45,7 +54,7 @@ describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while 
     const a = await createMeshNode({ privateKey: ka, storage: new FsStorageAdapter(await cli.tempDir()) })
     nodes.push(a)
     const connected = async (n: MeshNode): Promise<void> => {
-      await waitFor(() => n.peers.includes(peerId), { what: 'a session with the gateway', timeout: 15_000 })
+      await waitFor(() => n.peers.includes(peerId), { what: `lane ${lane}: a session with the gateway (seed ${seed})`, timeout: 15_000 })
     }
     await a.dial(tcp)
     await connected(a)
@@ -54,7 +63,7 @@ describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while 
     const acked = new Set<number>()
     let n = 0
 
-    for (let k = 0; k < KILLS; k++) {
+    for (let k = 0; k < kills; k++) {
       // write for a random while, each edit waiting (briefly) for the gateway's STORED; then SIGKILL
       const until = Date.now() + 100 + rand() * 400
       const writes: Array<Promise<void>> = []
@@ -83,10 +92,22 @@ describe(`encrypted docs: a blind gateway killed (SIGKILL) ${KILLS} times while 
     const hb = await b.open(DOC, { encrypted: true })
     await hb.whenReady({ timeout: 15_000 })
     const m = hb.doc.getMap<number>('m')
-    await waitFor(() => m.get('last') === -1, { what: `the last edit at the second member (seed ${seed})`, timeout: 30_000 })
+    await waitFor(() => m.get('last') === -1, { what: `lane ${lane}: the last edit at the second member (seed ${seed})`, timeout: 30_000 })
     const lost = [...acked].filter(i => m.get(`k${i}`) !== i)
-    console.log(`      ${KILLS} SIGKILLs of the blind gateway; ${n} edits, ${acked.size} acknowledged, ${m.size - 1} at the second member; ${lost.length} lost (seed ${seed})`)
-    assert.deepEqual(lost.slice(0, 10), [], `${lost.length} acknowledged edits lost (seed ${seed})`)
-    assert.ok(acked.size > KILLS, `the member got edits acknowledged between kills (${acked.size}; seed ${seed})`)
+    await b.stop()
+    await gw.kill()
+    return { lane, seed, kills, edits: n, acked: acked.size, atSecond: m.size - 1, lost }
+  }
+
+  it('loses no acknowledged edit', async () => {
+    const seed = testSeed()
+    const per = Array.from({ length: LANES }, (_, i) => Math.floor(KILLS / LANES) + (i < KILLS % LANES ? 1 : 0))
+    const results = await Promise.all(per.map(async (kills, i) => await lane(i, kills, seed + i)))
+    const sum = (f: (r: LaneResult) => number): number => results.reduce((t, r) => t + f(r), 0)
+    console.log(`      ${sum(r => r.kills)} SIGKILLs of the blind gateway in ${LANES} lanes; ${sum(r => r.edits)} edits, ${sum(r => r.acked)} acknowledged, ${sum(r => r.atSecond)} at the second members; ${sum(r => r.lost.length)} lost (seed ${seed})`)
+    for (const r of results) {
+      assert.deepEqual(r.lost.slice(0, 10), [], `lane ${r.lane}: ${r.lost.length} acknowledged edits lost (seed ${r.seed})`)
+      assert.ok(r.acked > r.kills, `lane ${r.lane}: the member got edits acknowledged between kills (${r.acked}; seed ${r.seed})`)
+    }
   })
 })
