@@ -21,7 +21,8 @@ import { E2eReplica } from '../lib/e2e/replica.js'
 import { sealEnvelope } from '../lib/e2e/envelope.js'
 import { EnvelopeLog } from '../lib/e2e/log.js'
 import { decodeE2e, E2eKind, encodeE2e, type E2eMessage } from '../lib/e2e/wire.js'
-import { vvEncode } from '../lib/e2e/version-vector.js'
+import { vvDecode, vvEncode } from '../lib/e2e/version-vector.js'
+import { equalBytes } from '../lib/e2e/codec.js'
 import { docKeyFor } from '../lib/protocol/doc-key.js'
 import { Features, MessageType } from '../lib/protocol/constants.js'
 import { MemoryStorageAdapter } from '../lib/storage/memory-adapter.js'
@@ -248,6 +249,49 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     // the doc goes on in epoch 0
     ha.doc.getText('t').insert(4, ' still')
     await ha.whenStored({ peer: gw.peerId, timeout: 10_000 })
+  })
+
+  it('write quotas hold for frames in flight together: 30 docs\' first records at once with maxDocs 1 create one; an ENVELOPES frame past the bytes is refused whole, STORED says so, and is not charged', async () => {
+    const gw = await pool.create({ serveAllDocs: true, quota: { maxDocs: 1, maxBytes: 32 * 1024 } })
+    const kw = await generateKeyPair('Ed25519')
+    const node = await createDefaultLibp2p({ privateKey: kw })
+    await node.start()
+    raw.push(node)
+    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
+    const got: E2eMessage[] = []
+    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
+    const e2e = (m: E2eMessage): boolean => peer.send({ type: MessageType.E2E, body: encodeE2e(m) })
+    const N = 30
+    const ids = Array.from({ length: N }, (_, i) => `burst/${i}`)
+    const keys = ids.map(id => docKeyFor(id))
+    for (const docKey of keys) e2e({ kind: E2eKind.OPEN, docKey, records: 1, vv: vvEncode(new Map()) })
+    await waitFor(() => got.filter(m => m.kind === E2eKind.OPEN).length >= N, { what: 'the OPENs answered' })
+    const me = peerIdFromPrivateKey(kw).toString()
+    const recs = await Promise.all(keys.map(async docKey => await createEpoch({ key: kw, docKey, members: [{ peerId: me, access: 'manage' }] })))
+    // every frame is in flight before the first is stored: the quota is reserved as each is checked, not charged after
+    for (const [i, docKey] of keys.entries()) e2e({ kind: E2eKind.RECORDS, docKey, from: 0, records: [recs[i].bytes] })
+    const taken = (): number => ids.filter(id => gw.isEncrypted(id)).length
+    await waitFor(() => taken() + (gw.stats.rejected.e2e_quota_exceeded ?? 0) >= N, { what: 'every record answered', detail: () => JSON.stringify(gw.stats.rejected) })
+    assert.equal(taken(), 1, `maxDocs 1, and ${taken()} docs created`)
+    assert.equal(gw.stats.rejected.e2e_quota_exceeded, N - 1)
+
+    // 40 KB into the doc taken, past the 32 KB: REFUSED quota_exceeded, and STORED for the frame without it
+    const i = ids.findIndex(id => gw.isEncrypted(id))
+    const docKey = keys[i]
+    const update = (text: string): Uint8Array => { const d = new Y.Doc(); d.getText('t').insert(0, text); return Y.encodeStateAsUpdate(d) }
+    const big = await sealEnvelope(update('x'.repeat(40 * 1024)), { key: kw, epochKey: recs[i].key, log: new EnvelopeLog(docKey) })
+    e2e({ kind: E2eKind.ENVELOPES, docKey, seq: 7, envelopes: [big.bytes] })
+    const storedFor = (seq: number): E2eMessage | undefined => got.find(m => m.kind === E2eKind.STORED && m.seq === seq && equalBytes(m.docKey, docKey))
+    await waitFor(() => storedFor(7) !== undefined, { what: 'STORED for the refused frame' })
+    assert.ok(got.some(m => m.kind === E2eKind.REFUSED && m.reason === 'quota_exceeded' && m.count === 1 && equalBytes(m.docKey, docKey)))
+    const vvOf = (m: E2eMessage | undefined): Map<string, number> => m?.kind === E2eKind.STORED ? vvDecode(m.vv) : new Map()
+    assert.equal(vvOf(storedFor(7)).size, 0, 'STORED names nothing of the refused envelope')
+    // the refused bytes were not charged: a small envelope is taken
+    const small = await sealEnvelope(update('small'), { key: kw, epochKey: recs[i].key, log: new EnvelopeLog(docKey) })
+    e2e({ kind: E2eKind.ENVELOPES, docKey, seq: 8, envelopes: [small.bytes] })
+    await waitFor(() => storedFor(8) !== undefined, { what: 'STORED for the small frame' })
+    assert.deepEqual([...vvOf(storedFor(8)).values()], [1])
+    assert.equal(peer.done, false, 'a peer past its quota stays')
   })
 
   it('the policy still holds for encrypted docs: no access, no OPEN (unavailable); read access, nothing stored (read_only)', async () => {

@@ -71,19 +71,20 @@ const ACCESS_OF: readonly MemberAccess[] = ['read', 'read', 'write', 'manage']
 export const writes = (access: MemberAccess | undefined): boolean => access === 'write' || access === 'manage'
 
 /**
- * Who may issue epoch n of `chain` (n ≥ 1): the issuer of epoch 0 (the
- * doc's creator, its owner for good), or a member of epoch n − 1 with
- * `manage` access. Each record is checked against the one before, so a
- * manager removed in epoch n issues nothing after it, and a blind node
- * checks this as a member does (keys and access are in the records, in
- * clear). Anyone may issue epoch 0: it creates the doc.
+ * Who may issue epoch n of `chain` (n ≥ 1): a member of epoch n − 1 with
+ * `manage` access, or the issuer of epoch 0 (the doc's creator) while it is
+ * a member of epoch n − 1 at all. Each record is checked against the one
+ * before, so a manager (or the creator) removed in epoch n issues nothing
+ * after it, and a blind node checks this as a member does (keys and access
+ * are in the records, in clear). Anyone may issue epoch 0: it creates the
+ * doc.
  */
 export function defaultAuthority (chain: EpochChain): EpochAuthority {
   return (issuer, record) => {
     if (record.epoch === 0) return true
     const id = idOf(rawKeyOf(issuer))
-    if (chain.get(0)?.issuerId === id) return true
-    return chain.get(record.epoch - 1)?.memberOf.get(id)?.access === 'manage'
+    const m = chain.get(record.epoch - 1)?.memberOf.get(id)
+    return m !== undefined && (m.access === 'manage' || chain.get(0)?.issuerId === id)
   }
 }
 

@@ -62,6 +62,8 @@ const IDLE_SNAPSHOT_MS = 2000
 const IDLE_SNAPSHOT_MIN_BYTES = 16 * 1024
 /** a manager other than the doc's creator rotates a revoked member out after (1 + its rank) × this, if no one did (`#rotateOutLater`) */
 export const REVOCATION_STAGGER_MS = 5000
+/** the least a manager waits before rotating out a member revoked while the doc is open: the peers' newer records come first */
+export const REVOCATION_SETTLE_MS = 1000
 /**
  * a member seals a snapshot once its log took about this many envelopes since the last one (± SNAPSHOT_JITTER / 2),
  * or more bytes than the last snapshot's size and at least SNAPSHOT_MIN_BYTES (a snapshot costs a whole doc to make,
@@ -97,6 +99,8 @@ interface Session {
   /** resolved on each STORED */
   waiters: Set<() => void>
 }
+
+type MemberList = ReadonlyArray<{ peerId: string, access: MemberAccess }>
 
 interface Entry {
   replica: E2eReplica
@@ -154,7 +158,7 @@ export interface E2eServiceOptions {
   /** a doc held blind that no session held for this long is unloaded: kept on disk, loaded again on the next OPEN (default 60 s) */
   idleUnloadMs?: number
   /** per-peer write quotas (a gateway's `quota`): the envelopes and records a peer sends are charged to it, a doc its first record creates too */
-  quota?: Pick<WriteQuota, 'mayStore' | 'stored'> | undefined
+  quota?: Pick<WriteQuota, 'reserve' | 'refund'> | undefined
 }
 
 export class E2eService implements EngineExtension {
@@ -268,19 +272,24 @@ export class E2eService implements EngineExtension {
     entry.handles++
     const e = entry
     if (create !== undefined && e.replica.recordCount === 0) {
-      await this.#call(e, async () => {
-        if (e.replica.recordCount > 0) return
-        const self = this.#selfId()
-        const members = [{ peerId: self, access: 'manage' as const }, ...create.filter(m => m.peerId !== self)]
-        const { stored } = await e.replica.issueEpoch(members)
-        await Promise.all([stored, this.#remember(e)])
-      })
+      try {
+        await this.#call(e, async () => {
+          if (e.replica.recordCount > 0) return
+          const self = this.#selfId()
+          const members = [{ peerId: self, access: 'manage' as const }, ...create.filter(m => m.peerId !== self)]
+          const { stored } = await e.replica.issueEpoch(members)
+          await Promise.all([stored, this.#remember(e)])
+        })
+      } catch (err) {
+        this.closeMember(keyHex)
+        throw err
+      }
     }
     this.#watch(e)
     for (const peer of this.#api?.peers.values() ?? []) if (peer.helloReceived && (peer.features & Features.E2E) !== 0) this.#offer(e, peer)
     // members revoked while the doc was not open here: rotated out once peers had the time to send newer records
     // (a manager rotating from a stale chain would split the doc), each manager in its turn
-    for (const m of e.replica.chain.latest?.members ?? []) if (this.#opts.peerRevoked?.(m.peerId) === true) this.#rotateOutLater(e, m.id, REVOCATION_STAGGER_MS)
+    this.#rotateOutRevoked(e, REVOCATION_STAGGER_MS)
     return e.replica
   }
 
@@ -298,13 +307,21 @@ export class E2eService implements EngineExtension {
     await this.#call(entry, async () => { await this.#sealPendingAndSend(entry) })
   }
 
-  /** A new epoch with these members (a rotation: removed members read nothing written after it). */
-  async setMembers (keyHex: string, members: ReadonlyArray<{ peerId: string, access: MemberAccess }>): Promise<void> {
+  /**
+   * A new epoch with these members (a rotation: removed members read
+   * nothing written after it). `members` may be a function of the members
+   * of the latest epoch, called in the doc's queue (when the rotation
+   * runs, after any rotation queued before it): how to add or remove one
+   * without undoing another. Members an owner revoked are left out.
+   */
+  async setMembers (keyHex: string, members: MemberList | ((latest: MemberList) => MemberList)): Promise<void> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) throw new TypeError('no such encrypted doc open')
     await this.#call(entry, async () => {
       const from = entry.replica.recordCount
-      const issued = await entry.replica.issueEpoch(members)
+      const latest = (entry.replica.chain.latest?.members ?? []).map(m => ({ peerId: m.peerId, access: m.access }))
+      const next = (typeof members === 'function' ? members(latest) : members).filter(m => this.#opts.peerRevoked?.(m.peerId) !== true)
+      const issued = await entry.replica.issueEpoch(next)
       await issued.stored
       this.#rotated(entry)
       this.#broadcast(entry, undefined, { kind: E2eKind.RECORDS, docKey: entry.replica.docKey, from, records: [issued.record] })
@@ -316,22 +333,31 @@ export class E2eService implements EngineExtension {
   /**
    * An owner revoked `peerId` (a REVOKE of kind peer reached this node):
    * each encrypted doc held here that this node manages and that names it
-   * a member rotates it out (`#rotateOutLater`).
+   * a member rotates it out (`#rotateOutLater`), after REVOCATION_SETTLE_MS
+   * at least: a revocation often comes right after a (re)connection, before
+   * the peers' newer records.
    */
   revoked (peerId: string): void {
     let id: string
     try { id = idOf(rawKeyOf(peerId)) } catch { return }
-    for (const entry of this.#entries.values()) this.#rotateOutLater(entry, id, 0)
+    for (const entry of this.#entries.values()) this.#rotateOutLater(entry, id, REVOCATION_SETTLE_MS)
+  }
+
+  /** Schedule the rotation of every member of the doc's latest epoch an owner revoked (opened here, or new records taken). */
+  #rotateOutRevoked (entry: Entry, atLeast: number): void {
+    if (this.#opts.peerRevoked === undefined || !entry.replica.member || !entry.replica.manages) return
+    for (const m of entry.replica.chain.latest?.members ?? []) if (this.#opts.peerRevoked(m.peerId)) this.#rotateOutLater(entry, m.id, atLeast)
   }
 
   /**
    * Rotate member `id` out of `entry`'s doc, if this node manages it and
    * `id` is a member of its latest epoch: the doc's creator after `atLeast`
-   * ms; any other manager after (1 + its rank among the managers, by key) ×
-   * REVOCATION_STAGGER_MS (or `atLeast`, if longer), and only if no one
-   * did meanwhile, so that managers online together rotate once (two
-   * rotating at once would split the doc on that epoch: epoch.ts,
-   * `epoch_conflict`).
+   * ms; any other manager after `atLeast` + (1 + its rank among the
+   * managers, by key) × REVOCATION_STAGGER_MS, and only if no one did
+   * meanwhile, so that managers online together rotate once (two rotating
+   * at once would split the doc on that epoch: epoch.ts, `epoch_conflict`).
+   * The new members are those of the latest epoch when the rotation runs,
+   * less every revoked one.
    */
   #rotateOutLater (entry: Entry, id: string, atLeast: number): void {
     const r = entry.replica
@@ -339,18 +365,19 @@ export class E2eService implements EngineExtension {
     if (!r.member || !r.manages || latest?.memberOf.has(id) !== true || entry.rotations.has(id)) return
     const me = this.#writerId()!
     const rank = latest.members.filter(m => m.access === 'manage').map(m => m.id).sort().indexOf(me)
-    const wait = Math.max(atLeast, r.chain.get(0)!.issuerId === me ? 0 : (1 + Math.max(0, rank)) * REVOCATION_STAGGER_MS)
+    const wait = atLeast + (r.chain.get(0)!.issuerId === me ? 0 : (1 + Math.max(0, rank)) * REVOCATION_STAGGER_MS)
     const rotate = (): void => {
       entry.rotations.delete(id)
       const now = r.chain.latest
       if (this.#stopped || !r.manages || now?.memberOf.has(id) !== true) return
       const peerId = now.memberOf.get(id)!.peerId
       log('rotating %s out of %s: revoked', peerId, entry.docId)
-      const rest = now.members.filter(m => m.id !== id).map(m => ({ peerId: m.peerId, access: m.access }))
-      this.setMembers(r.keyHex, rest).catch((err: unknown) => { log.error('rotating %s out of %s failed: %e', peerId, entry.docId, err) })
+      // the list is made when the rotation runs (in the doc's queue): one queued before it is not undone
+      this.setMembers(r.keyHex, members => members.filter(m => m.peerId !== peerId)).catch((err: unknown) => { log.error('rotating %s out of %s failed: %e', peerId, entry.docId, err) })
     }
-    if (wait === 0) { rotate(); return }
-    entry.rotations.set(id, setTimeout(rotate, wait))
+    const timer = setTimeout(rotate, wait)
+    timer.unref?.()
+    entry.rotations.set(id, timer)
   }
 
   /** Seal a snapshot (other members attest it; then blind nodes may drop what it covers). */
@@ -405,7 +432,8 @@ export class E2eService implements EngineExtension {
   async whenStored (keyHex: string, peer: string, signal?: AbortSignal): Promise<boolean> {
     const entry = this.#entries.get(keyHex)
     if (entry === undefined) return false
-    await this.flush(keyHex)
+    // a local write that failed is saved again (#storeFailed): what counts is the peer's STORED
+    await this.flush(keyHex).catch((err: unknown) => { log('flushing %s before waiting for %s: %e', keyHex.slice(0, 8), peer, err) })
     if (entry.replica.pendingEdits > 0) throw new TypeError('this node may not write to the doc (no write access in its latest epoch): its edits wait')
     const self = entry.replica.member ? this.#writerId() : undefined
     const target = self === undefined ? 0 : entry.replica.log.tip(self).seq
@@ -538,14 +566,14 @@ export class E2eService implements EngineExtension {
           return
         }
         // a blind replica's first record creates the doc here: charged to the peer, with the records' bytes
-        const fresh = m.records.slice(Math.max(0, from - m.from))
+        const fresh = byteLength(m.records.slice(Math.max(0, from - m.from)))
         const creates = from === 0 && !r.member ? 1 : 0
-        if (this.#opts.quota?.mayStore(peer.id, byteLength(fresh), creates) === false) {
+        if (this.#opts.quota?.reserve(peer.id, fresh, creates) === false) {
           this.#refused(entry, peer, new Map([['quota_exceeded', m.records.length]]))
           return
         }
         const taken = await r.takeRecords(m.from, m.records)
-        this.#opts.quota?.stored(peer.id, byteLength(taken.accepted.map(rec => rec.bytes)), creates === 1 && taken.accepted[0]?.epoch === 0 ? 1 : 0)
+        this.#opts.quota?.refund(peer.id, fresh - byteLength(taken.accepted.map(rec => rec.bytes)), creates === 1 && taken.accepted[0]?.epoch === 0 ? 0 : creates)
         this.#refused(entry, peer, taken.refused)
         await Promise.all([taken.stored, this.#remember(entry)])
         if (taken.accepted.length > 0) {
@@ -555,19 +583,25 @@ export class E2eService implements EngineExtension {
           await this.#sealPendingAndSend(entry)
           // (unless the OPEN last sent asked for just that: its catch-up is under way, or done)
           for (const other of entry.sessions.values()) if (other.live) this.#open(entry, other.peer, 'if-behind')
+          // a newer epoch may name a member an owner revoked (added elsewhere), or make this node a manager
+          this.#rotateOutRevoked(entry, REVOCATION_SETTLE_MS)
         }
         break
       }
       case E2eKind.ENVELOPES: {
-        if (this.#opts.quota?.mayStore(peer.id, byteLength(m.envelopes), 0) === false) {
+        const frameBytes = byteLength(m.envelopes)
+        if (this.#opts.quota?.reserve(peer.id, frameBytes, 0) === false) {
           // past its quota: nothing of the frame is taken, and STORED says what is on disk (not these)
           this.#refused(entry, peer, new Map([['quota_exceeded', m.envelopes.length]]))
           this.#send(peer, { kind: E2eKind.STORED, docKey: r.docKey, seq: m.seq, vv: vvEncode(r.durableVv()) })
           break
         }
-        const taken = await r.takeEnvelopes(received ?? m.envelopes)
-        // what it stored, replays and refusals not
-        this.#opts.quota?.stored(peer.id, byteLength(taken.accepted.map(env => env.bytes)), 0)
+        const taken = await r.takeEnvelopes(received ?? m.envelopes).catch((err: unknown) => {
+          this.#opts.quota?.refund(peer.id, frameBytes, 0)
+          throw err
+        })
+        // charged what it stored: replays and refusals given back
+        this.#opts.quota?.refund(peer.id, frameBytes - byteLength(taken.accepted.map(env => env.bytes)), 0)
         entry.unknownEpochs += taken.refused.get('unknown_epoch') ?? 0
         for (let i = 0; i < taken.duplicates; i++) this.#api?.ignore('e2e_duplicate')
         this.#refused(entry, peer, taken.refused)
@@ -851,6 +885,7 @@ export class E2eService implements EngineExtension {
       entry.sessions.delete(peer.id)
       for (const w of [...s.waiters]) w()
     }
+    entry.idleSince = Date.now()
     this.#dropIfEmpty(entry)
   }
 
@@ -948,7 +983,7 @@ export class E2eService implements EngineExtension {
     entry.tasks++
     const run = entry.queue.then(task).catch((err: unknown) => {
       log.error('e2e task on %s failed: %e', entry.replica.keyHex, err)
-    }).finally(() => { entry.tasks-- })
+    }).finally(() => { entry.tasks--; entry.idleSince = Date.now() })
     entry.queue = run
     return run
   }

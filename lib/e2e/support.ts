@@ -103,13 +103,13 @@ class EncryptedHandle implements EncryptedDocHandle {
     await this.service.setMembers(this.keyHex, members)
   }
 
+  // from the members when the rotation runs (after any queued before it), not when it was asked for
   async addMember (peerId: string, access: 'read' | 'write' | 'manage' = 'write'): Promise<void> {
-    const rest = this.members().filter(m => m.peerId !== peerId)
-    await this.setMembers([...rest, { peerId, access }])
+    await this.service.setMembers(this.keyHex, members => [...members.filter(m => m.peerId !== peerId), { peerId, access }])
   }
 
   async removeMember (peerId: string): Promise<void> {
-    await this.setMembers(this.members().filter(m => m.peerId !== peerId))
+    await this.service.setMembers(this.keyHex, members => members.filter(m => m.peerId !== peerId))
   }
 
   async snapshot (): Promise<boolean> { return await this.service.snapshot(this.keyHex) }
@@ -117,8 +117,11 @@ class EncryptedHandle implements EncryptedDocHandle {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.service.flush(this.keyHex)
-    this.service.closeMember(this.keyHex)
+    try {
+      await this.service.flush(this.keyHex)
+    } finally {
+      this.service.closeMember(this.keyHex)
+    }
   }
 }
 

@@ -7,8 +7,9 @@
  * - one document for every doc it created: a doc opened by key for peers
  *   (`servedOnly`) that held nothing until its write;
  * - for an encrypted doc (stored as received, blind): the bytes of the
- *   envelopes and epoch records of its that the node took (not replays),
- *   and one document for a doc its epoch-0 record created here.
+ *   envelopes and epoch records of its that the node took (reserved for the
+ *   whole frame before it is taken, what was not taken given back), and
+ *   one document for a doc its epoch-0 record created here.
  * A write that would take a peer past either quota is refused before it is
  * applied (the engine answers DENIED `quota_exceeded` and counts
  * `quota_exceeded`); the peer stays connected and may keep reading. Exempt
@@ -57,11 +58,13 @@ export interface WriteQuota {
   admit: (peer: string, doc: EngineDoc, bytes: number) => false | (() => void)
   /**
    * For what a node stores as received (encrypted docs, lib/e2e/service.ts):
-   * whether `peer` may store `bytes` more and create `docs` more.
+   * charge `peer` `bytes` and `docs` now, before the write, if that keeps it
+   * within its quotas (false, nothing charged, otherwise). Checked and
+   * charged at once, so that writes in flight together cannot all pass.
    */
-  mayStore: (peer: string, bytes: number, docs: number) => boolean
-  /** Charge `peer` what of its write was stored (encrypted docs: the envelopes and records taken, and a doc its first record created). */
-  stored: (peer: string, bytes: number, docs: number) => void
+  reserve: (peer: string, bytes: number, docs: number) => boolean
+  /** Give back what of a reservation was not stored (replays, refusals). */
+  refund: (peer: string, bytes: number, docs: number) => void
 }
 
 export interface QuotaUsage { bytes: number, docs: number }
@@ -132,16 +135,21 @@ export class QuotaLedger implements WriteQuota {
     }
   }
 
-  mayStore (peer: string, bytes: number, docs: number): boolean {
+  reserve (peer: string, bytes: number, docs: number): boolean {
     if (this.exempt.has(peer)) return true
     const u = this.usage(peer)
-    if (u.bytes + bytes <= this.maxBytes && u.docs + docs <= this.maxDocs) return true
-    log('%s is past its quota (%d bytes, %d docs charged; %d more bytes, %d more docs)', peer, u.bytes, u.docs, bytes, docs)
-    return false
+    if (u.bytes + bytes > this.maxBytes || u.docs + docs > this.maxDocs) {
+      log('%s is past its quota (%d bytes, %d docs charged; %d more bytes, %d more docs)', peer, u.bytes, u.docs, bytes, docs)
+      return false
+    }
+    if (bytes > 0 || docs > 0) this.charge(peer, bytes, docs)
+    return true
   }
 
-  stored (peer: string, bytes: number, docs: number): void {
-    if (!this.exempt.has(peer) && (bytes > 0 || docs > 0)) this.charge(peer, bytes, docs)
+  refund (peer: string, bytes: number, docs: number): void {
+    if (this.exempt.has(peer) || (bytes <= 0 && docs <= 0)) return
+    const u = this.usage(peer)
+    this.charge(peer, -Math.min(u.bytes, Math.max(0, bytes)), -Math.min(u.docs, Math.max(0, docs)))
   }
 
   private charge (peer: string, bytes: number, docs: number): void {
