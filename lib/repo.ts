@@ -64,11 +64,18 @@ export class Repo {
   /** Before the app opens the doc with this key (a ServingRepo closes its served copy). */
   protected async beforeOpen (_keyHex: string): Promise<void> {}
 
+  /** The app's load of the doc with this key, `load` (a ServingRepo marks it, so that a peer's load by key waits for it). */
+  protected async loadForApp (_keyHex: string, load: () => Promise<EngineDoc>): Promise<EngineDoc> {
+    return await load()
+  }
+
   private async load (docId: string): Promise<DocHandle> {
     const key = docKeyFor(docId, this.opts.meshKey)
     const keyHex = docKeyHex(key)
-    await this.beforeOpen(keyHex)
-    const sync = await this.build(docId, key, keyHex)
+    const sync = await this.loadForApp(keyHex, async () => {
+      await this.beforeOpen(keyHex)
+      return await this.build(docId, key, keyHex)
+    })
     this.opts.names?.remember(docId, keyHex)
     log('opened %s (%s)', docId, keyHex)
     return new DocHandle(sync, async () => {

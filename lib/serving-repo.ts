@@ -47,6 +47,8 @@ export function serveByKey (): ServeByKey {
 export class ServingRepo extends Repo {
   /** docs opened for peers, by key */
   private readonly served = new Map<string, Promise<Served | undefined>>()
+  /** the app's loads under way (`open` by id), by key: a peer's load by key waits for it instead of building a second copy */
+  private readonly appOpening = new Map<string, Promise<EngineDoc>>()
   private sweeper: ReturnType<typeof setInterval> | undefined
   /** one presence timer for every doc opened for peers, not one each (awareness-sweep.ts) */
   private readonly presence = new AwarenessSweep()
@@ -67,6 +69,14 @@ export class ServingRepo extends Repo {
    */
   async openByKey (keyHex: string): Promise<EngineDoc | undefined> {
     if (this.stopped) return undefined
+    // the app opened it (by id) meanwhile, or is opening it: its copy is the one (a second would be refused by the engine)
+    const open = this.opts.engine.doc(keyHex)
+    if (open !== undefined) return open
+    const app = this.appOpening.get(keyHex)
+    if (app !== undefined) {
+      await app.catch(() => {})
+      return this.opts.engine.doc(keyHex) ?? await this.openByKey(keyHex)
+    }
     let p = this.served.get(keyHex)
     if (p === undefined) {
       p = this.loadByKey(keyHex)
@@ -126,6 +136,16 @@ export class ServingRepo extends Repo {
     if (ifStored && !this.served.has(keyHex) && (await this.opts.storage.loadRange([keyHex])).length === 0) return undefined
     // the app may have opened it meanwhile
     return this.opts.engine.doc(keyHex) ?? await this.openByKey(keyHex)
+  }
+
+  protected override async loadForApp (keyHex: string, load: () => Promise<EngineDoc>): Promise<EngineDoc> {
+    const p = load()
+    this.appOpening.set(keyHex, p)
+    try {
+      return await p
+    } finally {
+      if (this.appOpening.get(keyHex) === p) this.appOpening.delete(keyHex)
+    }
   }
 
   /** A doc served by key becomes the app's: close the served copy first (it is flushed). */

@@ -11,6 +11,7 @@ export class InstrumentedAdapter implements StorageAdapter {
   readonly calls: Call[] = []
   beforeSave: ((key: StorageKey, data: Uint8Array) => Promise<void>) | undefined
   beforeRemove: ((key: StorageKey) => Promise<void>) | undefined
+  beforeLoadRange: ((prefix: StorageKey) => Promise<void>) | undefined
   removesInFlight = 0
   maxRemovesInFlight = 0
 
@@ -53,7 +54,10 @@ export class InstrumentedAdapter implements StorageAdapter {
   }
 
   async loadRange (prefix: StorageKey): Promise<StorageChunk[]> {
-    return await this.track('loadRange', prefix, async () => await this.inner.loadRange(prefix))
+    return await this.track('loadRange', prefix, async () => {
+      await this.beforeLoadRange?.(prefix)
+      return await this.inner.loadRange(prefix)
+    })
   }
 
   async removeRange (prefix: StorageKey): Promise<void> {
