@@ -188,7 +188,7 @@ export interface EncryptedDocHandle {
   readonly epoch: number | undefined
   /** this node's access in the latest epoch; undefined: not a member (yet) */
   readonly access: 'read' | 'write' | 'manage' | undefined
-  /** whether this node may change the members (`setMembers`): a manager of the latest epoch, or the doc's creator while a member of it */
+  /** whether this node may change the members (`setMembers`): a manager of the latest epoch (the creator is one until it is demoted) */
   readonly manages: boolean
   /** the members of the latest epoch */
   members: () => EncryptedDocMember[]
@@ -200,9 +200,9 @@ export interface EncryptedDocHandle {
   flush: () => Promise<void>
   /**
    * A new epoch with these members (a key rotation: those left out read
-   * nothing written after it). Only the managers of the latest epoch and
-   * the doc's creator while a member of it (`manages`); others get an
-   * E2eError `not_authorized`. Members an owner revoked are left out.
+   * nothing written after it). Only the managers of the latest epoch
+   * (`manages`); others get an E2eError `not_authorized`. Members an owner
+   * revoked are left out.
    * Two managers rotating at once, unaware of each other, split the doc on
    * that epoch (docs/SECURITY.md): let one manager rotate at a time.
    */

@@ -130,14 +130,14 @@ describe('e2e: epochs and envelopes', function () {
       assert.notDeepEqual(e1.key.key, epoch0.key.key)
     })
 
-    it('the default authority: the managers of the epoch before, and the creator while a member; one removed issues nothing after', async () => {
+    it('the default authority: the managers of the epoch before (the creator is one); one removed or demoted issues nothing after', async () => {
       const chain = new EpochChain(DOC)
       const auth = { authority: defaultAuthority(chain) }
-      // the owner creates it, a member (as a writer only); alice manages, bob writes, carol reads (an access code past 3 does not decode)
-      const members = [{ peerId: peerOf(owner), access: 'write' as const }, { peerId: peerOf(alice), access: 'manage' as const }, { peerId: peerOf(bob), access: 'write' as const }, { peerId: peerOf(carol), access: 'read' as const }]
+      // the owner creates it and manages it; so does alice; bob writes, carol reads (an access code past 3 does not decode)
+      const members = [{ peerId: peerOf(owner), access: 'manage' as const }, { peerId: peerOf(alice), access: 'manage' as const }, { peerId: peerOf(bob), access: 'write' as const }, { peerId: peerOf(carol), access: 'read' as const }]
       const e0 = await createEpoch({ key: owner, docKey: DOC, members })
       await chain.add(e0.bytes, auth)
-      assert.deepEqual(chain.get(0)!.members.map(m => m.access).sort(), ['manage', 'read', 'write', 'write'])
+      assert.deepEqual(chain.get(0)!.members.map(m => m.access).sort(), ['manage', 'manage', 'read', 'write'])
       assert.ok(writes('manage') && writes('write') && !writes('read') && !writes(undefined))
       await assert.rejects(createEpoch({ key: owner, docKey: DOC, members: [{ peerId: peerOf(alice), access: 'admin' as never }] }), TypeError)
       // a writer and a reader may not change the members; nor may a stranger
@@ -160,6 +160,13 @@ describe('e2e: epochs and envelopes', function () {
       const back = await createEpoch({ key: owner, docKey: DOC, previous: e3.record, members: [{ peerId: peerOf(owner), access: 'manage' }, { peerId: peerOf(bob), access: 'write' }] })
       await refusedWith(chain.add(back.bytes, auth), 'not_authorized')
       assert.equal(chain.latest?.epoch, 3)
+      // the creator demoted (still a writer) issues nothing either
+      const c3 = new EpochChain(DOC)
+      await c3.add(e0.bytes, { authority: defaultAuthority(c3) })
+      const demote = await createEpoch({ key: alice, docKey: DOC, previous: e0.record, members: [{ peerId: peerOf(owner), access: 'write' }, { peerId: peerOf(alice), access: 'manage' }] })
+      await c3.add(demote.bytes, { authority: defaultAuthority(c3) })
+      const undo = await createEpoch({ key: owner, docKey: DOC, previous: demote.record, members: [{ peerId: peerOf(owner), access: 'manage' }] })
+      await refusedWith(c3.add(undo.bytes, { authority: defaultAuthority(c3) }), 'not_authorized')
       // the access byte is covered by the signature: a reader turned manager in transit is refused
       const e1r = e1.bytes.slice()
       const aliceKey = e1.record.memberOf.get(idOf(alice))!.key

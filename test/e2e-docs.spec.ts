@@ -269,6 +269,11 @@ describe('encrypted docs through a blind gateway (real libp2p, fs storage)', fun
     assert.deepEqual(ha2.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
     await waitFor(() => hz.epoch === epoch + 2 && hz.access === undefined, { what: 'Z sees it is out' })
     noConflicts(a2, gw)
+    // removing someone already out issues no epoch; a doc created naming a revoked PeerId leaves it out
+    await ha2.removeMember(pid(kx))
+    assert.equal(ha2.epoch, epoch + 2)
+    const fresh = await a2.open('team/after', { encrypted: { members: [{ peerId: pid(ky), access: 'read' }, { peerId: pid(kb), access: 'write' }] } })
+    assert.deepEqual(fresh.members().map(m => m.peerId).sort(), [pid(ka), pid(kb)].sort())
   })
 
   it('write quotas hold for encrypted docs: a peer past its bytes or docs is refused (quota_exceeded), stays connected, and the usage survives a restart', async () => {

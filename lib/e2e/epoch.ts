@@ -72,19 +72,17 @@ export const writes = (access: MemberAccess | undefined): boolean => access === 
 
 /**
  * Who may issue epoch n of `chain` (n ≥ 1): a member of epoch n − 1 with
- * `manage` access, or the issuer of epoch 0 (the doc's creator) while it is
- * a member of epoch n − 1 at all. Each record is checked against the one
- * before, so a manager (or the creator) removed in epoch n issues nothing
- * after it, and a blind node checks this as a member does (keys and access
- * are in the records, in clear). Anyone may issue epoch 0: it creates the
- * doc.
+ * `manage` access (the creator is one in epoch 0, as `open(id, { encrypted:
+ * { members } })` names it). Each record is checked against the one before,
+ * so a manager removed or demoted in epoch n issues nothing after it, the
+ * creator included, and a blind node checks this as a member does (keys and
+ * access are in the records, in clear). Anyone may issue epoch 0: it
+ * creates the doc.
  */
 export function defaultAuthority (chain: EpochChain): EpochAuthority {
   return (issuer, record) => {
     if (record.epoch === 0) return true
-    const id = idOf(rawKeyOf(issuer))
-    const m = chain.get(record.epoch - 1)?.memberOf.get(id)
-    return m !== undefined && (m.access === 'manage' || chain.get(0)?.issuerId === id)
+    return chain.get(record.epoch - 1)?.memberOf.get(idOf(rawKeyOf(issuer)))?.access === 'manage'
   }
 }
 

@@ -49,7 +49,7 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
 export interface ReplicaOptions {
   docKey: Uint8Array
   storage: StorageAdapter
-  /** who may issue epoch records; default: `defaultAuthority` (the managers of the epoch before, and the creator while a member of it) */
+  /** who may issue epoch records; default: `defaultAuthority` (the managers of the epoch before) */
   authority?: EpochAuthority
   /** a member's key (its libp2p identity); none: a blind replica */
   key?: PrivateKey
@@ -124,10 +124,9 @@ export class E2eReplica {
     return this.#me === undefined ? undefined : this.chain.latest?.memberOf.get(this.#me)?.access
   }
 
-  /** whether this member may issue the next epoch record (the default authority: a manager of the latest epoch, or the creator while a member of it) */
+  /** whether this member may issue the next epoch record (the default authority: a manager of the latest epoch) */
   get manages (): boolean {
-    const mine = this.#me === undefined ? undefined : this.chain.latest?.memberOf.get(this.#me)
-    return mine !== undefined && (mine.access === 'manage' || this.chain.get(0)!.issuerId === this.#me)
+    return this.access === 'manage'
   }
 
   /** whether local edits wait to be sealed (no write access yet, or not flushed) */

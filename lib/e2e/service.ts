@@ -43,6 +43,7 @@ import { decodeE2e, E2eKind, E2E_WIRE_LIMITS, encodeE2e, type E2eMessage } from 
 
 const log = logger('e2e')
 const byteLength = (items: readonly Uint8Array[]): number => items.reduce((n, b) => n + b.length, 0)
+const sameMembers = (a: MemberList, b: MemberList): boolean => a.length === b.length && a.every(m => b.some(o => o.peerId === m.peerId && o.access === m.access))
 
 /** room left in a frame for its header and the list's length prefixes */
 const FRAME_OVERHEAD = 1024
@@ -276,7 +277,7 @@ export class E2eService implements EngineExtension {
         await this.#call(e, async () => {
           if (e.replica.recordCount > 0) return
           const self = this.#selfId()
-          const members = [{ peerId: self, access: 'manage' as const }, ...create.filter(m => m.peerId !== self)]
+          const members = [{ peerId: self, access: 'manage' as const }, ...create.filter(m => m.peerId !== self && this.#opts.peerRevoked?.(m.peerId) !== true)]
           const { stored } = await e.replica.issueEpoch(members)
           await Promise.all([stored, this.#remember(e)])
         })
@@ -321,6 +322,8 @@ export class E2eService implements EngineExtension {
       const from = entry.replica.recordCount
       const latest = (entry.replica.chain.latest?.members ?? []).map(m => ({ peerId: m.peerId, access: m.access }))
       const next = (typeof members === 'function' ? members(latest) : members).filter(m => this.#opts.peerRevoked?.(m.peerId) !== true)
+      // a change computed from the members when it runs that changes nothing (another rotation did it first): no new epoch
+      if (typeof members === 'function' && sameMembers(next, latest)) return
       const issued = await entry.replica.issueEpoch(next)
       await issued.stored
       this.#rotated(entry)
@@ -572,7 +575,10 @@ export class E2eService implements EngineExtension {
           this.#refused(entry, peer, new Map([['quota_exceeded', m.records.length]]))
           return
         }
-        const taken = await r.takeRecords(m.from, m.records)
+        const taken = await r.takeRecords(m.from, m.records).catch((err: unknown) => {
+          this.#opts.quota?.refund(peer.id, fresh, creates)
+          throw err
+        })
         this.#opts.quota?.refund(peer.id, fresh - byteLength(taken.accepted.map(rec => rec.bytes)), creates === 1 && taken.accepted[0]?.epoch === 0 ? 0 : creates)
         this.#refused(entry, peer, taken.refused)
         await Promise.all([taken.stored, this.#remember(entry)])
