@@ -31,7 +31,7 @@ describe('replaying friendsforever through a blind gateway, end-to-end encrypted
 
   before(function () {
     const path = findTrace(FRIENDSFOREVER_URL)
-    if (path === undefined) this.skip()
+    if (path === undefined) throw new Error(`trace not found at ${FRIENDSFOREVER_URL.pathname}, in MESHDOC_TRACES nor in test/fixtures/traces`)
     trace = loadConcurrentTrace(path)
   })
 

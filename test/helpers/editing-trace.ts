@@ -1,6 +1,6 @@
 /**
- * Loading the concurrent editing traces of /work/shared/data/editing-traces
- * (josephg/editing-traces format) and working out, for every transaction, how
+ * Loading the concurrent editing traces of ../shared/data/editing-traces, or
+ * the copies in test/fixtures/traces (josephg/editing-traces format) and working out, for every transaction, how
  * many transactions of each agent its parents name.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -33,10 +33,14 @@ export interface ConcurrentTrace {
  * root), or else in the directory named by MESHDOC_TRACES. Undefined when
  * neither has it.
  */
+/** the copies kept in this repository (test/fixtures/traces; see its README for source and licence) */
+const VENDORED = fileURLToPath(new URL('../fixtures/traces/', import.meta.url))
+
 export function findTrace (preferred: URL): string | undefined {
   const candidates = [fileURLToPath(preferred)]
   const dir = process.env.MESHDOC_TRACES
   if (dir !== undefined && dir !== '') candidates.push(join(dir, basename(candidates[0])))
+  candidates.push(join(VENDORED, basename(candidates[0])))
   return candidates.find(p => existsSync(p))
 }
 
