@@ -187,7 +187,7 @@ export interface EncryptedDocHandle {
   /** the latest epoch (key) this node holds, if any */
   readonly epoch: number | undefined
   /** this node's access in the latest epoch; undefined: not a member (yet) */
-  readonly access: 'read' | 'write' | 'manage' | undefined
+  readonly access: EncryptedDocMember['access'] | undefined
   /** whether this node may change the members (`setMembers`): a manager of the latest epoch (the creator is one until it is demoted) */
   readonly manages: boolean
   /** the members of the latest epoch */
@@ -208,7 +208,7 @@ export interface EncryptedDocHandle {
    */
   setMembers: (members: readonly EncryptedDocMember[]) => Promise<void>
   /** `setMembers` with `peerId` added, or its access changed (default `write`) */
-  addMember: (peerId: string, access?: 'read' | 'write' | 'manage') => Promise<void>
+  addMember: (peerId: string, access?: EncryptedDocMember['access']) => Promise<void>
   removeMember: (peerId: string) => Promise<void>
   /** Seal a snapshot: once another member attests it, blind nodes drop what it covers. False if this node cannot write. */
   snapshot: () => Promise<boolean>

@@ -41,6 +41,17 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     await pool.stopAll()
   })
 
+  /** A stock libp2p node with `key`, speaking E2E frames to `gw` on one sync stream; `got` collects what it hears. */
+  async function wirePeer (key: PrivateKey, gw: { multiaddrs: string[] }): Promise<{ peer: WirePeer, got: E2eMessage[], e2e: (m: E2eMessage) => boolean }> {
+    const node = await createDefaultLibp2p({ privateKey: key })
+    await node.start()
+    raw.push(node)
+    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
+    const got: E2eMessage[] = []
+    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
+    return { peer, got, e2e: (m) => peer.send({ type: MessageType.E2E, body: encodeE2e(m) }) }
+  }
+
   it('each bad input is refused with its reason and counted; nothing is stored; the members still converge', async () => {
     const seed = testSeed()
     const rand = seededRandom(seed)
@@ -190,13 +201,8 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     const docKey = docKeyFor(DOC)
 
     // B, a write member, seals by hand an update under A's clientID, then an honest one of its own
-    const node = await createDefaultLibp2p({ privateKey: kb })
-    await node.start()
-    raw.push(node)
-    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
-    const got: E2eMessage[] = []
-    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
-    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) }) })
+    const { got, e2e } = await wirePeer(kb, gw)
+    e2e({ kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) })
     await waitFor(() => got.some(m => m.kind === E2eKind.ENVELOPES), { what: 'the catch-up' })
     const b = new E2eReplica({ docKey, storage: new MemoryStorageAdapter(), key: kb })
     await b.takeRecords(0, got.flatMap(m => m.kind === E2eKind.RECORDS ? m.records : []))
@@ -209,7 +215,7 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     const forged = await b.sealPending()
     b.doc!.getText('t').insert(b.doc!.getText('t').length, ' and B')
     const honest = await b.sealPending()
-    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.ENVELOPES, docKey, seq: 1, envelopes: [...forged.sealed, ...honest.sealed].map(e => e.bytes) }) })
+    e2e({ kind: E2eKind.ENVELOPES, docKey, seq: 1, envelopes: [...forged.sealed, ...honest.sealed].map(e => e.bytes) })
 
     await waitFor(() => (a.stats.rejected.e2e_forged_author ?? 0) >= 1, { what: 'A refuses the forgery', detail: () => JSON.stringify(a.stats.rejected) })
     await waitFor(() => ha.doc.getText('t').toString() === 'mine and B', { what: 'B\'s honest edit after its forgery', detail: () => ha.doc.getText('t').toString() })
@@ -228,18 +234,13 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
     const docKey = docKeyFor(DOC)
 
     // W, a writer, issues by hand an epoch 1 that makes it the only member (and a manager), and sends it
-    const node = await createDefaultLibp2p({ privateKey: kw })
-    await node.start()
-    raw.push(node)
-    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
-    const got: E2eMessage[] = []
-    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
-    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) }) })
+    const { peer, got, e2e } = await wirePeer(kw, gw)
+    e2e({ kind: E2eKind.OPEN, docKey, records: 0, vv: vvEncode(new Map()) })
     await waitFor(() => got.some(m => m.kind === E2eKind.RECORDS), { what: 'the records' })
     const chain = new EpochChain(docKey)
     for (const r of got.flatMap(m => m.kind === E2eKind.RECORDS ? m.records : [])) await chain.add(r, { authority: defaultAuthority(chain) })
     const coup = await createEpoch({ key: kw, docKey, previous: chain.latest!, members: [{ peerId: pid(kw), access: 'manage' }] })
-    peer.send({ type: MessageType.E2E, body: encodeE2e({ kind: E2eKind.RECORDS, docKey, from: 1, records: [coup.bytes] }) })
+    e2e({ kind: E2eKind.RECORDS, docKey, from: 1, records: [coup.bytes] })
     await waitFor(() => (gw.stats.rejected.e2e_not_authorized ?? 0) >= 1, { what: 'the record refused', detail: () => JSON.stringify(gw.stats.rejected) })
     await waitFor(() => got.some(m => m.kind === E2eKind.REFUSED && m.reason === 'not_authorized'), { what: 'REFUSED not_authorized told' })
     assert.equal(peer.done, false, 'a refused record costs the peer its record only')
@@ -254,13 +255,7 @@ describe('encrypted docs: bad input at a blind gateway (real wire)', function ()
   it('write quotas hold for frames in flight together: 30 docs\' first records at once with maxDocs 1 create one; an ENVELOPES frame past the bytes is refused whole, STORED says so, and is not charged', async () => {
     const gw = await pool.create({ serveAllDocs: true, quota: { maxDocs: 1, maxBytes: 32 * 1024 } })
     const kw = await generateKeyPair('Ed25519')
-    const node = await createDefaultLibp2p({ privateKey: kw })
-    await node.start()
-    raw.push(node)
-    const peer = await WirePeer.open(node, multiaddr(gw.multiaddrs[0]), { features: Features.E2E })
-    const got: E2eMessage[] = []
-    peer.listen(f => { if (f.type === MessageType.E2E && 'body' in f) got.push(decodeE2e(f.body.slice())) })
-    const e2e = (m: E2eMessage): boolean => peer.send({ type: MessageType.E2E, body: encodeE2e(m) })
+    const { peer, got, e2e } = await wirePeer(kw, gw)
     const N = 30
     const ids = Array.from({ length: N }, (_, i) => `burst/${i}`)
     const keys = ids.map(id => docKeyFor(id))

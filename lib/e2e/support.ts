@@ -71,7 +71,7 @@ class EncryptedHandle implements EncryptedDocHandle {
 
   get epoch (): number | undefined { return this.replica.chain.latest?.epoch }
 
-  get access (): 'read' | 'write' | 'manage' | undefined { return this.replica.access }
+  get access (): EncryptedDocMember['access'] | undefined { return this.replica.access }
 
   get manages (): boolean { return this.replica.manages }
 
@@ -104,7 +104,7 @@ class EncryptedHandle implements EncryptedDocHandle {
   }
 
   // from the members when the rotation runs (after any queued before it), not when it was asked for
-  async addMember (peerId: string, access: 'read' | 'write' | 'manage' = 'write'): Promise<void> {
+  async addMember (peerId: string, access: EncryptedDocMember['access'] = 'write'): Promise<void> {
     await this.service.setMembers(this.keyHex, members => [...members.filter(m => m.peerId !== peerId), { peerId, access }])
   }
 
